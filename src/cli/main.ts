@@ -1,0 +1,56 @@
+/** The `mailshim` command line: thin commands over the modules. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { configPath, loadConfig } from '../config/load.js';
+import { maskedConfig } from '../config/mask.js';
+import { MailshimError } from '../errors.js';
+import { EX } from './sysexits.js';
+
+function fail(error: unknown): never {
+  if (error instanceof MailshimError) {
+    process.stderr.write(`mailshim: ${error.message}\n`);
+    process.exit(error.code === 'ECONFIG' ? EX.CONFIG : EX.SOFTWARE);
+  }
+  process.stderr.write(`mailshim: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(EX.SOFTWARE);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('mailshim')
+    .option('config', { type: 'string', describe: 'config file (default: $MAILSHIM_CONFIG, else /etc/mailshim/mailshim.toml)' })
+    .command(
+      'serve',
+      'run the relay daemon',
+      () => {},
+      async (args) => {
+        const { serve } = await import('./serve.js');
+        try {
+          process.exitCode = await serve(configPath(args.config));
+        } catch (error) {
+          fail(error);
+        }
+      },
+    )
+    .command(
+      'check-config',
+      'validate the config and print it with secrets masked',
+      () => {},
+      (args) => {
+        const file = configPath(args.config);
+        try {
+          const config = loadConfig(file);
+          process.stdout.write(`# ${file}: OK\n${maskedConfig(config)}\n`);
+        } catch (error) {
+          fail(error);
+        }
+      },
+    )
+    .demandCommand(1, 'name a command; see --help')
+    .strict()
+    .help()
+    .version()
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch(fail);

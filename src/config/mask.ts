@@ -1,0 +1,34 @@
+/** The effective config as printable TOML-ish text with every secret masked. */
+import { stringify } from 'smol-toml';
+import type { Config } from './types.js';
+import { formatDuration } from './units.js';
+
+export function maskedConfig(config: Config): string {
+  const out = {
+    hostname: config.hostname,
+    bounce_from: config.bounceFrom,
+    spool: {
+      path: config.spool.path,
+      max_message_size: config.spool.maxMessageSize,
+      max_recipients: config.spool.maxRecipients,
+    },
+    retry: {
+      initial_delay: formatDuration(config.retry.initialDelay),
+      max_delay: formatDuration(config.retry.maxDelay),
+      max_age: formatDuration(config.retry.maxAge),
+    },
+    log: { level: config.log.level },
+    listen: config.listen.map((l) => ({ address: l.address, allow: l.allow })),
+    upstream: config.upstreams.map((u) => {
+      const { matchFrom, maxConcurrency, timeout, ...rest } = u;
+      const entry: Record<string, unknown> = { ...rest, match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) };
+      for (const key of Object.keys(entry)) {
+        if (entry[key] === undefined) delete entry[key];
+      }
+      if ('password' in entry) entry.password = '********';
+      if ('ca' in entry) entry.ca = '(PEM, ' + String(entry.ca).length + ' bytes)';
+      return entry;
+    }),
+  };
+  return stringify(out);
+}

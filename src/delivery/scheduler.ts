@@ -1,0 +1,184 @@
+/**
+ * The delivery loop: finds due messages in the spool, hands each to the router (which tries the
+ * upstreams), and records the outcome — recipient states, next attempt, and any DSN — in one
+ * spool transaction. Wakes on new mail (the spool's 'accepted' event) and polls the due index so
+ * changes made by other processes (`queue retry`, sendmail submissions) are seen within a second.
+ */
+import type { Logger } from '../log.js';
+import type { RetryConfig } from '../config/types.js';
+import type { Spool } from '../spool/spool.js';
+import type { MessageRecord, RecipientState } from '../spool/types.js';
+import { buildDsn } from './dsn.js';
+import { applyOutcomes } from './outcome.js';
+import type { RoutedOutcome, Router } from './router.js';
+
+export interface SchedulerSettings {
+  retry: RetryConfig;
+  hostname: string;
+  bounceFrom: string;
+  /** Messages delivered in parallel. */
+  concurrency: number;
+  /** How often to look at the due index when nothing woke us (ms). */
+  pollInterval?: number;
+}
+
+export class Scheduler {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private again = false;
+  private readonly onAccepted = () => this.wake();
+
+  constructor(
+    private readonly spool: Spool,
+    private router: Router,
+    private settings: SchedulerSettings,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.spool.on('accepted', this.onAccepted);
+    this.wake();
+  }
+
+  /** Swap in a new router and settings after a config reload; in-flight deliveries finish on the old one. */
+  reconfigure(router: Router, settings: SchedulerSettings): Router {
+    const old = this.router;
+    this.router = router;
+    this.settings = settings;
+    this.wake();
+    return old;
+  }
+
+  get activeRouter(): Router {
+    return this.router;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Stops picking new work and waits (bounded) for in-flight deliveries. Returns how many were left running. */
+  async stop(graceMs: number): Promise<number> {
+    this.running = false;
+    this.spool.off('accepted', this.onAccepted);
+    clearTimeout(this.timer);
+    const all = Promise.allSettled([...this.inFlight.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    return this.inFlight.size;
+  }
+
+  wake(): void {
+    if (!this.running) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), 0);
+  }
+
+  private tick(): void {
+    if (!this.running) return;
+    this.ticking = true;
+    this.again = false;
+    try {
+      const free = this.settings.concurrency - this.inFlight.size;
+      if (free > 0) {
+        const ids = this.spool.dueIds(Date.now(), free + this.inFlight.size).filter((id) => !this.inFlight.has(id)).slice(0, free);
+        for (const id of ids) {
+          const job = this.deliver(id)
+            .catch((error: unknown) => this.log.error({ err: error, queueId: id }, 'delivery failed unexpectedly; message stays queued'))
+            .finally(() => {
+              this.inFlight.delete(id);
+              this.wake();
+            });
+          this.inFlight.set(id, job);
+        }
+      }
+    } catch (error) {
+      this.log.error({ err: error }, 'cannot read the spool; retrying');
+    } finally {
+      this.ticking = false;
+    }
+    if (this.again) return this.wake();
+    const poll = this.settings.pollInterval ?? 1000;
+    const nextDue = this.spool.nextDueAt();
+    const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
+    clearTimeout(this.timer);
+    if (this.running) this.timer = setTimeout(() => this.tick(), this.inFlight.size >= this.settings.concurrency ? poll : delay);
+  }
+
+  private async deliver(id: string): Promise<void> {
+    const record = this.spool.get(id);
+    const raw = this.spool.body(id);
+    if (!record || record.held || !raw) return;
+    const recipients = record.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred').map((r) => r.address);
+    if (recipients.length === 0) return;
+    const started = Date.now();
+    const router = this.router;
+    const outcomes = await router.deliver({ id, sender: record.sender, recipients, raw, messageId: record.messageId });
+    const now = Date.now();
+    const retry = this.settings.retry;
+    let newlyFailed: RecipientState[] = [];
+    const updated = await this.spool.update(
+      id,
+      (current) => {
+        const applied = applyOutcomes(current, outcomes, retry, now);
+        newlyFailed = applied.newlyFailed;
+        return applied.record;
+      },
+      (next) => this.bounces(next, newlyFailed, raw, now),
+    );
+    this.logAttempt(record, outcomes, started, now, updated?.record.nextAttemptAt ?? null, updated?.inserted ?? []);
+    if (!updated) this.log.warn({ queueId: id }, 'message was removed while it was being delivered');
+  }
+
+  private bounces(record: MessageRecord, failed: RecipientState[], raw: Buffer, now: number) {
+    // Never bounce a bounce (or a message with the null sender): that is how mail loops start.
+    if (failed.length === 0 || record.isBounce || record.sender === '') return [];
+    const bytes = buildDsn({ record, failed, originalMessage: raw, hostname: this.settings.hostname, bounceFrom: this.settings.bounceFrom, now: new Date(now) });
+    return [{ envelope: { sender: this.settings.bounceFrom, recipients: [record.sender] }, bytes, meta: { origin: { protocol: 'dsn' as const }, isBounce: true } }];
+  }
+
+  private logAttempt(record: MessageRecord, outcomes: Map<string, RoutedOutcome>, started: number, now: number, nextAttemptAt: number | null, dsnIds: string[]): void {
+    // One line per (upstream, outcome, reply) group: usually one line per attempt.
+    const groups = new Map<string, { outcome: RoutedOutcome; recipients: string[] }>();
+    for (const [recipient, outcome] of outcomes) {
+      const key = `${outcome.upstream}\u0000${outcome.outcome}\u0000${outcome.reply}`;
+      const group = groups.get(key) ?? { outcome, recipients: [] };
+      group.recipients.push(recipient);
+      groups.set(key, group);
+    }
+    for (const { outcome, recipients } of groups.values()) {
+      const fields = {
+        event: 'delivery',
+        queueId: record.id,
+        messageId: record.messageId,
+        from: record.sender,
+        recipients,
+        upstream: outcome.upstream,
+        result: outcome.outcome,
+        status: outcome.status,
+        reply: outcome.reply,
+        providerMessageId: outcome.providerMessageId,
+        attempt: record.attempts + 1,
+        delayMs: now - record.receivedAt,
+        durationMs: now - started,
+        nextAttemptAt: outcome.outcome === 'delivered' || outcome.outcome === 'permanent' || nextAttemptAt === null ? undefined : new Date(nextAttemptAt).toISOString(),
+        dsnQueueIds: dsnIds.length > 0 && outcome.outcome !== 'delivered' ? dsnIds : undefined,
+      };
+      if (outcome.outcome === 'config') {
+        this.log.error(fields, `upstream ${outcome.upstream} rejects our configuration: ${outcome.reply} — mail is held, fix the config and reload`);
+      } else if (outcome.outcome === 'delivered') {
+        this.log.info(fields, 'delivered');
+      } else {
+        this.log.warn(fields, outcome.outcome === 'permanent' ? 'bounced' : 'deferred');
+      }
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/** Typed errors shared across modules: every failure carries a stable code. */
+export class MailshimError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The configuration file (or a secret it names) is unreadable or invalid. */
+export class ConfigError extends MailshimError {
+  constructor(
+    message: string,
+    readonly problems: string[] = [message],
+  ) {
+    super('ECONFIG', message);
+  }
+}
+
+/** The spool could not durably store or update a message. */
+export class SpoolError extends MailshimError {
+  constructor(
+    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}

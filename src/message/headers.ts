@@ -1,0 +1,78 @@
+/**
+ * Minimal RFC 5322 header-block helpers used on the hot path (intake, DSNs, sendmail header
+ * completion). Full MIME parsing is left to mailparser where a message must be understood;
+ * these only split the header block from the body and read or edit unfolded fields.
+ */
+
+export interface HeaderField {
+  /** Field name as written. */
+  name: string;
+  /** Raw field text including the name, folded lines and the trailing line break. */
+  raw: string;
+}
+
+/** Byte offset where the body starts (after the blank line), or the length when there is no body. */
+export function headerEnd(message: Buffer): number {
+  const crlf = message.indexOf('\r\n\r\n');
+  const lf = message.indexOf('\n\n');
+  if (message.length > 0 && (message[0] === 0x0a || (message[0] === 0x0d && message[1] === 0x0a))) return 0;
+  if (crlf === -1 && lf === -1) return message.length;
+  if (crlf === -1) return lf + 2;
+  if (lf === -1) return crlf + 4;
+  return Math.min(crlf + 4, lf + 2);
+}
+
+export function splitHeaders(message: Buffer): { header: string; body: Buffer } {
+  const end = headerEnd(message);
+  return { header: message.subarray(0, end).toString('latin1'), body: message.subarray(end) };
+}
+
+/** Header fields in order; continuation lines stay attached to their field. */
+export function parseHeaderFields(header: string): HeaderField[] {
+  const fields: HeaderField[] = [];
+  for (const line of header.split(/(?<=\n)/)) {
+    if (line === '\r\n' || line === '\n' || line === '') continue;
+    if ((line.startsWith(' ') || line.startsWith('\t')) && fields.length > 0) {
+      fields[fields.length - 1]!.raw += line;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    fields.push({ name: colon > 0 ? line.slice(0, colon).trim() : line.trim(), raw: line });
+  }
+  return fields;
+}
+
+/** Unfolded value of a field, without the name. */
+export function fieldValue(field: HeaderField): string {
+  const colon = field.raw.indexOf(':');
+  return field.raw
+    .slice(colon + 1)
+    .replace(/\r?\n[ \t]/g, ' ')
+    .replace(/\r?\n$/, '')
+    .trim();
+}
+
+export function getHeader(header: string, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  const field = parseHeaderFields(header).find((f) => f.name.toLowerCase() === lower);
+  return field ? fieldValue(field) : undefined;
+}
+
+export function messageIdOf(message: Buffer): string | undefined {
+  const id = getHeader(splitHeaders(message).header, 'Message-ID');
+  return id ? id.slice(0, 998) : undefined;
+}
+
+/** RFC 5322 date-time in the local zone offset, e.g. "Mon, 23 Nov 2026 03:22:47 +0000". */
+export function rfc5322Date(date = new Date()): string {
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  return (
+    `${days[date.getDay()]}, ${pad(date.getDate())} ${months[date.getMonth()]} ${date.getFullYear()} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
+  );
+}

@@ -1,0 +1,23 @@
+/** Queue ids: time-ordered (so `mailq` lists oldest first) and unguessable enough to never collide. */
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ'; // no vowels: ids never spell words
+
+function encode(value: bigint, length: number): string {
+  let out = '';
+  const base = BigInt(ALPHABET.length);
+  for (let i = 0; i < length; i++) {
+    out = ALPHABET[Number(value % base)] + out;
+    value /= base;
+  }
+  return out;
+}
+
+export function newQueueId(now = Date.now()): string {
+  const random = BigInt('0x' + randomBytes(5).toString('hex'));
+  return encode(BigInt(now), 9) + encode(random, 7);
+}
+
+export function isQueueId(text: string): boolean {
+  return /^[0-9BCDFGHJKLMNPQRSTVWXYZ]{16}$/.test(text);
+}

@@ -1,0 +1,235 @@
+/**
+ * The LMDB queue: the only module that touches LMDB.
+ *
+ * Layout (one LMDB environment, file `queue.mdb` in the spool directory):
+ *   messages  id → MessageRecord (envelope, per-recipient state)
+ *   bodies    id → raw message bytes, stored once
+ *   due       [nextAttemptAt, id] → null, the index the scheduler scans
+ *
+ * Durability. lmdb-js batches every write issued in the same event turn into one transaction
+ * (group commit), and on Linux defaults to `overlappingSync`: the write promise resolves when the
+ * transaction is *committed and visible*, while the fsync of that commit completes later. So
+ * `accept()` awaits the commit and then `root.flushed`, which resolves only after the OS reports
+ * the commit synced to storage. Only then does the caller (SMTP 250, sendmail exit 0) acknowledge.
+ * LMDB's copy-on-write B-tree plus meta-page switch makes each commit atomic: after a crash at
+ * any moment a message is either wholly present (record, body and index) or absent.
+ *
+ * Other processes (the CLI, the sendmail entry) open the same environment concurrently; LMDB
+ * serialises writers with its lock file, and every read-modify-write here runs inside one
+ * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { SpoolError } from '../errors.js';
+import { newQueueId } from './ids.js';
+import { isFinal, type AcceptMeta, type Envelope, type MessageRecord } from './types.js';
+
+type DueKey = [number, string];
+
+export interface SpoolCounts {
+  messages: number;
+  held: number;
+  recipientsByStatus: Record<string, number>;
+  oldestReceivedAt: number | null;
+}
+
+/** A new message produced while recording an outcome (a DSN), committed in the same transaction. */
+export interface NewMessage {
+  envelope: Envelope;
+  bytes: Buffer;
+  meta: AcceptMeta;
+}
+
+export class Spool extends EventEmitter {
+  private readonly root: RootDatabase;
+  private readonly messages: Database<MessageRecord, string>;
+  private readonly bodies: Database<Buffer, string>;
+  private readonly due: Database<null, DueKey>;
+  private closed = false;
+
+  private constructor(readonly path: string) {
+    super();
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    this.root = open({
+      path: join(path, 'queue.mdb'),
+      maxDbs: 8,
+      compression: false,
+    });
+    this.messages = this.root.openDB<MessageRecord, string>({ name: 'messages', encoding: 'msgpack' });
+    this.bodies = this.root.openDB<Buffer, string>({ name: 'bodies', encoding: 'binary' });
+    this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });
+  }
+
+  static open(path: string): Spool {
+    try {
+      return new Spool(path);
+    } catch (error) {
+      throw new SpoolError('ESPOOLIO', `cannot open spool at ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Stores a message and its envelope; resolves with the queue id only once the commit is
+   * fsynced. On failure nothing is stored (the transaction is atomic) and a SpoolError is thrown.
+   */
+  async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
+    const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes.length, meta, now);
+    await this.commit(() => this.insertSync(record, bytes));
+    this.emit('accepted', record.id);
+    return record.id;
+  }
+
+  get(id: string): MessageRecord | undefined {
+    return this.messages.get(id);
+  }
+
+  body(id: string): Buffer | undefined {
+    return this.bodies.get(id);
+  }
+
+  /** Ids whose next attempt is due at or before `now`, oldest due first. */
+  dueIds(now: number, limit: number): string[] {
+    const ids: string[] = [];
+    for (const key of this.due.getKeys({ start: [0, ''], end: [now, '\uffff'], limit })) {
+      ids.push(key[1]);
+    }
+    return ids;
+  }
+
+  /** The earliest scheduled attempt, for the scheduler's sleep. */
+  nextDueAt(): number | undefined {
+    for (const key of this.due.getKeys({ limit: 1 })) return key[0];
+    return undefined;
+  }
+
+  *list(): Generator<MessageRecord> {
+    for (const { value } of this.messages.getRange()) yield value;
+  }
+
+  counts(): SpoolCounts {
+    const counts: SpoolCounts = { messages: 0, held: 0, recipientsByStatus: {}, oldestReceivedAt: null };
+    for (const record of this.list()) {
+      counts.messages++;
+      if (record.held) counts.held++;
+      if (counts.oldestReceivedAt === null || record.receivedAt < counts.oldestReceivedAt) counts.oldestReceivedAt = record.receivedAt;
+      for (const r of record.recipients) counts.recipientsByStatus[r.status] = (counts.recipientsByStatus[r.status] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  /**
+   * Read-modify-write of one record in a single transaction. `change` receives the current record
+   * (as another process may have changed it) and returns the new one. When every recipient is
+   * final the record and body are removed. `extra` messages (DSNs) are inserted in the same
+   * transaction, so a bounce is never lost nor created twice. Resolves once fsynced; returns the
+   * ids of the inserted messages, or undefined when the record no longer exists.
+   */
+  async update(
+    id: string,
+    change: (current: MessageRecord) => MessageRecord,
+    extra: (next: MessageRecord) => NewMessage[] = () => [],
+  ): Promise<{ record: MessageRecord; inserted: string[] } | undefined> {
+    let result: { record: MessageRecord; inserted: string[] } | undefined;
+    let insertedIds: string[] = [];
+    await this.commit(() => {
+      const current = this.messages.get(id);
+      if (!current) return;
+      const next = change(structuredClone(current));
+      this.unindexSync(current);
+      const done = next.recipients.every(isFinal);
+      if (done) {
+        next.nextAttemptAt = null;
+        this.messages.removeSync(id);
+        this.bodies.removeSync(id);
+      } else {
+        if (next.held) next.nextAttemptAt = null;
+        this.messages.putSync(id, next);
+        this.indexSync(next);
+      }
+      const now = Date.now();
+      insertedIds = [];
+      for (const message of extra(next)) {
+        const record = newRecord(newQueueId(now), message.envelope, message.bytes.length, message.meta, now);
+        this.insertSync(record, message.bytes);
+        insertedIds.push(record.id);
+      }
+      result = { record: next, inserted: insertedIds };
+    });
+    for (const inserted of insertedIds) this.emit('accepted', inserted);
+    return result;
+  }
+
+  /** Deletes a message outright (operator action). Returns false when it did not exist. */
+  async remove(id: string): Promise<boolean> {
+    let removed = false;
+    await this.commit(() => {
+      const current = this.messages.get(id);
+      if (!current) return;
+      this.unindexSync(current);
+      this.messages.removeSync(id);
+      this.bodies.removeSync(id);
+      removed = true;
+    });
+    return removed;
+  }
+
+  private insertSync(record: MessageRecord, bytes: Buffer): void {
+    this.bodies.putSync(record.id, bytes);
+    this.messages.putSync(record.id, record);
+    this.indexSync(record);
+  }
+
+  private indexSync(record: MessageRecord): void {
+    if (record.nextAttemptAt !== null && !record.held) this.due.putSync([record.nextAttemptAt, record.id], null);
+  }
+
+  private unindexSync(record: MessageRecord): void {
+    if (record.nextAttemptAt !== null) this.due.removeSync([record.nextAttemptAt, record.id]);
+  }
+
+  /** Runs `body` in a write transaction and waits until the commit is on stable storage. */
+  private async commit(body: () => void): Promise<void> {
+    if (this.closed) throw new SpoolError('ESPOOLIO', 'spool is closed');
+    try {
+      await this.root.transaction(body);
+      await this.root.flushed;
+    } catch (error) {
+      throw toSpoolError(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.root.flushed;
+    await this.root.close();
+  }
+}
+
+function newRecord(id: string, envelope: Envelope, size: number, meta: AcceptMeta, now: number): MessageRecord {
+  return {
+    id,
+    sender: envelope.sender,
+    recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [] })),
+    receivedAt: now,
+    size,
+    messageId: meta.messageId,
+    origin: meta.origin,
+    isBounce: meta.isBounce ?? false,
+    held: false,
+    nextAttemptAt: now,
+    attempts: 0,
+  };
+}
+
+function toSpoolError(error: unknown): SpoolError {
+  if (error instanceof SpoolError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (/MDB_MAP_FULL|ENOSPC|No space left|mapsize/i.test(message) || code === 'ENOSPC') {
+    return new SpoolError('ESPOOLFULL', `spool is full: ${message}`, { cause: error });
+  }
+  return new SpoolError('ESPOOLIO', `spool write failed: ${message}`, { cause: error });
+}

@@ -1,0 +1,71 @@
+/** Records the spool stores. Plain data (serialised with msgpack by lmdb). */
+
+export interface Envelope {
+  /** Envelope sender (MAIL FROM); "" is the null reverse-path <>. */
+  sender: string;
+  recipients: string[];
+}
+
+export type RecipientStatus = 'pending' | 'deferred' | 'delivered' | 'failed';
+export type OutcomeClass = 'delivered' | 'transient' | 'permanent' | 'config';
+
+export interface AttemptNote {
+  at: number;
+  upstream: string;
+  outcome: OutcomeClass;
+  reply: string;
+}
+
+export interface RecipientState {
+  address: string;
+  status: RecipientStatus;
+  attempts: number;
+  lastAttemptAt?: number;
+  /** Last reply text, e.g. "451 4.3.0 try again later". */
+  lastReply?: string;
+  lastClass?: OutcomeClass;
+  /** RFC 3463 status of the final outcome, used in DSNs. */
+  dsnStatus?: string;
+  upstream?: string;
+  /** The provider's id for the delivered message ("250 Ok <id>", X-Message-Id, ...). */
+  providerMessageId?: string;
+  /** Most recent attempts, newest last, capped. */
+  history: AttemptNote[];
+}
+
+export interface Origin {
+  protocol: 'smtp' | 'esmtp' | 'sendmail' | 'dsn' | 'local';
+  client?: string;
+  helo?: string;
+  user?: string;
+}
+
+export interface MessageRecord {
+  id: string;
+  sender: string;
+  recipients: RecipientState[];
+  receivedAt: number;
+  size: number;
+  messageId?: string;
+  origin: Origin;
+  /** A DSN we generated: never bounced itself, whatever its envelope sender. */
+  isBounce: boolean;
+  held: boolean;
+  /** When delivery is next due; null while held or once nothing is left to deliver. */
+  nextAttemptAt: number | null;
+  attempts: number;
+}
+
+export interface AcceptMeta {
+  /** A queue id chosen in advance (e.g. named in a Received header); generated when absent. */
+  id?: string;
+  messageId?: string;
+  origin: Origin;
+  isBounce?: boolean;
+}
+
+export const HISTORY_LIMIT = 10;
+
+export function isFinal(state: RecipientState): boolean {
+  return state.status === 'delivered' || state.status === 'failed';
+}

@@ -1,0 +1,46 @@
+/**
+ * Capture upstream: writes each delivered message as an .eml file, so mailshim runs with no
+ * provider account (the embedded default) and operators can inspect what would be sent.
+ * The file is written under a temporary name, fsynced, then renamed: a reader never sees half
+ * a message, and the delivery is only reported once the bytes are on disk.
+ */
+import { mkdir, open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { MaildirUpstreamConfig } from '../config/types.js';
+import { forAll, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
+
+export class MaildirUpstream implements Upstream {
+  readonly type = 'maildir';
+  readonly name: string;
+  private readonly dir: string;
+
+  constructor(config: MaildirUpstreamConfig) {
+    this.name = config.name;
+    this.dir = config.path;
+  }
+
+  async send(message: OutboundMessage): Promise<RecipientResult[]> {
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o750 });
+      const name = `${Date.now()}-${message.id}-${randomBytes(3).toString('hex')}`;
+      const temp = join(this.dir, `.${name}.tmp`);
+      // Return-Path and the envelope recipients, as a delivery agent records them.
+      const trace = Buffer.from(`Return-Path: <${message.sender}>\r\nX-Envelope-To: ${message.recipients.join(', ')}\r\n`);
+      const file = await open(temp, 'wx', 0o640);
+      try {
+        await file.writeFile(Buffer.concat([trace, message.raw]));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temp, join(this.dir, `${name}.eml`));
+      return forAll(message.recipients, { kind: 'accepted', reply: `250 2.0.0 written ${name}.eml`, providerMessageId: name });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      return forAll(message.recipients, { kind: 'network', errorCode: code, message: `cannot write to ${this.dir}: ${(error as Error).message}` });
+    }
+  }
+
+  async close(): Promise<void> {}
+}

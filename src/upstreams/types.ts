@@ -1,0 +1,54 @@
+/**
+ * The one small interface every upstream implements. An upstream reports *what happened* for each
+ * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
+ * means (delivered, retry, bounce, hold). Upstreams never touch the spool.
+ */
+
+export interface OutboundMessage {
+  /** Spool queue id: stable across retries (idempotency keys, file names). */
+  id: string;
+  sender: string;
+  recipients: string[];
+  raw: Buffer;
+  messageId?: string;
+}
+
+export type AttemptResult =
+  /** The upstream took responsibility for this recipient. */
+  | { kind: 'accepted'; reply: string; providerMessageId?: string }
+  /** An SMTP reply other than success; `stage` is the command it answered. */
+  | { kind: 'smtp'; code: number; enhanced?: string; text: string; stage: SmtpStage }
+  /** Could not talk to the upstream at all (refused, reset, timeout, DNS). */
+  | { kind: 'network'; errorCode: string; message: string }
+  /** TLS failed: certificate rejected, version mismatch, handshake error or timeout. */
+  | { kind: 'tls'; errorCode: string; message: string; timeout?: boolean }
+  /** An HTTP API answered with a non-success status. */
+  | { kind: 'http'; status: number; errorCode?: string; text: string; retryAfterMs?: number }
+  /** The message cannot be expressed for this upstream (e.g. a signed message for a JSON API). */
+  | { kind: 'unsupported'; text: string };
+
+export type SmtpStage = 'connect' | 'auth' | 'mail' | 'rcpt' | 'data';
+
+export interface RecipientResult {
+  recipient: string;
+  result: AttemptResult;
+}
+
+export interface Upstream {
+  readonly name: string;
+  readonly type: string;
+  send(message: OutboundMessage): Promise<RecipientResult[]>;
+  close(): Promise<void>;
+}
+
+/** The same result for every recipient (connection-level failures). */
+export function forAll(recipients: string[], result: AttemptResult): RecipientResult[] {
+  return recipients.map((recipient) => ({ recipient, result }));
+}
+
+/** "451 4.3.0 text" → code, enhanced status, text. */
+export function parseReply(reply: string): { code: number; enhanced?: string; text: string } | undefined {
+  const match = /^(\d{3})[ -](?:(\d\.\d{1,3}\.\d{1,3})\s+)?([\s\S]*)$/.exec(reply.trim());
+  if (!match) return undefined;
+  return { code: Number(match[1]), enhanced: match[2], text: match[3]!.trim() };
+}
