@@ -1,0 +1,100 @@
+/**
+ * A real SMTP server (smtp-server) playing the upstream provider: records what it receives and
+ * can be scripted to answer 4xx/5xx per recipient, at MAIL FROM or DATA, or to be down.
+ */
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+
+export interface Captured {
+  sender: string;
+  recipients: string[];
+  raw: Buffer;
+  user?: string;
+}
+
+export interface CaptureScript {
+  /** recipient → reply error (e.g. [550, '5.1.1 no such user']) */
+  rcpt?: Map<string, [number, string]>;
+  mail?: [number, string];
+  data?: [number, string];
+}
+
+class ScriptedError extends Error {
+  constructor(
+    readonly responseCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Capture {
+  port: number;
+  messages: Captured[];
+  script: CaptureScript;
+  close(): Promise<void>;
+  /** Resolves when at least `count` messages have arrived. */
+  waitFor(count: number, timeoutMs?: number): Promise<Captured[]>;
+}
+
+export async function startCapture(options: Partial<SMTPServerOptions> & { port?: number; users?: Record<string, string> } = {}): Promise<Capture> {
+  const messages: Captured[] = [];
+  const script: CaptureScript = {};
+  const waiters: Array<() => void> = [];
+  const { port: wantedPort, users, ...serverOptions } = options;
+  const server = new SMTPServer({
+    disabledCommands: users ? [] : ['AUTH'],
+    authOptional: !users,
+    allowInsecureAuth: true,
+    hideENHANCEDSTATUSCODES: false,
+    disableReverseLookup: true,
+    logger: false,
+    ...serverOptions,
+    onAuth(auth, _session, callback) {
+      if (users && users[auth.username ?? ''] === auth.password) return callback(null, { user: auth.username });
+      callback(new ScriptedError(535, 'Authentication credentials invalid'));
+    },
+    onMailFrom(_address, _session, callback) {
+      if (script.mail) return callback(new ScriptedError(script.mail[0], script.mail[1]));
+      callback();
+    },
+    onRcptTo(address, _session, callback) {
+      const reply = script.rcpt?.get(address.address);
+      if (reply) return callback(new ScriptedError(reply[0], reply[1]));
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if (script.data) return callback(new ScriptedError(script.data[0], script.data[1]));
+        messages.push({
+          sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          recipients: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+          user: typeof session.user === 'string' ? session.user : undefined,
+        });
+        for (const wake of waiters.splice(0)) wake();
+        callback(null, `2.0.0 Ok: queued as CAP${messages.length}`);
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(wantedPort ?? 0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as { port: number }).port;
+  return {
+    port,
+    messages,
+    script,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    async waitFor(count, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < count) {
+        if (Date.now() > deadline) throw new Error(`capture: expected ${count} message(s), got ${messages.length}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 200);
+        });
+      }
+      return messages;
+    },
+  };
+}

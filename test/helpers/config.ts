@@ -1,0 +1,49 @@
+/** Builds test configs: a daemon on an ephemeral loopback port relaying to a capture server. */
+export interface TestConfigOptions {
+  spool: string;
+  upstreamPort?: number;
+  upstreamExtra?: string;
+  listenExtra?: string;
+  allow?: string[];
+  retry?: { initial?: string; max?: string; age?: string };
+  extra?: string;
+  upstreams?: string;
+}
+
+export function relayConfig(o: TestConfigOptions): string {
+  const allow = (o.allow ?? ['127.0.0.0/8', '::1/128']).map((a) => JSON.stringify(a)).join(', ');
+  return `hostname = "relay.test"
+bounce_from = "postmaster@relay.test"
+${o.extra ?? ''}
+
+[spool]
+path = ${JSON.stringify(o.spool)}
+max_message_size = "1MB"
+max_recipients = 5
+
+[retry]
+initial_delay = "${o.retry?.initial ?? '300ms'}"
+max_delay = "${o.retry?.max ?? '1s'}"
+max_age = "${o.retry?.age ?? '1h'}"
+
+[log]
+level = "debug"
+
+[[listen]]
+address = "127.0.0.1:0"
+allow = [${allow}]
+${o.listenExtra ?? ''}
+
+${
+  o.upstreams ??
+  `[[upstream]]
+name = "capture"
+type = "smtp"
+host = "127.0.0.1"
+port = ${o.upstreamPort ?? 1}
+tls = "none"
+timeout = "5s"
+${o.upstreamExtra ?? ''}`
+}
+`;
+}
