@@ -3,6 +3,10 @@
  * can be scripted to answer 4xx/5xx per recipient, at MAIL FROM or DATA, or to be down.
  */
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { installEnhancedReplyCodes } from '../../src/intake/smtp-replies.js';
+
+// Scripted replies carry their own enhanced code ("5.1.1 no such user"), as real servers send them.
+installEnhancedReplyCodes();
 
 export interface Captured {
   sender: string;
