@@ -51,7 +51,8 @@ export class Daemon {
   ) {}
 
   static async start(config: Config, log: Logger): Promise<Daemon> {
-    const spool = Spool.open(config.spool.path);
+    for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
+    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize });
     const scheduler = new Scheduler(spool, buildRouter(config), schedulerSettings(config), log);
     const intakes = config.listen.map((listen) => new SmtpIntake(listen, intakeSettings(config), spool, log));
     const daemon = new Daemon(config, spool, intakes, scheduler, log);
@@ -91,10 +92,16 @@ export class Daemon {
     if (next.spool.path !== this.config.spool.path) this.log.warn({ event: 'reload' }, 'spool.path changed: takes effect after a restart');
     const oldListen = this.config.listen.map((l) => l.address).join(',');
     if (next.listen.map((l) => l.address).join(',') !== oldListen) this.log.warn({ event: 'reload' }, 'listen addresses changed: take effect after a restart');
-    for (const intake of this.intakes) {
-      const listen = next.listen.find((l) => l.address === intake.listen.address) ?? intake.listen;
-      intake.reconfigure(listen, intakeSettings(next));
+    try {
+      for (const intake of this.intakes) {
+        const listen = next.listen.find((l) => l.address === intake.listen.address) ?? intake.listen;
+        intake.reconfigure(listen, intakeSettings(next));
+      }
+    } catch (error) {
+      this.log.error({ err: error, event: 'reload-failed' }, `config reload failed, keeping the running config: ${(error as Error).message}`);
+      return false;
     }
+    for (const warning of next.warnings) this.log.warn({ event: 'config-warning' }, warning);
     const old = this.scheduler.reconfigure(buildRouter(next), schedulerSettings(next));
     this.config = next;
     // Let in-flight deliveries on the old transports finish before closing them.

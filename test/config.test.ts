@@ -28,7 +28,9 @@ describe('config', () => {
     assert.equal(config.spool.maxMessageSize, 25 * 1024 * 1024);
     assert.equal(config.spool.maxRecipients, 100);
     assert.deepEqual(config.retry, { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 5 * 86_400_000 });
-    assert.deepEqual(config.listen, [{ address: '127.0.0.1:25', host: '127.0.0.1', port: 25, allow: ['127.0.0.0/8', '::1/128'] }]);
+    assert.equal(config.listen.length, 1);
+    const listen = config.listen[0]!;
+    assert.deepEqual([listen.address, listen.allow, listen.tls, listen.auth], ['127.0.0.1:25', ['127.0.0.0/8', '::1/128'], 'none', 'off']);
     assert.equal(config.bounceFrom, `MAILER-DAEMON@${config.hostname}`);
     assert.equal(config.upstreams[0]!.name, 'primary');
   });
@@ -101,6 +103,25 @@ describe('config', () => {
     } finally {
       dir.cleanup();
     }
+  });
+
+  it('listener rules: never an open relay, TLS needs cert and key, clear-text AUTH only when asked', () => {
+    const listen = (body: string) => `[[listen]]\naddress = "0.0.0.0:25"\n${body}\n${MINIMAL}`;
+    assert.deepEqual(problems(listen('allow = ["0.0.0.0/0"]')), ['mailshim.toml:3: listen[0].allow: 0.0.0.0/0 without auth = "required" would make an open relay']);
+    assert.deepEqual(problems(listen('tls = "starttls"\ncert = "/c.pem"')), ['mailshim.toml:1: listen[0].key: is required when tls = "starttls"']);
+    assert.deepEqual(problems(listen('auth = "required"')), [
+      'mailshim.toml:1: listen[0].users_file: is required when auth = "required"',
+      'mailshim.toml:3: listen[0].auth: auth = "required" with tls = "none" can never succeed: set tls, or require_tls_for_auth = false for old appliances',
+    ]);
+    assert.deepEqual(problems(listen('auth = "optional"\nusers_file = "/u"\nrequire_tls_for_auth = false')), [
+      'mailshim.toml:1: listen[0].allow: a wildcard listener accepting clear-text AUTH needs an explicit allow list',
+    ]);
+    const lan = parseConfig(listen('allow = ["192.168.10.0/24"]\nauth = "optional"\nusers_file = "/u"\nrequire_tls_for_auth = false\nrate_limit = "120/m"'), 'mailshim.toml', {});
+    assert.deepEqual(lan.warnings, ['mailshim.toml:6: listen[0].require_tls_for_auth: passwords are accepted in clear text on a network listener']);
+    assert.deepEqual(lan.listen[0]!.rateLimit, { count: 120, perMs: 60_000 });
+    assert.deepEqual(lan.secretFiles, ['/u']);
+    const open = parseConfig(listen('allow = ["0.0.0.0/0"]\nauth = "required"\nusers_file = "/u"\ntls = "implicit"\ncert = "/c"\nkey = "/k"'), 'mailshim.toml', {});
+    assert.equal(open.listen[0]!.requireTlsForAuth, true, 'TLS required for AUTH by default off loopback');
   });
 
   it('reports a TOML syntax error with its line', () => {

@@ -46,6 +46,20 @@ export async function main(argv: string[]): Promise<void> {
         }
       },
     )
+    .command(
+      'passwd <name>',
+      'hash a password for a listener users_file (reads it from the terminal or the first line of stdin)',
+      (y) => y.positional('name', { type: 'string', demandOption: true }).option('users-file', { type: 'string', describe: 'add or replace the user in this file instead of printing the line' }),
+      async (args) => {
+        const { passwd } = await import('./passwd.js');
+        try {
+          await passwd(args.name, args.usersFile);
+        } catch (error) {
+          process.stderr.write(`mailshim passwd: ${(error as Error).message}\n`);
+          process.exit(EX.DATAERR);
+        }
+      },
+    )
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .help()

@@ -4,7 +4,8 @@ import { hostname as systemHostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { ConfigError } from '../errors.js';
-import { parseCidr, parseHostPort, isLoopbackHost } from './address.js';
+import { isLoopbackHost } from './address.js';
+import { defaultListener, readListen } from './listen.js';
 import { locateLines } from './locate.js';
 import { TableReader, type ReadContext } from './reader.js';
 import type { Config, ListenConfig, LogConfig, UpstreamConfig } from './types.js';
@@ -38,7 +39,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     }
     throw error;
   }
-  const ctx: ReadContext = { file, baseDir: dirname(resolve(file)), env, lines: locateLines(source), problems: [] };
+  const ctx: ReadContext = { file, baseDir: dirname(resolve(file)), env, lines: locateLines(source), problems: [], secretFiles: [], inlineSecrets: false, warnings: [] };
   const root = new TableReader(ctx, document, '');
 
   const hostname = root.string('hostname') ?? systemHostname();
@@ -49,7 +50,9 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     path: spoolTable.path_('path', '/var/spool/mailshim')!,
     maxMessageSize: spoolTable.size('max_message_size', 25 * 1024 * 1024),
     maxRecipients: spoolTable.integer('max_recipients', 1, 100_000, 100),
+    maxSize: spoolTable.size('max_size', 4 * 1024 ** 3),
   };
+  if (spool.maxSize < spool.maxMessageSize) spoolTable.problem('max_size', 'must be at least max_message_size');
   spoolTable.finish();
 
   const retryTable = root.child('retry');
@@ -66,7 +69,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   logTable.finish();
 
   const listenTables = root.has('listen') ? root.children('listen') : undefined;
-  const listen: ListenConfig[] = listenTables ? listenTables.map(readListen) : [{ address: '127.0.0.1:25', host: '127.0.0.1', port: 25, allow: LOOPBACK }];
+  const listen: ListenConfig[] = listenTables ? listenTables.map(readListen) : [defaultListener()];
 
   const upstreamTables = root.children('upstream');
   if (upstreamTables.length === 0) root.problem('upstream', 'at least one [[upstream]] table is required');
@@ -87,19 +90,6 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   if (ctx.problems.length > 0) {
     throw new ConfigError(ctx.problems.join('\n'), ctx.problems);
   }
-  return { file, hostname, bounceFrom, spool, retry, listen, upstreams, log };
+  return { file, hostname, bounceFrom, spool, retry, listen, upstreams, log, secretFiles: ctx.secretFiles, inlineSecrets: ctx.inlineSecrets, warnings: ctx.warnings };
 }
 
-const LOOPBACK = ['127.0.0.0/8', '::1/128'];
-
-function readListen(table: TableReader): ListenConfig {
-  const address = table.required('address') ?? '127.0.0.1:25';
-  const hostPort = parseHostPort(address);
-  if (!hostPort) table.problem('address', `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
-  const allow = table.stringList('allow', LOOPBACK);
-  for (const cidr of allow) {
-    if (!parseCidr(cidr)) table.problem('allow', `expected CIDR networks like "192.168.1.0/24", got ${JSON.stringify(cidr)}`);
-  }
-  table.finish();
-  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 25, allow };
-}

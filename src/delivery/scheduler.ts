@@ -107,10 +107,12 @@ export class Scheduler {
     }
     if (this.again) return this.wake();
     const poll = this.settings.pollInterval ?? 1000;
-    const nextDue = this.spool.nextDueAt();
+    // Messages being delivered stay in the due index until their outcome is recorded; skip them,
+    // or their past due time would make this loop spin.
+    const nextDue = this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set(this.inFlight.keys()));
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
     clearTimeout(this.timer);
-    if (this.running) this.timer = setTimeout(() => this.tick(), this.inFlight.size >= this.settings.concurrency ? poll : delay);
+    if (this.running) this.timer = setTimeout(() => this.tick(), delay);
   }
 
   private async deliver(id: string): Promise<void> {

@@ -49,7 +49,10 @@ export class Spool extends EventEmitter {
   private readonly due: Database<null, DueKey>;
   private closed = false;
 
-  private constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    private readonly maxSize: number,
+  ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
     this.root = open({
@@ -62,9 +65,10 @@ export class Spool extends EventEmitter {
     this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });
   }
 
-  static open(path: string): Spool {
+  /** `maxSize` caps the live data (messages, bodies, index); the LMDB map itself grows on demand. */
+  static open(path: string, options: { maxSize?: number } = {}): Spool {
     try {
-      return new Spool(path);
+      return new Spool(path, options.maxSize ?? Infinity);
     } catch (error) {
       throw new SpoolError('ESPOOLIO', `cannot open spool at ${path}: ${(error as Error).message}`, { cause: error });
     }
@@ -76,6 +80,9 @@ export class Spool extends EventEmitter {
    */
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes.length, meta, now);
+    if (this.liveBytes() + bytes.length > this.maxSize) {
+      throw new SpoolError('ESPOOLFULL', `spool is full (max_size ${this.maxSize} bytes)`);
+    }
     await this.commit(() => this.insertSync(record, bytes));
     this.emit('accepted', record.id);
     return record.id;
@@ -98,10 +105,22 @@ export class Spool extends EventEmitter {
     return ids;
   }
 
-  /** The earliest scheduled attempt, for the scheduler's sleep. */
-  nextDueAt(): number | undefined {
-    for (const key of this.due.getKeys({ limit: 1 })) return key[0];
+  /** The earliest scheduled attempt among messages not in `skip` (those being delivered right now). */
+  nextDueAt(skip: ReadonlySet<string> = new Set()): number | undefined {
+    for (const key of this.due.getKeys({ limit: skip.size + 1 })) {
+      if (!skip.has(key[1])) return key[0];
+    }
     return undefined;
+  }
+
+  /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
+  liveBytes(): number {
+    let total = 0;
+    for (const db of [this.messages, this.bodies, this.due]) {
+      const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+      total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
+    }
+    return total;
   }
 
   *list(): Generator<MessageRecord> {

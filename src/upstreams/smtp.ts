@@ -1,4 +1,5 @@
 /** SMTP submission upstream (587 STARTTLS, 465 implicit TLS, or plain on loopback) via nodemailer. */
+import { isIP } from 'node:net';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
@@ -69,7 +70,8 @@ export class SmtpUpstream implements Upstream {
       greetingTimeout: Math.min(config.timeout, 30_000),
       socketTimeout: config.timeout,
       auth: config.username !== undefined ? { user: config.username, pass: config.password ?? '' } : undefined,
-      tls: { ...(config.ca ? { ca: config.ca } : {}), servername: config.host, minVersion: 'TLSv1.2' },
+      // SNI takes host names only; an IP literal is verified against the certificate's IP SANs.
+      tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' },
       disableFileAccess: true,
       disableUrlAccess: true,
     };
