@@ -31,9 +31,22 @@ type DueKey = [number, string];
 export interface SpoolCounts {
   messages: number;
   held: number;
+  /** Messages by state: held, deferred (some recipient failed transiently), pending (not tried yet). */
+  byState: Record<MessageState, number>;
   recipientsByStatus: Record<string, number>;
   oldestReceivedAt: number | null;
 }
+
+export type MessageState = 'pending' | 'deferred' | 'held';
+
+/** What an operator sees for a message: held wins, then any deferred recipient. */
+export function messageState(record: MessageRecord): MessageState {
+  if (record.held) return 'held';
+  return record.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'pending';
+}
+
+/** Result of an operator action on one message. */
+export type ActionResult = 'done' | 'unchanged' | 'not-found';
 
 /** A new message produced while recording an outcome (a DSN), committed in the same transaction. */
 export interface NewMessage {
@@ -77,7 +90,7 @@ export class Spool extends EventEmitter {
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes.length, meta, now);
     await this.commit(() => this.insertSync(record, bytes));
-    this.emit('accepted', record.id);
+    this.emit('accepted', record.id, record.origin.protocol);
     return record.id;
   }
 
@@ -109,10 +122,11 @@ export class Spool extends EventEmitter {
   }
 
   counts(): SpoolCounts {
-    const counts: SpoolCounts = { messages: 0, held: 0, recipientsByStatus: {}, oldestReceivedAt: null };
+    const counts: SpoolCounts = { messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null };
     for (const record of this.list()) {
       counts.messages++;
       if (record.held) counts.held++;
+      counts.byState[messageState(record)]++;
       if (counts.oldestReceivedAt === null || record.receivedAt < counts.oldestReceivedAt) counts.oldestReceivedAt = record.receivedAt;
       for (const r of record.recipients) counts.recipientsByStatus[r.status] = (counts.recipientsByStatus[r.status] ?? 0) + 1;
     }
@@ -157,8 +171,60 @@ export class Spool extends EventEmitter {
       }
       result = { record: next, inserted: insertedIds };
     });
-    for (const inserted of insertedIds) this.emit('accepted', inserted);
+    for (const inserted of insertedIds) this.emit('accepted', inserted, 'dsn');
     return result;
+  }
+
+  /** Operator hold: the scheduler skips the message until it is released. */
+  async hold(id: string): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => (record.held ? false : ((record.held = true), true)));
+  }
+
+  /** Ends a hold; the message is due immediately. */
+  async release(id: string, now = Date.now()): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => {
+      if (!record.held) return false;
+      record.held = false;
+      record.nextAttemptAt = now;
+      return true;
+    });
+  }
+
+  /** Makes a (not held) message due now. A held message is left alone: release it instead. */
+  async retryNow(id: string, now = Date.now()): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => {
+      if (record.held) return false;
+      record.nextAttemptAt = now;
+      return true;
+    });
+  }
+
+  /** Makes every message that is not held due now, in one transaction. Returns how many. */
+  async retryAll(now = Date.now()): Promise<number> {
+    let count = 0;
+    await this.commit(() => {
+      // Collect first: writing to the database being iterated would disturb the cursor.
+      const waiting = [...this.messages.getRange()].map((e) => e.value).filter((r) => !r.held && r.nextAttemptAt !== null && r.nextAttemptAt > now);
+      count = waiting.length;
+      for (const record of waiting) {
+        this.unindexSync(record);
+        record.nextAttemptAt = now;
+        this.messages.putSync(record.id, record);
+        this.indexSync(record);
+      }
+    });
+    return count;
+  }
+
+  /** Runs an operator edit through update(); `edit` returns false when nothing needs changing. */
+  private async operatorChange(id: string, edit: (record: MessageRecord) => boolean): Promise<ActionResult> {
+    let changed = false;
+    const updated = await this.update(id, (record) => {
+      changed = edit(record);
+      return record;
+    });
+    if (!updated) return 'not-found';
+    return changed ? 'done' : 'unchanged';
   }
 
   /** Deletes a message outright (operator action). Returns false when it did not exist. */
