@@ -18,6 +18,8 @@ export function maskedConfig(config: Config): string {
       max_age: formatDuration(config.retry.maxAge),
     },
     log: { level: config.log.level },
+    control: { socket: config.control.socket, mode: '0' + config.control.mode.toString(8) },
+    ...(config.metrics ? { metrics: { address: config.metrics.address } } : {}),
     listen: config.listen.map((l) => ({ address: l.address, allow: l.allow })),
     upstream: config.upstreams.map((u) => {
       const { matchFrom, maxConcurrency, timeout, ...rest } = u;
