@@ -36,7 +36,7 @@ export class SmtpIntake {
   private allowed: (address: string) => boolean;
 
   constructor(
-    readonly listen: ListenConfig,
+    public listen: ListenConfig,
     private settings: IntakeSettings,
     private readonly spool: Spool,
     private readonly log: Logger,
@@ -47,11 +47,13 @@ export class SmtpIntake {
 
   /** Applies a reloaded config's limits and allow-list to new connections. */
   reconfigure(listen: ListenConfig, settings: IntakeSettings): void {
+    this.listen = listen;
     this.settings = settings;
     this.allowed = allowMatcher(listen.allow);
   }
 
-  async start(): Promise<AddressInfo> {
+  /** Binds the configured address, or adopts an already-listening socket (`fd`, from systemd). */
+  async start(fd?: number): Promise<AddressInfo> {
     const server = new SMTPServer({
       name: this.settings.hostname,
       banner: 'mailshim',
@@ -74,10 +76,12 @@ export class SmtpIntake {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       server.server.once('error', onError);
-      server.listen(this.listen.port, this.listen.host, () => {
+      const done = () => {
         server.server.off('error', onError);
         resolve();
-      });
+      };
+      if (fd !== undefined) server.listen({ fd }, done);
+      else server.listen(this.listen.port, this.listen.host, done);
     });
     return server.server.address() as AddressInfo;
   }
