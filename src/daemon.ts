@@ -110,7 +110,7 @@ export class Daemon {
       const bound = await intake.start(fd);
       const listen = matchListen(this.config.listen, bound);
       if (listen) covered.add(listen);
-      else this.log.warn({ event: 'listening', fd, host: bound.address, port: bound.port }, `socket passed by systemd (${bound.address}:${bound.port}) matches no [[listen]] entry; allowing loopback clients only`);
+      else this.log.warn({ event: 'listen-unmatched', fd, host: bound.address, port: bound.port }, `socket passed by systemd (${bound.address}:${bound.port}) matches no [[listen]] entry; allowing loopback clients only`);
       intake.reconfigure(listen ?? { address: `${bound.address}:${bound.port}`, host: bound.address, port: bound.port, allow: LOOPBACK }, settings);
       this.listening(intake, bound, true);
     }

@@ -56,6 +56,9 @@ function fail(error: unknown): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Under systemd the service sees its LoadCredential= files in $CREDENTIALS_DIRECTORY; an operator
+  // running `mailshim status` or `queue ...` as root gets the same config to load from the source dir.
+  process.env.CREDENTIALS_DIRECTORY ??= '/etc/mailshim/credentials';
   await yargs(argv)
     .scriptName('mailshim')
     .option('config', { type: 'string', describe: 'config file (default: $MAILSHIM_CONFIG, else /etc/mailshim/mailshim.toml)' })
@@ -145,6 +148,22 @@ export async function main(argv: string[]): Promise<void> {
         process.stdout.write(reloaded ? 'reloaded\n' : 'the new config is invalid; the daemon keeps the running one (see its log)\n');
         return reloaded ? 0 : EX.CONFIG;
       }),
+    )
+    .command(
+      'install',
+      'install the systemd units, the mailshim user and an example config',
+      (c) =>
+        c
+          .option('systemd', { type: 'boolean', demandOption: 'only --systemd installs exist so far', describe: 'install the systemd units' })
+          .option('prefix', { type: 'string', default: '/', describe: 'stage the files under this directory instead of /' }),
+      async (a) => {
+        try {
+          process.exitCode = (await import('./install.js')).install({ prefix: a.prefix, out: process.stdout });
+        } catch (error) {
+          process.stderr.write(`mailshim: ${(error as Error).message}\n`);
+          process.exitCode = exitCodeOf(error);
+        }
+      },
     )
     .demandCommand(1, 'name a command; see --help')
     .strict()
