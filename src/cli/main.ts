@@ -150,6 +150,17 @@ export async function main(argv: string[]): Promise<void> {
       }),
     )
     .command(
+      'test-upstream [name]',
+      'connect, negotiate TLS and authenticate to each upstream (or NAME), step by step; --send-to sends a real test message',
+      (c) =>
+        c
+          .positional('name', { type: 'string', describe: 'upstream name (default: all)' })
+          .option('send-to', { type: 'string', describe: 'also send a test message to this address' })
+          .option('from', { type: 'string', describe: 'envelope and header sender of the test message (default: bounce_from)' }),
+      (a) =>
+        withConfig(a.config, async (config) => (await import('./test-upstream.js')).testUpstreams(config, { name: a.name, sendTo: a.sendTo, from: a.from, out: process.stdout })),
+    )
+    .command(
       'install',
       'install the systemd units, the mailshim user and an example config',
       (c) =>
