@@ -76,6 +76,7 @@ export class Daemon {
         status: () => daemon.status(),
         reload: () => daemon.reload(),
         flush: () => daemon.flush(),
+        audit: (entry) => log.warn({ ...entry, event: 'operator', action: entry.event }, `operator: ${entry.event}${entry.queueId ? ` ${entry.queueId}` : ''}`),
       });
       log.info({ event: 'control', socket: config.control.socket }, `control socket ${config.control.socket}`);
       if (daemon.metrics && config.metrics) {

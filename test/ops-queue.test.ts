@@ -128,6 +128,8 @@ describe('queue tools against a running daemon', () => {
     const audit = auditLines(deleted.stderr).find((l) => l.event === 'queue-delete');
     assert.equal(audit?.queueId, id);
     assert.deepEqual(audit?.recipients, ['delete@example.net']);
+    const journal = await daemon.waitForLog((l) => l.event === 'operator' && l.action === 'queue-delete' && l.queueId === id);
+    assert.equal(journal.level, 40, 'the daemon logs the deletion as a warning');
     assert.equal((await cli('queue', 'show', id)).code, 66);
     assert.equal((await cli('queue', 'delete', id, '--yes')).code, 66);
   });

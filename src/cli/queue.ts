@@ -81,6 +81,15 @@ function report(ctx: QueueContext, id: string, result: ActionResult, done: strin
   return result === 'done' ? EXIT.OK : unchangedExit;
 }
 
+/**
+ * Records an operator action: a JSON line on stderr, and the same entry in the daemon's log (the
+ * journal) when it runs, so deletions and bounces are traceable after the terminal is gone.
+ */
+async function audit(ctx: QueueContext, level: 'info' | 'warn', fields: { event: string; [key: string]: unknown }, message: string): Promise<void> {
+  ctx.log[level](fields, message);
+  await new ControlClient(ctx.config.control.socket, 2000).audit({ ...fields, operatorUid: process.getuid?.() }).catch(() => undefined);
+}
+
 /** Tell a running daemon to look now and forget upstream cool-downs; fine if it is not running. */
 async function nudgeDaemon(ctx: QueueContext): Promise<void> {
   await new ControlClient(ctx.config.control.socket, 2000).flush().catch(() => undefined);
@@ -90,7 +99,7 @@ export async function retry(ctx: QueueContext, id: string | undefined, all: bool
   if (all === (id !== undefined)) throw new CommandError(EXIT.USAGE, 'name one queue id, or --all');
   if (all) {
     const count = await ctx.spool.retryAll(ctx.now?.() ?? Date.now());
-    ctx.log.info({ event: 'queue-retry', all: true, count }, 'operator: retry all');
+    await audit(ctx, 'info', { event: 'queue-retry', all: true, count }, 'operator: retry all');
     await nudgeDaemon(ctx);
     ctx.out.write(`${count} message(s) scheduled for immediate delivery\n`);
     return EXIT.OK;
@@ -98,7 +107,7 @@ export async function retry(ctx: QueueContext, id: string | undefined, all: bool
   const queueId = checkId(id!);
   const result = await ctx.spool.retryNow(queueId, ctx.now?.() ?? Date.now());
   if (result === 'done') {
-    ctx.log.info({ event: 'queue-retry', queueId }, 'operator: retry');
+    await audit(ctx, 'info', { event: 'queue-retry', queueId }, 'operator: retry');
     await nudgeDaemon(ctx);
   }
   return report(ctx, queueId, result, 'scheduled for immediate delivery', 'is held; run `mailshim queue release` to deliver it', EXIT.NOTHING_DONE);
@@ -107,7 +116,7 @@ export async function retry(ctx: QueueContext, id: string | undefined, all: bool
 export async function hold(ctx: QueueContext, id: string): Promise<number> {
   const queueId = checkId(id);
   const result = await ctx.spool.hold(queueId);
-  if (result === 'done') ctx.log.info({ event: 'queue-hold', queueId }, 'operator: hold');
+  if (result === 'done') await audit(ctx, 'info', { event: 'queue-hold', queueId }, 'operator: hold');
   return report(ctx, queueId, result, 'held', 'already held', EXIT.OK);
 }
 
@@ -115,7 +124,7 @@ export async function release(ctx: QueueContext, id: string): Promise<number> {
   const queueId = checkId(id);
   const result = await ctx.spool.release(queueId, ctx.now?.() ?? Date.now());
   if (result === 'done') {
-    ctx.log.info({ event: 'queue-release', queueId }, 'operator: release');
+    await audit(ctx, 'info', { event: 'queue-release', queueId }, 'operator: release');
     await nudgeDaemon(ctx);
   }
   return report(ctx, queueId, result, 'released, due now', 'was not held', EXIT.OK);
@@ -140,8 +149,8 @@ export async function remove(ctx: QueueContext, id: string, yes: boolean, input:
   }
   const removed = await ctx.spool.remove(record.id);
   if (!removed) throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${record.id}: no such message in the queue (delivered meanwhile?)`);
-  ctx.log.warn(
-    { event: 'queue-delete', queueId: record.id, messageId: record.messageId, from: record.sender, recipients: record.recipients.map((r) => r.address), operatorUid: process.getuid?.() },
+  await audit(ctx, 'warn', 
+    { event: 'queue-delete', queueId: record.id, messageId: record.messageId, from: record.sender, recipients: record.recipients.map((r) => r.address) },
     'operator: message deleted without delivery or bounce',
   );
   ctx.out.write(`${record.id}: deleted\n`);
@@ -152,7 +161,7 @@ export async function bounce(ctx: QueueContext, id: string): Promise<number> {
   const queueId = mustExist(ctx, id).id;
   const result = await giveUp(ctx.spool, queueId, { hostname: ctx.config.hostname, bounceFrom: ctx.config.bounceFrom }, ctx.now?.() ?? Date.now());
   if (!result) throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${queueId}: no such message in the queue (delivered meanwhile?)`);
-  ctx.log.warn({ event: 'queue-bounce', queueId, recipients: result.failed, dsnQueueId: result.dsnId }, 'operator: gave up on message');
+  await audit(ctx, 'warn', { event: 'queue-bounce', queueId, recipients: result.failed, dsnQueueId: result.dsnId }, 'operator: gave up on message');
   if (result.dsnId) await nudgeDaemon(ctx);
   ctx.out.write(`${queueId}: gave up on ${result.failed.length} recipient(s); ${result.dsnId ? `bounce queued as ${result.dsnId}` : 'no bounce (null sender or itself a bounce)'}\n`);
   return EXIT.OK;
@@ -179,7 +188,7 @@ function waiting(spool: Spool): number {
 
 export async function flush(ctx: QueueContext, options: FlushOptions): Promise<number> {
   const scheduled = await ctx.spool.retryAll(ctx.now?.() ?? Date.now());
-  ctx.log.info({ event: 'queue-flush', count: scheduled }, 'operator: flush');
+  await audit(ctx, 'info', { event: 'queue-flush', count: scheduled }, 'operator: flush');
   await nudgeDaemon(ctx);
   const held = ctx.spool.counts().byState.held;
   const total = waiting(ctx.spool);

@@ -1,11 +1,13 @@
 /** The CLI side of the control socket (see server.ts). */
 import { request } from 'node:http';
 import { ControlError } from '../errors.js';
+import type { AuditEntry } from './server.js';
 import type { StatusReport } from './types.js';
 
-async function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
+async function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: unknown): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const req = request({ socketPath, method, path, timeout: timeoutMs }, (response) => {
+    const headers = body === undefined ? {} : { 'content-type': 'application/json' };
+    const req = request({ socketPath, method, path, timeout: timeoutMs, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (c: Buffer) => chunks.push(c));
       response.on('end', () => {
@@ -26,7 +28,7 @@ async function call<T>(socketPath: string, method: 'GET' | 'POST', path: string,
       }
       reject(new ControlError('ECONTROL', `cannot reach the daemon on ${socketPath}: ${error.code ?? error.message}`, { cause: error }));
     });
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -42,6 +44,10 @@ export class ControlClient {
 
   async reload(): Promise<boolean> {
     return (await call<{ reloaded: boolean }>(this.socketPath, 'POST', '/reload', this.timeoutMs)).reloaded;
+  }
+
+  async audit(entry: AuditEntry): Promise<void> {
+    await call<{ logged: boolean }>(this.socketPath, 'POST', '/audit', this.timeoutMs, entry);
   }
 
   async flush(): Promise<void> {

@@ -5,6 +5,8 @@
  *   GET  /status  → StatusReport (JSON)
  *   POST /reload  → {"reloaded": bool}   (same as SIGHUP)
  *   POST /flush   → {"woken": true}      (forget upstream cool-downs and look at the queue now)
+ *   POST /audit   ← {"event": "queue-delete", ...}: an operator action, written to the daemon's log
+ *                   (the journal) so it outlives the operator's terminal
  * Plain node:http rather than a framework: three routes, no bodies to parse.
  */
 import { chmod, lstat, unlink } from 'node:fs/promises';
@@ -17,6 +19,36 @@ export interface ControlHandlers {
   status(): StatusReport;
   reload(): Promise<boolean>;
   flush(): void;
+  audit(entry: AuditEntry): void;
+}
+
+/** An operator action reported by the CLI. */
+export interface AuditEntry {
+  event: string;
+  queueId?: string;
+  [field: string]: unknown;
+}
+
+const MAX_BODY = 16 * 1024;
+
+function readJson(request: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) return request.destroy(new Error('request body too large'));
+      chunks.push(chunk);
+    });
+    request.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+    request.on('error', reject);
+  });
 }
 
 /** True when something answers on the socket path (another daemon owns it). */
@@ -73,6 +105,12 @@ async function route(handlers: ControlHandlers, request: IncomingMessage, respon
     if (route === 'POST /flush') {
       handlers.flush();
       return send(200, { woken: true });
+    }
+    if (route === 'POST /audit') {
+      const entry = await readJson(request);
+      if (typeof entry !== 'object' || entry === null || typeof (entry as AuditEntry).event !== 'string') return send(400, { error: 'expected {"event": "...", ...}' });
+      handlers.audit(entry as AuditEntry);
+      return send(200, { logged: true });
     }
     send(404, { error: `unknown request ${route}` });
   } catch (error) {
