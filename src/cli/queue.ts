@@ -149,7 +149,9 @@ export async function remove(ctx: QueueContext, id: string, yes: boolean, input:
   }
   const removed = await ctx.spool.remove(record.id);
   if (!removed) throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${record.id}: no such message in the queue (delivered meanwhile?)`);
-  await audit(ctx, 'warn', 
+  await audit(
+    ctx,
+    'warn',
     { event: 'queue-delete', queueId: record.id, messageId: record.messageId, from: record.sender, recipients: record.recipients.map((r) => r.address) },
     'operator: message deleted without delivery or bounce',
   );
