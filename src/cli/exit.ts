@@ -32,10 +32,10 @@ export class CommandError extends MailshimError {
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CommandError) return error.exitCode;
   if (error instanceof ControlError) return error.code === 'EDAEMONDOWN' ? EXIT.DAEMON_DOWN : EXIT.SOFTWARE;
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code ?? ((error as Error | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === 'EACCES' || errno === 'EPERM' || /permission denied/i.test((error as Error | undefined)?.message ?? '')) return EXIT.NO_PERMISSION;
   if (error instanceof SpoolError) return EXIT.SPOOL_IO;
   if (error instanceof MailshimError && error.code === 'ECONFIG') return EXIT.CONFIG;
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EACCES' || code === 'EPERM') return EXIT.NO_PERMISSION;
   return EXIT.SOFTWARE;
 }
 
