@@ -138,6 +138,7 @@ describe('status and metrics against a running daemon', () => {
     const down = await cli('status');
     assert.equal(down.code, 2);
     assert.match(down.stdout, /^CRITICAL: the daemon is not running \(no answer on .*ctl\.sock: ENOENT\)$/m);
+    assert.match(down.stdout, /^Queue: 0 message\(s\) waiting in .*\/spool \(0 held\)$/m, 'the spool is read directly');
     const json = await cli('status', '--json');
     assert.equal(json.code, 2);
     assert.equal((JSON.parse(json.stdout) as { running: boolean }).running, false);

@@ -8,6 +8,7 @@ import type { Config } from '../config/types.js';
 import { ControlClient } from '../control/client.js';
 import type { StatusReport } from '../control/types.js';
 import { ControlError } from '../errors.js';
+import { Spool, type SpoolCounts } from '../spool/spool.js';
 import { formatAge } from './exit.js';
 
 export const STATUS_EXIT = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
@@ -47,6 +48,20 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
   return lines.join('\n') + '\n';
 }
 
+/** With the daemon down, the queue is still worth knowing: mail piles up. Undefined if unreadable. */
+async function spoolCounts(config: Config): Promise<SpoolCounts | undefined> {
+  try {
+    const spool = Spool.open(config.spool.path);
+    try {
+      return spool.counts();
+    } finally {
+      await spool.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 export async function status(config: Config, json: boolean, out: NodeJS.WritableStream): Promise<number> {
   let report: StatusReport;
   try {
@@ -54,7 +69,9 @@ export async function status(config: Config, json: boolean, out: NodeJS.Writable
   } catch (error) {
     const down = error instanceof ControlError && error.code === 'EDAEMONDOWN';
     const summary = `${down ? 'CRITICAL' : 'UNKNOWN'}: ${(error as Error).message}`;
-    out.write(json ? JSON.stringify({ running: false, error: (error as Error).message, summary }) + '\n' : `${summary}\n`);
+    const counts = down ? await spoolCounts(config) : undefined;
+    const queue = counts ? `Queue: ${counts.messages} message(s) waiting in ${config.spool.path} (${counts.byState.held} held)\n` : '';
+    out.write(json ? JSON.stringify({ running: false, error: (error as Error).message, summary, ...(counts ? { queue: { messages: counts.messages, byState: counts.byState } } : {}) }) + '\n' : `${summary}\n${queue}`);
     return down ? STATUS_EXIT.CRITICAL : STATUS_EXIT.UNKNOWN;
   }
   const result = verdict(report);
