@@ -1,5 +1,6 @@
 /** `mailshim queue ...` against a running daemon: real spool, real capture upstream, the CLI as a process. */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { auditLines, runCli } from './helpers/cli.js';
@@ -70,6 +71,14 @@ describe('queue tools against a running daemon', () => {
     const neither = await cli('queue', 'retry');
     assert.equal(neither.code, 64);
     assert.match(neither.stderr, /name one queue id, or --all/);
+  });
+
+  it('never creates a spool: exit 74 when the configured one does not exist', async () => {
+    const elsewhere = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/no-spool-here` }), 'other.toml');
+    const result = await runCli(['queue', 'hold', 'BBBBBBBBBBBBBBBB', '--config', elsewhere]);
+    assert.equal(result.code, 74);
+    assert.match(result.stderr, /no spool at .*no-spool-here: the daemon has not run yet/);
+    assert.equal(existsSync(`${dir.path}/no-spool-here`), false);
   });
 
   it('hold stops delivery, retry refuses a held message, release delivers it', async () => {

@@ -15,7 +15,7 @@ async function withQueue(configFlag: string | undefined, run: (ctx: QueueContext
     const config = loadConfig(configPath(configFlag));
     const { Spool } = await import('../spool/spool.js');
     const { createLogger } = await import('../log.js');
-    const spool = Spool.open(config.spool.path);
+    const spool = Spool.openExisting(config.spool.path);
     try {
       process.exitCode = await run({ config, spool, log: createLogger('info', process.stderr), out: process.stdout });
     } finally {

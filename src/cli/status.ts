@@ -51,7 +51,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
 /** With the daemon down, the queue is still worth knowing: mail piles up. Undefined if unreadable. */
 async function spoolCounts(config: Config): Promise<SpoolCounts | undefined> {
   try {
-    const spool = Spool.open(config.spool.path);
+    const spool = Spool.openExisting(config.spool.path);
     try {
       return spool.counts();
     } finally {

@@ -19,7 +19,7 @@
  * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
@@ -66,13 +66,28 @@ export class Spool extends EventEmitter {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
     this.root = open({
-      path: join(path, 'queue.mdb'),
+      path: Spool.file(path),
       maxDbs: 8,
       compression: false,
     });
     this.messages = this.root.openDB<MessageRecord, string>({ name: 'messages', encoding: 'msgpack' });
     this.bodies = this.root.openDB<Buffer, string>({ name: 'bodies', encoding: 'binary' });
     this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });
+  }
+
+  private static file(path: string): string {
+    return join(path, 'queue.mdb');
+  }
+
+  /**
+   * For the CLI: opens the spool only if the daemon created it. Creating it here (say as root,
+   * before the daemon's first start) would leave files the daemon's own user cannot open.
+   */
+  static openExisting(path: string): Spool {
+    if (!existsSync(Spool.file(path))) {
+      throw new SpoolError('ENOTFOUND', `no spool at ${path}: the daemon has not run yet with this config, or spool.path is wrong`);
+    }
+    return Spool.open(path);
   }
 
   static open(path: string): Spool {
