@@ -144,4 +144,18 @@ describe('status and metrics against a running daemon', () => {
     assert.equal((JSON.parse(json.stdout) as { running: boolean }).running, false);
     assert.equal((await cli('reload')).code, 69, 'reload: EX_UNAVAILABLE when the daemon is down');
   });
+
+  it('after kill -9 the stale control socket is replaced on restart; a second daemon on the same socket is refused', async () => {
+    const first = await startDaemon(config);
+    await first.kill9();
+    daemon = await startDaemon(config);
+    const ok = await cli('status', '--json');
+    assert.equal((JSON.parse(ok.stdout) as { pid: number }).pid, daemon.child.pid);
+    const second = await startDaemon(config).then(
+      () => assert.fail('a second daemon must not start'),
+      (error: Error) => error.message,
+    );
+    assert.match(second, /another mailshim daemon answers on .*ctl\.sock/);
+    assert.equal((await cli('status')).code, 0, 'the first daemon is unaffected');
+  });
 });
