@@ -30,3 +30,10 @@ export class SpoolError extends MailshimError {
     super(code, message, options);
   }
 }
+
+/** The running daemon could not be asked (not running, socket unreachable, bad answer). */
+export class ControlError extends MailshimError {
+  constructor(code: 'EDAEMONDOWN' | 'ECONTROL', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

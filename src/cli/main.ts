@@ -4,6 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { configPath, loadConfig } from '../config/load.js';
 import { maskedConfig } from '../config/mask.js';
 import { MailshimError } from '../errors.js';
+import { operatorCommands } from './operator-commands.js';
 import { EX } from './sysexits.js';
 
 function fail(error: unknown): never {
@@ -16,7 +17,10 @@ function fail(error: unknown): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await yargs(argv)
+  // Under systemd the service sees its LoadCredential= files in $CREDENTIALS_DIRECTORY; an operator
+  // running `mailshim status` or `queue ...` as root gets the same config to load from the source dir.
+  process.env.CREDENTIALS_DIRECTORY ??= '/etc/mailshim/credentials';
+  const cli = yargs(argv)
     .scriptName('mailshim')
     .option('config', { type: 'string', describe: 'config file (default: $MAILSHIM_CONFIG, else /etc/mailshim/mailshim.toml)' })
     .command(
@@ -59,7 +63,8 @@ export async function main(argv: string[]): Promise<void> {
           process.exit(EX.DATAERR);
         }
       },
-    )
+    );
+  await operatorCommands(cli)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .help()

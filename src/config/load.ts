@@ -1,14 +1,14 @@
 /** Loads the TOML config file into a validated, typed Config. */
 import { readFileSync } from 'node:fs';
 import { hostname as systemHostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
 import { ConfigError } from '../errors.js';
-import { isLoopbackHost } from './address.js';
+import { isLoopbackHost, parseHostPort } from './address.js';
 import { defaultListener, readListen } from './listen.js';
 import { locateLines } from './locate.js';
 import { TableReader, type ReadContext } from './reader.js';
-import type { Config, ListenConfig, LogConfig, UpstreamConfig } from './types.js';
+import type { Config, ControlConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
 import { readUpstream } from './upstream.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/mailshim/mailshim.toml';
@@ -68,6 +68,16 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   const log: LogConfig = { level: logTable.oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info') };
   logTable.finish();
 
+  const controlTable = root.child('control');
+  const control: ControlConfig = {
+    // Next to the spool by default: a directory only the daemon's user (and root) can enter.
+    socket: controlTable.path_('socket', join(spool.path, 'control.sock'))!,
+    mode: Number.parseInt(controlTable.oneOf('mode', ['0600', '0660'] as const, '0600'), 8),
+  };
+  controlTable.finish();
+
+  const metrics = root.has('metrics') ? readMetrics(root.child('metrics')) : undefined;
+
   const listenTables = root.has('listen') ? root.children('listen') : undefined;
   const listen: ListenConfig[] = listenTables ? listenTables.map(readListen) : [defaultListener()];
 
@@ -90,6 +100,27 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   if (ctx.problems.length > 0) {
     throw new ConfigError(ctx.problems.join('\n'), ctx.problems);
   }
-  return { file, hostname, bounceFrom, spool, retry, listen, upstreams, log, secretFiles: ctx.secretFiles, inlineSecrets: ctx.inlineSecrets, warnings: ctx.warnings };
+  return {
+    file,
+    hostname,
+    bounceFrom,
+    spool,
+    retry,
+    listen,
+    upstreams,
+    log,
+    control,
+    ...(metrics ? { metrics } : {}),
+    secretFiles: ctx.secretFiles,
+    inlineSecrets: ctx.inlineSecrets,
+    warnings: ctx.warnings,
+  };
 }
 
+function readMetrics(table: TableReader): MetricsConfig {
+  const address = table.string('address', '127.0.0.1:9325');
+  const hostPort = parseHostPort(address);
+  if (!hostPort) table.problem('address', `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
+  table.finish();
+  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 9325 };
+}

@@ -19,6 +19,8 @@ export function maskedConfig(config: Config): string {
       max_age: formatDuration(config.retry.maxAge),
     },
     log: { level: config.log.level },
+    control: { socket: config.control.socket, mode: '0' + config.control.mode.toString(8) },
+    ...(config.metrics ? { metrics: { address: config.metrics.address } } : {}),
     listen: config.listen.map((l) => {
       const entry: Record<string, unknown> = {
         address: l.address,

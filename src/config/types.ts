@@ -79,6 +79,21 @@ export interface LogConfig {
   level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 }
 
+/** The daemon's control socket (status, reload, flush) for the `mailshim` CLI; never the sendmail path. */
+export interface ControlConfig {
+  /** Unix socket path. */
+  socket: string;
+  /** File mode of the socket: 0o600 (owner only) or 0o660 (owner and group). */
+  mode: number;
+}
+
+/** Prometheus endpoint; absent when [metrics] is not configured. */
+export interface MetricsConfig {
+  address: string;
+  host: string;
+  port: number;
+}
+
 export interface Config {
   /** Path of the file this was loaded from. */
   file: string;
@@ -95,6 +110,8 @@ export interface Config {
   inlineSecrets: boolean;
   /** Valid but risky settings, logged at start. */
   warnings: string[];
+  control: ControlConfig;
+  metrics?: MetricsConfig;
 }
 
 /** Keys whose values are secrets: masked by check-config and never logged. */

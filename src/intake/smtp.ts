@@ -82,7 +82,8 @@ export class SmtpIntake {
     this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
   }
 
-  async start(): Promise<AddressInfo> {
+  /** Binds the configured address, or adopts an already-listening socket (`fd`, from systemd). */
+  async start(fd?: number): Promise<AddressInfo> {
     const listen = this.listen;
     const tlsFiles = listen.tls !== 'none' && listen.cert && listen.key ? loadTlsFiles(listen.cert, listen.key) : undefined;
     const disabled = this.disabledCommands(false);
@@ -126,10 +127,12 @@ export class SmtpIntake {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       server.server.once('error', onError);
-      server.listen(listen.port, listen.host, () => {
+      const done = () => {
         server.server.off('error', onError);
         resolve();
-      });
+      };
+      if (fd !== undefined) server.listen({ fd }, done);
+      else server.listen(this.listen.port, this.listen.host, done);
     });
     if (listen.tls !== 'none') this.watchCertificate();
     return server.server.address() as AddressInfo;

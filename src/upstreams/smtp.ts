@@ -3,7 +3,8 @@ import { isIP } from 'node:net';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
-import { forAll, parseReply, type AttemptResult, type OutboundMessage, type RecipientResult, type SmtpStage, type Upstream } from './types.js';
+import { checkSmtp } from './smtp-check.js';
+import { forAll, parseReply, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type SmtpStage, type Upstream } from './types.js';
 
 interface NodemailerError extends Error {
   code?: string;
@@ -55,7 +56,10 @@ export class SmtpUpstream implements Upstream {
   readonly name: string;
   private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
 
-  constructor(config: SmtpUpstreamConfig, hostname: string) {
+  constructor(
+    private readonly config: SmtpUpstreamConfig,
+    private readonly hostname: string,
+  ) {
     this.name = config.name;
     const options: SMTPPool.Options = {
       pool: true,
@@ -110,6 +114,10 @@ export class SmtpUpstream implements Upstream {
       if (!error) return { recipient, result: { kind: 'network', errorCode: 'EUNKNOWN', message: 'no reply for recipient' } };
       return { recipient, result: resultOfError(error) };
     });
+  }
+
+  check(request: CheckRequest): Promise<CheckStep[]> {
+    return checkSmtp(this.config, this.hostname, request);
   }
 
   async close(): Promise<void> {

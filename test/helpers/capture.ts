@@ -82,6 +82,8 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
       });
     },
   });
+  // Clients that hang up mid-handshake (e.g. plain text to an implicit-TLS server) are expected in tests.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(wantedPort ?? 0, '127.0.0.1', () => resolve()));
   const port = (server.server.address() as { port: number }).port;
   return {
