@@ -1,0 +1,202 @@
+/** Hostile input over real sockets: each case gets the right reply and the daemon keeps serving. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { startCapture, type Capture } from './helpers/capture.js';
+import { relayConfig } from './helpers/config.js';
+import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
+import { RawSmtp } from './helpers/smtp-client.js';
+import { tempDir } from './helpers/tmp.js';
+
+const SMUGGLED = 'MAIL FROM:<admin@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n';
+
+function peakRssKb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+describe('hostile input', () => {
+  let capture: Capture;
+  let daemon: RunningDaemon;
+  let dir: ReturnType<typeof tempDir>;
+
+  before(async () => {
+    dir = tempDir();
+    capture = await startCapture();
+    daemon = await startDaemon(
+      writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port, listenExtra: 'max_connections = 50\nidle_timeout = "2s"' })),
+    );
+  });
+
+  after(async () => {
+    await daemon.stop();
+    await capture.close();
+    dir.cleanup();
+  });
+
+  async function transaction(sender: string, recipients = ['victim@example.net']): Promise<RawSmtp> {
+    const c = await RawSmtp.open(daemon.port);
+    await c.reply();
+    await c.command('EHLO hostile.test');
+    assert.match(await c.command(`MAIL FROM:<${sender}>`), /^250/);
+    for (const r of recipients) await c.command(`RCPT TO:<${r}>`);
+    assert.match(await c.command('DATA'), /^354/);
+    return c;
+  }
+
+  for (const [name, ending] of [
+    ['\\n.\\n', '\n.\n'],
+    ['\\n.\\r\\n', '\n.\r\n'],
+    ['\\r\\n.\\n', '\r\n.\n'],
+    ['\\r.\\r', '\r.\r'],
+  ] as const) {
+    it(`SMTP smuggling with ${name}: refused with 554 5.6.0, the smuggled message is never delivered`, async () => {
+      const c = await transaction(`smuggler-${name.length}@example.org`);
+      c.write(`Subject: outer\r\n\r\nhello${ending}${SMUGGLED}`);
+      assert.match(await c.command('.'), /^554 5\.6\.0 /);
+      assert.match(await c.command('NOOP'), /^250/, 'the session is still in sync: no reply was smuggled');
+      c.close();
+    });
+  }
+
+  it('no smuggled or refused message ever reached the upstream', async () => {
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.ok(!capture.messages.some((m) => m.raw.includes('smuggled') || m.sender.startsWith('smuggler')));
+    assert.ok(!daemon.logs.some((l) => l.event === 'accepted' && String(l.from).startsWith('smuggler')));
+  });
+
+  it('NUL bytes, over-long header lines and invalid UTF-8 headers are refused with 554 5.6.0', async () => {
+    for (const body of ['Subject: nul\r\n\r\nbad\0byte\r\n', `Subject: ${'x'.repeat(1000)}\r\n\r\nbody\r\n`]) {
+      const c = await transaction('malformed@example.org');
+      c.write(body);
+      assert.match(await c.command('.'), /^554 5\.6\.0 /);
+      c.close();
+    }
+    const c = await transaction('malformed@example.org');
+    c.write(Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\nbody\r\n')]));
+    assert.match(await c.command('.'), /^554 5\.6\.0 Message headers contain invalid UTF-8/);
+    c.close();
+  });
+
+  it('8-bit body without BODY=8BITMIME, UTF-8 headers and long body lines are accepted and relayed byte for byte', async () => {
+    const c = await transaction('eightbit@example.org', ['eight@example.net']);
+    const body = Buffer.concat([Buffer.from('Subject: caf\u00e9 \u2615\r\n\r\n', 'utf8'), Buffer.from([0xe9, 0xe8, 0x0d, 0x0a]), Buffer.from('y'.repeat(2000) + '\r\n')]);
+    c.write(body);
+    assert.match(await c.command('.'), /^250 2\.0\.0 /);
+    c.close();
+    const got = await capture.waitFor(1).then((m) => m.find((x) => x.sender === 'eightbit@example.org'));
+    assert.ok(got);
+    assert.ok(got.raw.subarray(got.raw.length - body.length).equals(body), 'bytes unchanged');
+  });
+
+  it('10,000 pipelined recipients: the first max_recipients get 250, the rest 452 4.5.3, the message is accepted', async () => {
+    const c = await RawSmtp.open(daemon.port);
+    await c.reply();
+    await c.command('EHLO many.test');
+    await c.command('MAIL FROM:<many@example.org>');
+    let batch = '';
+    for (let i = 0; i < 10_000; i++) batch += `RCPT TO:<r${i}@example.net>\r\n`;
+    c.write(batch);
+    const replies: string[] = [];
+    for (let i = 0; i < 10_000; i++) replies.push(await c.reply());
+    assert.equal(replies.filter((r) => r.startsWith('250')).length, 5);
+    assert.equal(replies.filter((r) => r.startsWith('452 4.5.3')).length, 9_995);
+    assert.match(await c.command('DATA'), /^354/);
+    assert.match(await c.command('Subject: many\r\n\r\nhi\r\n.'), /^250 /);
+    c.close();
+  });
+
+  it('a 100 MB body gets 552 5.3.4 without the daemon holding it in memory', async () => {
+    const before = peakRssKb(daemon.child.pid!);
+    const c = await transaction('huge@example.org');
+    const chunk = Buffer.from(('z'.repeat(998) + '\r\n').repeat(1000)); // ~1 MB
+    for (let i = 0; i < 100; i++) {
+      if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once('drain', r));
+    }
+    assert.match(await c.command('.'), /^552 5\.3\.4 /);
+    c.close();
+    const grown = peakRssKb(daemon.child.pid!) - before;
+    assert.ok(grown < 60_000, `peak RSS grew by ${grown} kB for a refused 100 MB message`);
+  });
+
+  it('a client that disconnects mid-DATA leaves nothing stored', async () => {
+    const c = await transaction('vanishing@example.org');
+    c.write('Subject: half\r\n\r\nhalf a message');
+    await new Promise((r) => setTimeout(r, 200));
+    c.close();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(!daemon.logs.some((l) => l.event === 'accepted' && l.from === 'vanishing@example.org'));
+    const ok = await transaction('after@example.org');
+    assert.match(await ok.command('Subject: fine\r\n\r\nstill serving\r\n.'), /^250 /);
+    ok.close();
+  });
+
+  it('a client that sends nothing is disconnected with 421 after idle_timeout', async () => {
+    const c = await RawSmtp.open(daemon.port);
+    assert.match(await c.reply(), /^220 /);
+    assert.match(await c.reply(8000), /^421 /);
+  });
+
+  it('CR or LF inside MAIL FROM (header injection) is refused', async () => {
+    const c = await RawSmtp.open(daemon.port);
+    await c.reply();
+    await c.command('EHLO c');
+    assert.match(await c.command('MAIL FROM:<a\rX-Injected: yes@example.org>'), /^501 5\.1\.7 /);
+    c.close();
+  });
+
+  it('over-long command lines end the session with 421; shorter junk gets 5xx', async () => {
+    const c = await RawSmtp.open(daemon.port);
+    await c.reply();
+    assert.match(await c.command('FOO' + 'x'.repeat(600)), /^5\d\d /);
+    assert.match(await c.command('NOOP ' + 'x'.repeat(5000)), /^421 /);
+    c.close();
+  });
+
+  it('1,000 parallel connections: every one is answered (220 or 421 beyond max_connections) and service continues', async () => {
+    const opened = await Promise.all(Array.from({ length: 1000 }, () => RawSmtp.open(daemon.port).catch(() => undefined)));
+    const greetings = await Promise.all(opened.map((c) => (c ? c.reply(20_000) : Promise.resolve('refused'))));
+    const ok = greetings.filter((g) => g.startsWith('220')).length;
+    const busy = greetings.filter((g) => g.startsWith('421')).length;
+    assert.ok(ok > 0 && ok <= 50, `${ok} greeted (limit 50)`);
+    assert.equal(ok + busy, 1000, `every connection answered: ${ok} ok, ${busy} busy`);
+    for (const c of opened) c?.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const t = await transaction('survivor@example.org');
+    assert.match(await t.command('Subject: ok\r\n\r\nok\r\n.'), /^250 /);
+    t.close();
+  });
+
+  it('fuzz: any command line gets an SMTP reply, and the daemon survives', async () => {
+    const line = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      fc.stringMatching(/^(MAIL FROM|RCPT TO|HELO|EHLO|AUTH|STARTTLS|DATA|BDAT|VRFY|EXPN|XCLIENT):?[ -~]{0,200}$/),
+      fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 4 }), async (commands) => {
+        const c = await RawSmtp.open(daemon.port);
+        try {
+          await c.reply();
+          for (const command of commands) {
+            const clean = command.replace(/[\r\n]/g, ' ');
+            c.write(clean + '\r\n');
+            const reply = await c.reply(5000);
+            if (reply === '') return; // the server closed the session (e.g. 421 after DATA junk): fine
+            assert.match(reply, /^\d{3}[ -]/);
+            if (/^354/.test(reply)) {
+              c.write('.\r\n');
+              assert.match(await c.reply(5000), /^\d{3}/);
+            }
+          }
+        } finally {
+          c.close();
+        }
+      }),
+      { numRuns: 150 },
+    );
+    const t = await transaction('post-fuzz@example.org');
+    assert.match(await t.command('Subject: ok\r\n\r\nok\r\n.'), /^250 /);
+    t.close();
+  });
+});
