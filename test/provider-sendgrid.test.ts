@@ -15,6 +15,7 @@ providerSuite<Json>({
   start: () => startSendgridFake(KEY),
   upstream: (url) => `[[upstream]]\nname = "sendgrid"\ntype = "sendgrid"\napi_key = "\${SG_KEY}"\nendpoint = "${url}"\ntimeout = "5s"\n`,
   env: { SG_KEY: KEY },
+  secret: KEY,
   recipientsOf: (a) => {
     const p = personalization(a.payload);
     return [...emails(p.to), ...emails(p.cc), ...emails(p.bcc)].map((e) => e.toLowerCase()).sort();
