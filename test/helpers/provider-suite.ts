@@ -35,6 +35,8 @@ export interface ProviderCase<T> {
   rejectedQuote: RegExp;
   /** Expected outcome class of `rejected`. */
   rejectedStatus: RegExp;
+  /** When the provider cannot carry a DSN (multipart/report), why: the DSN attempt must say so. */
+  dsnUnsupported?: RegExp;
 }
 
 export function providerSuite<T>(c: ProviderCase<T>): void {
@@ -108,6 +110,14 @@ export function providerSuite<T>(c: ProviderCase<T>): void {
       assert.equal(line.result, 'permanent');
       assert.match(String(line.status), c.rejectedStatus);
       assert.match(String(line.reply), c.rejectedQuote);
+      const dsnIds = line.dsnQueueIds as string[];
+      assert.equal(dsnIds.length, 1, 'one DSN queued');
+      if (c.dsnUnsupported) {
+        const attempt = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === dsnIds[0]);
+        assert.equal(attempt.result, 'permanent');
+        assert.match(String(attempt.reply), c.dsnUnsupported);
+        return;
+      }
       const dsn = await newAccepted(count);
       assert.deepEqual(c.recipientsOf(dsn), ['alice@example.org'], 'the DSN goes to the envelope sender');
       assert.match(c.textOf(dsn), c.rejectedQuote);
