@@ -25,6 +25,8 @@ export interface RoutedOutcome extends Classification {
   providerMessageId?: string;
   /** The upstream could not express the message (not a delivery failure as such). */
   unsupported?: boolean;
+  /** Earlier upstreams tried for this recipient in this attempt (failover), in order. */
+  previous?: Array<{ upstream: string; outcome: OutcomeClass; reply: string }>;
 }
 
 interface Entry {
@@ -99,8 +101,11 @@ export class Router {
       const next: string[] = [];
       for (const { recipient, result } of results) {
         const classification = classify(result);
+        const earlier = outcomes.get(recipient);
+        const previous = earlier ? [...(earlier.previous ?? []), { upstream: earlier.upstream, outcome: earlier.outcome, reply: earlier.reply }] : undefined;
         outcomes.set(recipient, {
           ...classification,
+          previous,
           upstream: entry.upstream.name,
           providerMessageId: result.kind === 'accepted' ? result.providerMessageId : undefined,
           unsupported: result.kind === 'unsupported' || undefined,
