@@ -126,7 +126,8 @@ export async function convertMessage(raw: Buffer, rules: ProviderRules): Promise
       from: from[0]!,
       replyTo: addresses(parsed.replyTo),
       subject: parsed.subject ?? '',
-      text: parsed.text,
+      // mailparser reports an absent text part as ""; an empty body is no text either.
+      text: parsed.text || undefined,
       html: parsed.html === false ? undefined : parsed.html,
       headerTo: addresses(parsed.to),
       headerCc: addresses(parsed.cc),
