@@ -38,6 +38,8 @@ export interface Fake<T = unknown> {
   script: Reply[];
   /** Every reply sent, in order (status and body), for assertions. */
   replies: Reply[];
+  /** Holds the next reply this long after handling the request (a provider that is slow to answer). */
+  delayNext: number;
   waitForAccepted(count: number, timeoutMs?: number): Promise<Accepted<T>[]>;
   close(): Promise<void>;
 }
@@ -57,6 +59,7 @@ export async function startFake<T>(handler: Handler<T>): Promise<Fake<T>> {
   const script: Reply[] = [];
   const replies: Reply[] = [];
   const waiters: Array<() => void> = [];
+  let self: Fake<T> | undefined;
   const control: FakeControl<T> = {
     accept(request, payload, success) {
       const scripted = script.shift();
@@ -76,8 +79,12 @@ export async function startFake<T>(handler: Handler<T>): Promise<Fake<T>> {
       Promise.resolve()
         .then(() => handler(request, control))
         .catch((error: unknown): Reply => ({ status: 500, body: { fakeError: String(error) } }))
-        .then((reply) => {
+        .then(async (reply) => {
+          const delay = self?.delayNext ?? 0;
+          if (self) self.delayNext = 0;
+          if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
           replies.push(reply);
+          if (res.destroyed) return;
           const isText = typeof reply.body === 'string';
           const payload = reply.body === undefined ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
           res.writeHead(reply.status, { 'content-type': isText ? 'text/plain' : 'application/json', ...reply.headers });
@@ -87,7 +94,7 @@ export async function startFake<T>(handler: Handler<T>): Promise<Fake<T>> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return {
+  self = {
     url: `http://127.0.0.1:${port}`,
     received,
     accepted,
@@ -109,7 +116,9 @@ export async function startFake<T>(handler: Handler<T>): Promise<Fake<T>> {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+    delayNext: 0,
   };
+  return self;
 }
 
 // ---- validation helpers shared by the provider fakes ----
