@@ -7,7 +7,7 @@
  * derived from the queue id; Brevo does not document its duplicate window.
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
-import { bodies, convertedCalls, headerObject, idempotencyKey, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import { splitAddresses, type MailAddress, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -57,7 +57,6 @@ export class BrevoUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   }
 
   protected errorOf(response: HttpResponse): ProviderError {
-    const json = parseJson(response.text);
-    return { errorCode: str(field(json, 'code')), text: str(field(json, 'message')) ?? response.text.slice(0, 500) };
+    return jsonError(response, 'code', 'message');
   }
 }

@@ -5,7 +5,7 @@
  * key: a retry after a timeout whose request did reach Mailgun sends twice.
  */
 import type { MailgunUpstreamConfig } from '../config/types.js';
-import { RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
@@ -37,6 +37,6 @@ export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
   }
 
   protected errorOf(response: HttpResponse): ProviderError {
-    return { text: str(field(parseJson(response.text), 'message')) ?? response.text.slice(0, 500) };
+    return jsonError(response, undefined, 'message');
   }
 }

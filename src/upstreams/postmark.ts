@@ -4,7 +4,7 @@
  * key: a retry after a timeout whose request did reach Postmark sends twice.
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
-import { bodies, convertedCalls, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { bodies, convertedCalls, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import { formatAddress, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -55,7 +55,6 @@ export class PostmarkUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   }
 
   protected errorOf(response: HttpResponse): ProviderError {
-    const json = parseJson(response.text);
-    return { errorCode: str(field(json, 'ErrorCode')), text: str(field(json, 'Message')) ?? response.text.slice(0, 500) };
+    return jsonError(response, 'ErrorCode', 'Message');
   }
 }

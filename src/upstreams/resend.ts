@@ -5,7 +5,7 @@
  * twice (the request body is rebuilt byte-identically from the spooled message).
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
-import { bodies, convertedCalls, headerObject, idempotencyKey, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import { formatAddress, splitAddresses, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -52,8 +52,7 @@ export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   }
 
   protected errorOf(response: HttpResponse): ProviderError {
-    const json = parseJson(response.text);
-    return { errorCode: str(field(json, 'name')), text: str(field(json, 'message')) ?? response.text.slice(0, 500) };
+    return jsonError(response, 'name', 'message');
   }
 
   protected override retryAfterOf(response: HttpResponse): number | undefined {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { RestUpstreamConfig } from '../../config/types.js';
 import { forAll, type AttemptResult, type OutboundMessage, type RecipientResult, type Upstream } from '../types.js';
-import { capRetryAfter, HttpFailure, httpRequest, parseRetryAfter, type HttpRequest, type HttpResponse } from './http.js';
+import { capRetryAfter, field, HttpFailure, httpRequest, parseJson, parseRetryAfter, str, type HttpRequest, type HttpResponse } from './http.js';
 import { Limiter } from './limiter.js';
 import { convertMessage, splitAddresses, splitRecipients, type ConvertedMessage, type HeaderPair, type ProviderRules, type RecipientSplit } from './convert.js';
 
@@ -146,6 +146,12 @@ export function headerObject(headers: HeaderPair[], provider: string): { headers
 export function bodies(message: ConvertedMessage): { text?: string; html?: string } {
   if (message.text === undefined && message.html === undefined) return { text: ' ' };
   return { text: message.text, html: message.html };
+}
+
+/** The common error body shape {<codeKey>: ..., <textKey>: "..."}; falls back to the raw body text. */
+export function jsonError(response: HttpResponse, codeKey: string | undefined, textKey: string): ProviderError {
+  const json = parseJson(response.text);
+  return { errorCode: codeKey ? str(field(json, codeKey)) : undefined, text: str(field(json, textKey)) ?? response.text.slice(0, 500) };
 }
 
 /** Stable per (queue id, recipient set): a retry of the same request carries the same key. */
