@@ -29,7 +29,10 @@ export function maskedConfig(config: Config): string {
       }
       Object.assign(entry, { match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) });
       if ('ca' in entry) entry.ca = '(PEM, ' + String(entry.ca).length + ' bytes)';
-      if ('rate_limit' in entry && 'rateLimit' in u && u.rateLimit) entry.rate_limit = `${u.rateLimit.count}/${formatDuration(u.rateLimit.perMs).replace(/^1(?=[a-z])/, '')}`;
+      if ('rate_limit' in entry && 'rateLimit' in u && u.rateLimit) {
+        delete entry.rate_limit; // re-added last, next to the other admission settings
+        entry.rate_limit = `${u.rateLimit.count}/${formatDuration(u.rateLimit.perMs).replace(/^1(?=[a-z])/, '')}`;
+      }
       return entry;
     }),
   };

@@ -62,12 +62,8 @@ export abstract class RestUpstream<C extends RestUpstreamConfig = RestUpstreamCo
   }
 
   async send(message: OutboundMessage): Promise<RecipientResult[]> {
-    let prepared: Prepared;
-    try {
-      prepared = await this.prepare(message);
-    } catch (error) {
-      return forAll(message.recipients, { kind: 'unsupported', text: `cannot convert the message for ${this.type}: ${(error as Error).message}` });
-    }
+    // A throw here would be our bug, not the message's: the router retries it rather than bounce.
+    const prepared = await this.prepare(message);
     if ('unsupported' in prepared) return forAll(message.recipients, { kind: 'unsupported', text: prepared.unsupported });
     const results: RecipientResult[] = [];
     for (const call of prepared.calls) {
