@@ -87,6 +87,19 @@ export function providerSuite<T>(c: ProviderCase<T>): void {
       assert.equal(fake.accepted.length, count + 1, 'sent exactly once');
     });
 
+    it('retries a 5xx and delivers once', async () => {
+      const built = await buildMessage({ tag: `unavailable-${c.type}`, inline: c.inline, threading: c.threading });
+      fake.script.push({ status: 503, body: 'Service Unavailable' });
+      const count = fake.accepted.length;
+      const id = await submit(daemon.port, built);
+      const deferred = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id);
+      assert.equal(deferred.result, 'transient');
+      assert.equal(deferred.status, '4.3.0');
+      await delivered(id);
+      await newAccepted(count);
+      assert.equal(fake.accepted.length, count + 1, 'sent exactly once');
+    });
+
     it('holds on 401 as a configuration error (never bounces), then delivers once the provider accepts', async () => {
       const built = await buildMessage({ tag: `unauth-${c.type}`, inline: c.inline, threading: c.threading });
       fake.script.push(c.unauthorized);
