@@ -45,6 +45,11 @@ describe('convertMessage', () => {
     assert.match(await unsupported(msg('From: a@example.org, c@example.org\nTo: b@example.net')), /exactly one From/);
   });
 
+  it('refuses a message without a subject where the API requires one', async () => {
+    assert.match(await unsupported(msg('From: a@example.org\nTo: b@example.net'), { ...RULES, requiresSubject: true }), /requires a subject/);
+    assert.equal((await converted(msg('From: a@example.org\nTo: b@example.net'))).subject, '');
+  });
+
   it('keeps custom headers in order, drops structural/trace ones and those the provider regenerates', async () => {
     const m = await converted(msg('Received: from x\nFrom: "A, Person" <a@example.org>\nTo: b@example.net\nMessage-ID: <m@x>\nX-Mailer: thing\nX-Custom: one\n two\nDate: Mon, 1 Jan 2026 00:00:00 +0000\nAuto-Submitted: auto-generated'));
     assert.deepEqual(m.headers, [

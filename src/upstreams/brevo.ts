@@ -24,6 +24,7 @@ const RULES: ProviderRules = {
   regenerated: new Set(['message-id', 'user-agent', 'x-mailer']),
   inlineImages: false,
   attachmentExtensions: BREVO_EXTENSIONS,
+  requiresSubject: true,
 };
 
 const person = (a: MailAddress) => (a.name ? { email: a.address, name: a.name } : { email: a.address });

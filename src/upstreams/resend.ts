@@ -10,7 +10,7 @@ import { formatAddress, splitAddresses, type ProviderRules } from './rest/conver
 import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
-const RULES: ProviderRules = { provider: 'Resend', reserved: new Set(), regenerated: new Set(), inlineImages: true };
+const RULES: ProviderRules = { provider: 'Resend', reserved: new Set(), regenerated: new Set(), inlineImages: true, requiresSubject: true };
 
 export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected prepare(message: OutboundMessage): Promise<Prepared> {

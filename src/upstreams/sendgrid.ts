@@ -15,6 +15,7 @@ const RULES: ProviderRules = {
   reserved: new Set(['x-sg-id', 'x-sg-eid']),
   regenerated: new Set(),
   inlineImages: true,
+  requiresSubject: true,
 };
 
 const person = (a: MailAddress) => (a.name ? { email: a.address, name: a.name } : { email: a.address });

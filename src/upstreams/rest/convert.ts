@@ -53,6 +53,8 @@ export interface ProviderRules {
   regenerated: ReadonlySet<string>;
   /** Whether inline parts with a Content-ID can be expressed. */
   inlineImages: boolean;
+  /** The API rejects a message without a subject (rather than sending it without one). */
+  requiresSubject?: boolean;
   /** Allowed attachment file extensions (lower case), when the API has an allow-list. */
   attachmentExtensions?: ReadonlySet<string>;
 }
@@ -95,6 +97,10 @@ export async function convertMessage(raw: Buffer, rules: ProviderRules): Promise
   const from = addresses(parsed.from);
   if (from.length !== 1) {
     return { unsupported: from.length === 0 ? 'the message has no From: address' : `${rules.provider}'s API takes exactly one From: address, the message has ${from.length}` };
+  }
+
+  if (rules.requiresSubject && !parsed.subject) {
+    return { unsupported: `${rules.provider}'s API requires a subject and the message has none` };
   }
 
   const headers: HeaderPair[] = [];
