@@ -1,6 +1,6 @@
 /** The effective config as printable TOML-ish text with every secret masked. */
 import { stringify } from 'smol-toml';
-import type { Config } from './types.js';
+import { SECRET_KEYS, type Config } from './types.js';
 import { formatDuration } from './units.js';
 
 export function maskedConfig(config: Config): string {
@@ -43,12 +43,18 @@ export function maskedConfig(config: Config): string {
     }),
     upstream: config.upstreams.map((u) => {
       const { matchFrom, maxConcurrency, timeout, ...rest } = u;
-      const entry: Record<string, unknown> = { ...rest, match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) };
-      for (const key of Object.keys(entry)) {
-        if (entry[key] === undefined) delete entry[key];
+      const entry: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(rest)) {
+        if (value === undefined) continue;
+        const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+        entry[snake] = SECRET_KEYS.has(snake) ? '********' : value;
       }
-      if ('password' in entry) entry.password = '********';
+      Object.assign(entry, { match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) });
       if ('ca' in entry) entry.ca = '(PEM, ' + String(entry.ca).length + ' bytes)';
+      if ('rate_limit' in entry && 'rateLimit' in u && u.rateLimit) {
+        delete entry.rate_limit; // re-added last, next to the other admission settings
+        entry.rate_limit = `${u.rateLimit.count}/${formatDuration(u.rateLimit.perMs).replace(/^1(?=[a-z])/, '')}`;
+      }
       return entry;
     }),
   };

@@ -59,7 +59,48 @@ export interface MaildirUpstreamConfig extends UpstreamCommon {
   path: string;
 }
 
-export type UpstreamConfig = SmtpUpstreamConfig | MaildirUpstreamConfig;
+/** The REST API provider types (src/upstreams/<type>.ts). */
+export const REST_TYPES = ['sendgrid', 'mailgun', 'postmark', 'resend', 'ses', 'mailjet', 'brevo', 'sparkpost'] as const;
+export type RestType = (typeof REST_TYPES)[number];
+
+interface RestCommon extends UpstreamCommon {
+  /** Base URL of the API (https; http only for loopback test servers), without a trailing slash. */
+  endpoint: string;
+  /** Requests per window, e.g. 10 per 1000 ms; undefined = unlimited. */
+  rateLimit?: { count: number; perMs: number };
+}
+
+/** Providers authenticated by one API key. */
+export interface ApiKeyUpstreamConfig extends RestCommon {
+  type: 'sendgrid' | 'postmark' | 'resend' | 'brevo' | 'sparkpost';
+  apiKey: string;
+}
+
+export interface MailgunUpstreamConfig extends RestCommon {
+  type: 'mailgun';
+  apiKey: string;
+  /** Sending domain: POST /v3/{domain}/messages.mime */
+  domain: string;
+}
+
+export interface MailjetUpstreamConfig extends RestCommon {
+  type: 'mailjet';
+  apiKey: string;
+  secretKey: string;
+}
+
+export interface SesUpstreamConfig extends RestCommon {
+  type: 'ses';
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Optional STS session token for temporary credentials. */
+  sessionToken?: string;
+  region: string;
+}
+
+export type RestUpstreamConfig = ApiKeyUpstreamConfig | MailgunUpstreamConfig | MailjetUpstreamConfig | SesUpstreamConfig;
+
+export type UpstreamConfig = SmtpUpstreamConfig | MaildirUpstreamConfig | RestUpstreamConfig;
 
 export interface SpoolConfig {
   path: string;
@@ -115,4 +156,4 @@ export interface Config {
 }
 
 /** Keys whose values are secrets: masked by check-config and never logged. */
-export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key']);
+export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key', 'session_token']);

@@ -1,10 +1,30 @@
 /** Validation of one [[upstream]] table, per type. */
+import { isLoopbackHost } from './address.js';
 import type { TableReader } from './reader.js';
-import type { TlsMode, UpstreamConfig } from './types.js';
+import { REST_TYPES, type RestType, type RestUpstreamConfig, type TlsMode, type UpstreamConfig } from './types.js';
 
-export const UPSTREAM_TYPES = ['smtp', 'maildir'] as const;
+export const UPSTREAM_TYPES = ['smtp', 'maildir', ...REST_TYPES] as const;
 
 const DEFAULT_PORTS: Record<TlsMode, number> = { starttls: 587, implicit: 465, none: 25 };
+
+/** Public API base URLs; `endpoint` overrides them (EU regions, proxies, tests). SES depends on the region. */
+export const DEFAULT_ENDPOINTS: Record<Exclude<RestType, 'ses'>, string> = {
+  sendgrid: 'https://api.sendgrid.com',
+  mailgun: 'https://api.mailgun.net',
+  postmark: 'https://api.postmarkapp.com',
+  resend: 'https://api.resend.com',
+  mailjet: 'https://api.mailjet.com',
+  brevo: 'https://api.brevo.com',
+  sparkpost: 'https://api.sparkpost.com',
+};
+
+export function sesEndpoint(region: string): string {
+  return `https://email.${region}.amazonaws.com`;
+}
+
+function isRestType(type: string): type is RestType {
+  return (REST_TYPES as readonly string[]).includes(type);
+}
 
 export function readUpstream(table: TableReader, index: number): UpstreamConfig | undefined {
   const name = table.string('name', index === 0 ? 'primary' : `upstream${index + 1}`);
@@ -15,6 +35,9 @@ export function readUpstream(table: TableReader, index: number): UpstreamConfig 
     maxConcurrency: table.integer('max_concurrency', 1, 1000, 5),
     timeout: table.duration('timeout', 60_000),
   };
+  for (const pattern of common.matchFrom) {
+    if (!/^[^\s@]+@[^\s@]+$/.test(pattern)) table.problem('match_from', `expected sender patterns like "*@billing.example.com", got ${JSON.stringify(pattern)}`);
+  }
   let upstream: UpstreamConfig | undefined;
   switch (type) {
     case 'smtp': {
@@ -45,8 +68,78 @@ export function readUpstream(table: TableReader, index: number): UpstreamConfig 
     case undefined:
       break;
     default:
+      if (isRestType(type)) {
+        upstream = readRest(table, type, common);
+        break;
+      }
       table.problem('type', `expected one of ${UPSTREAM_TYPES.map((t) => `"${t}"`).join(', ')}, got ${JSON.stringify(type)}`);
   }
   table.finish();
   return upstream;
+}
+
+type Common = { name: string; matchFrom: string[]; maxConcurrency: number; timeout: number };
+
+/** A secret that must be present, inline (`key`, usually "${ENV}") or from `key_file`. */
+function requiredSecret(table: TableReader, key: string): string {
+  const value = table.secret(key);
+  if (value === undefined) {
+    if (!table.has(key) && !table.has(`${key}_file`)) table.problem(key, `is required (or ${key}_file)`);
+    return '';
+  }
+  if (value === '') table.problem(key, 'must not be empty');
+  return value;
+}
+
+function readRest(table: TableReader, type: RestType, common: Common): RestUpstreamConfig {
+  const rate = table.rate('rate_limit');
+  const rest = { ...common, rateLimit: rate };
+  const endpoint = (fallback: string) => readEndpoint(table, fallback);
+  switch (type) {
+    case 'ses': {
+      const accessKeyId = table.required('access_key_id') ?? '';
+      const secretAccessKey = requiredSecret(table, 'secret_access_key');
+      const sessionToken = table.secret('session_token');
+      const region = table.required('region') ?? 'us-east-1';
+      if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) table.problem('region', `expected an AWS region like "eu-west-1", got ${JSON.stringify(region)}`);
+      return { ...rest, type, accessKeyId, secretAccessKey, sessionToken, region, endpoint: endpoint(sesEndpoint(region)) };
+    }
+    case 'mailgun': {
+      const apiKey = requiredSecret(table, 'api_key');
+      const domain = table.required('domain') ?? '';
+      if (domain && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$/.test(domain)) {
+        table.problem('domain', `expected a sending domain like "mg.example.com", got ${JSON.stringify(domain)}`);
+      }
+      return { ...rest, type, apiKey, domain, endpoint: endpoint(DEFAULT_ENDPOINTS.mailgun) };
+    }
+    case 'mailjet': {
+      const apiKey = requiredSecret(table, 'api_key');
+      const secretKey = requiredSecret(table, 'secret_key');
+      return { ...rest, type, apiKey, secretKey, endpoint: endpoint(DEFAULT_ENDPOINTS.mailjet) };
+    }
+    default:
+      return { ...rest, type, apiKey: requiredSecret(table, 'api_key'), endpoint: endpoint(DEFAULT_ENDPOINTS[type]) };
+  }
+}
+
+/** https everywhere; plain http only to a loopback host (local test servers, a local proxy). */
+function readEndpoint(table: TableReader, fallback: string): string {
+  const value = table.string('endpoint');
+  if (value === undefined) return fallback;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    table.problem('endpoint', `expected a URL like "https://api.eu.example.com", got ${JSON.stringify(value)}`);
+    return fallback;
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (url.protocol === 'http:' && !isLoopbackHost(host)) {
+    table.problem('endpoint', `must use https (http is only allowed for a loopback host), got ${JSON.stringify(value)}`);
+  } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    table.problem('endpoint', `expected an https URL, got ${JSON.stringify(value)}`);
+  } else if (url.search || url.hash || url.username || url.password) {
+    table.problem('endpoint', `must be a base URL without query, fragment or credentials, got ${JSON.stringify(value)}`);
+  }
+  return value.replace(/\/+$/, '');
 }

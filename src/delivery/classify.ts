@@ -10,6 +10,7 @@
  */
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult } from '../upstreams/types.js';
+import { classifyHttp } from './classify-http.js';
 
 export interface Classification {
   outcome: OutcomeClass;
@@ -57,18 +58,6 @@ export function classifySmtp(r: SmtpResult): Classification {
   if (outcome === 'permanent' && !status.startsWith('5')) status = '5.0.0';
   if (outcome === 'transient' && !status.startsWith('4')) status = '4.0.0';
   return { outcome, status, reply };
-}
-
-/** HTTP APIs: the shared table; providers may refine it before falling back to this. */
-export function classifyHttp(r: Extract<AttemptResult, { kind: 'http' }>): Classification {
-  const reply = `HTTP ${r.status}${r.errorCode ? ` ${r.errorCode}` : ''}: ${r.text}`.trim();
-  const base = { reply, retryAfterMs: r.retryAfterMs };
-  if (r.status === 401 || r.status === 403) return { ...base, outcome: 'config', status: '4.7.0' };
-  if (r.status === 408 || r.status === 429) return { ...base, outcome: 'transient', status: '4.7.0' };
-  if (r.status >= 500) return { ...base, outcome: 'transient', status: '4.3.0' };
-  if (r.status === 413) return { ...base, outcome: 'permanent', status: '5.3.4' };
-  if (r.status === 400 || r.status === 422) return { ...base, outcome: 'permanent', status: '5.6.0' };
-  return { ...base, outcome: 'transient', status: '4.0.0' };
 }
 
 export function classify(result: AttemptResult): Classification {

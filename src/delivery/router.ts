@@ -24,6 +24,10 @@ export interface UpstreamHealth {
 export interface RoutedOutcome extends Classification {
   upstream: string;
   providerMessageId?: string;
+  /** The upstream could not express the message (not a delivery failure as such). */
+  unsupported?: boolean;
+  /** Earlier upstreams tried for this recipient in this attempt (failover), in order. */
+  previous?: Array<{ upstream: string; outcome: OutcomeClass; reply: string }>;
 }
 
 interface Entry {
@@ -89,10 +93,14 @@ export class Router {
       const next: string[] = [];
       for (const { recipient, result } of results) {
         const classification = classify(result);
+        const earlier = outcomes.get(recipient);
+        const previous = earlier ? [...(earlier.previous ?? []), { upstream: earlier.upstream, outcome: earlier.outcome, reply: earlier.reply }] : undefined;
         outcomes.set(recipient, {
           ...classification,
+          previous,
           upstream: entry.upstream.name,
           providerMessageId: result.kind === 'accepted' ? result.providerMessageId : undefined,
+          unsupported: result.kind === 'unsupported' || undefined,
         });
         // A message this upstream cannot express may still go through a raw-MIME upstream.
         if (classification.outcome === 'transient' || classification.outcome === 'config' || result.kind === 'unsupported') next.push(recipient);
@@ -100,7 +108,27 @@ export class Router {
       this.recordHealth(entry, results.map((r) => outcomes.get(r.recipient)!));
       remaining = next;
     }
+    this.waitForSkipped(message.sender, candidates, outcomes);
     return outcomes;
+  }
+
+  /**
+   * A recipient that every tried upstream found unexpressible is only bounced when no other
+   * upstream could carry it: if a matching upstream was skipped for its cool-down, wait for it.
+   */
+  private waitForSkipped(sender: string, tried: Entry[], outcomes: Map<string, RoutedOutcome>): void {
+    const skipped = this.entries.filter((e) => !tried.includes(e) && addressMatches(e.config.matchFrom, sender));
+    if (skipped.length === 0) return;
+    for (const [recipient, outcome] of outcomes) {
+      if (outcome.unsupported) {
+        outcomes.set(recipient, {
+          ...outcome,
+          outcome: 'transient',
+          status: '4.3.0',
+          reply: `${outcome.reply} — waiting for upstream ${skipped.map((e) => e.upstream.name).join(', ')} (cooling down)`,
+        });
+      }
+    }
   }
 
   private recordHealth(entry: Entry, outcomes: Classification[]): void {
@@ -120,7 +148,9 @@ export class Router {
     health.lastError = failure.reply;
     health.lastErrorClass = failure.outcome;
     const coolDown = Math.min(this.retry.maxDelay, this.retry.initialDelay * 2 ** Math.min(health.consecutiveFailures - 1, 20));
-    health.coolDownUntil = now + coolDown;
+    // A provider that said when to come back (Retry-After, rate-limit reset) is left alone until then.
+    const askedFor = Math.max(0, ...outcomes.map((o) => o.retryAfterMs ?? 0));
+    health.coolDownUntil = now + Math.max(coolDown, askedFor);
   }
 
   /** After a reload or `queue retry`: forget failures so every upstream is tried again. */

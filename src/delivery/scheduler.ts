@@ -167,7 +167,27 @@ export class Scheduler extends EventEmitter {
     this.emit('attempt', event);
   }
 
+  /** Upstreams that failed before another took the message: still worth an alert (config) or a warning. */
+  private logFailovers(record: MessageRecord, outcomes: Map<string, RoutedOutcome>): void {
+    const groups = new Map<string, { upstream: string; outcome: string; reply: string; next: string; recipients: string[] }>();
+    for (const [recipient, outcome] of outcomes) {
+      for (const [i, earlier] of (outcome.previous ?? []).entries()) {
+        const next = outcome.previous?.[i + 1]?.upstream ?? outcome.upstream;
+        const key = `${earlier.upstream}\u0000${earlier.outcome}\u0000${earlier.reply}\u0000${next}`;
+        const group = groups.get(key) ?? { ...earlier, next, recipients: [] };
+        group.recipients.push(recipient);
+        groups.set(key, group);
+      }
+    }
+    for (const g of groups.values()) {
+      const fields = { event: 'failover', queueId: record.id, messageId: record.messageId, from: record.sender, recipients: g.recipients, upstream: g.upstream, result: g.outcome, reply: g.reply, next: g.next };
+      if (g.outcome === 'config') this.log.error(fields, `upstream ${g.upstream} rejects our configuration: ${g.reply} — trying ${g.next}; fix the config and reload`);
+      else this.log.warn(fields, `upstream ${g.upstream} failed (${g.outcome}): ${g.reply} — trying ${g.next}`);
+    }
+  }
+
   private logAttempt(record: MessageRecord, outcomes: Map<string, RoutedOutcome>, started: number, now: number, nextAttemptAt: number | null, dsnIds: string[]): void {
+    this.logFailovers(record, outcomes);
     // One line per (upstream, outcome, reply) group: usually one line per attempt.
     const groups = new Map<string, { outcome: RoutedOutcome; recipients: string[] }>();
     for (const [recipient, outcome] of outcomes) {

@@ -24,7 +24,7 @@ interface SendInfo {
 }
 
 /** Node's TLS error codes that mean "this certificate is not acceptable". */
-const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ALTNAME|EPROTO|ERR_SSL/;
+export const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ALTNAME|EPROTO|ERR_SSL/;
 
 export function stageOf(command: string | undefined): SmtpStage {
   const c = (command ?? '').toUpperCase();

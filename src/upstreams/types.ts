@@ -22,8 +22,12 @@ export type AttemptResult =
   | { kind: 'network'; errorCode: string; message: string }
   /** TLS failed: certificate rejected, version mismatch, handshake error or timeout. */
   | { kind: 'tls'; errorCode: string; message: string; timeout?: boolean }
-  /** An HTTP API answered with a non-success status. */
-  | { kind: 'http'; status: number; errorCode?: string; text: string; retryAfterMs?: number }
+  /**
+   * An HTTP API answered with a non-success status (or a success whose body reports an error).
+   * `provider` selects the provider's classification table; `errorCode` is the provider's own
+   * error code or name (e.g. Postmark 406, Resend "validation_error", SES "MessageRejected").
+   */
+  | { kind: 'http'; provider?: string; status: number; errorCode?: string; text: string; retryAfterMs?: number }
   /** The message cannot be expressed for this upstream (e.g. a signed message for a JSON API). */
   | { kind: 'unsupported'; text: string };
 

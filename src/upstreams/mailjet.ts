@@ -1,0 +1,104 @@
+/**
+ * Mailjet Send API v3.1 (POST /v3.1/send, HTTP Basic api_key:secret_key). No raw MIME over REST:
+ * the message is converted, one message per call, up to 50 recipients. Mailjet returns a message
+ * id per recipient, recorded per recipient. Mailjet forbids many headers; a message carrying one is
+ * unsupported, except Message-ID, User-Agent and X-Mailer, which Mailjet always sets itself
+ * (documented in docs/providers.md). No idempotency key (CustomID carries the queue id for
+ * correlation only): a retry after a timeout whose request did reach Mailjet sends twice.
+ */
+import type { MailjetUpstreamConfig } from '../config/types.js';
+import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { MailAddress, ProviderRules } from './rest/convert.js';
+import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
+import type { OutboundMessage } from './types.js';
+
+const RULES: ProviderRules = {
+  provider: 'Mailjet',
+  reserved: new Set([
+    'sender', 'domainkey-status', 'received-spf', 'x-mailjet-prio', 'x-mailjet-debug', 'x-mj-customid', 'x-mj-eventpayload', 'x-mj-vars',
+    'x-mj-templateerrordeliver', 'x-mj-templateerrorreporting', 'x-mj-templatelanguage', 'x-mailjet-trackopen', 'x-mailjet-trackclick',
+    'x-mj-templateid', 'x-mj-workflowid', 'x-feedback-id', 'x-mailjet-segmentation', 'list-id', 'x-mj-mid', 'x-mj-errormessage',
+    'x-csa-complaints', 'x-mailjet-campaign', 'x-mj-statisticscontactslistid',
+  ]),
+  regenerated: new Set(['message-id', 'user-agent', 'x-mailer']),
+  inlineImages: true,
+};
+
+const contact = (a: MailAddress) => (a.name ? { Email: a.address, Name: a.name } : { Email: a.address });
+
+export class MailjetUpstream extends RestUpstream<MailjetUpstreamConfig> {
+  protected prepare(message: OutboundMessage): Promise<Prepared> {
+    return convertedCalls(message, RULES, 50, (m, split) => {
+      if (m.replyTo.length > 1) return { unsupported: 'Mailjet takes a single Reply-To address; the message has ' + m.replyTo.length };
+      const custom = headerObject(m.headers, RULES.provider);
+      if ('unsupported' in custom) return custom;
+      const { text, html } = bodies(m);
+      const out: Record<string, unknown> = { From: contact(m.from), To: split.to.map(contact), Subject: m.subject, CustomID: message.id };
+      if (split.cc.length) out.Cc = split.cc.map(contact);
+      if (split.bcc.length) out.Bcc = split.bcc.map(contact);
+      if (m.replyTo.length === 1) out.ReplyTo = contact(m.replyTo[0]!);
+      if (text !== undefined) out.TextPart = text;
+      if (html !== undefined) out.HTMLPart = html;
+      if (Object.keys(custom.headers).length) out.Headers = custom.headers;
+      const files = m.attachments.filter((a) => !a.inline);
+      const inline = m.attachments.filter((a) => a.inline);
+      if (files.length) out.Attachments = files.map((a) => ({ ContentType: a.contentType, Filename: a.filename, Base64Content: a.content.toString('base64') }));
+      if (inline.length) {
+        out.InlinedAttachments = inline.map((a) => ({ ContentType: a.contentType, Filename: a.filename, ContentID: a.contentId, Base64Content: a.content.toString('base64') }));
+      }
+      return {
+        method: 'POST',
+        url: apiUrl(this.config.endpoint, '/v3.1/send'),
+        headers: { authorization: basicAuth(this.config.apiKey, this.config.secretKey), 'content-type': 'application/json' },
+        body: JSON.stringify({ Messages: [out] }),
+      };
+    });
+  }
+
+  private firstMessage(response: HttpResponse): unknown {
+    const messages = field(parseJson(response.text), 'Messages');
+    return Array.isArray(messages) ? (messages[0] as unknown) : undefined;
+  }
+
+  protected messageIdOf(response: HttpResponse): string | undefined {
+    return this.recipientIdsOf(response).values().next().value;
+  }
+
+  protected override recipientIdsOf(response: HttpResponse): Map<string, string> {
+    const ids = new Map<string, string>();
+    const first = this.firstMessage(response);
+    for (const list of ['To', 'Cc', 'Bcc']) {
+      const entries = field(first, list);
+      if (!Array.isArray(entries)) continue;
+      for (const entry of entries as unknown[]) {
+        const email = str(field(entry, 'Email'));
+        const id = str(field(entry, 'MessageID')) ?? str(field(entry, 'MessageUUID'));
+        if (email && id) ids.set(email.toLowerCase(), id);
+      }
+    }
+    return ids;
+  }
+
+  protected override bodyError(response: HttpResponse): ProviderError | undefined {
+    const first = this.firstMessage(response);
+    return str(field(first, 'Status')) === 'error' ? this.messageError(first) : undefined;
+  }
+
+  private messageError(message: unknown): ProviderError {
+    const errors = field(message, 'Errors');
+    const first = Array.isArray(errors) ? (errors[0] as unknown) : undefined;
+    const related = field(first, 'ErrorRelatedTo');
+    return {
+      errorCode: str(field(first, 'ErrorCode')),
+      text: `${str(field(first, 'ErrorMessage')) ?? 'error'}${Array.isArray(related) && related.length ? ` (${related.join(', ')})` : ''}`,
+    };
+  }
+
+  protected errorOf(response: HttpResponse): ProviderError {
+    const json = parseJson(response.text);
+    const first = this.firstMessage(response);
+    if (first !== undefined) return this.messageError(first);
+    if (json !== undefined) return { errorCode: str(field(json, 'ErrorCode')), text: str(field(json, 'ErrorMessage')) ?? response.text.slice(0, 500) };
+    return { text: response.text.slice(0, 500) };
+  }
+}

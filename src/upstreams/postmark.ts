@@ -1,0 +1,60 @@
+/**
+ * Postmark (POST /email, X-Postmark-Server-Token). No raw MIME: the message is converted.
+ * 50 recipients (To+Cc+Bcc) per message; errors are 422 with a numeric ErrorCode. No idempotency
+ * key: a retry after a timeout whose request did reach Postmark sends twice.
+ */
+import type { ApiKeyUpstreamConfig } from '../config/types.js';
+import { bodies, convertedCalls, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { formatAddress, type ProviderRules } from './rest/convert.js';
+import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
+import type { OutboundMessage } from './types.js';
+
+const RULES: ProviderRules = { provider: 'Postmark', reserved: new Set(), regenerated: new Set(), inlineImages: true };
+
+export class PostmarkUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
+  protected prepare(message: OutboundMessage): Promise<Prepared> {
+    return convertedCalls(message, RULES, 50, (m, split) => {
+      const { text, html } = bodies(m);
+      const body: Record<string, unknown> = {
+        From: formatAddress(m.from),
+        To: split.to.map(formatAddress).join(', '),
+        Subject: m.subject,
+        MessageStream: 'outbound',
+      };
+      if (split.cc.length) body.Cc = split.cc.map(formatAddress).join(', ');
+      if (split.bcc.length) body.Bcc = split.bcc.map(formatAddress).join(', ');
+      if (m.replyTo.length) body.ReplyTo = m.replyTo.map(formatAddress).join(', ');
+      if (text !== undefined) body.TextBody = text;
+      if (html !== undefined) body.HtmlBody = html;
+      if (m.headers.length) body.Headers = m.headers.map((h) => ({ Name: h.name, Value: h.value }));
+      if (m.attachments.length) {
+        body.Attachments = m.attachments.map((a) => ({
+          Name: a.filename,
+          Content: a.content.toString('base64'),
+          ContentType: a.contentType,
+          ...(a.contentId ? { ContentID: `cid:${a.contentId}` } : {}),
+        }));
+      }
+      return {
+        method: 'POST',
+        url: apiUrl(this.config.endpoint, '/email'),
+        headers: { 'x-postmark-server-token': this.config.apiKey, accept: 'application/json', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      };
+    });
+  }
+
+  protected messageIdOf(response: HttpResponse): string | undefined {
+    return str(field(parseJson(response.text), 'MessageID'));
+  }
+
+  protected override bodyError(response: HttpResponse): ProviderError | undefined {
+    const json = parseJson(response.text);
+    const code = field(json, 'ErrorCode');
+    return typeof code === 'number' && code !== 0 ? { errorCode: String(code), text: str(field(json, 'Message')) ?? '' } : undefined;
+  }
+
+  protected errorOf(response: HttpResponse): ProviderError {
+    return jsonError(response, 'ErrorCode', 'Message');
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Resend (POST /emails, Bearer API key). No raw MIME: the message is converted. Up to 50
+ * recipients per request. Every request carries an Idempotency-Key derived from the queue id and
+ * the recipient set, so a retry after a crash or timeout within Resend's 24-hour window cannot send
+ * twice (the request body is rebuilt byte-identically from the spooled message).
+ */
+import type { ApiKeyUpstreamConfig } from '../config/types.js';
+import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { formatAddress, splitAddresses, type ProviderRules } from './rest/convert.js';
+import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
+import type { OutboundMessage } from './types.js';
+
+const RULES: ProviderRules = { provider: 'Resend', reserved: new Set(), regenerated: new Set(), inlineImages: true, requiresSubject: true };
+
+export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
+  protected prepare(message: OutboundMessage): Promise<Prepared> {
+    return convertedCalls(message, RULES, 50, (m, split) => {
+      const custom = headerObject(m.headers, RULES.provider);
+      if ('unsupported' in custom) return custom;
+      const headers = custom.headers;
+      const { text, html } = bodies(m);
+      const body: Record<string, unknown> = { from: formatAddress(m.from), to: split.to.map(formatAddress), subject: m.subject };
+      if (split.cc.length) body.cc = split.cc.map(formatAddress);
+      if (split.bcc.length) body.bcc = split.bcc.map(formatAddress);
+      if (m.replyTo.length) body.reply_to = m.replyTo.map(formatAddress);
+      if (text !== undefined) body.text = text;
+      if (html !== undefined) body.html = html;
+      if (Object.keys(headers).length) body.headers = headers;
+      if (m.attachments.length) {
+        body.attachments = m.attachments.map((a) => ({
+          filename: a.filename,
+          content: a.content.toString('base64'),
+          content_type: a.contentType,
+          ...(a.contentId ? { content_id: a.contentId } : {}),
+        }));
+      }
+      return {
+        method: 'POST',
+        url: apiUrl(this.config.endpoint, '/emails'),
+        headers: {
+          authorization: `Bearer ${this.config.apiKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': idempotencyKey(message.id, splitAddresses(split)),
+        },
+        body: JSON.stringify(body),
+      };
+    });
+  }
+
+  protected messageIdOf(response: HttpResponse): string | undefined {
+    return str(field(parseJson(response.text), 'id'));
+  }
+
+  protected errorOf(response: HttpResponse): ProviderError {
+    return jsonError(response, 'name', 'message');
+  }
+
+  protected override retryAfterOf(response: HttpResponse): number | undefined {
+    return parseRetryAfter(response.headers.get('retry-after')) ?? parseReset(response.headers.get('ratelimit-reset'), 'delta');
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * SendGrid v3 Mail Send (POST /v3/mail/send, Bearer API key). No raw MIME: the message is
+ * converted. Success is 202 with the id in the X-Message-Id header. Limits: 1000 recipients per
+ * request. Reserved headers (x-sg-id, x-sg-eid) make a message unsupported. No idempotency key:
+ * a retry after a timeout whose request did reach SendGrid sends twice.
+ */
+import type { ApiKeyUpstreamConfig } from '../config/types.js';
+import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { MailAddress, ProviderRules } from './rest/convert.js';
+import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
+import type { OutboundMessage } from './types.js';
+
+const RULES: ProviderRules = {
+  provider: 'SendGrid',
+  reserved: new Set(['x-sg-id', 'x-sg-eid']),
+  regenerated: new Set(),
+  inlineImages: true,
+  requiresSubject: true,
+};
+
+const person = (a: MailAddress) => (a.name ? { email: a.address, name: a.name } : { email: a.address });
+
+export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
+  protected prepare(message: OutboundMessage): Promise<Prepared> {
+    return convertedCalls(message, RULES, 1000, (m, split) => {
+      const custom = headerObject(m.headers, RULES.provider);
+      if ('unsupported' in custom) return custom;
+      const headers = custom.headers;
+      const { text, html } = bodies(m);
+      const personalization: Record<string, unknown> = { to: split.to.map(person) };
+      if (split.cc.length) personalization.cc = split.cc.map(person);
+      if (split.bcc.length) personalization.bcc = split.bcc.map(person);
+      const body: Record<string, unknown> = {
+        personalizations: [personalization],
+        from: person(m.from),
+        subject: m.subject,
+        // text/plain must precede text/html
+        content: [...(text !== undefined ? [{ type: 'text/plain', value: text }] : []), ...(html !== undefined ? [{ type: 'text/html', value: html }] : [])],
+      };
+      if (m.replyTo.length === 1) body.reply_to = person(m.replyTo[0]!);
+      if (m.replyTo.length > 1) body.reply_to_list = m.replyTo.map(person);
+      if (m.attachments.length) {
+        body.attachments = m.attachments.map((a) => ({
+          content: a.content.toString('base64'),
+          filename: a.filename,
+          type: a.contentType,
+          disposition: a.inline ? 'inline' : 'attachment',
+          ...(a.contentId ? { content_id: a.contentId } : {}),
+        }));
+      }
+      if (Object.keys(headers).length) body.headers = headers;
+      return {
+        method: 'POST',
+        url: apiUrl(this.config.endpoint, '/v3/mail/send'),
+        headers: { authorization: `Bearer ${this.config.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      };
+    });
+  }
+
+  protected messageIdOf(response: HttpResponse): string | undefined {
+    return response.headers.get('x-message-id') ?? undefined;
+  }
+
+  protected errorOf(response: HttpResponse): ProviderError {
+    const errors = field(parseJson(response.text), 'errors');
+    if (!Array.isArray(errors) || errors.length === 0) return { text: response.text.slice(0, 500) };
+    const first = errors[0] as unknown;
+    return {
+      errorCode: str(field(first, 'field')) ?? undefined,
+      text: errors.map((e: unknown) => str(field(e, 'message')) ?? '').filter(Boolean).join('; '),
+    };
+  }
+
+  protected override retryAfterOf(response: HttpResponse): number | undefined {
+    return parseRetryAfter(response.headers.get('retry-after')) ?? parseReset(response.headers.get('x-ratelimit-reset'), 'epoch');
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * SparkPost Transmissions with raw RFC 822 content (POST /api/v1/transmissions,
+ * Authorization: <API key>): `content.email_rfc822` carries the spooled message untouched and
+ * `recipients` are exactly the envelope recipients. JSON strings are Unicode, so a message that is
+ * not valid UTF-8 (raw 8-bit in another charset) cannot be carried byte-for-byte: unsupported.
+ * No idempotency key: a retry after a timeout whose request did reach SparkPost sends twice.
+ */
+import type { ApiKeyUpstreamConfig } from '../config/types.js';
+import { RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
+import type { OutboundMessage } from './types.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
+  protected async prepare(message: OutboundMessage): Promise<Prepared> {
+    let rfc822: string;
+    try {
+      rfc822 = utf8.decode(message.raw);
+    } catch {
+      return { unsupported: 'the message contains 8-bit bytes that are not UTF-8, which SparkPost\'s JSON email_rfc822 cannot carry unchanged' };
+    }
+    const body = {
+      recipients: message.recipients.map((email) => ({ address: { email } })),
+      content: { email_rfc822: rfc822 },
+    };
+    return {
+      calls: [
+        {
+          recipients: message.recipients,
+          request: {
+            method: 'POST',
+            url: apiUrl(this.config.endpoint, '/api/v1/transmissions'),
+            headers: { authorization: this.config.apiKey, 'content-type': 'application/json', accept: 'application/json' },
+            body: JSON.stringify(body),
+          },
+        },
+      ],
+    };
+  }
+
+  protected messageIdOf(response: HttpResponse): string | undefined {
+    return str(field(field(parseJson(response.text), 'results'), 'id'));
+  }
+
+  protected override bodyError(response: HttpResponse): ProviderError | undefined {
+    const results = field(parseJson(response.text), 'results');
+    const accepted = field(results, 'total_accepted_recipients');
+    return accepted === 0 ? { errorCode: 'rejected', text: `SparkPost accepted none of the recipients (${str(field(results, 'total_rejected_recipients')) ?? '?'} rejected)` } : undefined;
+  }
+
+  protected errorOf(response: HttpResponse): ProviderError {
+    const errors = field(parseJson(response.text), 'errors');
+    const first = Array.isArray(errors) ? (errors[0] as unknown) : undefined;
+    if (!first) return { text: response.text.slice(0, 500) };
+    const description = str(field(first, 'description'));
+    return { errorCode: str(field(first, 'code')), text: [str(field(first, 'message')), description].filter(Boolean).join(': ') };
+  }
+}

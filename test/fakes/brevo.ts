@@ -1,0 +1,64 @@
+/**
+ * Fake Brevo POST /v3/smtp/email, from developers.brevo.com (sendTransacEmail): header api-key
+ * (wrong or missing → 401 {"code":"unauthorized","message":"Key not found"}), sender.email, to,
+ * subject and htmlContent or textContent required, attachment [{content (base64), name}] with an
+ * allow-listed extension, headers {name: string}. 201 {"messageId": "<...>"}.
+ * Errors: {"code": "...", "message": "..."}.
+ */
+import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
+
+export type BrevoFake = Fake<Json>;
+
+export const brevoError = (status: number, code: string, message: string): Reply => ({ status, body: { code, message } });
+
+// Brevo's documented allow-list, copied from its reference independently of src/upstreams/brevo.ts.
+const EXTENSIONS = new Set(
+  'xlsx,xls,ods,docx,docm,doc,csv,pdf,txt,gif,jpg,jpeg,png,tif,tiff,rtf,bmp,cgm,css,shtml,html,htm,zip,xml,ppt,pptx,tar,ez,ics,mobi,msg,pub,eps,odt,mp3,m4a,m4v,wma,ogg,flac,wav,aif,aifc,aiff,mp4,mov,avi,mkv,mpeg,mpg,wmv,pkpass,xlsm'.split(','),
+);
+
+const FIELDS = ['sender', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'htmlContent', 'textContent', 'attachment', 'headers', 'templateId', 'params', 'messageVersions', 'tags', 'scheduledAt', 'batchId'];
+
+function checkPeople(value: unknown, field: string, required: boolean): Reply | undefined {
+  if (value === undefined && !required) return undefined;
+  if (!Array.isArray(value) || value.length === 0) return brevoError(400, 'missing_parameter', `${field} is missing`);
+  for (const p of value as unknown[]) {
+    if (!isObject(p) || unknownKey(p, ['email', 'name']) || typeof p.email !== 'string') return brevoError(400, 'invalid_parameter', `${field} is not valid`);
+    if (!EMAIL.test(p.email)) return brevoError(400, 'invalid_parameter', `email is not valid in ${field}`);
+  }
+  return undefined;
+}
+
+export function startBrevoFake(apiKey: string): Promise<BrevoFake> {
+  return startFake<Json>((request, fake) => {
+    if (request.method !== 'POST' || request.path !== '/v3/smtp/email') return brevoError(404, 'not_found', 'Invalid route');
+    if (header(request, 'api-key') !== apiKey) return brevoError(401, 'unauthorized', 'Key not found');
+    if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return brevoError(415, 'invalid_parameter', 'Content-Type must be application/json');
+    const body = parseJsonBody(request);
+    if (!isObject(body)) return brevoError(400, 'bad_request', 'Input must be a valid JSON object');
+    const unknown = unknownKey(body, FIELDS);
+    if (unknown) return brevoError(400, 'invalid_parameter', `${unknown} is not a valid parameter`);
+    if (!isObject(body.sender) || unknownKey(body.sender, ['email', 'name', 'id']) || typeof body.sender.email !== 'string' || !EMAIL.test(body.sender.email)) {
+      return brevoError(400, 'invalid_parameter', 'valid sender email required');
+    }
+    for (const [field, required] of [['to', true], ['cc', false], ['bcc', false]] as const) {
+      const problem = checkPeople(body[field], field, required);
+      if (problem) return problem;
+    }
+    const total = ['to', 'cc', 'bcc'].reduce((n, f) => n + (Array.isArray(body[f]) ? (body[f] as unknown[]).length : 0), 0);
+    if (total > 99) return brevoError(400, 'invalid_parameter', 'Maximum 99 recipients are allowed per message');
+    if (body.replyTo !== undefined && (!isObject(body.replyTo) || typeof body.replyTo.email !== 'string' || !EMAIL.test(body.replyTo.email))) return brevoError(400, 'invalid_parameter', 'replyTo email is not valid');
+    if (typeof body.subject !== 'string' || body.subject === '') return brevoError(400, 'missing_parameter', 'subject is missing');
+    if (typeof body.htmlContent !== 'string' && typeof body.textContent !== 'string') return brevoError(400, 'missing_parameter', 'htmlContent or textContent is missing');
+    if (body.attachment !== undefined) {
+      if (!Array.isArray(body.attachment)) return brevoError(400, 'invalid_parameter', 'attachment must be an array');
+      for (const a of body.attachment as unknown[]) {
+        if (!isObject(a) || unknownKey(a, ['content', 'name', 'url']) || typeof a.name !== 'string') return brevoError(400, 'invalid_parameter', 'attachment name is required with content');
+        if (!isBase64(a.content)) return brevoError(400, 'invalid_parameter', 'attachment content must be base64 encoded');
+        const ext = /\.([^.]+)$/.exec(a.name)?.[1]?.toLowerCase() ?? '';
+        if (!EXTENSIONS.has(ext)) return brevoError(400, 'invalid_parameter', `Unsupported file extension: ${ext}`);
+      }
+    }
+    if (body.headers !== undefined && (!isObject(body.headers) || Object.values(body.headers).some((v) => typeof v !== 'string'))) return brevoError(400, 'invalid_parameter', 'headers must be an object of strings');
+    return fake.accept(request, body, (id) => ({ status: 201, body: { messageId: `<${id}@smtp-relay.mailin.fr>` } }));
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * Fake Mailgun POST /v3/{domain}/messages.mime, from Mailgun's API reference (sending, intro,
+ * response codes): HTTP Basic "api":<key>, multipart/form-data with `to` (required; the envelope
+ * recipients, up to 1000) and `message` (required, a file part with the MIME), optional o:/h:/v:/t:
+ * options; unknown domain → 404, message over 25MB → 413. 200 {"id":"<...>","message":"Queued. Thank you."}.
+ * Errors: {"message": "..."} (401 is the bare text "Forbidden").
+ */
+import { EMAIL, header, startFake, type Fake, type Reply } from './server.js';
+
+export interface MailgunPayload {
+  to: string[];
+  message: Buffer;
+  filename: string | undefined;
+  options: Record<string, string>;
+}
+
+export type MailgunFake = Fake<MailgunPayload>;
+
+const err = (status: number, message: string): Reply => ({ status, body: { message } });
+
+export function startMailgunFake(apiKey: string, domain: string): Promise<MailgunFake> {
+  return startFake<MailgunPayload>(async (request, fake) => {
+    const match = /^\/v3\/([^/]+)\/messages\.mime$/.exec(request.path);
+    if (request.method !== 'POST' || !match) return { status: 404, body: '404 page not found' };
+    if (header(request, 'authorization') !== 'Basic ' + Buffer.from(`api:${apiKey}`).toString('base64')) return { status: 401, body: 'Forbidden' };
+    if (decodeURIComponent(match[1]!) !== domain) return err(404, `Domain not found: ${decodeURIComponent(match[1]!)}`);
+    const contentType = header(request, 'content-type') ?? '';
+    if (!contentType.startsWith('multipart/form-data')) return err(400, "'to' parameter is missing");
+    let form: FormData;
+    try {
+      form = await new Response(new Uint8Array(request.body), { headers: { 'content-type': contentType } }).formData();
+    } catch {
+      return err(400, 'Invalid multipart form data');
+    }
+    const to: string[] = [];
+    let message: Buffer | undefined;
+    let filename: string | undefined;
+    const options: Record<string, string> = {};
+    for (const [name, value] of form.entries()) {
+      if (name === 'to' && typeof value === 'string') to.push(...value.split(',').map((s) => s.trim()));
+      else if (name === 'message' && typeof value !== 'string') {
+        message = Buffer.from(await value.arrayBuffer());
+        filename = value.name;
+      } else if (/^(o|h|v|t):/.test(name) && typeof value === 'string') options[name] = value;
+      else return err(400, `Unknown or malformed parameter: ${name}`);
+    }
+    if (to.length === 0) return err(400, "'to' parameter is missing");
+    const bad = to.find((a) => !EMAIL.test(a));
+    if (bad) return err(400, `to parameter is not a valid address. please check documentation: ${bad}`);
+    if (to.length > 1000) return err(400, 'Too many recipients: the maximum is 1000');
+    if (!message) return err(400, "'message' parameter is missing or is not a file");
+    if (message.length > 25 * 1024 * 1024) return { status: 413, body: 'Request Entity Too Large' };
+    return fake.accept(request, { to, message, filename, options }, (id) => ({ status: 200, body: { id: `<${id}@${domain}>`, message: 'Queued. Thank you.' } }));
+  });
+}
