@@ -3,11 +3,11 @@
  * (so "firewall" and "wrong port" are told apart from TLS and SMTP problems), then nodemailer's
  * SMTPConnection for greeting + EHLO + TLS, AUTH and optionally a real message, each timed.
  */
-import { isIP, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
-import { resultOfError } from './smtp.js';
+import { connectionOptions, resultOfError } from './smtp.js';
 import type { AttemptResult, CheckRequest, CheckStep } from './types.js';
 
 type Failure = Error & { code?: string };
@@ -42,19 +42,7 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
   steps.push(await timed(`tcp connect ${config.host}:${config.port}`, async () => (await tcpProbe(config.host, config.port, timeout), 'connected'), networkFailure));
   if (!steps[0]!.ok) return steps;
 
-  const connection = new SMTPConnection({
-    host: config.host,
-    port: config.port,
-    secure: config.tls === 'implicit',
-    requireTLS: config.tls === 'starttls',
-    ignoreTLS: config.tls === 'none',
-    name: hostname,
-    connectionTimeout: timeout,
-    greetingTimeout: timeout,
-    socketTimeout: config.timeout,
-    // SNI takes host names only (RFC 6066); an IP address is checked against the certificate's IP SANs.
-    tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' },
-  });
+  const connection = new SMTPConnection(connectionOptions(config, hostname));
   connection.on('error', () => {}); // late errors (after a step failed) are already reported
   try {
     const tlsLabel = config.tls === 'implicit' ? 'greeting + implicit TLS' : config.tls === 'starttls' ? 'greeting + STARTTLS' : 'greeting (no TLS)';

@@ -51,6 +51,24 @@ export function resultOfError(error: NodemailerError): AttemptResult {
   return { kind: 'network', errorCode: system || error.code || 'EUNKNOWN', message: error.message };
 }
 
+/** How to reach and secure the upstream; shared by delivery and `test-upstream`. */
+export function connectionOptions(config: SmtpUpstreamConfig, hostname: string) {
+  const timeout = Math.min(config.timeout, 30_000);
+  return {
+    host: config.host,
+    port: config.port,
+    secure: config.tls === 'implicit',
+    requireTLS: config.tls === 'starttls',
+    ignoreTLS: config.tls === 'none',
+    name: hostname,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: config.timeout,
+    // SNI takes host names only (RFC 6066); an IP literal is verified against the certificate's IP SANs.
+    tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' as const },
+  };
+}
+
 export class SmtpUpstream implements Upstream {
   readonly type = 'smtp';
   readonly name: string;
@@ -62,20 +80,10 @@ export class SmtpUpstream implements Upstream {
   ) {
     this.name = config.name;
     const options: SMTPPool.Options = {
+      ...connectionOptions(config, hostname),
       pool: true,
       maxConnections: config.maxConcurrency,
-      host: config.host,
-      port: config.port,
-      secure: config.tls === 'implicit',
-      requireTLS: config.tls === 'starttls',
-      ignoreTLS: config.tls === 'none',
-      name: hostname,
-      connectionTimeout: Math.min(config.timeout, 30_000),
-      greetingTimeout: Math.min(config.timeout, 30_000),
-      socketTimeout: config.timeout,
       auth: config.username !== undefined ? { user: config.username, pass: config.password ?? '' } : undefined,
-      // SNI takes host names only; an IP literal is verified against the certificate's IP SANs.
-      tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' },
       disableFileAccess: true,
       disableUrlAccess: true,
     };
