@@ -4,10 +4,16 @@
  */
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
+import { makeAllDue } from './delivery/flush.js';
 import { Router } from './delivery/router.js';
 import { Scheduler, type SchedulerSettings } from './delivery/scheduler.js';
+import { MaildropImporter } from './intake/maildrop.js';
 import { SmtpIntake, type IntakeSettings } from './intake/smtp.js';
+import { SubmissionServer } from './intake/submission.js';
+import { emptyAliases, loadAliases, type AliasTable } from './local/aliases.js';
+import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
+import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 
@@ -38,9 +44,27 @@ function buildRouter(config: Config): Router {
   );
 }
 
+/** Reads the aliases file; problems and refused targets are logged, the valid entries are used. */
+function readAliases(config: Config, log: Logger, fallback: AliasTable): AliasTable {
+  let table: AliasTable;
+  try {
+    table = loadAliases(config.local.aliases);
+  } catch (error) {
+    log.error({ err: error, event: 'aliases', file: config.local.aliases }, `cannot read the aliases file, keeping the previous table: ${(error as Error).message}`);
+    return fallback;
+  }
+  for (const problem of table.problems) log.error({ event: 'aliases', problem }, problem);
+  for (const warning of table.warnings) log.warn({ event: 'aliases', warning }, warning);
+  log.info({ event: 'aliases', file: table.file, entries: table.entries.size }, `aliases: ${table.entries.size} entries from ${table.file}`);
+  return table;
+}
+
 export class Daemon {
   readonly startedAt = Date.now();
   readonly listeners: ListenerInfo[] = [];
+  private aliases: AliasTable = emptyAliases();
+  private submission: SubmissionServer | undefined;
+  private maildrop: MaildropImporter | undefined;
 
   private constructor(
     private config: Config,
@@ -55,7 +79,15 @@ export class Daemon {
     const scheduler = new Scheduler(spool, buildRouter(config), schedulerSettings(config), log);
     const intakes = config.listen.map((listen) => new SmtpIntake(listen, intakeSettings(config), spool, log));
     const daemon = new Daemon(config, spool, intakes, scheduler, log);
+    daemon.aliases = readAliases(config, log, daemon.aliases);
     try {
+      // Local submissions first: maildrop files left while we were down are imported before
+      // the scheduler starts (see intake/maildrop.ts for why that matters).
+      daemon.submission = new SubmissionServer(config.submission.socket, spool, daemon.submissionHooks(), log);
+      await daemon.submission.start();
+      log.info({ event: 'listening-local', socket: config.submission.socket }, `local submission on ${config.submission.socket}`);
+      daemon.maildrop = new MaildropImporter(config.submission.maildrop, spool, () => daemon.localPolicy(), log);
+      await daemon.maildrop.start();
       for (const intake of intakes) {
         const bound = await intake.start();
         daemon.listeners.push({ address: intake.listen.address, host: bound.address, port: bound.port });
@@ -73,6 +105,28 @@ export class Daemon {
     log.info({ event: 'started', spool: config.spool.path, queued: counts.messages, hostname: config.hostname }, `mailshim started with ${counts.messages} queued message(s)`);
     scheduler.start();
     return daemon;
+  }
+
+  localPolicy(): LocalPolicy {
+    return { hostname: this.config.hostname, local: this.config.local, aliases: this.aliases };
+  }
+
+  private submissionHooks() {
+    return {
+      policy: () => this.localPolicy(),
+      maxMessageSize: () => this.config.spool.maxMessageSize,
+      flush: async () => {
+        const due = await makeAllDue(this.spool);
+        this.scheduler.wake();
+        this.log.info({ event: 'flush', due }, `queue run requested: ${due} deferred message(s) due now`);
+        return due;
+      },
+      reloadAliases: () => {
+        this.aliases = readAliases(this.config, this.log, this.aliases);
+        return { entries: this.aliases.entries.size, problems: this.aliases.problems };
+      },
+      list: () => queueEntries(this.spool.list()),
+    };
   }
 
   get currentConfig(): Config {
@@ -97,6 +151,7 @@ export class Daemon {
     }
     const old = this.scheduler.reconfigure(buildRouter(next), schedulerSettings(next));
     this.config = next;
+    this.aliases = readAliases(next, this.log, this.aliases);
     // Let in-flight deliveries on the old transports finish before closing them.
     setTimeout(() => void old.close(), next.upstreams[0]?.timeout ?? 60_000).unref();
     this.log.info({ event: 'reloaded', upstreams: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
@@ -107,6 +162,8 @@ export class Daemon {
   async stop(graceMs = 20_000): Promise<void> {
     this.log.info({ event: 'stopping' }, 'stopping: no new connections');
     await Promise.all(this.intakes.map((i) => i.close()));
+    await this.submission?.close();
+    await this.maildrop?.stop();
     const left = await this.scheduler.stop(graceMs);
     if (left > 0) this.log.warn({ event: 'stopping', inFlight: left }, `${left} delivery attempt(s) still running; they will be retried after restart`);
     await this.scheduler.activeRouter.close();

@@ -30,3 +30,16 @@ export class SpoolError extends MailshimError {
     super(code, message, options);
   }
 }
+
+/**
+ * A sendmail-style submission failed. The code maps one-to-one to a sysexits code
+ * (cli/sysexits.ts) and to an SMTP reply for `sendmail -bs`.
+ */
+export type SubmitErrorCode = 'EUSAGE' | 'EDATAERR' | 'ENOUSER' | 'ECANTCREAT' | 'ETEMPFAIL' | 'ECONFIG';
+
+export class SubmitError extends MailshimError {
+  declare readonly code: SubmitErrorCode;
+  constructor(code: SubmitErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

@@ -18,6 +18,14 @@ export function maskedConfig(config: Config): string {
       max_age: formatDuration(config.retry.maxAge),
     },
     log: { level: config.log.level },
+    local: {
+      aliases: config.local.aliases,
+      ...(config.local.admin ? { admin: config.local.admin } : {}),
+      ...(config.local.from ? { from: config.local.from } : {}),
+      rewrite: config.local.rewrite,
+      keep_original_from_as_reply_to: config.local.keepOriginalFromAsReplyTo,
+    },
+    submission: { socket: config.submission.socket, maildrop: config.submission.maildrop },
     listen: config.listen.map((l) => ({ address: l.address, allow: l.allow })),
     upstream: config.upstreams.map((u) => {
       const { matchFrom, maxConcurrency, timeout, ...rest } = u;
