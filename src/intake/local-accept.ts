@@ -13,12 +13,14 @@ export interface LocalSubmission {
   id: string;
   envelope: Envelope;
   bytes: Buffer;
+  /** The submitting user's name (as claimed) and uid (the maildrop file's owner, or as claimed on the socket). */
   user: string;
+  uid: number;
   via: 'socket' | 'maildrop';
 }
 
 export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<string> {
-  const received = receivedHeader({ hostname, protocol: 'local', queueId: s.id, recipients: s.envelope.recipients, user: s.user });
+  const received = receivedHeader({ hostname, protocol: 'local', queueId: s.id, recipients: s.envelope.recipients, user: String(s.uid) });
   const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
   const messageId = messageIdOf(s.bytes);
   try {
@@ -28,7 +30,7 @@ export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s
     throw new SubmitError('ETEMPFAIL', `${reason}; message not accepted`, { cause: error });
   }
   log.info(
-    { event: 'accepted', queueId: s.id, messageId, from: s.envelope.sender, recipients: s.envelope.recipients, size: bytes.length, user: s.user, via: s.via },
+    { event: 'accepted', queueId: s.id, messageId, from: s.envelope.sender, recipients: s.envelope.recipients, size: bytes.length, user: s.user, uid: s.uid, via: s.via },
     'accepted',
   );
   return s.id;

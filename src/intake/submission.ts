@@ -61,7 +61,7 @@ export class SubmissionServer {
     } catch {
       /* none */
     }
-    const server = createServer((socket) => this.onConnection(socket));
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.path, () => {
@@ -157,7 +157,8 @@ export class SubmissionServer {
       id,
       envelope: localized.envelope,
       bytes: localized.bytes,
-      user: `${request.user} uid=${request.uid}`,
+      user: request.user,
+      uid: request.uid,
       via: 'socket',
     });
   }
