@@ -2,9 +2,10 @@
  * `sendmail -bs`: an SMTP dialog on stdin/stdout (used by some MUAs and by inetd-style setups).
  * smtp-server drives the protocol over a duplex of stdin and stdout; each message goes through
  * the same header completion and submission as the plain mode, and its 250 is sent only once
- * the message is on disk. Local names (`RCPT TO:<root>`) are allowed here: they are local mail.
+ * the message is on disk. smtp-server insists on user@domain in MAIL/RCPT, so local names are
+ * written `root@localhost` (or @<hostname>); they then go through the aliases like `sendmail root`.
  */
-import { Duplex } from 'node:stream';
+import { Duplex, PassThrough, Writable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ClientConfig } from '../config/local.js';
@@ -63,15 +64,33 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
       });
     },
   });
-  const io = Duplex.from({ readable: process.stdin, writable: process.stdout });
+  // stdin is connected only once the greeting is out: smtp-server drops "early talkers", and a
+  // caller piping a whole dialog at once is normal for -bs.
+  const input = new PassThrough();
+  let greeted = false;
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      process.stdout.write(chunk, () => callback());
+      if (!greeted) {
+        greeted = true;
+        process.stdin.pipe(input);
+      }
+    },
+  });
+  const io = Duplex.from({ readable: input, writable: output });
+  // smtp-server arms idle timers through the socket API; a pipe has none, the caller owns the lifetime.
+  Object.assign(io, { readyState: 'open', setTimeout: () => io, setKeepAlive: () => io, setNoDelay: () => io });
+  // smtp-server's greeting timer is unref'd and stdin is not read yet: hold the process open.
+  const keepAlive = setInterval(() => undefined, 60_000);
   return await new Promise<number>((resolve) => {
     io.on('finish', () => resolve(EX.OK)); // QUIT: smtp-server ended its side
     io.on('end', () => resolve(EX.OK)); // stdin closed
     io.on('error', () => resolve(EX.IOERR));
     server.connect(io as unknown as Socket, { remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 });
   }).then((code) => {
-    // stdin may stay open after QUIT; nothing else is pending once the dialog is over.
-    setImmediate(() => process.exit(code));
+    clearInterval(keepAlive);
+    // stdin may stay open after QUIT: exit once everything written has reached stdout.
+    process.stdout.write('', () => process.exit(code));
     return code;
   });
 }
