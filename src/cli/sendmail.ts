@@ -54,7 +54,8 @@ export async function submitMessage(config: ClientConfig, who: Invoker, input: M
   if (input.normalized.length > config.maxMessageSize) throw new SubmitError('EDATAERR', `message too big (limit ${config.maxMessageSize} bytes)`);
   const id = newQueueId();
   const sender = args.sender ?? who.user;
-  const prepared = prepareMessage(input.normalized, { readRecipients: args.readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, queueId: id });
+  const readRecipients = args.readRecipients ? (await import('../sendmail/recipients.js')).addressesIn : undefined;
+  const prepared = prepareMessage(input.normalized, { readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, queueId: id });
   const recipients = [...input.recipients, ...prepared.headerRecipients];
   if (recipients.length === 0) {
     throw new SubmitError('EUSAGE', args.readRecipients ? 'no recipients found in To, Cc or Bcc' : 'no recipients given (name them, or use -t)');

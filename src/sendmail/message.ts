@@ -4,7 +4,6 @@
  * -t recipients from To/Cc/Bcc; Bcc always removed (as sendmail and Postfix do); missing
  * Date, Message-ID, From and To (undisclosed-recipients:;) added.
  */
-import addressparser from 'nodemailer/lib/addressparser';
 import { SubmitError } from '../errors.js';
 import { fieldValue, formatDisplayName, parseHeaderFields, rfc5322Date } from '../message/headers.js';
 
@@ -42,22 +41,9 @@ function split(message: string): { header: string; body: string } {
   return { header: message, body: '\r\n' };
 }
 
-/** Addresses in an address-list field; a bare local name ("root") counts as an address. */
-export function addressesIn(value: string): string[] {
-  const out: string[] = [];
-  const visit = (entries: ReturnType<typeof addressparser>) => {
-    for (const entry of entries) {
-      if ('group' in entry && entry.group) visit(entry.group);
-      else if (entry.address) out.push(entry.address);
-      else if (entry.name && /^[^\s@<>()",;:]+$/.test(entry.name)) out.push(entry.name);
-    }
-  };
-  visit(addressparser(value));
-  return out;
-}
-
 export interface PrepareOptions {
-  readRecipients: boolean;
+  /** -t: the address-list reader (recipients.ts, loaded only when -t is given). */
+  readRecipients?: (fieldValue: string) => string[];
   /** Envelope sender (already defaulted to the invoking user). */
   sender: string;
   fullName?: string;
@@ -79,7 +65,7 @@ export function prepareMessage(normalized: Buffer, o: PrepareOptions): Prepared 
   const headerRecipients: string[] = [];
   if (o.readRecipients) {
     for (const field of fields) {
-      if (['to', 'cc', 'bcc'].includes(field.name.toLowerCase())) headerRecipients.push(...addressesIn(fieldValue(field)));
+      if (['to', 'cc', 'bcc'].includes(field.name.toLowerCase())) headerRecipients.push(...o.readRecipients(fieldValue(field)));
     }
   }
   const kept = fields.filter((f) => f.name.toLowerCase() !== 'bcc');
