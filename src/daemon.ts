@@ -83,11 +83,22 @@ export class Daemon {
     try {
       // Local submissions first: maildrop files left while we were down are imported before
       // the scheduler starts (see intake/maildrop.ts for why that matters).
-      daemon.submission = new SubmissionServer(config.submission.socket, spool, daemon.submissionHooks(), log);
-      await daemon.submission.start();
-      log.info({ event: 'listening-local', socket: config.submission.socket }, `local submission on ${config.submission.socket}`);
-      daemon.maildrop = new MaildropImporter(config.submission.maildrop, spool, () => daemon.localPolicy(), log);
-      await daemon.maildrop.start();
+      // Neither is fatal: the SMTP listeners are the main job, and sendmail falls back to the maildrop.
+      const submission = new SubmissionServer(config.submission.socket, spool, daemon.submissionHooks(), log);
+      try {
+        await submission.start();
+        daemon.submission = submission;
+        log.info({ event: 'listening-local', socket: config.submission.socket }, `local submission on ${config.submission.socket}`);
+      } catch (error) {
+        log.error({ err: error, event: 'submission-disabled', socket: config.submission.socket }, `local submission socket disabled: ${(error as Error).message}`);
+      }
+      const maildrop = new MaildropImporter(config.submission.maildrop, spool, () => daemon.localPolicy(), log);
+      try {
+        await maildrop.start();
+        daemon.maildrop = maildrop;
+      } catch (error) {
+        log.error({ err: error, event: 'maildrop-disabled', dir: config.submission.maildrop }, `maildrop import disabled: ${(error as Error).message}`);
+      }
       for (const intake of intakes) {
         const bound = await intake.start();
         daemon.listeners.push({ address: intake.listen.address, host: bound.address, port: bound.port });
