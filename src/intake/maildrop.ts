@@ -15,7 +15,7 @@
  * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
  * is renamed `.bad.<id>` and logged, never deleted.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -158,7 +158,15 @@ export class MaildropImporter {
     let data: Buffer;
     let owner: number;
     try {
-      owner = statSync(file).uid;
+      const stat = lstatSync(file);
+      owner = stat.uid;
+      // Only regular files: a symlink planted in this world-writable directory must not make the
+      // daemon read some other file.
+      if (!stat.isFile()) {
+        renameSync(file, join(this.dir, `.bad.${id}`));
+        this.log.error({ event: 'maildrop-bad', file, owner }, `maildrop entry is not a regular file; kept as .bad.${id}`);
+        return false;
+      }
       data = readFileSync(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // imported by a concurrent pass
