@@ -3,7 +3,7 @@
  * newaliases, the remaining exit codes, and mailshim install/uninstall.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startCapture } from './helpers/capture.js';
@@ -74,6 +74,13 @@ describe('daemon down, then up', () => {
       assert.deepEqual(queueFiles(maildrop), []);
       const again = JSON.parse((await runBin('mailq', ['--json'], { config })).stdout) as { queue: unknown[] };
       assert.equal(again.queue.length, 1);
+
+      // A symlink planted in the world-writable maildrop is set aside, never followed.
+      const planted = '237ZZZZZZZZZZZZZ';
+      symlinkSync(config, join(maildrop, planted));
+      await daemon.waitForLog((l) => l.event === 'maildrop-bad' && String(l.msg).includes('symbolic link'));
+      assert.equal(lstatSync(join(maildrop, `.bad.${planted}`)).isSymbolicLink(), true);
+      assert.ok(!daemon.logs.some((l) => l.event === 'accepted' && l.queueId === planted));
 
       // The next retry is an hour away; sendmail -q makes it due now.
       capture.script.rcpt = undefined;

@@ -13,9 +13,9 @@
  * message through a timer, and a delivery completes only after network I/O, so no delivery of the
  * imported message can finish (and remove it from the spool) before the synchronous unlink has
  * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
- * is renamed `.bad.<id>` and logged, never deleted.
+ * (or is a symlink, or is refused) is renamed `.bad.<id>` and logged, never deleted.
  */
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -158,16 +158,23 @@ export class MaildropImporter {
     let data: Buffer;
     let owner: number;
     try {
-      const stat = lstatSync(file);
-      owner = stat.uid;
-      // Only regular files: a symlink planted in this world-writable directory must not make the
-      // daemon read some other file.
-      if (!stat.isFile()) {
-        renameSync(file, join(this.dir, `.bad.${id}`));
-        this.log.error({ event: 'maildrop-bad', file, owner }, `maildrop entry is not a regular file; kept as .bad.${id}`);
-        return false;
+      // O_NOFOLLOW and regular files only: a symlink (or fifo) planted in this world-writable
+      // directory must not make the daemon read some other file.
+      let fd: number;
+      try {
+        fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+        return this.setAside(id, 'a symbolic link');
       }
-      data = readFileSync(file);
+      try {
+        const stat = fstatSync(fd);
+        owner = stat.uid;
+        if (!stat.isFile()) return this.setAside(id, 'not a regular file');
+        data = readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // imported by a concurrent pass
       throw error;
@@ -178,11 +185,7 @@ export class MaildropImporter {
       return false;
     }
     const frame = decodeFrame(data);
-    if (!frame || frame.request.op !== 'submit' || frame.request.id !== id) {
-      renameSync(file, join(this.dir, `.bad.${id}`));
-      this.log.error({ event: 'maildrop-bad', file, owner }, `unreadable maildrop file kept as .bad.${id}`);
-      return false;
-    }
+    if (!frame || frame.request.op !== 'submit' || frame.request.id !== id) return this.setAside(id, 'not a maildrop file');
     const request = frame.request;
     let envelope = { sender: request.sender, recipients: request.recipients };
     let bytes = frame.body;
@@ -193,9 +196,7 @@ export class MaildropImporter {
         localized = localize(envelope, bytes, this.policy());
       } catch (error) {
         // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
-        renameSync(file, join(this.dir, `.bad.${id}`));
-        this.log.error({ event: 'maildrop-bad', file, owner, err: error }, `maildrop file refused, kept as .bad.${id}: ${(error as Error).message}`);
-        return false;
+        return this.setAside(id, `refused (${(error as Error).message})`);
       }
       envelope = localized.envelope;
       bytes = localized.bytes;
@@ -203,6 +204,12 @@ export class MaildropImporter {
     await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop' });
     this.unlinkDurably(file); // synchronous, see the header comment
     return true;
+  }
+
+  private setAside(id: string, why: string): false {
+    renameSync(join(this.dir, id), join(this.dir, `.bad.${id}`));
+    this.log.error({ event: 'maildrop-bad', file: join(this.dir, id) }, `maildrop entry is ${why}; kept as .bad.${id}`);
+    return false;
   }
 
   private unlinkDurably(file: string): void {
