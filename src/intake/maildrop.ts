@@ -4,7 +4,7 @@
  * create files, nobody but the owner may list it or remove another user's file).
  *
  * Writing (sendmail command): temp file `.tmp.<id>` → write → fsync → rename to `<id>` → fsync
- * the directory. Exit 0 only after that: the message survives a crash from then on.
+ * the directory (or syncfs it, see syncEntry). Exit 0 only after that: the message survives a crash from then on.
  *
  * Importing (daemon, at start and while running): for each `<id>`: if the spool already has
  * `<id>`, an earlier import committed it and crashed before the unlink — just unlink. Otherwise
@@ -15,6 +15,7 @@
  * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
  * (or is a symlink, or is refused) is renamed `.bad.<id>` and logged, never deleted.
  */
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
@@ -33,6 +34,21 @@ function fsyncDir(dir: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Makes the rename durable. An unprivileged submitter cannot open the directory (mode 1733 has
+ * no read bit, so that nobody can list other users' messages), hence cannot fsync it; then
+ * `sync -f` (syncfs(2) of the file's file system, coreutils) does the job. That costs a process,
+ * but only on the fallback path when the daemon is down.
+ */
+function syncEntry(dir: string, file: string): void {
+  try {
+    fsyncDir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
+    execFileSync('sync', ['-f', file], { stdio: 'ignore' });
   }
 }
 
@@ -60,8 +76,9 @@ export function writeMaildrop(dir: string, request: SubmitRequest, body: Buffer)
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    renameSync(temp, join(dir, request.id));
-    fsyncDir(dir);
+    const final = join(dir, request.id);
+    renameSync(temp, final);
+    syncEntry(dir, final);
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
     try {

@@ -16,11 +16,11 @@ export function binPath(name: 'sendmail' | 'mailq' | 'newaliases' | 'mailshim'):
 export async function runBin(
   name: 'sendmail' | 'mailq' | 'newaliases' | 'mailshim',
   args: string[],
-  options: { input?: string | Buffer; config?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { input?: string | Buffer; config?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
 ): Promise<BinResult> {
   const env = { ...process.env, ...options.env };
   if (options.config) env.MAILSHIM_CONFIG = options.config;
-  const child = spawn(process.execPath, [binPath(name), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [binPath(name), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
