@@ -155,6 +155,9 @@ export class Daemon {
     }
     if (next.spool.path !== this.config.spool.path) this.log.warn({ event: 'reload' }, 'spool.path changed: takes effect after a restart');
     const oldListen = this.config.listen.map((l) => l.address).join(',');
+    if (next.submission.socket !== this.config.submission.socket || next.submission.maildrop !== this.config.submission.maildrop) {
+      this.log.warn({ event: 'reload' }, 'submission.socket/maildrop changed: take effect after a restart');
+    }
     if (next.listen.map((l) => l.address).join(',') !== oldListen) this.log.warn({ event: 'reload' }, 'listen addresses changed: take effect after a restart');
     for (const intake of this.intakes) {
       const listen = next.listen.find((l) => l.address === intake.listen.address) ?? intake.listen;

@@ -69,6 +69,8 @@ describe('sendmail with the daemon running', () => {
     assert.equal(result.stderr, '');
     const [got] = await find('nightly: 3 files rotated');
     assert.ok(got);
+    const accepted = await daemon.waitForLog((l) => l.event === 'accepted' && l.via === 'socket' && String(l.messageId).includes('@relay.test'));
+    assert.deepEqual(accepted.recipients, ['ops@example.com'], 'handed to the running daemon over its socket');
     assert.equal(got.sender, 'alerts@example.com', 'envelope sender masqueraded');
     assert.deepEqual(got.recipients, ['ops@example.com'], 'root expanded through the aliases');
     const { header, body } = parts(got);
