@@ -3,25 +3,28 @@
  * This is the composition root; it wires modules together and owns their lifecycle, nothing more.
  */
 import { loadConfig } from './config/load.js';
-import type { Config } from './config/types.js';
-import { makeAllDue } from './delivery/flush.js';
+import type { Config, ListenConfig } from './config/types.js';
+import { ControlServer } from './control/server.js';
+import { upstreamState, type ListenerStatus, type StatusReport } from './control/types.js';
 import { Router } from './delivery/router.js';
-import { Scheduler, type SchedulerSettings } from './delivery/scheduler.js';
+import { Scheduler, type AttemptEvent, type SchedulerSettings } from './delivery/scheduler.js';
+import { boundAddressOfFd, matchListen, takeActivationFds } from './intake/activation.js';
+import { defaultListener } from './config/listen.js';
 import { MaildropImporter } from './intake/maildrop.js';
 import { SmtpIntake, type IntakeSettings } from './intake/smtp.js';
 import { SubmissionServer } from './intake/submission.js';
 import { emptyAliases, loadAliases, type AliasTable } from './local/aliases.js';
 import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
+import { Metrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/server.js';
 import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
+import { VERSION } from './version.js';
 
-export interface ListenerInfo {
-  address: string;
-  host: string;
-  port: number;
-}
+export type ListenerInfo = ListenerStatus;
+
 
 function intakeSettings(config: Config): IntakeSettings {
   return { hostname: config.hostname, maxMessageSize: config.spool.maxMessageSize, maxRecipients: config.spool.maxRecipients };
@@ -62,6 +65,10 @@ function readAliases(config: Config, log: Logger, fallback: AliasTable): AliasTa
 export class Daemon {
   readonly startedAt = Date.now();
   readonly listeners: ListenerInfo[] = [];
+  private readonly intakes: SmtpIntake[] = [];
+  private control: ControlServer | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private readonly metrics: Metrics | undefined;
   private aliases: AliasTable = emptyAliases();
   private submission: SubmissionServer | undefined;
   private maildrop: MaildropImporter | undefined;
@@ -69,40 +76,37 @@ export class Daemon {
   private constructor(
     private config: Config,
     readonly spool: Spool,
-    private readonly intakes: SmtpIntake[],
     readonly scheduler: Scheduler,
     private readonly log: Logger,
-  ) {}
+  ) {
+    if (config.metrics) {
+      const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health() });
+      spool.on('accepted', (_id: string, origin: string) => metrics.onAccepted(origin));
+      scheduler.on('attempt', (event: AttemptEvent) => metrics.onAttempt(event));
+      this.metrics = metrics;
+    }
+  }
 
-  static async start(config: Config, log: Logger): Promise<Daemon> {
-    const spool = Spool.open(config.spool.path);
+  static async start(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+    for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
+    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize });
     const scheduler = new Scheduler(spool, buildRouter(config), schedulerSettings(config), log);
-    const intakes = config.listen.map((listen) => new SmtpIntake(listen, intakeSettings(config), spool, log));
-    const daemon = new Daemon(config, spool, intakes, scheduler, log);
+    const daemon = new Daemon(config, spool, scheduler, log);
     daemon.aliases = readAliases(config, log, daemon.aliases);
     try {
-      // Local submissions first: maildrop files left while we were down are imported before
-      // the scheduler starts (see intake/maildrop.ts for why that matters).
-      // Neither is fatal: the SMTP listeners are the main job, and sendmail falls back to the maildrop.
-      const submission = new SubmissionServer(config.submission.socket, spool, daemon.submissionHooks(), log);
-      try {
-        await submission.start();
-        daemon.submission = submission;
-        log.info({ event: 'listening-local', socket: config.submission.socket }, `local submission on ${config.submission.socket}`);
-      } catch (error) {
-        log.error({ err: error, event: 'submission-disabled', socket: config.submission.socket }, `local submission socket disabled: ${(error as Error).message}`);
-      }
-      const maildrop = new MaildropImporter(config.submission.maildrop, spool, () => daemon.localPolicy(), log);
-      try {
-        await maildrop.start();
-        daemon.maildrop = maildrop;
-      } catch (error) {
-        log.error({ err: error, event: 'maildrop-disabled', dir: config.submission.maildrop }, `maildrop import disabled: ${(error as Error).message}`);
-      }
-      for (const intake of intakes) {
-        const bound = await intake.start();
-        daemon.listeners.push({ address: intake.listen.address, host: bound.address, port: bound.port });
-        log.info({ event: 'listening', listen: intake.listen.address, host: bound.address, port: bound.port, allow: intake.listen.allow }, `listening on ${bound.address}:${bound.port}`);
+      await daemon.startLocalSubmission();
+      await daemon.startListeners(takeActivationFds(env));
+      daemon.control = await ControlServer.start(config.control.socket, config.control.mode, {
+        status: () => daemon.status(),
+        reload: () => daemon.reload(),
+        flush: () => daemon.flush(),
+        audit: (entry) => log.warn({ ...entry, event: 'operator', action: entry.event }, `operator: ${entry.event}${entry.queueId ? ` ${entry.queueId}` : ''}`),
+      });
+      log.info({ event: 'control', socket: config.control.socket }, `control socket ${config.control.socket}`);
+      if (daemon.metrics && config.metrics) {
+        daemon.metricsServer = await MetricsServer.start(daemon.metrics, config.metrics.host, config.metrics.port);
+        const bound = daemon.metricsServer.address;
+        log.info({ event: 'metrics', host: bound.address, port: bound.port }, `metrics on http://${daemon.metricsAddress}/metrics`);
       }
     } catch (error) {
       await daemon.stop(0);
@@ -118,6 +122,102 @@ export class Daemon {
     return daemon;
   }
 
+  /**
+   * Sockets passed by systemd are adopted and matched to [[listen]] entries by address (an
+   * unmatched one gets the loopback-only default allow-list); entries no socket covers are bound.
+   */
+  private async startListeners(fds: number[]): Promise<void> {
+    const settings = intakeSettings(this.config);
+    const covered = new Set<ListenConfig>();
+    for (const fd of fds) {
+      const where = boundAddressOfFd(fd);
+      const listen = where ? matchListen(this.config.listen, where) : undefined;
+      if (listen) covered.add(listen);
+      else {
+        this.log.warn(
+          { event: 'listen-unmatched', fd, host: where?.address, port: where?.port },
+          `socket passed by systemd (${where ? `${where.address}:${where.port}` : `fd ${fd}`}) matches no [[listen]] entry; allowing loopback clients only`,
+        );
+      }
+      // An unmatched socket gets the safe defaults: loopback clients only, no TLS, no AUTH.
+      const fallback = { ...defaultListener(), address: where ? `${where.address}:${where.port}` : `fd:${fd}`, host: where?.address ?? '', port: where?.port ?? 0 };
+      const intake = new SmtpIntake(listen ?? fallback, settings, this.spool, this.log);
+      this.intakes.push(intake);
+      this.listening(intake, await intake.start(fd), true);
+    }
+    for (const listen of this.config.listen.filter((l) => !covered.has(l))) {
+      const intake = new SmtpIntake(listen, settings, this.spool, this.log);
+      this.intakes.push(intake);
+      this.listening(intake, await intake.start(), false);
+    }
+  }
+
+  private listening(intake: SmtpIntake, bound: { address: string; port: number }, activated: boolean): void {
+    this.listeners.push({ address: intake.listen.address, host: bound.address, port: bound.port, activated });
+    this.log.info(
+      { event: 'listening', listen: intake.listen.address, host: bound.address, port: bound.port, allow: intake.listen.allow, activated },
+      `listening on ${bound.address}:${bound.port}${activated ? ' (socket from systemd)' : ''}`,
+    );
+  }
+
+  /** host:port the metrics endpoint is bound to (the real port when configured as 0). */
+  get metricsAddress(): string | undefined {
+    const bound = this.metricsServer?.address;
+    if (!bound) return undefined;
+    return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+  }
+
+  /** What `mailshim status` shows. */
+  status(now = Date.now()): StatusReport {
+    const counts = this.spool.counts();
+    return {
+      pid: process.pid,
+      version: VERSION,
+      configFile: this.config.file,
+      startedAt: this.startedAt,
+      uptimeSeconds: Math.round((now - this.startedAt) / 1000),
+      listeners: this.listeners,
+      upstreams: this.scheduler.activeRouter.health().map((h) => {
+        const upstream = this.config.upstreams.find((u) => u.name === h.name);
+        return { ...h, target: upstream ? upstreamTarget(upstream) : '?', state: upstreamState(h) };
+      }),
+      queue: {
+        messages: counts.messages,
+        byState: counts.byState,
+        recipientsByStatus: counts.recipientsByStatus,
+        oldestReceivedAt: counts.oldestReceivedAt,
+        oldestAgeSeconds: counts.oldestReceivedAt === null ? null : Math.max(0, Math.round((now - counts.oldestReceivedAt) / 1000)),
+      },
+      inFlight: this.scheduler.inFlightCount,
+      metrics: this.metricsAddress ?? null,
+    };
+  }
+
+  /**
+   * The sendmail path: the submission socket, then the maildrop import. Maildrop files left while
+   * we were down are imported before the scheduler starts (see intake/maildrop.ts for why that
+   * matters). Neither is fatal: the SMTP listeners are the main job, and sendmail falls back to
+   * the maildrop when the socket is missing.
+   */
+  private async startLocalSubmission(): Promise<void> {
+    const { socket, maildrop: dir } = this.config.submission;
+    const submission = new SubmissionServer(socket, this.spool, this.submissionHooks(), this.log);
+    try {
+      await submission.start();
+      this.submission = submission;
+      this.log.info({ event: 'listening-local', socket }, `local submission on ${socket}`);
+    } catch (error) {
+      this.log.error({ err: error, event: 'submission-disabled', socket }, `local submission socket disabled: ${(error as Error).message}`);
+    }
+    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log);
+    try {
+      await maildrop.start();
+      this.maildrop = maildrop;
+    } catch (error) {
+      this.log.error({ err: error, event: 'maildrop-disabled', dir }, `maildrop import disabled: ${(error as Error).message}`);
+    }
+  }
+
   localPolicy(): LocalPolicy {
     return { hostname: this.config.hostname, local: this.config.local, aliases: this.aliases };
   }
@@ -126,10 +226,10 @@ export class Daemon {
     return {
       policy: () => this.localPolicy(),
       maxMessageSize: () => this.config.spool.maxMessageSize,
+      // sendmail -q: every deferred message is due now (and upstream cool-downs are forgotten).
       flush: async () => {
-        const due = await makeAllDue(this.spool);
-        this.scheduler.wake();
-        this.log.info({ event: 'flush', due }, `queue run requested: ${due} deferred message(s) due now`);
+        const due = await this.spool.retryAll();
+        this.flush();
         return due;
       },
       reloadAliases: () => {
@@ -138,6 +238,13 @@ export class Daemon {
       },
       list: () => queueEntries(this.spool.list()),
     };
+  }
+
+  /** `queue flush`: forget upstream cool-downs and look at the due index now. */
+  flush(): void {
+    this.scheduler.activeRouter.resetHealth();
+    this.scheduler.wake();
+    this.log.info({ event: 'flush' }, 'flush requested: upstream cool-downs cleared');
   }
 
   get currentConfig(): Config {
@@ -155,14 +262,23 @@ export class Daemon {
     }
     if (next.spool.path !== this.config.spool.path) this.log.warn({ event: 'reload' }, 'spool.path changed: takes effect after a restart');
     const oldListen = this.config.listen.map((l) => l.address).join(',');
+    if (next.listen.map((l) => l.address).join(',') !== oldListen) this.log.warn({ event: 'reload' }, 'listen addresses changed: take effect after a restart');
     if (next.submission.socket !== this.config.submission.socket || next.submission.maildrop !== this.config.submission.maildrop) {
       this.log.warn({ event: 'reload' }, 'submission.socket/maildrop changed: take effect after a restart');
     }
-    if (next.listen.map((l) => l.address).join(',') !== oldListen) this.log.warn({ event: 'reload' }, 'listen addresses changed: take effect after a restart');
-    for (const intake of this.intakes) {
-      const listen = next.listen.find((l) => l.address === intake.listen.address) ?? intake.listen;
-      intake.reconfigure(listen, intakeSettings(next));
+    if (next.control.socket !== this.config.control.socket || next.metrics?.address !== this.config.metrics?.address) {
+      this.log.warn({ event: 'reload' }, '[control] or [metrics] changed: takes effect after a restart');
     }
+    try {
+      for (const intake of this.intakes) {
+        const listen = next.listen.find((l) => l.address === intake.listen.address) ?? intake.listen;
+        intake.reconfigure(listen, intakeSettings(next));
+      }
+    } catch (error) {
+      this.log.error({ err: error, event: 'reload-failed' }, `config reload failed, keeping the running config: ${(error as Error).message}`);
+      return false;
+    }
+    for (const warning of next.warnings) this.log.warn({ event: 'config-warning' }, warning);
     const old = this.scheduler.reconfigure(buildRouter(next), schedulerSettings(next));
     this.config = next;
     this.aliases = readAliases(next, this.log, this.aliases);
@@ -178,6 +294,8 @@ export class Daemon {
     await Promise.all(this.intakes.map((i) => i.close()));
     await this.submission?.close();
     await this.maildrop?.stop();
+    await this.control?.close();
+    await this.metricsServer?.close();
     const left = await this.scheduler.stop(graceMs);
     if (left > 0) this.log.warn({ event: 'stopping', inFlight: left }, `${left} delivery attempt(s) still running; they will be retried after restart`);
     await this.scheduler.activeRouter.close();

@@ -43,3 +43,10 @@ export class SubmitError extends MailshimError {
     super(code, message, options);
   }
 }
+
+/** The running daemon could not be asked (not running, socket unreachable, bad answer). */
+export class ControlError extends MailshimError {
+  constructor(code: 'EDAEMONDOWN' | 'ECONTROL', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

@@ -1,114 +1,83 @@
 /**
- * `mailshim install [--prefix DIR] [--force]` / `mailshim uninstall [--prefix DIR]`: make the
- * system's sendmail, mailq and newaliases mailshim's, as symbolic links to bin/.
- *
- * A path already held by another MTA (Postfix's /usr/sbin/sendmail, ...) is refused unless
- * --force, and then moved aside to `<path>.mailshim-backup`; uninstall removes only our own links
- * and puts such backups back. --prefix lets a package build (and the tests) work on a staging tree.
+ * `mailshim install --systemd [--prefix DIR]`: copies the units (ExecStart pointing at this node
+ * and this installation), the sysusers.d entry and an example config, creates /etc/mailshim and its
+ * credentials directory, and on the real system (no --prefix) creates the mailshim user. It never
+ * overwrites an existing config and never starts anything: it prints the systemctl commands.
  */
-import { lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MailshimError } from '../errors.js';
+import { CommandError, EXIT } from './exit.js';
 
-const BIN_DIR = resolve(fileURLToPath(import.meta.url), '../../../../bin');
+/** The package root (dist/src/cli → ../../..). */
+const PACKAGE = resolve(fileURLToPath(import.meta.url), '../../../..');
+const UNITS = join(PACKAGE, 'systemd');
 
-/** System path → our launcher. /usr/lib/sendmail is where old scripts and PHP builds look. */
-export const LINKS: ReadonlyArray<[string, string]> = [
-  ['usr/sbin/sendmail', 'sendmail'],
-  ['usr/lib/sendmail', 'sendmail'],
-  ['usr/bin/mailq', 'mailq'],
-  ['usr/bin/newaliases', 'newaliases'],
-];
-
-export const BACKUP_SUFFIX = '.mailshim-backup';
-
-/** A link cannot be installed (another MTA's binary without --force, a backup in the way). */
-export class InstallError extends MailshimError {
-  constructor(message: string) {
-    super('EINSTALL', message);
-  }
+export interface InstallOptions {
+  prefix: string;
+  out: NodeJS.WritableStream;
+  /** false: never create the user, even when installing into / */
+  createUser?: boolean;
 }
 
-function exists(path: string): boolean {
+export function serviceUnit(template: string, execStart: string): string {
+  return template.replace(/^ExecStart=.*$/m, `ExecStart=${execStart}`);
+}
+
+function userExists(name: string): boolean {
+  return readFileSync('/etc/passwd', 'utf8').split('\n').some((line) => line.startsWith(`${name}:`));
+}
+
+function createUser(sysusersFile: string, out: NodeJS.WritableStream): void {
+  if (userExists('mailshim')) return void out.write('user mailshim exists\n');
   try {
-    lstatSync(path);
-    return true;
+    execFileSync('systemd-sysusers', [sysusersFile], { stdio: 'inherit' });
   } catch {
-    return false;
+    execFileSync('useradd', ['--system', '--user-group', '--home-dir', '/var/lib/mailshim', '--no-create-home', '--shell', '/usr/sbin/nologin', 'mailshim'], { stdio: 'inherit' });
   }
+  out.write('created system user and group mailshim\n');
 }
 
-function isOurLink(path: string, target: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink() && resolve(dirname(path), readlinkSync(path)) === target;
-  } catch {
-    return false;
+export function install(options: InstallOptions): number {
+  const real = resolve(options.prefix) === '/';
+  if (real && process.getuid?.() !== 0) throw new CommandError(EXIT.NO_PERMISSION, 'installing into / needs root (or use --prefix DIR to stage the files)');
+  const root = resolve(options.prefix);
+  const at = (path: string) => join(root, path);
+  const unitDir = at('/etc/systemd/system');
+  const configDir = at('/etc/mailshim');
+  for (const dir of [unitDir, at('/etc/sysusers.d'), configDir]) mkdirSync(dir, { recursive: true, mode: 0o755 });
+  mkdirSync(join(configDir, 'credentials'), { recursive: true, mode: 0o700 });
+  chmodSync(join(configDir, 'credentials'), 0o700);
+
+  const execStart = `${process.execPath} ${join(PACKAGE, 'bin/mailshim')} serve --config /etc/mailshim/mailshim.toml`;
+  if (/^\/(home|root|run\/user)\//.test(process.execPath) || /^\/(home|root|run\/user)\//.test(PACKAGE)) {
+    out(options, `warning: ${execStart.split(' serve')[0]} is under a home directory, which ProtectHome=yes hides from the service; install node and mailshim system-wide`);
   }
+  writeFileSync(join(unitDir, 'mailshim.service'), serviceUnit(readFileSync(join(UNITS, 'mailshim.service'), 'utf8'), execStart), { mode: 0o644 });
+  copyFileSync(join(UNITS, 'mailshim.socket'), join(unitDir, 'mailshim.socket'));
+  const sysusers = at('/etc/sysusers.d/mailshim.conf');
+  copyFileSync(join(UNITS, 'mailshim.sysusers.conf'), sysusers);
+  out(options, `installed ${join(unitDir, 'mailshim.service')}, ${join(unitDir, 'mailshim.socket')}, ${sysusers}`);
+
+  const config = join(configDir, 'mailshim.toml');
+  if (existsSync(config)) {
+    out(options, `kept the existing ${config}`);
+  } else {
+    copyFileSync(join(UNITS, 'mailshim.toml.example'), config);
+    chmodSync(config, 0o640);
+    out(options, `wrote an example config to ${config}`);
+  }
+  if (real && options.createUser !== false) {
+    createUser(sysusers, options.out);
+    execFileSync('chgrp', ['mailshim', config]);
+  } else {
+    out(options, `staged under ${root}: create the user there with \`systemd-sysusers --root=${root}\``);
+  }
+  out(options, 'next: edit the config, `mailshim check-config`, then `systemctl daemon-reload && systemctl enable --now mailshim.socket mailshim.service`');
+  return EXIT.OK;
 }
 
-/** Already resolves to our launcher, e.g. Debian's /usr/lib/sendmail → ../sbin/sendmail once that is ours. */
-function resolvesTo(path: string, target: string): boolean {
-  try {
-    return realpathSync(path) === realpathSync(target);
-  } catch {
-    return false;
-  }
-}
-
-function describe(path: string): string {
-  const stat = lstatSync(path);
-  return stat.isSymbolicLink() ? `a link to ${readlinkSync(path)}` : stat.isFile() ? 'a file' : 'not a file';
-}
-
-export function install(prefix: string, force: boolean, binDir = BIN_DIR): string[] {
-  const report: string[] = [];
-  const plan = LINKS.map(([path, name]) => ({ path: join(prefix, path), target: join(binDir, name) }));
-  // Check everything first, so a refusal changes nothing.
-  const foreign = plan.filter(({ path, target }) => exists(path) && !isOurLink(path, target) && !resolvesTo(path, target));
-  if (foreign.length > 0 && !force) {
-    const list = foreign.map(({ path }) => `${path} (${describe(path)})`).join(', ');
-    throw new InstallError(`refusing to replace another mail system's ${list}; use --force to replace it (a backup is kept)`);
-  }
-  for (const { path } of foreign) {
-    if (exists(path + BACKUP_SUFFIX)) throw new InstallError(`${path + BACKUP_SUFFIX} already exists; move it away first`);
-  }
-  for (const { path, target } of plan) {
-    if (isOurLink(path, target) || (exists(path) && resolvesTo(path, target) && !foreign.some((f) => f.path === path))) {
-      report.push(`${path}: already mailshim`);
-      continue;
-    }
-    mkdirSync(dirname(path), { recursive: true });
-    if (exists(path)) {
-      renameSync(path, path + BACKUP_SUFFIX);
-      report.push(`${path}: was ${readlinkOrFile(path + BACKUP_SUFFIX)}, kept as ${path + BACKUP_SUFFIX}`);
-    }
-    symlinkSync(target, path);
-    report.push(`${path} -> ${target}`);
-  }
-  return report;
-}
-
-function readlinkOrFile(path: string): string {
-  return lstatSync(path).isSymbolicLink() ? `a link to ${readlinkSync(path)}` : 'a file';
-}
-
-export function uninstall(prefix: string, binDir = BIN_DIR): string[] {
-  const report: string[] = [];
-  for (const [relative, name] of LINKS) {
-    const path = join(prefix, relative);
-    const target = join(binDir, name);
-    if (isOurLink(path, target)) {
-      unlinkSync(path);
-      report.push(`${path}: removed`);
-    } else if (exists(path)) {
-      report.push(`${path}: not mailshim's, left alone`);
-      continue;
-    }
-    if (exists(path + BACKUP_SUFFIX)) {
-      renameSync(path + BACKUP_SUFFIX, path);
-      report.push(`${path}: restored from ${path + BACKUP_SUFFIX}`);
-    }
-  }
-  return report;
+function out(options: InstallOptions, line: string): void {
+  options.out.write(line + '\n');
 }

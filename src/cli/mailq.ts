@@ -18,7 +18,7 @@ async function fetchQueue(config: ClientConfig): Promise<QueueEntry[]> {
   const [{ Spool }, { queueEntries }] = await Promise.all([import('../spool/spool.js'), import('../spool/listing.js')]);
   let spool;
   try {
-    spool = Spool.open(config.spoolPath);
+    spool = Spool.openExisting(config.spoolPath);
   } catch (error) {
     throw new SubmitError('ETEMPFAIL', `the daemon is not running and the spool is not readable: ${(error as Error).message}`);
   }

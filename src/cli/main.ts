@@ -4,13 +4,10 @@ import { hideBin } from 'yargs/helpers';
 import { configPath, loadConfig } from '../config/load.js';
 import { maskedConfig } from '../config/mask.js';
 import { MailshimError } from '../errors.js';
+import { operatorCommands } from './operator-commands.js';
 import { EX } from './sysexits.js';
 
 function fail(error: unknown): never {
-  if (error instanceof MailshimError && error.code === 'EINSTALL') {
-    process.stderr.write(`mailshim: ${error.message}\n`);
-    process.exit(EX.CANTCREAT);
-  }
   if (error instanceof MailshimError) {
     process.stderr.write(`mailshim: ${error.message}\n`);
     process.exit(error.code === 'ECONFIG' ? EX.CONFIG : EX.SOFTWARE);
@@ -20,7 +17,10 @@ function fail(error: unknown): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await yargs(argv)
+  // Under systemd the service sees its LoadCredential= files in $CREDENTIALS_DIRECTORY; an operator
+  // running `mailshim status` or `queue ...` as root gets the same config to load from the source dir.
+  process.env.CREDENTIALS_DIRECTORY ??= '/etc/mailshim/credentials';
+  const cli = yargs(argv)
     .scriptName('mailshim')
     .option('config', { type: 'string', describe: 'config file (default: $MAILSHIM_CONFIG, else /etc/mailshim/mailshim.toml)' })
     .command(
@@ -51,37 +51,23 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
-      'install',
-      'link /usr/sbin/sendmail, /usr/lib/sendmail, /usr/bin/mailq and /usr/bin/newaliases to mailshim',
-      (y) =>
-        y
-          .option('prefix', { type: 'string', default: '/', describe: 'root of the tree to install into' })
-          .option('force', { type: 'boolean', default: false, describe: 'replace another MTA\'s binaries (a backup is kept)' }),
+      'passwd <name>',
+      'hash a password for a listener users_file (reads it from the terminal or the first line of stdin)',
+      (y) => y.positional('name', { type: 'string', demandOption: true }).option('users-file', { type: 'string', describe: 'add or replace the user in this file instead of printing the line' }),
       async (args) => {
-        const { install } = await import('./install.js');
+        const { passwd } = await import('./passwd.js');
         try {
-          for (const line of install(args.prefix, args.force)) process.stdout.write(line + '\n');
+          await passwd(args.name, args.usersFile);
         } catch (error) {
-          fail(error);
-        }
-      },
-    )
-    .command(
-      'uninstall',
-      'remove the links made by install and restore what they replaced',
-      (y) => y.option('prefix', { type: 'string', default: '/', describe: 'root of the tree to uninstall from' }),
-      async (args) => {
-        const { uninstall } = await import('./install.js');
-        try {
-          for (const line of uninstall(args.prefix)) process.stdout.write(line + '\n');
-        } catch (error) {
-          fail(error);
+          process.stderr.write(`mailshim passwd: ${(error as Error).message}\n`);
+          process.exit(EX.DATAERR);
         }
       },
     )
     .command('sendmail', 'the sendmail-compatible command (sendmail\'s own flags; same as bin/sendmail)')
-    .command('mailq', 'list the queue (same as bin/mailq; --json for scripts)')
-    .command('newaliases', 'check the aliases file and reload it in the daemon (same as bin/newaliases)')
+    .command('mailq', 'list the queue the sendmail way (same as bin/mailq; --json for scripts)')
+    .command('newaliases', 'check the aliases file and reload it in the daemon (same as bin/newaliases)');
+  await operatorCommands(cli)
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .help()

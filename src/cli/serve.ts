@@ -1,10 +1,14 @@
 /** `mailshim serve`: run the daemon until SIGTERM/SIGINT; SIGHUP reloads the config. */
 import { loadConfig } from '../config/load.js';
+import { permissionProblems } from '../config/permissions.js';
+import { ConfigError } from '../errors.js';
 import { Daemon } from '../daemon.js';
 import { createLogger } from '../log.js';
 
 export async function serve(configFile: string): Promise<number> {
   const config = loadConfig(configFile);
+  const unsafe = permissionProblems(config);
+  if (unsafe.length > 0) throw new ConfigError(`refusing to start: ${unsafe.join('; ')}`, unsafe);
   const log = createLogger(config.log.level);
   const daemon = await Daemon.start(config, log);
   return await new Promise<number>((resolve) => {

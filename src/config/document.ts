@@ -37,6 +37,6 @@ export function parseDocument(source: string, file: string, env: NodeJS.ProcessE
     }
     throw error;
   }
-  const ctx: ReadContext = { file, baseDir: dirname(resolve(file)), env, lines: locateLines(source), problems: [] };
+  const ctx: ReadContext = { file, baseDir: dirname(resolve(file)), env, lines: locateLines(source), problems: [], secretFiles: [], inlineSecrets: false, warnings: [] };
   return { root: new TableReader(ctx, document, ''), ctx };
 }

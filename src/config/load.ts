@@ -1,11 +1,13 @@
 /** Loads the TOML config file into a validated, typed Config. */
 import { hostname as systemHostname } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { parseCidr, parseHostPort, isLoopbackHost } from './address.js';
-import { readLocal, readSubmission } from './local.js';
+import { isLoopbackHost, parseHostPort } from './address.js';
 import { parseDocument, readConfigSource } from './document.js';
+import { defaultListener, readListen } from './listen.js';
+import { readLocal, readSubmission } from './local.js';
 import { TableReader } from './reader.js';
-import type { Config, ListenConfig, LogConfig, UpstreamConfig } from './types.js';
+import type { Config, ControlConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
 import { readUpstream } from './upstream.js';
 
 export { configPath, DEFAULT_CONFIG_PATH } from './document.js';
@@ -25,7 +27,9 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     path: spoolTable.path_('path', '/var/spool/mailshim')!,
     maxMessageSize: spoolTable.size('max_message_size', 25 * 1024 * 1024),
     maxRecipients: spoolTable.integer('max_recipients', 1, 100_000, 100),
+    maxSize: spoolTable.size('max_size', 4 * 1024 ** 3),
   };
+  if (spool.maxSize < spool.maxMessageSize) spoolTable.problem('max_size', 'must be at least max_message_size');
   spoolTable.finish();
 
   const retryTable = root.child('retry');
@@ -41,8 +45,18 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   const log: LogConfig = { level: logTable.oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const, 'info') };
   logTable.finish();
 
+  const controlTable = root.child('control');
+  const control: ControlConfig = {
+    // Next to the spool by default: a directory only the daemon's user (and root) can enter.
+    socket: controlTable.path_('socket', join(spool.path, 'control.sock'))!,
+    mode: Number.parseInt(controlTable.oneOf('mode', ['0600', '0660'] as const, '0600'), 8),
+  };
+  controlTable.finish();
+
+  const metrics = root.has('metrics') ? readMetrics(root.child('metrics')) : undefined;
+
   const listenTables = root.has('listen') ? root.children('listen') : undefined;
-  const listen: ListenConfig[] = listenTables ? listenTables.map(readListen) : [{ address: '127.0.0.1:25', host: '127.0.0.1', port: 25, allow: LOOPBACK }];
+  const listen: ListenConfig[] = listenTables ? listenTables.map(readListen) : [defaultListener()];
 
   const upstreamTables = root.children('upstream');
   if (upstreamTables.length === 0) root.problem('upstream', 'at least one [[upstream]] table is required');
@@ -66,19 +80,29 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   if (ctx.problems.length > 0) {
     throw new ConfigError(ctx.problems.join('\n'), ctx.problems);
   }
-  return { file, hostname, bounceFrom, spool, retry, listen, upstreams, log, local, submission };
+  return {
+    file,
+    hostname,
+    bounceFrom,
+    spool,
+    retry,
+    listen,
+    upstreams,
+    log,
+    local,
+    submission,
+    control,
+    ...(metrics ? { metrics } : {}),
+    secretFiles: ctx.secretFiles,
+    inlineSecrets: ctx.inlineSecrets,
+    warnings: ctx.warnings,
+  };
 }
 
-const LOOPBACK = ['127.0.0.0/8', '::1/128'];
-
-function readListen(table: TableReader): ListenConfig {
-  const address = table.required('address') ?? '127.0.0.1:25';
+function readMetrics(table: TableReader): MetricsConfig {
+  const address = table.string('address', '127.0.0.1:9325');
   const hostPort = parseHostPort(address);
   if (!hostPort) table.problem('address', `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
-  const allow = table.stringList('allow', LOOPBACK);
-  for (const cidr of allow) {
-    if (!parseCidr(cidr)) table.problem('allow', `expected CIDR networks like "192.168.1.0/24", got ${JSON.stringify(cidr)}`);
-  }
   table.finish();
-  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 25, allow };
+  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 9325 };
 }

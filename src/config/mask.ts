@@ -11,6 +11,7 @@ export function maskedConfig(config: Config): string {
       path: config.spool.path,
       max_message_size: config.spool.maxMessageSize,
       max_recipients: config.spool.maxRecipients,
+      max_size: config.spool.maxSize,
     },
     retry: {
       initial_delay: formatDuration(config.retry.initialDelay),
@@ -26,7 +27,28 @@ export function maskedConfig(config: Config): string {
       keep_original_from_as_reply_to: config.local.keepOriginalFromAsReplyTo,
     },
     submission: { socket: config.submission.socket, maildrop: config.submission.maildrop },
-    listen: config.listen.map((l) => ({ address: l.address, allow: l.allow })),
+    control: { socket: config.control.socket, mode: '0' + config.control.mode.toString(8) },
+    ...(config.metrics ? { metrics: { address: config.metrics.address } } : {}),
+    listen: config.listen.map((l) => {
+      const entry: Record<string, unknown> = {
+        address: l.address,
+        allow: l.allow,
+        tls: l.tls,
+        cert: l.cert,
+        key: l.key,
+        tls_min_version: l.tlsMinVersion,
+        auth: l.auth,
+        users_file: l.usersFile,
+        require_tls_for_auth: l.requireTlsForAuth,
+        max_connections: l.maxConnections,
+        max_connections_per_ip: l.maxConnectionsPerIp,
+        rate_limit: l.rateLimit ? `${l.rateLimit.count}/${formatDuration(l.rateLimit.perMs).replace(/^1/, '')}` : undefined,
+        allowed_senders: l.allowedSenders,
+        idle_timeout: formatDuration(l.idleTimeout),
+      };
+      for (const key of Object.keys(entry)) if (entry[key] === undefined) delete entry[key];
+      return entry;
+    }),
     upstream: config.upstreams.map((u) => {
       const { matchFrom, maxConcurrency, timeout, ...rest } = u;
       const entry: Record<string, unknown> = { ...rest, match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) };

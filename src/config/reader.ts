@@ -14,6 +14,11 @@ export interface ReadContext {
   env: NodeJS.ProcessEnv;
   lines: Map<string, number>;
   problems: string[];
+  /** Files read as secrets (for permission checks at start). */
+  secretFiles: string[];
+  /** A secret is written literally in the config file (so the file itself must be private). */
+  inlineSecrets: boolean;
+  warnings: string[];
 }
 
 type TomlValue = unknown;
@@ -212,8 +217,26 @@ export class TableReader {
       this.problem(fileKey, `set either ${key} or ${fileKey}, not both`);
       return inline;
     }
-    if (file === undefined) return inline;
+    if (file === undefined) {
+      const raw = this.table[key];
+      if (typeof raw === 'string' && !/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(raw)) this.ctx.inlineSecrets = true;
+      return inline;
+    }
+    this.ctx.secretFiles.push(file);
     return this.readFile(fileKey, file)?.replace(/[\r\n]+$/, '');
+  }
+
+  /** A file holding private material that is read later (TLS key, users file). */
+  privateFile(key: string): string | undefined {
+    const file = this.path_(key);
+    if (file !== undefined) this.ctx.secretFiles.push(file);
+    return file;
+  }
+
+  warn(key: string, message: string): void {
+    const path = this.keyPath(key);
+    const line = this.ctx.lines.get(path) ?? this.ctx.lines.get(this.path);
+    this.ctx.warnings.push(`${line === undefined ? this.ctx.file : `${this.ctx.file}:${line}`}: ${path}: ${message}`);
   }
 
   readFile(key: string, file: string): string | undefined {

@@ -1,6 +1,10 @@
 /** The typed, validated configuration every other module receives. Nothing outside src/config reads files. */
+import type { Rate } from './units.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
+
+export type AuthMode = 'off' | 'optional' | 'required';
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 
 export interface ListenConfig {
   /** As written, e.g. "127.0.0.1:25" or "[::1]:25". */
@@ -9,6 +13,23 @@ export interface ListenConfig {
   port: number;
   /** CIDR networks allowed to connect. */
   allow: string[];
+  tls: TlsMode;
+  /** PEM certificate chain and key paths (required for starttls/implicit). */
+  cert?: string;
+  key?: string;
+  tlsMinVersion: TlsVersion;
+  auth: AuthMode;
+  usersFile?: string;
+  /** Refuse AUTH before TLS. Defaults to true unless the listener is loopback. */
+  requireTlsForAuth: boolean;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  /** Messages per client IP. */
+  rateLimit?: Rate;
+  /** Envelope-sender patterns this listener accepts; empty = any. */
+  allowedSenders: string[];
+  /** Idle time before a silent client is disconnected (ms). */
+  idleTimeout: number;
 }
 
 interface UpstreamCommon {
@@ -42,6 +63,8 @@ export type UpstreamConfig = SmtpUpstreamConfig | MaildirUpstreamConfig;
 
 export interface SpoolConfig {
   path: string;
+  /** Cap on the live spool data; beyond it new mail gets 452 4.3.1. */
+  maxSize: number;
   maxMessageSize: number;
   maxRecipients: number;
 }
@@ -77,6 +100,21 @@ export interface SubmissionConfig {
   maildrop: string;
 }
 
+/** The daemon's control socket (status, reload, flush) for the `mailshim` CLI; never the sendmail path. */
+export interface ControlConfig {
+  /** Unix socket path. */
+  socket: string;
+  /** File mode of the socket: 0o600 (owner only) or 0o660 (owner and group). */
+  mode: number;
+}
+
+/** Prometheus endpoint; absent when [metrics] is not configured. */
+export interface MetricsConfig {
+  address: string;
+  host: string;
+  port: number;
+}
+
 export interface Config {
   /** Path of the file this was loaded from. */
   file: string;
@@ -90,6 +128,13 @@ export interface Config {
   log: LogConfig;
   local: LocalConfig;
   submission: SubmissionConfig;
+  /** Files holding secrets (and whether the config itself has an inline secret), for permission checks. */
+  secretFiles: string[];
+  inlineSecrets: boolean;
+  /** Valid but risky settings, logged at start. */
+  warnings: string[];
+  control: ControlConfig;
+  metrics?: MetricsConfig;
 }
 
 /** Keys whose values are secrets: masked by check-config and never logged. */

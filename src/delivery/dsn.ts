@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { rfc5322Date, splitHeaders } from '../message/headers.js';
+import type { NewMessage } from '../spool/spool.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
 
 export interface DsnInput {
@@ -86,4 +87,19 @@ export function buildDsn(input: DsnInput): Buffer {
     '',
   ];
   return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n'), Buffer.from(originalHeaders, 'latin1'), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+}
+
+export interface DsnSettings {
+  hostname: string;
+  bounceFrom: string;
+}
+
+/**
+ * The DSN to commit alongside an outcome (in the same spool transaction), or nothing. Never bounce
+ * a bounce (or a message with the null sender): that is how mail loops start.
+ */
+export function dsnMessages(record: MessageRecord, failed: RecipientState[], raw: Buffer | undefined, settings: DsnSettings, now: number): NewMessage[] {
+  if (failed.length === 0 || record.isBounce || record.sender === '') return [];
+  const bytes = buildDsn({ record, failed, originalMessage: raw, hostname: settings.hostname, bounceFrom: settings.bounceFrom, now: new Date(now) });
+  return [{ envelope: { sender: settings.bounceFrom, recipients: [record.sender] }, bytes, meta: { origin: { protocol: 'dsn' }, isBounce: true } }];
 }

@@ -7,6 +7,7 @@
 import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
+import { addressMatches } from '../message/address-pattern.js';
 import { classify, type Classification } from './classify.js';
 
 export interface UpstreamHealth {
@@ -29,15 +30,6 @@ interface Entry {
   upstream: Upstream;
   config: UpstreamConfig;
   health: UpstreamHealth;
-}
-
-/** "*@example.com", "alerts@*", exact addresses; case-insensitive. */
-export function senderMatches(patterns: string[], sender: string): boolean {
-  if (patterns.length === 0) return true;
-  return patterns.some((pattern) => {
-    const regex = new RegExp('^' + pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i');
-    return regex.test(sender);
-  });
 }
 
 export class Router {
@@ -67,7 +59,7 @@ export class Router {
 
   /** Upstreams that may carry this sender's mail, in order, cooling-down ones last-resort only. */
   private candidates(sender: string): Entry[] {
-    const matching = this.entries.filter((e) => senderMatches(e.config.matchFrom, sender));
+    const matching = this.entries.filter((e) => addressMatches(e.config.matchFrom, sender));
     const now = this.now();
     const ready = matching.filter((e) => !e.health.coolDownUntil || e.health.coolDownUntil <= now);
     if (ready.length > 0 || matching.length === 0) return ready;

@@ -4,11 +4,12 @@
  * spool transaction. Wakes on new mail (the spool's 'accepted' event) and polls the due index so
  * changes made by other processes (`queue retry`, sendmail submissions) are seen within a second.
  */
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { RetryConfig } from '../config/types.js';
 import type { Spool } from '../spool/spool.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
-import { buildDsn } from './dsn.js';
+import { dsnMessages } from './dsn.js';
 import { applyOutcomes } from './outcome.js';
 import type { RoutedOutcome, Router } from './router.js';
 
@@ -22,7 +23,23 @@ export interface SchedulerSettings {
   pollInterval?: number;
 }
 
-export class Scheduler {
+/** One recipient's result within an attempt, for observers (metrics): no addresses, no content. */
+export interface RecipientAttempt {
+  upstream: string;
+  outcome: RoutedOutcome['outcome'];
+  /** The recipient failed for good with this attempt (permanent, or transient past max_age). */
+  bounced: boolean;
+}
+
+/** Emitted as 'attempt' after each delivery attempt has been recorded in the spool. */
+export interface AttemptEvent {
+  receivedAt: number;
+  startedAt: number;
+  finishedAt: number;
+  recipients: RecipientAttempt[];
+}
+
+export class Scheduler extends EventEmitter {
   private readonly inFlight = new Map<string, Promise<void>>();
   private running = false;
   private timer: NodeJS.Timeout | undefined;
@@ -35,7 +52,9 @@ export class Scheduler {
     private router: Router,
     private settings: SchedulerSettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    super();
+  }
 
   start(): void {
     this.running = true;
@@ -107,10 +126,12 @@ export class Scheduler {
     }
     if (this.again) return this.wake();
     const poll = this.settings.pollInterval ?? 1000;
-    const nextDue = this.spool.nextDueAt();
+    // Messages being delivered stay in the due index until their outcome is recorded; skip them,
+    // or their past due time would make this loop spin.
+    const nextDue = this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set(this.inFlight.keys()));
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
     clearTimeout(this.timer);
-    if (this.running) this.timer = setTimeout(() => this.tick(), this.inFlight.size >= this.settings.concurrency ? poll : delay);
+    if (this.running) this.timer = setTimeout(() => this.tick(), delay);
   }
 
   private async deliver(id: string): Promise<void> {
@@ -132,17 +153,18 @@ export class Scheduler {
         newlyFailed = applied.newlyFailed;
         return applied.record;
       },
-      (next) => this.bounces(next, newlyFailed, raw, now),
+      (next) => dsnMessages(next, newlyFailed, raw, this.settings, now),
     );
     this.logAttempt(record, outcomes, started, now, updated?.record.nextAttemptAt ?? null, updated?.inserted ?? []);
     if (!updated) this.log.warn({ queueId: id }, 'message was removed while it was being delivered');
-  }
-
-  private bounces(record: MessageRecord, failed: RecipientState[], raw: Buffer, now: number) {
-    // Never bounce a bounce (or a message with the null sender): that is how mail loops start.
-    if (failed.length === 0 || record.isBounce || record.sender === '') return [];
-    const bytes = buildDsn({ record, failed, originalMessage: raw, hostname: this.settings.hostname, bounceFrom: this.settings.bounceFrom, now: new Date(now) });
-    return [{ envelope: { sender: this.settings.bounceFrom, recipients: [record.sender] }, bytes, meta: { origin: { protocol: 'dsn' as const }, isBounce: true } }];
+    const bounced = new Set(newlyFailed.map((r) => r.address));
+    const event: AttemptEvent = {
+      receivedAt: record.receivedAt,
+      startedAt: started,
+      finishedAt: now,
+      recipients: [...outcomes].map(([address, o]) => ({ upstream: o.upstream, outcome: o.outcome, bounced: bounced.has(address) })),
+    };
+    this.emit('attempt', event);
   }
 
   private logAttempt(record: MessageRecord, outcomes: Map<string, RoutedOutcome>, started: number, now: number, nextAttemptAt: number | null, dsnIds: string[]): void {

@@ -1,17 +1,32 @@
 /**
- * SMTP intake: one smtp-server per [[listen]] table. Every message ends in `spool.accept()`, and
- * the final reply to DATA is sent only after the spool reports the commit fsynced.
+ * SMTP intake: one smtp-server per [[listen]] table. The gate is the allow-list and, where
+ * `auth = "required"`, authentication — there is no local delivery, every recipient goes upstream,
+ * so nothing else can make this an open relay. Every message ends in `spool.accept()`, and the
+ * final reply to DATA is sent only after the spool reports the commit fsynced.
  */
+import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerAddress,
+  type SMTPServerAuthentication,
+  type SMTPServerAuthenticationResponse,
+  type SMTPServerDataStream,
+  type SMTPServerOptions,
+  type SMTPServerSession,
+} from 'smtp-server';
+import { verifyPassword } from '../auth/passwords.js';
+import { allowMatcher, isLoopbackHost } from '../config/address.js';
 import type { ListenConfig } from '../config/types.js';
-import { allowMatcher } from '../config/address.js';
+import { loadTlsFiles, loadUsers } from '../config/users.js';
 import { SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { addressMatches } from '../message/address-pattern.js';
 import { messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
-import { findBareLineBreak } from './data-check.js';
+import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
+import { checkMessage } from './message-check.js';
 import { receivedHeader } from './received.js';
 import { installEnhancedReplyCodes, SmtpReply } from './smtp-replies.js';
 
@@ -31,76 +46,193 @@ function checkAddress(address: string, role: 'sender' | 'recipient'): void {
   }
 }
 
+/** AUTH user names are logged; keep them printable and short. */
+const printableName = (name: string) => name.replace(/[^\x21-\x7e]/g, '?').slice(0, 64);
+
 export class SmtpIntake {
   private server: SMTPServer | undefined;
   private allowed: (address: string) => boolean;
+  private users = new Map<string, string>();
+  private readonly connections = new ConnectionCounter();
+  private readonly counted = new Set<string>();
+  private rateLimiter: RateLimiter | undefined;
+  private readonly lockout = new AuthLockout();
+  private watching: string[] = [];
 
   constructor(
-    readonly listen: ListenConfig,
+    public listen: ListenConfig,
     private settings: IntakeSettings,
     private readonly spool: Spool,
     private readonly log: Logger,
   ) {
     installEnhancedReplyCodes();
     this.allowed = allowMatcher(listen.allow);
+    this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
+    if (listen.usersFile) this.users = loadUsers(listen.usersFile);
   }
 
-  /** Applies a reloaded config's limits and allow-list to new connections. */
+  /** Applies a reloaded config's limits, allow-list, users and certificate; throws (keeping the old state) when invalid. */
   reconfigure(listen: ListenConfig, settings: IntakeSettings): void {
+    const users = listen.usersFile ? loadUsers(listen.usersFile) : new Map<string, string>();
+    if (listen.tls !== 'none') this.reloadCertificate(listen);
+    this.users = users;
     this.settings = settings;
+    this.listen = listen;
     this.allowed = allowMatcher(listen.allow);
+    this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
   }
 
-  async start(): Promise<AddressInfo> {
-    const server = new SMTPServer({
+  /** Binds the configured address, or adopts an already-listening socket (`fd`, from systemd). */
+  async start(fd?: number): Promise<AddressInfo> {
+    const listen = this.listen;
+    const tlsFiles = listen.tls !== 'none' && listen.cert && listen.key ? loadTlsFiles(listen.cert, listen.key) : undefined;
+    const disabled = this.disabledCommands(false);
+    const options: SMTPServerOptions = {
       name: this.settings.hostname,
       banner: 'mailshim',
       size: this.settings.maxMessageSize,
-      authOptional: true,
-      disabledCommands: ['AUTH', 'STARTTLS'],
-      hideSTARTTLS: true,
+      secure: listen.tls === 'implicit',
+      ...(tlsFiles ?? {}),
+      minVersion: listen.tlsMinVersion,
+      // OpenSSL refuses TLS 1.0/1.1 at its default security level; old scanners need level 0.
+      ...(listen.tlsMinVersion === 'TLSv1' || listen.tlsMinVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: listen.auth !== 'required',
+      allowInsecureAuth: !listen.requireTlsForAuth,
+      disabledCommands: disabled,
+      hideSTARTTLS: listen.tls !== 'starttls',
       hideENHANCEDSTATUSCODES: false,
       hideDSN: true,
       disableReverseLookup: true,
       logger: false,
+      maxClients: listen.maxConnections,
+      // Like Postfix's line_length_limit: longer command lines end the session with 421 4.4.2.
+      maxCommandLength: 2048,
+      socketTimeout: listen.idleTimeout,
       closeTimeout: 10_000,
       onConnect: (session, callback) => this.onConnect(session, callback),
+      onSecure: (_socket, session, callback) => {
+        session.disabledCommands = this.disabledCommands(true);
+        callback();
+      },
+      onClose: (session) => this.onClose(session),
+      onAuth: (auth, session, callback) => void this.onAuth(auth, session, callback),
       onMailFrom: (address, session, callback) => this.onMailFrom(address, session, callback),
       onRcptTo: (address, session, callback) => this.onRcptTo(address, session, callback),
       onData: (stream, session, callback) => this.onData(stream, session, callback),
-    });
-    server.on('error', (error) => this.log.warn({ err: error, listen: this.listen.address }, 'smtp connection error'));
+    };
+    const server = new SMTPServer(options);
+    server.on('error', (error) => this.log.debug({ err: error, listen: listen.address }, 'smtp connection error'));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       server.server.once('error', onError);
-      server.listen(this.listen.port, this.listen.host, () => {
+      const done = () => {
         server.server.off('error', onError);
         resolve();
-      });
+      };
+      if (fd !== undefined) server.listen({ fd }, done);
+      else server.listen(this.listen.port, this.listen.host, done);
     });
+    if (listen.tls !== 'none') this.watchCertificate();
     return server.server.address() as AddressInfo;
   }
 
   /** Stops accepting connections; open sessions may finish (bounded by closeTimeout). */
   async close(): Promise<void> {
+    for (const file of this.watching) unwatchFile(file);
+    this.watching = [];
     const server = this.server;
     if (!server) return;
     this.server = undefined;
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private onConnect(session: SMTPServerSession, callback: (err?: Error) => void): void {
-    if (!this.allowed(session.remoteAddress)) {
-      this.log.warn({ event: 'refused', client: session.remoteAddress, listen: this.listen.address }, 'connection from outside the allow-list refused');
-      return callback(new SmtpReply(554, '5.7.1', `${session.remoteAddress} is not allowed to use this server`));
+  /** AUTH is not even advertised before TLS when the listener requires TLS for it. */
+  private disabledCommands(secure: boolean): string[] {
+    const listen = this.listen;
+    const authOff = listen.auth === 'off' || (listen.requireTlsForAuth && !secure);
+    return [...(authOff ? ['AUTH'] : []), ...(listen.tls !== 'starttls' || secure ? ['STARTTLS'] : [])];
+  }
+
+  private reloadCertificate(listen: ListenConfig): void {
+    if (!listen.cert || !listen.key || !this.server) return;
+    const files = loadTlsFiles(listen.cert, listen.key);
+    this.server.updateSecureContext({ ...files, minVersion: listen.tlsMinVersion });
+    this.log.info({ event: 'tls-reloaded', listen: listen.address }, 'TLS certificate reloaded');
+  }
+
+  /** Certificates renewed by certbot & co. are picked up without a restart. */
+  private watchCertificate(): void {
+    const files = [this.listen.cert, this.listen.key].filter((f): f is string => f !== undefined);
+    for (const file of files) {
+      watchFile(file, { interval: 2000, persistent: false }, (current, previous) => {
+        if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
+        try {
+          this.reloadCertificate(this.listen);
+        } catch (error) {
+          this.log.error({ err: error, listen: this.listen.address }, 'changed TLS certificate is unusable; keeping the old one');
+        }
+      });
     }
+    this.watching = files;
+  }
+
+  private onConnect(session: SMTPServerSession, callback: (err?: Error) => void): void {
+    const ip = session.remoteAddress;
+    if (!this.allowed(ip)) {
+      this.log.warn({ event: 'refused', client: ip, listen: this.listen.address }, 'connection from outside the allow-list refused');
+      return callback(new SmtpReply(554, '5.7.1', `${ip} is not allowed to use this server`));
+    }
+    if (this.lockout.isLocked(ip)) {
+      return callback(new SmtpReply(421, '4.7.0', 'Too many failed authentication attempts; try again later'));
+    }
+    if (!this.connections.open(ip, this.listen.maxConnectionsPerIp)) {
+      this.log.warn({ event: 'refused', client: ip, reason: 'max_connections_per_ip' }, 'too many connections from one client');
+      return callback(new SmtpReply(421, '4.7.0', 'Too many connections from your address; try again later'));
+    }
+    this.counted.add(session.id);
+    session.disabledCommands = this.disabledCommands(session.secure);
     callback();
   }
 
-  private onMailFrom(address: SMTPServerAddress, _session: SMTPServerSession, callback: (err?: Error) => void): void {
+  private onClose(session: SMTPServerSession): void {
+    if (this.counted.delete(session.id)) this.connections.close(session.remoteAddress);
+  }
+
+  private async onAuth(
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+    callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
+  ): Promise<void> {
+    const ip = session.remoteAddress;
+    if (this.listen.requireTlsForAuth && !session.secure && !isLoopbackHost(ip)) {
+      return callback(new SmtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
+    }
+    const username = auth.username ?? '';
+    const ok = await verifyPassword(auth.password ?? '', this.users.get(username));
+    if (ok) {
+      this.lockout.succeed(ip);
+      this.log.info({ event: 'auth', client: ip, user: printableName(username), result: 'ok' }, 'authenticated');
+      return callback(null, { user: username });
+    }
+    const locked = this.lockout.fail(ip);
+    this.log.warn({ event: 'auth', client: ip, user: printableName(username), result: 'failed', locked }, locked ? `too many failed AUTH attempts: ${ip} locked out` : 'authentication failed');
+    // Same reply whether the user exists or not: no user enumeration.
+    callback(new SmtpReply(535, '5.7.8', 'Authentication credentials invalid'));
+  }
+
+  private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
     try {
+      if (this.listen.auth === 'required' && !session.user) throw new SmtpReply(530, '5.7.0', 'Authentication required');
       if (address.address !== '') checkAddress(address.address, 'sender');
+      if (this.listen.allowedSenders.length > 0 && !addressMatches(this.listen.allowedSenders, address.address)) {
+        throw new SmtpReply(553, '5.7.1', 'Sender address not allowed on this listener');
+      }
+      if (this.rateLimiter && !this.rateLimiter.take(session.remoteAddress)) {
+        this.log.warn({ event: 'rate-limited', client: session.remoteAddress }, 'client exceeded rate_limit');
+        throw new SmtpReply(450, '4.7.1', 'Rate limit exceeded; try again later');
+      }
       callback();
     } catch (error) {
       callback(error as Error);
@@ -124,7 +256,10 @@ export class SmtpIntake {
     let size = 0;
     stream.on('data', (chunk: Buffer) => {
       // Past the limit smtp-server answers 552 itself; stop holding bytes we will not store.
-      if (stream.sizeExceeded) return;
+      if (stream.sizeExceeded) {
+        chunks.length = 0;
+        return;
+      }
       chunks.push(chunk);
       size += chunk.length;
     });
@@ -133,44 +268,44 @@ export class SmtpIntake {
     });
     stream.on('end', () => {
       if (stream.sizeExceeded) return callback(new SmtpReply(552, '5.3.4', `Message too big (limit ${this.settings.maxMessageSize} bytes)`));
-      const data = Buffer.concat(chunks, size);
-      chunks.length = 0;
-      this.store(data, session).then(
+      this.store(chunks, size, session).then(
         (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
         (error: unknown) => callback(error as Error),
       );
     });
   }
 
-  private async store(data: Buffer, session: SMTPServerSession): Promise<string> {
-    const bare = findBareLineBreak(data);
-    if (bare !== -1) {
-      this.log.warn({ event: 'rejected', client: session.remoteAddress, offset: bare }, 'message with bare CR or LF refused (SMTP smuggling defence)');
-      throw new SmtpReply(554, '5.6.0', 'Message contains bare CR or LF line endings; use CRLF');
+  private async store(chunks: Buffer[], size: number, session: SMTPServerSession): Promise<string> {
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    chunks.length = 0;
+    const refusal = checkMessage(data);
+    if (refusal) {
+      this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: refusal.message }, 'malformed message refused');
+      throw refusal;
     }
     const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     const recipients = session.envelope.rcptTo.map((r) => r.address);
     const id = newQueueId();
-    const protocol = (session.transmissionType as string | undefined) ?? 'ESMTP';
+    const user = typeof session.user === 'string' ? session.user : undefined;
     const received = receivedHeader({
       helo: session.hostNameAppearsAs,
       clientAddress: session.remoteAddress,
       hostname: this.settings.hostname,
-      protocol,
+      protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
       queueId: id,
       recipients,
     });
     const bytes = Buffer.concat([Buffer.from(received, 'latin1'), data]);
     const messageId = messageIdOf(data);
     try {
-      await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs } });
+      await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user } });
     } catch (error) {
       this.log.error({ err: error, client: session.remoteAddress }, 'cannot spool message; client told to retry');
       if (error instanceof SpoolError && error.code === 'ESPOOLFULL') throw new SmtpReply(452, '4.3.1', 'Insufficient system storage; try again later');
       throw new SmtpReply(451, '4.3.0', 'Local error in processing; try again later');
     }
     this.log.info(
-      { event: 'accepted', queueId: id, messageId, from: sender, recipients, size: bytes.length, client: session.remoteAddress, listen: this.listen.address },
+      { event: 'accepted', queueId: id, messageId, from: sender, recipients, size: bytes.length, client: session.remoteAddress, user, listen: this.listen.address },
       'accepted',
     );
     return id;

@@ -14,7 +14,7 @@ import { dirname } from 'node:path';
 import { MailshimError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { localize, type LocalPolicy } from '../local/localize.js';
-import { findBareLineBreak } from './data-check.js';
+import { findBareLineBreak } from './message-check.js';
 import { isQueueId, newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';

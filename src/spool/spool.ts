@@ -19,7 +19,7 @@
  * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
@@ -31,9 +31,22 @@ type DueKey = [number, string];
 export interface SpoolCounts {
   messages: number;
   held: number;
+  /** Messages by state: held, deferred (some recipient failed transiently), pending (not tried yet). */
+  byState: Record<MessageState, number>;
   recipientsByStatus: Record<string, number>;
   oldestReceivedAt: number | null;
 }
+
+export type MessageState = 'pending' | 'deferred' | 'held';
+
+/** What an operator sees for a message: held wins, then any deferred recipient. */
+export function messageState(record: MessageRecord): MessageState {
+  if (record.held) return 'held';
+  return record.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'pending';
+}
+
+/** Result of an operator action on one message. */
+export type ActionResult = 'done' | 'unchanged' | 'not-found';
 
 /** A new message produced while recording an outcome (a DSN), committed in the same transaction. */
 export interface NewMessage {
@@ -49,11 +62,14 @@ export class Spool extends EventEmitter {
   private readonly due: Database<null, DueKey>;
   private closed = false;
 
-  private constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    private readonly maxSize: number,
+  ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
     this.root = open({
-      path: join(path, 'queue.mdb'),
+      path: Spool.file(path),
       maxDbs: 8,
       compression: false,
     });
@@ -62,9 +78,25 @@ export class Spool extends EventEmitter {
     this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });
   }
 
-  static open(path: string): Spool {
+  private static file(path: string): string {
+    return join(path, 'queue.mdb');
+  }
+
+  /**
+   * For the CLI: opens the spool only if the daemon created it. Creating it here (say as root,
+   * before the daemon's first start) would leave files the daemon's own user cannot open.
+   */
+  static openExisting(path: string): Spool {
+    if (!existsSync(Spool.file(path))) {
+      throw new SpoolError('ENOTFOUND', `no spool at ${path}: the daemon has not run yet with this config, or spool.path is wrong`);
+    }
+    return Spool.open(path);
+  }
+
+  /** `maxSize` caps the live data (messages, bodies, index); the LMDB map itself grows on demand. */
+  static open(path: string, options: { maxSize?: number } = {}): Spool {
     try {
-      return new Spool(path);
+      return new Spool(path, options.maxSize ?? Infinity);
     } catch (error) {
       throw new SpoolError('ESPOOLIO', `cannot open spool at ${path}: ${(error as Error).message}`, { cause: error });
     }
@@ -76,8 +108,11 @@ export class Spool extends EventEmitter {
    */
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes.length, meta, now);
+    if (this.liveBytes() + bytes.length > this.maxSize) {
+      throw new SpoolError('ESPOOLFULL', `spool is full (max_size ${this.maxSize} bytes)`);
+    }
     await this.commit(() => this.insertSync(record, bytes));
-    this.emit('accepted', record.id);
+    this.emit('accepted', record.id, record.origin.protocol);
     return record.id;
   }
 
@@ -98,10 +133,22 @@ export class Spool extends EventEmitter {
     return ids;
   }
 
-  /** The earliest scheduled attempt, for the scheduler's sleep. */
-  nextDueAt(): number | undefined {
-    for (const key of this.due.getKeys({ limit: 1 })) return key[0];
+  /** The earliest scheduled attempt among messages not in `skip` (those being delivered right now). */
+  nextDueAt(skip: ReadonlySet<string> = new Set()): number | undefined {
+    for (const key of this.due.getKeys({ limit: skip.size + 1 })) {
+      if (!skip.has(key[1])) return key[0];
+    }
     return undefined;
+  }
+
+  /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
+  liveBytes(): number {
+    let total = 0;
+    for (const db of [this.messages, this.bodies, this.due]) {
+      const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+      total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
+    }
+    return total;
   }
 
   *list(): Generator<MessageRecord> {
@@ -109,10 +156,11 @@ export class Spool extends EventEmitter {
   }
 
   counts(): SpoolCounts {
-    const counts: SpoolCounts = { messages: 0, held: 0, recipientsByStatus: {}, oldestReceivedAt: null };
+    const counts: SpoolCounts = { messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null };
     for (const record of this.list()) {
       counts.messages++;
       if (record.held) counts.held++;
+      counts.byState[messageState(record)]++;
       if (counts.oldestReceivedAt === null || record.receivedAt < counts.oldestReceivedAt) counts.oldestReceivedAt = record.receivedAt;
       for (const r of record.recipients) counts.recipientsByStatus[r.status] = (counts.recipientsByStatus[r.status] ?? 0) + 1;
     }
@@ -157,8 +205,60 @@ export class Spool extends EventEmitter {
       }
       result = { record: next, inserted: insertedIds };
     });
-    for (const inserted of insertedIds) this.emit('accepted', inserted);
+    for (const inserted of insertedIds) this.emit('accepted', inserted, 'dsn');
     return result;
+  }
+
+  /** Operator hold: the scheduler skips the message until it is released. */
+  async hold(id: string): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => (record.held ? false : ((record.held = true), true)));
+  }
+
+  /** Ends a hold; the message is due immediately. */
+  async release(id: string, now = Date.now()): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => {
+      if (!record.held) return false;
+      record.held = false;
+      record.nextAttemptAt = now;
+      return true;
+    });
+  }
+
+  /** Makes a (not held) message due now. A held message is left alone: release it instead. */
+  async retryNow(id: string, now = Date.now()): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => {
+      if (record.held) return false;
+      record.nextAttemptAt = now;
+      return true;
+    });
+  }
+
+  /** Makes every message that is not held due now, in one transaction. Returns how many. */
+  async retryAll(now = Date.now()): Promise<number> {
+    let count = 0;
+    await this.commit(() => {
+      // Collect first: writing to the database being iterated would disturb the cursor.
+      const waiting = [...this.messages.getRange()].map((e) => e.value).filter((r) => !r.held && r.nextAttemptAt !== null && r.nextAttemptAt > now);
+      count = waiting.length;
+      for (const record of waiting) {
+        this.unindexSync(record);
+        record.nextAttemptAt = now;
+        this.messages.putSync(record.id, record);
+        this.indexSync(record);
+      }
+    });
+    return count;
+  }
+
+  /** Runs an operator edit through update(); `edit` returns false when nothing needs changing. */
+  private async operatorChange(id: string, edit: (record: MessageRecord) => boolean): Promise<ActionResult> {
+    let changed = false;
+    const updated = await this.update(id, (record) => {
+      changed = edit(record);
+      return record;
+    });
+    if (!updated) return 'not-found';
+    return changed ? 'done' : 'unchanged';
   }
 
   /** Deletes a message outright (operator action). Returns false when it did not exist. */

@@ -8,7 +8,8 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { MaildirUpstreamConfig } from '../config/types.js';
-import { forAll, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
+import { access, constants } from 'node:fs/promises';
+import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
 
 export class MaildirUpstream implements Upstream {
   readonly type = 'maildir';
@@ -40,6 +41,29 @@ export class MaildirUpstream implements Upstream {
       const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
       return forAll(message.recipients, { kind: 'network', errorCode: code, message: `cannot write to ${this.dir}: ${(error as Error).message}` });
     }
+  }
+
+  /** The directory exists (or can be created) and is writable; with a message, writes it. */
+  async check(request: CheckRequest): Promise<CheckStep[]> {
+    const started = performance.now();
+    const steps: CheckStep[] = [];
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o750 });
+      await access(this.dir, constants.W_OK);
+      steps.push({ name: `writable ${this.dir}`, ok: true, durationMs: Math.round(performance.now() - started), detail: 'ok' });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      steps.push({ name: `writable ${this.dir}`, ok: false, durationMs: Math.round(performance.now() - started), detail: (error as Error).message, failure: { kind: 'network', errorCode: code, message: (error as Error).message } });
+      return steps;
+    }
+    if (request.send) {
+      const sendStarted = performance.now();
+      const [first] = await this.send(request.send);
+      const result = first!.result;
+      const durationMs = Math.round(performance.now() - sendStarted);
+      steps.push(result.kind === 'accepted' ? { name: 'write message', ok: true, durationMs, detail: result.reply } : { name: 'write message', ok: false, durationMs, detail: 'failed', failure: result });
+    }
+    return steps;
   }
 
   async close(): Promise<void> {}

@@ -1,8 +1,10 @@
 /** SMTP submission upstream (587 STARTTLS, 465 implicit TLS, or plain on loopback) via nodemailer. */
+import { isIP } from 'node:net';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
-import { forAll, parseReply, type AttemptResult, type OutboundMessage, type RecipientResult, type SmtpStage, type Upstream } from './types.js';
+import { checkSmtp } from './smtp-check.js';
+import { forAll, parseReply, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type SmtpStage, type Upstream } from './types.js';
 
 interface NodemailerError extends Error {
   code?: string;
@@ -54,7 +56,10 @@ export class SmtpUpstream implements Upstream {
   readonly name: string;
   private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
 
-  constructor(config: SmtpUpstreamConfig, hostname: string) {
+  constructor(
+    private readonly config: SmtpUpstreamConfig,
+    private readonly hostname: string,
+  ) {
     this.name = config.name;
     const options: SMTPPool.Options = {
       pool: true,
@@ -69,7 +74,8 @@ export class SmtpUpstream implements Upstream {
       greetingTimeout: Math.min(config.timeout, 30_000),
       socketTimeout: config.timeout,
       auth: config.username !== undefined ? { user: config.username, pass: config.password ?? '' } : undefined,
-      tls: { ...(config.ca ? { ca: config.ca } : {}), servername: config.host, minVersion: 'TLSv1.2' },
+      // SNI takes host names only; an IP literal is verified against the certificate's IP SANs.
+      tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' },
       disableFileAccess: true,
       disableUrlAccess: true,
     };
@@ -108,6 +114,10 @@ export class SmtpUpstream implements Upstream {
       if (!error) return { recipient, result: { kind: 'network', errorCode: 'EUNKNOWN', message: 'no reply for recipient' } };
       return { recipient, result: resultOfError(error) };
     });
+  }
+
+  check(request: CheckRequest): Promise<CheckStep[]> {
+    return checkSmtp(this.config, this.hostname, request);
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,28 @@ export interface Upstream {
   readonly type: string;
   send(message: OutboundMessage): Promise<RecipientResult[]>;
   close(): Promise<void>;
+  /**
+   * `mailshim test-upstream`: exercise the connection step by step (connect, TLS, auth; for a REST
+   * provider its cheapest authenticated call) and, when `send` is given, deliver that message.
+   * Reports what happened at each step; the CLI diagnoses. Optional: upstreams without it are
+   * reported as "no check available".
+   */
+  check?(request: CheckRequest): Promise<CheckStep[]>;
+}
+
+export interface CheckRequest {
+  send?: OutboundMessage;
+}
+
+export interface CheckStep {
+  /** e.g. "tcp connect", "greeting + TLS", "auth", "send", "API key" */
+  name: string;
+  ok: boolean;
+  durationMs: number;
+  /** What was seen: the server's reply, the TLS version, "not configured", ... */
+  detail: string;
+  /** On failure: what happened, in the same terms as send() results. */
+  failure?: AttemptResult;
 }
 
 /** The same result for every recipient (connection-level failures). */

@@ -3,6 +3,10 @@
  * can be scripted to answer 4xx/5xx per recipient, at MAIL FROM or DATA, or to be down.
  */
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { installEnhancedReplyCodes } from '../../src/intake/smtp-replies.js';
+
+// Scripted replies carry their own enhanced code ("5.1.1 no such user"), as real servers send them.
+installEnhancedReplyCodes();
 
 export interface Captured {
   sender: string;
@@ -78,6 +82,8 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
       });
     },
   });
+  // Clients that hang up mid-handshake (e.g. plain text to an implicit-TLS server) are expected in tests.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(wantedPort ?? 0, '127.0.0.1', () => resolve()));
   const port = (server.server.address() as { port: number }).port;
   return {

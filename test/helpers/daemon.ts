@@ -28,11 +28,22 @@ export function writeConfig(dir: string, toml: string, name = 'mailshim.toml'): 
   return file;
 }
 
-export async function startDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [MAILSHIM, 'serve', '--config', configFile], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export interface StartOptions {
+  /** Listening socket fds handed over as systemd socket activation does (fds 3.., LISTEN_FDS, LISTEN_PID). */
+  activationFds?: number[];
+}
+
+export async function startDaemon(configFile: string, env: NodeJS.ProcessEnv = {}, options: StartOptions = {}): Promise<RunningDaemon> {
+  const args = [MAILSHIM, 'serve', '--config', configFile];
+  const fds = options.activationFds ?? [];
+  // LISTEN_PID must be the daemon's own pid: a shell sets it to $$ and then execs node in its place.
+  const child =
+    fds.length > 0
+      ? spawn('/bin/sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=${fds.length} exec "$0" "$@"`, process.execPath, ...args], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe', ...fds],
+        })
+      : spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let raw = '';
   let pending = '';

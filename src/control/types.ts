@@ -1,0 +1,43 @@
+/** What the control socket answers; shared by the daemon side (server.ts) and the CLI (client.ts). */
+import type { UpstreamHealth } from '../delivery/router.js';
+import type { MessageState } from '../spool/spool.js';
+
+export interface ListenerStatus {
+  address: string;
+  host: string;
+  port: number;
+  /** The socket was passed in by systemd socket activation rather than bound by the daemon. */
+  activated: boolean;
+}
+
+export interface UpstreamStatus extends UpstreamHealth {
+  target: string;
+  /** ok | failing (transient) | config-error (our credentials/TLS/sender are wrong) */
+  state: 'ok' | 'failing' | 'config-error';
+}
+
+export interface QueueStatus {
+  messages: number;
+  byState: Record<MessageState, number>;
+  recipientsByStatus: Record<string, number>;
+  oldestReceivedAt: number | null;
+  oldestAgeSeconds: number | null;
+}
+
+export interface StatusReport {
+  pid: number;
+  version: string;
+  configFile: string;
+  startedAt: number;
+  uptimeSeconds: number;
+  listeners: ListenerStatus[];
+  upstreams: UpstreamStatus[];
+  queue: QueueStatus;
+  inFlight: number;
+  metrics: string | null;
+}
+
+export function upstreamState(h: UpstreamHealth): UpstreamStatus['state'] {
+  if (h.consecutiveFailures === 0) return 'ok';
+  return h.lastErrorClass === 'config' ? 'config-error' : 'failing';
+}

@@ -1,0 +1,74 @@
+/** Per-client-IP bookkeeping for a listener: concurrent connections, message rate, failed AUTH lockout. */
+import type { Rate } from '../config/units.js';
+
+export class ConnectionCounter {
+  private readonly counts = new Map<string, number>();
+
+  /** Counts a new connection; false when the IP already has `max` open. */
+  open(ip: string, max: number): boolean {
+    const current = this.counts.get(ip) ?? 0;
+    if (current >= max) return false;
+    this.counts.set(ip, current + 1);
+    return true;
+  }
+
+  close(ip: string): void {
+    const current = this.counts.get(ip) ?? 0;
+    if (current <= 1) this.counts.delete(ip);
+    else this.counts.set(ip, current - 1);
+  }
+}
+
+/** Token bucket per IP: `count` messages per window, refilled continuously. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(private readonly rate: Rate) {}
+
+  take(ip: string, now = Date.now()): boolean {
+    const perMs = this.rate.count / this.rate.perMs;
+    const bucket = this.buckets.get(ip) ?? { tokens: this.rate.count, at: now };
+    bucket.tokens = Math.min(this.rate.count, bucket.tokens + (now - bucket.at) * perMs);
+    bucket.at = now;
+    this.buckets.set(ip, bucket);
+    if (this.buckets.size > 10_000) this.prune(now);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  private prune(now: number): void {
+    for (const [ip, bucket] of this.buckets) if (now - bucket.at > this.rate.perMs) this.buckets.delete(ip);
+  }
+}
+
+/** After `limit` failed AUTH attempts an IP is refused for `lockMs`. */
+export class AuthLockout {
+  private readonly failures = new Map<string, { count: number; until: number }>();
+
+  constructor(
+    private readonly limit = 5,
+    private readonly lockMs = 15 * 60_000,
+  ) {}
+
+  isLocked(ip: string, now = Date.now()): boolean {
+    const entry = this.failures.get(ip);
+    if (!entry) return false;
+    if (entry.count >= this.limit && entry.until > now) return true;
+    if (entry.until <= now) this.failures.delete(ip);
+    return false;
+  }
+
+  /** Records a failure; true when this one locks the IP. */
+  fail(ip: string, now = Date.now()): boolean {
+    const entry = this.failures.get(ip) ?? { count: 0, until: 0 };
+    entry.count++;
+    entry.until = now + this.lockMs;
+    this.failures.set(ip, entry);
+    return entry.count === this.limit;
+  }
+
+  succeed(ip: string): void {
+    this.failures.delete(ip);
+  }
+}

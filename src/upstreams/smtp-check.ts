@@ -1,0 +1,114 @@
+/**
+ * Step-by-step check of an SMTP upstream for `mailshim test-upstream`: a bare TCP connect first
+ * (so "firewall" and "wrong port" are told apart from TLS and SMTP problems), then nodemailer's
+ * SMTPConnection for greeting + EHLO + TLS, AUTH and optionally a real message, each timed.
+ */
+import { isIP, connect as tcpConnect } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import type { SmtpUpstreamConfig } from '../config/types.js';
+import { resultOfError } from './smtp.js';
+import type { AttemptResult, CheckRequest, CheckStep } from './types.js';
+
+type Failure = Error & { code?: string };
+
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port });
+    socket.setTimeout(timeoutMs, () => socket.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
+
+async function timed(name: string, run: () => Promise<string>, fail: (error: Failure) => AttemptResult): Promise<CheckStep> {
+  const started = performance.now();
+  try {
+    const detail = await run();
+    return { name, ok: true, durationMs: Math.round(performance.now() - started), detail };
+  } catch (error) {
+    const failure = fail(error as Failure);
+    return { name, ok: false, durationMs: Math.round(performance.now() - started), detail: (error as Error).message, failure };
+  }
+}
+
+export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, request: CheckRequest): Promise<CheckStep[]> {
+  const timeout = Math.min(config.timeout, 30_000);
+  const steps: CheckStep[] = [];
+  const networkFailure = (error: Failure): AttemptResult => ({ kind: 'network', errorCode: error.code ?? 'EUNKNOWN', message: error.message });
+  steps.push(await timed(`tcp connect ${config.host}:${config.port}`, async () => (await tcpProbe(config.host, config.port, timeout), 'connected'), networkFailure));
+  if (!steps[0]!.ok) return steps;
+
+  const connection = new SMTPConnection({
+    host: config.host,
+    port: config.port,
+    secure: config.tls === 'implicit',
+    requireTLS: config.tls === 'starttls',
+    ignoreTLS: config.tls === 'none',
+    name: hostname,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: config.timeout,
+    // SNI takes host names only (RFC 6066); an IP address is checked against the certificate's IP SANs.
+    tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' },
+  });
+  connection.on('error', () => {}); // late errors (after a step failed) are already reported
+  try {
+    const tlsLabel = config.tls === 'implicit' ? 'greeting + implicit TLS' : config.tls === 'starttls' ? 'greeting + STARTTLS' : 'greeting (no TLS)';
+    const greeting = await timed(
+      tlsLabel,
+      () =>
+        new Promise<string>((resolve, reject) => {
+          // connect() reports failures as 'error' events, not through its callback.
+          connection.once('error', reject);
+          connection.connect((error) => {
+            connection.off('error', reject);
+            if (error) return reject(error);
+            const socket = connection._socket as TLSSocket;
+            const tls = connection.secure && typeof socket.getProtocol === 'function' ? `${socket.getProtocol()}, ` : 'plain text, ';
+            resolve(`${tls}${String(connection.lastServerResponse || '').trim()}`);
+          });
+        }),
+      (error) => resultOfError(error),
+    );
+    steps.push(greeting);
+    if (!greeting.ok) return steps;
+
+    if (config.username !== undefined) {
+      const auth = await timed(
+        `auth as ${config.username}`,
+        () => new Promise<string>((resolve, reject) => connection.login({ user: config.username!, pass: config.password ?? '' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),
+        (error) => resultOfError(error),
+      );
+      steps.push(auth);
+      if (!auth.ok) return steps;
+    } else {
+      steps.push({ name: 'auth', ok: true, durationMs: 0, detail: 'no username configured: not authenticating' });
+    }
+
+    const message = request.send;
+    if (message) {
+      steps.push(
+        await timed(
+          `send to ${message.recipients.join(', ')}`,
+          () =>
+            new Promise<string>((resolve, reject) =>
+              connection.send({ from: message.sender, to: message.recipients }, message.raw, (error, info) => {
+                if (error) return reject(error);
+                if (info.rejected.length > 0) return reject(Object.assign(new Error(`recipient refused: ${info.rejected.join(', ')}`), info.rejectedErrors?.[0] ?? {}));
+                resolve(info.response);
+              }),
+            ),
+          (error) => resultOfError(error),
+        ),
+      );
+    }
+  } finally {
+    connection.quit();
+    connection.close();
+  }
+  return steps;
+}
