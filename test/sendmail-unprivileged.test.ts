@@ -49,7 +49,14 @@ describe('sendmail as an unprivileged user', () => {
       assert.equal(capture.messages[0]!.sender, 'alerts@example.com');
       assert.match(capture.messages[0]!.raw.toString(), /\r\nFrom: <alerts@example\.com>\r\n/);
 
+      const mailq = await runBin('mailq', [], { config, ...user });
+      assert.equal(mailq.code, 0, mailq.stderr);
+      assert.equal(mailq.stdout, 'Mail queue is empty\n', 'any user may list the queue through the daemon');
+
       await daemon.stop();
+      const mailqDown = await runBin('mailq', [], { config, ...user });
+      assert.equal(mailqDown.code, 75, 'the spool itself is private to the daemon');
+      assert.match(mailqDown.stderr, /^mailq: the daemon is not running and the spool is not readable/);
       const down = await runBin('sendmail', ['-t', '-i'], { input: php.replace('order 1', 'order 2').replace('the socket', 'the maildrop'), config, ...user });
       assert.equal(down.code, 0, down.stderr);
       const maildrop = `${dir.path}/spool-maildrop`;
