@@ -10,10 +10,15 @@ import { Router } from './delivery/router.js';
 import { Scheduler, type AttemptEvent, type SchedulerSettings } from './delivery/scheduler.js';
 import { boundAddressOfFd, matchListen, takeActivationFds } from './intake/activation.js';
 import { defaultListener } from './config/listen.js';
+import { MaildropImporter } from './intake/maildrop.js';
 import { SmtpIntake, type IntakeSettings } from './intake/smtp.js';
+import { SubmissionServer } from './intake/submission.js';
+import { emptyAliases, loadAliases, type AliasTable } from './local/aliases.js';
+import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
+import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 import { VERSION } from './version.js';
@@ -42,6 +47,21 @@ function buildRouter(config: Config): Router {
   );
 }
 
+/** Reads the aliases file; problems and refused targets are logged, the valid entries are used. */
+function readAliases(config: Config, log: Logger, fallback: AliasTable): AliasTable {
+  let table: AliasTable;
+  try {
+    table = loadAliases(config.local.aliases);
+  } catch (error) {
+    log.error({ err: error, event: 'aliases', file: config.local.aliases }, `cannot read the aliases file, keeping the previous table: ${(error as Error).message}`);
+    return fallback;
+  }
+  for (const problem of table.problems) log.error({ event: 'aliases', problem }, problem);
+  for (const warning of table.warnings) log.warn({ event: 'aliases', warning }, warning);
+  log.info({ event: 'aliases', file: table.file, entries: table.entries.size }, `aliases: ${table.entries.size} entries from ${table.file}`);
+  return table;
+}
+
 export class Daemon {
   readonly startedAt = Date.now();
   readonly listeners: ListenerInfo[] = [];
@@ -49,6 +69,9 @@ export class Daemon {
   private control: ControlServer | undefined;
   private metricsServer: MetricsServer | undefined;
   private readonly metrics: Metrics | undefined;
+  private aliases: AliasTable = emptyAliases();
+  private submission: SubmissionServer | undefined;
+  private maildrop: MaildropImporter | undefined;
 
   private constructor(
     private config: Config,
@@ -69,7 +92,9 @@ export class Daemon {
     const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize });
     const scheduler = new Scheduler(spool, buildRouter(config), schedulerSettings(config), log);
     const daemon = new Daemon(config, spool, scheduler, log);
+    daemon.aliases = readAliases(config, log, daemon.aliases);
     try {
+      await daemon.startLocalSubmission();
       await daemon.startListeners(takeActivationFds(env));
       daemon.control = await ControlServer.start(config.control.socket, config.control.mode, {
         status: () => daemon.status(),
@@ -168,6 +193,53 @@ export class Daemon {
     };
   }
 
+  /**
+   * The sendmail path: the submission socket, then the maildrop import. Maildrop files left while
+   * we were down are imported before the scheduler starts (see intake/maildrop.ts for why that
+   * matters). Neither is fatal: the SMTP listeners are the main job, and sendmail falls back to
+   * the maildrop when the socket is missing.
+   */
+  private async startLocalSubmission(): Promise<void> {
+    const { socket, maildrop: dir } = this.config.submission;
+    const submission = new SubmissionServer(socket, this.spool, this.submissionHooks(), this.log);
+    try {
+      await submission.start();
+      this.submission = submission;
+      this.log.info({ event: 'listening-local', socket }, `local submission on ${socket}`);
+    } catch (error) {
+      this.log.error({ err: error, event: 'submission-disabled', socket }, `local submission socket disabled: ${(error as Error).message}`);
+    }
+    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log);
+    try {
+      await maildrop.start();
+      this.maildrop = maildrop;
+    } catch (error) {
+      this.log.error({ err: error, event: 'maildrop-disabled', dir }, `maildrop import disabled: ${(error as Error).message}`);
+    }
+  }
+
+  localPolicy(): LocalPolicy {
+    return { hostname: this.config.hostname, local: this.config.local, aliases: this.aliases };
+  }
+
+  private submissionHooks() {
+    return {
+      policy: () => this.localPolicy(),
+      maxMessageSize: () => this.config.spool.maxMessageSize,
+      // sendmail -q: every deferred message is due now (and upstream cool-downs are forgotten).
+      flush: async () => {
+        const due = await this.spool.retryAll();
+        this.flush();
+        return due;
+      },
+      reloadAliases: () => {
+        this.aliases = readAliases(this.config, this.log, this.aliases);
+        return { entries: this.aliases.entries.size, problems: this.aliases.problems };
+      },
+      list: () => queueEntries(this.spool.list()),
+    };
+  }
+
   /** `queue flush`: forget upstream cool-downs and look at the due index now. */
   flush(): void {
     this.scheduler.activeRouter.resetHealth();
@@ -191,6 +263,9 @@ export class Daemon {
     if (next.spool.path !== this.config.spool.path) this.log.warn({ event: 'reload' }, 'spool.path changed: takes effect after a restart');
     const oldListen = this.config.listen.map((l) => l.address).join(',');
     if (next.listen.map((l) => l.address).join(',') !== oldListen) this.log.warn({ event: 'reload' }, 'listen addresses changed: take effect after a restart');
+    if (next.submission.socket !== this.config.submission.socket || next.submission.maildrop !== this.config.submission.maildrop) {
+      this.log.warn({ event: 'reload' }, 'submission.socket/maildrop changed: take effect after a restart');
+    }
     if (next.control.socket !== this.config.control.socket || next.metrics?.address !== this.config.metrics?.address) {
       this.log.warn({ event: 'reload' }, '[control] or [metrics] changed: takes effect after a restart');
     }
@@ -206,6 +281,7 @@ export class Daemon {
     for (const warning of next.warnings) this.log.warn({ event: 'config-warning' }, warning);
     const old = this.scheduler.reconfigure(buildRouter(next), schedulerSettings(next));
     this.config = next;
+    this.aliases = readAliases(next, this.log, this.aliases);
     // Let in-flight deliveries on the old transports finish before closing them.
     setTimeout(() => void old.close(), next.upstreams[0]?.timeout ?? 60_000).unref();
     this.log.info({ event: 'reloaded', upstreams: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
@@ -216,6 +292,8 @@ export class Daemon {
   async stop(graceMs = 20_000): Promise<void> {
     this.log.info({ event: 'stopping' }, 'stopping: no new connections');
     await Promise.all(this.intakes.map((i) => i.close()));
+    await this.submission?.close();
+    await this.maildrop?.stop();
     await this.control?.close();
     await this.metricsServer?.close();
     const left = await this.scheduler.stop(graceMs);

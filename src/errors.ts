@@ -31,6 +31,19 @@ export class SpoolError extends MailshimError {
   }
 }
 
+/**
+ * A sendmail-style submission failed. The code maps one-to-one to a sysexits code
+ * (cli/sysexits.ts) and to an SMTP reply for `sendmail -bs`.
+ */
+export type SubmitErrorCode = 'EUSAGE' | 'EDATAERR' | 'ENOUSER' | 'ECANTCREAT' | 'ETEMPFAIL' | 'ECONFIG';
+
+export class SubmitError extends MailshimError {
+  declare readonly code: SubmitErrorCode;
+  constructor(code: SubmitErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
 /** The running daemon could not be asked (not running, socket unreachable, bad answer). */
 export class ControlError extends MailshimError {
   constructor(code: 'EDAEMONDOWN' | 'ECONTROL', message: string, options?: { cause?: unknown }) {

@@ -63,7 +63,10 @@ export async function main(argv: string[]): Promise<void> {
           process.exit(EX.DATAERR);
         }
       },
-    );
+    )
+    .command('sendmail', 'the sendmail-compatible command (sendmail\'s own flags; same as bin/sendmail)')
+    .command('mailq', 'list the queue the sendmail way (same as bin/mailq; --json for scripts)')
+    .command('newaliases', 'check the aliases file and reload it in the daemon (same as bin/newaliases)');
   await operatorCommands(cli)
     .demandCommand(1, 'name a command; see --help')
     .strict()
@@ -72,4 +75,12 @@ export async function main(argv: string[]): Promise<void> {
     .parseAsync();
 }
 
-main(hideBin(process.argv)).catch(fail);
+// sendmail's flags are not GNU style (`-FCronDaemon`, `-oi`): those entries bypass yargs entirely.
+const SENDMAIL_ENTRIES = new Set(['sendmail', 'mailq', 'newaliases']);
+const argv = hideBin(process.argv);
+if (argv[0] !== undefined && SENDMAIL_ENTRIES.has(argv[0])) {
+  const { run } = await import('./sendmail.js');
+  run(argv.slice(1), argv[0]);
+} else {
+  main(argv).catch(fail);
+}

@@ -1,5 +1,5 @@
 /**
- * The operator commands (queue, status, reload, test-upstream, install), registered on the main
+ * The operator commands (queue, status, reload, test-upstream, install, uninstall), registered on the main
  * yargs instance. Each handler imports its module lazily, so `serve` and `sendmail` start fast.
  */
 import type { Argv } from 'yargs';
@@ -122,14 +122,32 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
     )
     .command(
       'install',
-      'install the systemd units, the mailshim user and an example config',
+      'link /usr/sbin/sendmail, /usr/lib/sendmail, /usr/bin/mailq, /usr/bin/newaliases to mailshim; with --systemd: install the units, the mailshim user and an example config',
       (c) =>
         c
-          .option('systemd', { type: 'boolean', demandOption: 'only --systemd installs exist so far', describe: 'install the systemd units' })
+          .option('systemd', { type: 'boolean', default: false, describe: 'install the systemd units instead of the sendmail links' })
+          .option('force', { type: 'boolean', default: false, describe: "replace another MTA's sendmail/mailq/newaliases (a backup is kept)" })
           .option('prefix', { type: 'string', default: '/', describe: 'stage the files under this directory instead of /' }),
       async (a) => {
         try {
-          process.exitCode = (await import('./install.js')).install({ prefix: a.prefix, out: process.stdout });
+          if (a.systemd) {
+            process.exitCode = (await import('./install.js')).install({ prefix: a.prefix, out: process.stdout });
+          } else {
+            for (const line of (await import('./install-links.js')).installLinks(a.prefix, a.force)) process.stdout.write(line + '\n');
+          }
+        } catch (error) {
+          process.stderr.write(`mailshim: ${(error as Error).message}\n`);
+          process.exitCode = exitCodeOf(error);
+        }
+      },
+    )
+    .command(
+      'uninstall',
+      'remove the sendmail links made by install and restore what they replaced',
+      (c) => c.option('prefix', { type: 'string', default: '/', describe: 'root of the tree to uninstall from' }),
+      async (a) => {
+        try {
+          for (const line of (await import('./install-links.js')).uninstallLinks(a.prefix)) process.stdout.write(line + '\n');
         } catch (error) {
           process.stderr.write(`mailshim: ${(error as Error).message}\n`);
           process.exitCode = exitCodeOf(error);

@@ -14,3 +14,13 @@ export const EX = {
   NOPERM: 77,
   CONFIG: 78,
 } as const;
+
+/** The exit code for each SubmitError code. */
+export const SUBMIT_EXIT: Record<string, number> = {
+  EUSAGE: EX.USAGE,
+  EDATAERR: EX.DATAERR,
+  ENOUSER: EX.NOUSER,
+  ECANTCREAT: EX.CANTCREAT,
+  ETEMPFAIL: EX.TEMPFAIL,
+  ECONFIG: EX.CONFIG,
+};

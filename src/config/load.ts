@@ -1,46 +1,23 @@
 /** Loads the TOML config file into a validated, typed Config. */
-import { readFileSync } from 'node:fs';
 import { hostname as systemHostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { parse, TomlError } from 'smol-toml';
+import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { isLoopbackHost, parseHostPort } from './address.js';
+import { parseDocument, readConfigSource } from './document.js';
 import { defaultListener, readListen } from './listen.js';
-import { locateLines } from './locate.js';
-import { TableReader, type ReadContext } from './reader.js';
+import { readLocal, readSubmission } from './local.js';
+import { TableReader } from './reader.js';
 import type { Config, ControlConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
 import { readUpstream } from './upstream.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/mailshim/mailshim.toml';
-
-/** `--config FILE`, else $MAILSHIM_CONFIG, else /etc/mailshim/mailshim.toml. */
-export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? env.MAILSHIM_CONFIG ?? DEFAULT_CONFIG_PATH;
-}
+export { configPath, DEFAULT_CONFIG_PATH } from './document.js';
 
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let source: string;
-  try {
-    source = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`${file}: cannot read config: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  return parseConfig(source, file, env);
+  return parseConfig(readConfigSource(file), file, env);
 }
 
 export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let document: Record<string, unknown>;
-  try {
-    document = parse(source) as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof TomlError) {
-      const firstLine = error.message.split('\n')[0];
-      throw new ConfigError(`${file}:${error.line}: ${firstLine}`);
-    }
-    throw error;
-  }
-  const ctx: ReadContext = { file, baseDir: dirname(resolve(file)), env, lines: locateLines(source), problems: [], secretFiles: [], inlineSecrets: false, warnings: [] };
-  const root = new TableReader(ctx, document, '');
+  const { root, ctx } = parseDocument(source, file, env);
 
   const hostname = root.string('hostname') ?? systemHostname();
   const bounceFrom = root.string('bounce_from') ?? `MAILER-DAEMON@${hostname}`;
@@ -96,6 +73,9 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     upstreams.push(upstream);
   });
 
+  const local = readLocal(root.child('local'));
+  const submission = readSubmission(root.child('submission'), spool.path);
+
   root.finish();
   if (ctx.problems.length > 0) {
     throw new ConfigError(ctx.problems.join('\n'), ctx.problems);
@@ -109,6 +89,8 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     listen,
     upstreams,
     log,
+    local,
+    submission,
     control,
     ...(metrics ? { metrics } : {}),
     secretFiles: ctx.secretFiles,

@@ -19,6 +19,14 @@ export function maskedConfig(config: Config): string {
       max_age: formatDuration(config.retry.maxAge),
     },
     log: { level: config.log.level },
+    local: {
+      aliases: config.local.aliases,
+      ...(config.local.admin ? { admin: config.local.admin } : {}),
+      ...(config.local.from ? { from: config.local.from } : {}),
+      rewrite: config.local.rewrite,
+      keep_original_from_as_reply_to: config.local.keepOriginalFromAsReplyTo,
+    },
+    submission: { socket: config.submission.socket, maildrop: config.submission.maildrop },
     control: { socket: config.control.socket, mode: '0' + config.control.mode.toString(8) },
     ...(config.metrics ? { metrics: { address: config.metrics.address } } : {}),
     listen: config.listen.map((l) => {

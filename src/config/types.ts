@@ -120,6 +120,27 @@ export interface LogConfig {
   level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 }
 
+/** [local]: how mail from this machine's users and to local names is handled (sendmail intake). */
+export interface LocalConfig {
+  /** sendmail/Postfix-format aliases file; a missing file means no aliases. */
+  aliases: string;
+  /** Where a local name without an alias goes; without it such a name is refused (EX_NOUSER). */
+  admin?: string;
+  /** Masquerading address for local senders (envelope and header From); unset = only qualify them. */
+  from?: string;
+  /** "local": rewrite only local senders; "all": every sender. */
+  rewrite: 'local' | 'all';
+  keepOriginalFromAsReplyTo: boolean;
+}
+
+/** [submission]: how the sendmail command hands messages to the daemon. */
+export interface SubmissionConfig {
+  /** Unix socket the daemon listens on (mode 0666: any local user may submit). */
+  socket: string;
+  /** World-writable sticky directory used when the daemon is not running. */
+  maildrop: string;
+}
+
 /** The daemon's control socket (status, reload, flush) for the `mailshim` CLI; never the sendmail path. */
 export interface ControlConfig {
   /** Unix socket path. */
@@ -146,6 +167,8 @@ export interface Config {
   listen: ListenConfig[];
   upstreams: UpstreamConfig[];
   log: LogConfig;
+  local: LocalConfig;
+  submission: SubmissionConfig;
   /** Files holding secrets (and whether the config itself has an inline secret), for permission checks. */
   secretFiles: string[];
   inlineSecrets: boolean;

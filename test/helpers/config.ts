@@ -8,6 +8,8 @@ export interface TestConfigOptions {
   retry?: { initial?: string; max?: string; age?: string };
   extra?: string;
   upstreams?: string;
+  /** Body of the [local] table. */
+  local?: string;
 }
 
 export function relayConfig(o: TestConfigOptions): string {
@@ -20,6 +22,13 @@ ${o.extra ?? ''}
 path = ${JSON.stringify(o.spool)}
 max_message_size = "1MB"
 max_recipients = 5
+
+[local]
+${o.local ?? ''}
+
+[submission]
+socket = ${JSON.stringify(`${o.spool}.sock`)}
+maildrop = ${JSON.stringify(`${o.spool}-maildrop`)}
 
 [retry]
 initial_delay = "${o.retry?.initial ?? '300ms'}"

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * Start-up cost of one cron-style submission: median wall time of
+ *   bin/sendmail -i addr < small.eml      (daemon running, socket submission, fsynced spool)
+ * against `node -e 0`, over N runs each (interleaved, after warm-up). Target: ≤ 1.5×.
+ *
+ *   npm run build && node bench/sendmail-startup.mjs [runs=50]
+ *
+ * Uses a temporary spool and a maildir upstream, so nothing leaves the machine.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(fileURLToPath(import.meta.url), '../..');
+const RUNS = Number(process.argv[2] ?? 50);
+const dir = mkdtempSync(join(tmpdir(), 'mailshim-bench-'));
+const config = join(dir, 'mailshim.toml');
+writeFileSync(
+  config,
+  `hostname = "bench.test"
+[spool]
+path = "${dir}/spool"
+[submission]
+socket = "${dir}/submit.sock"
+[log]
+level = "warn"
+[[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+type = "maildir"
+path = "${dir}/out"
+`,
+);
+const message = join(dir, 'small.eml');
+writeFileSync(message, 'From: cron@example.org\nTo: ops@example.com\nSubject: nightly job\n\nAll fine: 3 files rotated.\n');
+
+const daemon = spawn(process.execPath, [join(REPO, 'bin/mailshim'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+await new Promise((resolveReady, reject) => {
+  const deadline = setTimeout(() => reject(new Error('daemon did not start')), 15_000);
+  const poll = setInterval(() => {
+    const probe = spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(`${dir}/submit.sock`)}).on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))`]);
+    if (probe.status === 0) {
+      clearInterval(poll);
+      clearTimeout(deadline);
+      resolveReady();
+    }
+  }, 200);
+});
+
+const env = { ...process.env, MAILSHIM_CONFIG: config };
+function time(args, input) {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, args, { env, input, stdio: ['pipe', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return ms;
+}
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+const input = await import('node:fs').then((fs) => fs.readFileSync(message));
+const sendmailArgs = [join(REPO, 'bin/sendmail'), '-i', 'ops@example.com'];
+for (let i = 0; i < 5; i++) {
+  time(['-e', '0']);
+  time(sendmailArgs, input);
+}
+const bare = [];
+const sendmail = [];
+for (let i = 0; i < RUNS; i++) {
+  bare.push(time(['-e', '0']));
+  sendmail.push(time(sendmailArgs, input));
+}
+daemon.kill('SIGTERM');
+await new Promise((r) => daemon.once('exit', r));
+rmSync(dir, { recursive: true, force: true });
+
+const b = median(bare);
+const s = median(sendmail);
+console.log(`runs:                         ${RUNS} each, interleaved, node ${process.version}`);
+console.log(`node -e 0 median:             ${b.toFixed(1)} ms`);
+console.log(`sendmail -i addr median:      ${s.toFixed(1)} ms (daemon running, fsynced)`);
+console.log(`ratio:                        ${(s / b).toFixed(2)}x (target <= 1.5x)`);

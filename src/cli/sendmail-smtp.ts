@@ -1,0 +1,96 @@
+/**
+ * `sendmail -bs`: an SMTP dialog on stdin/stdout (used by some MUAs and by inetd-style setups).
+ * smtp-server drives the protocol over a duplex of stdin and stdout; each message goes through
+ * the same header completion and submission as the plain mode, and its 250 is sent only once
+ * the message is on disk. smtp-server insists on user@domain in MAIL/RCPT, so local names are
+ * written `root@localhost` (or @<hostname>); they then go through the aliases like `sendmail root`.
+ */
+import { Duplex, PassThrough, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { ClientConfig } from '../config/local.js';
+import { SubmitError } from '../errors.js';
+import { installEnhancedReplyCodes, SmtpReply } from '../intake/smtp-replies.js';
+import type { SendmailArgs } from '../sendmail/args.js';
+import { submitMessage, type Invoker } from './sendmail.js';
+import { EX } from './sysexits.js';
+
+const REPLIES: Record<string, [number, string]> = {
+  EUSAGE: [501, '5.5.4'],
+  EDATAERR: [554, '5.6.0'],
+  ENOUSER: [550, '5.1.1'],
+  ECANTCREAT: [451, '4.3.0'],
+  ETEMPFAIL: [451, '4.3.0'],
+  ECONFIG: [451, '4.3.5'],
+};
+
+function toReply(error: unknown): SmtpReply {
+  if (error instanceof SubmitError) {
+    const [code, enhanced] = REPLIES[error.code] ?? [451, '4.3.0'];
+    return new SmtpReply(code, enhanced, error.message);
+  }
+  return new SmtpReply(451, '4.3.0', 'Local error in processing');
+}
+
+export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: Invoker): Promise<number> {
+  installEnhancedReplyCodes();
+  const server = new SMTPServer({
+    name: config.hostname,
+    banner: 'mailshim (sendmail -bs)',
+    size: config.maxMessageSize,
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    hideSTARTTLS: true,
+    hideDSN: true,
+    disableReverseLookup: true,
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (/[\x00-\x1f\x7f\s]/.test(address.address) || address.address === '') return callback(new SmtpReply(501, '5.1.3', 'Bad recipient address syntax'));
+      callback();
+    },
+    onData(stream, session: SMTPServerSession, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        if (stream.sizeExceeded) return callback(new SmtpReply(552, '5.3.4', 'Message too big'));
+        const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const recipients = session.envelope.rcptTo.map((r) => r.address);
+        // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog.
+        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false };
+        submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) }).then(
+          (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+          (error: unknown) => callback(toReply(error)),
+        );
+      });
+    },
+  });
+  // stdin is connected only once the greeting is out: smtp-server drops "early talkers", and a
+  // caller piping a whole dialog at once is normal for -bs.
+  const input = new PassThrough();
+  let greeted = false;
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      process.stdout.write(chunk, () => callback());
+      if (!greeted) {
+        greeted = true;
+        process.stdin.pipe(input);
+      }
+    },
+  });
+  const io = Duplex.from({ readable: input, writable: output });
+  // smtp-server arms idle timers through the socket API; a pipe has none, the caller owns the lifetime.
+  Object.assign(io, { readyState: 'open', setTimeout: () => io, setKeepAlive: () => io, setNoDelay: () => io });
+  // smtp-server's greeting timer is unref'd and stdin is not read yet: hold the process open.
+  const keepAlive = setInterval(() => undefined, 60_000);
+  return await new Promise<number>((resolve) => {
+    io.on('finish', () => resolve(EX.OK)); // QUIT: smtp-server ended its side
+    io.on('end', () => resolve(EX.OK)); // stdin closed
+    io.on('error', () => resolve(EX.IOERR));
+    server.connect(io as unknown as Socket, { remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 });
+  }).then((code) => {
+    clearInterval(keepAlive);
+    // stdin may stay open after QUIT: exit once everything written has reached stdout.
+    process.stdout.write('', () => process.exit(code));
+    return code;
+  });
+}

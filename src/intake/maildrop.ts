@@ -1,0 +1,245 @@
+/**
+ * The maildrop: where the sendmail command leaves a message when the daemon is not running
+ * (like Postfix's maildrop/pickup). A world-writable sticky directory (mode 1733: anyone may
+ * create files, nobody but the owner may list it or remove another user's file).
+ *
+ * Writing (sendmail command): temp file `.tmp.<id>` → write → fsync → rename to `<id>` → fsync
+ * the directory (or syncfs it, see syncEntry). Exit 0 only after that: the message survives a crash from then on.
+ *
+ * Importing (daemon, at start and while running): for each `<id>`: if the spool already has
+ * `<id>`, an earlier import committed it and crashed before the unlink — just unlink. Otherwise
+ * `spool.accept()` with that id (resolves after fsync), then unlink and fsync the directory
+ * *synchronously*. Why that is enough to never queue twice: the scheduler learns about a new
+ * message through a timer, and a delivery completes only after network I/O, so no delivery of the
+ * imported message can finish (and remove it from the spool) before the synchronous unlink has
+ * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
+ * (or is a symlink, or is refused) is renamed `.bad.<id>` and logged, never deleted.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import { SubmitError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { LocalPolicy } from '../local/localize.js';
+import { isQueueId } from '../spool/ids.js';
+import type { Spool } from '../spool/spool.js';
+import { acceptLocal } from './local-accept.js';
+import { decodeFrame, encodeFrame, type SubmitRequest } from './submission-protocol.js';
+
+export const MAILDROP_MODE = 0o1733;
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Makes the rename durable. An unprivileged submitter cannot open the directory (mode 1733 has
+ * no read bit, so that nobody can list other users' messages), hence cannot fsync it; then
+ * `sync -f` (syncfs(2) of the file's file system, coreutils) does the job. That costs a process,
+ * but only on the fallback path when the daemon is down.
+ */
+function syncEntry(dir: string, file: string): void {
+  try {
+    fsyncDir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
+    execFileSync('sync', ['-f', file], { stdio: 'ignore' });
+  }
+}
+
+/** Creates the maildrop directory (mode 1733) if it is missing. */
+export function ensureMaildrop(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, MAILDROP_MODE);
+}
+
+/** sendmail side: durably writes one message; throws SubmitError('ECANTCREAT') when it cannot. */
+export function writeMaildrop(dir: string, request: SubmitRequest, body: Buffer): void {
+  const temp = join(dir, `.tmp.${request.id}`);
+  let fd: number | undefined;
+  try {
+    try {
+      fd = openSync(temp, 'wx', 0o644);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      ensureMaildrop(dir); // first use, before the daemon ever ran (works for root, e.g. cron)
+      fd = openSync(temp, 'wx', 0o644);
+    }
+    const frame = encodeFrame(request, body);
+    let written = 0;
+    while (written < frame.length) written += writeSync(fd, frame, written);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    const final = join(dir, request.id);
+    renameSync(temp, final);
+    syncEntry(dir, final);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(temp);
+    } catch {
+      /* nothing was created */
+    }
+    throw new SubmitError('ECANTCREAT', `cannot write to the maildrop ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
+}
+
+const STALE_TEMP_MS = 24 * 3_600_000;
+
+/** Daemon side: imports maildrop files into the spool, at start and then on change (watch + poll). */
+export class MaildropImporter {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly spool: Spool,
+    private policy: () => LocalPolicy,
+    private readonly log: Logger,
+    private readonly pollMs = 2000,
+  ) {}
+
+  /** Creates the directory, imports what is there, then keeps watching. */
+  async start(): Promise<void> {
+    ensureMaildrop(this.dir);
+    await this.importAll();
+    try {
+      this.watcher = watch(this.dir, () => this.kick());
+      this.watcher.on('error', () => undefined);
+    } catch (error) {
+      this.log.warn({ err: error, dir: this.dir }, 'cannot watch the maildrop; polling only');
+    }
+    this.timer = setInterval(() => this.kick(), this.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.importAll().then(() => undefined).finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** One pass over the directory. Errors are logged; the file stays for the next pass. */
+  async importAll(): Promise<number> {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).sort();
+    } catch (error) {
+      this.log.error({ err: error, dir: this.dir }, 'cannot read the maildrop');
+      return 0;
+    }
+    let imported = 0;
+    for (const name of names) {
+      if (this.stopped) break;
+      if (name.startsWith('.tmp.')) {
+        this.removeStaleTemp(name);
+        continue;
+      }
+      if (!isQueueId(name)) continue;
+      try {
+        if (await this.importOne(name)) imported++;
+      } catch (error) {
+        this.log.error({ err: error, file: join(this.dir, name) }, `maildrop import failed, will retry: ${(error as Error).message}`);
+      }
+    }
+    return imported;
+  }
+
+  private async importOne(id: string): Promise<boolean> {
+    const file = join(this.dir, id);
+    let data: Buffer;
+    let owner: number;
+    try {
+      // O_NOFOLLOW and regular files only: a symlink (or fifo) planted in this world-writable
+      // directory must not make the daemon read some other file.
+      let fd: number;
+      try {
+        fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
+        return this.setAside(id, 'a symbolic link');
+      }
+      try {
+        const stat = fstatSync(fd);
+        owner = stat.uid;
+        if (!stat.isFile()) return this.setAside(id, 'not a regular file');
+        data = readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // imported by a concurrent pass
+      throw error;
+    }
+    if (this.spool.get(id)) {
+      this.unlinkDurably(file);
+      this.log.info({ event: 'maildrop-duplicate', queueId: id }, 'maildrop file was already imported; removed');
+      return false;
+    }
+    const frame = decodeFrame(data);
+    if (!frame || frame.request.op !== 'submit' || frame.request.id !== id) return this.setAside(id, 'not a maildrop file');
+    const request = frame.request;
+    let envelope = { sender: request.sender, recipients: request.recipients };
+    let bytes = frame.body;
+    if (!request.localized) {
+      const { localize } = await import('../local/localize.js');
+      let localized;
+      try {
+        localized = localize(envelope, bytes, this.policy());
+      } catch (error) {
+        // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
+        return this.setAside(id, `refused (${(error as Error).message})`);
+      }
+      envelope = localized.envelope;
+      bytes = localized.bytes;
+    }
+    await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop' });
+    this.unlinkDurably(file); // synchronous, see the header comment
+    return true;
+  }
+
+  private setAside(id: string, why: string): false {
+    renameSync(join(this.dir, id), join(this.dir, `.bad.${id}`));
+    this.log.error({ event: 'maildrop-bad', file: join(this.dir, id) }, `maildrop entry is ${why}; kept as .bad.${id}`);
+    return false;
+  }
+
+  private unlinkDurably(file: string): void {
+    unlinkSync(file);
+    fsyncDir(this.dir);
+  }
+
+  private removeStaleTemp(name: string): void {
+    try {
+      const file = join(this.dir, name);
+      if (Date.now() - statSync(file).mtimeMs > STALE_TEMP_MS) unlinkSync(file);
+    } catch {
+      /* gone already */
+    }
+  }
+}

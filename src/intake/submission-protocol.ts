@@ -1,0 +1,59 @@
+/**
+ * The local submission protocol between the sendmail command and the daemon, over a unix
+ * socket: one frame = a JSON header line, then exactly `size` message bytes. The daemon answers
+ * with one JSON line, sent only after the message is fsynced to the spool. A maildrop file
+ * holds the same frame. Hand-rolled because it is a dozen lines and sits on the hot path.
+ */
+import type { SubmitErrorCode } from '../errors.js';
+
+export interface SubmitRequest {
+  op: 'submit';
+  /** Queue id chosen by the submitter (also names the maildrop file; makes import idempotent). */
+  id: string;
+  sender: string;
+  recipients: string[];
+  /** The invoking user's name and uid, as the submitter claims them. */
+  user: string;
+  uid: number;
+  size: number;
+  /** True when aliases and masquerading were already applied (maildrop files). */
+  localized?: boolean;
+}
+
+export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
+
+export type Reply = ({ ok: true } & Record<string, unknown>) | { ok: false; code: SubmitErrorCode; error: string };
+
+export const MAX_HEADER = 1024 * 1024;
+
+export function encodeFrame(request: Request, body?: Buffer): Buffer {
+  const head = Buffer.from(JSON.stringify(request) + '\n', 'utf8');
+  return body ? Buffer.concat([head, body]) : head;
+}
+
+/** Splits a complete frame (a maildrop file); undefined when it is not one. */
+export function decodeFrame(data: Buffer): { request: Request; body: Buffer } | undefined {
+  const newline = data.indexOf(0x0a);
+  if (newline === -1 || newline > MAX_HEADER) return undefined;
+  let request: Request;
+  try {
+    request = JSON.parse(data.subarray(0, newline).toString('utf8')) as Request;
+  } catch {
+    return undefined;
+  }
+  const body = data.subarray(newline + 1);
+  if (request.op === 'submit' && !isSubmitRequest(request, body.length)) return undefined;
+  return { request, body };
+}
+
+export function isSubmitRequest(r: SubmitRequest, bodySize: number): boolean {
+  return (
+    typeof r.id === 'string' &&
+    typeof r.sender === 'string' &&
+    Array.isArray(r.recipients) &&
+    r.recipients.every((a) => typeof a === 'string') &&
+    typeof r.user === 'string' &&
+    typeof r.uid === 'number' &&
+    r.size === bodySize
+  );
+}

@@ -1,0 +1,39 @@
+/**
+ * The local-mail policy applied to every sendmail submission before it is spooled: recipients
+ * through the aliases, sender and From masqueraded. Run by the daemon for socket submissions
+ * and by the sendmail command itself when it has to use the maildrop (daemon not running), so
+ * errors (EX_NOUSER, EX_DATAERR) reach the caller either way.
+ */
+import type { LocalConfig } from '../config/types.js';
+import { SubmitError } from '../errors.js';
+import type { Envelope } from '../spool/types.js';
+import type { AliasTable } from './aliases.js';
+import { isValidEnvelopeAddress, localDomains } from './addresses.js';
+import { masqueradeHeaders, masqueradeSender } from './masquerade.js';
+import { resolveRecipients } from './resolve.js';
+
+export interface LocalPolicy {
+  hostname: string;
+  local: LocalConfig;
+  aliases: AliasTable;
+}
+
+export interface Localized {
+  envelope: Envelope;
+  bytes: Buffer;
+  notes: string[];
+}
+
+export function localize(envelope: Envelope, bytes: Buffer, policy: LocalPolicy): Localized {
+  for (const address of [...envelope.recipients, ...(envelope.sender ? [envelope.sender] : [])]) {
+    if (!isValidEnvelopeAddress(address)) throw new SubmitError('EDATAERR', `invalid address ${JSON.stringify(address)}`);
+  }
+  const domains = localDomains(policy.hostname);
+  const { recipients, notes } = resolveRecipients(envelope.recipients, { aliases: policy.aliases, domains, admin: policy.local.admin });
+  const masquerade = { hostname: policy.hostname, domains, local: policy.local };
+  return {
+    envelope: { sender: masqueradeSender(envelope.sender, masquerade), recipients },
+    bytes: masqueradeHeaders(bytes, masquerade),
+    notes,
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * Recipient expansion for locally submitted mail: local names go through the aliases table
+ * (chains followed, loops broken), and a local name without an alias goes to `[local] admin`.
+ * Nothing is ever silently dropped: an alias whose targets are all refused, or a loop, also
+ * falls back to admin, with a note for the log.
+ */
+import { SubmitError } from '../errors.js';
+import type { AliasTable } from './aliases.js';
+import { localName } from './addresses.js';
+
+export interface ResolveContext {
+  aliases: AliasTable;
+  domains: Set<string>;
+  admin?: string;
+}
+
+export interface Resolved {
+  recipients: string[];
+  /** Things the operator should know (refused targets used, loops broken). */
+  notes: string[];
+}
+
+export function resolveRecipients(addresses: readonly string[], ctx: ResolveContext): Resolved {
+  const out = new Map<string, string>();
+  const notes: string[] = [];
+  const add = (address: string) => {
+    const key = address.toLowerCase();
+    if (!out.has(key)) out.set(key, address);
+  };
+  const toAdmin = (name: string, why?: string) => {
+    if (!ctx.admin) throw new SubmitError('ENOUSER', `${name}: ${why ?? 'no such alias'} and [local] admin is not set`);
+    if (why) notes.push(`${name}: ${why}; delivered to ${ctx.admin}`);
+    add(ctx.admin);
+  };
+  const expand = (name: string, chain: string[]) => {
+    const entry = ctx.aliases.entries.get(name);
+    if (!entry) return toAdmin(name);
+    let produced = false;
+    for (const target of entry.targets) {
+      if (target.kind === 'refused') {
+        notes.push(`${ctx.aliases.file}:${target.line}: ${name}: refused ${JSON.stringify(target.text)} (${target.reason})`);
+        continue;
+      }
+      produced = true;
+      const child = localName(target.address, ctx.domains);
+      if (child === undefined) add(target.address);
+      else if (target.noExpand || child === name) toAdmin(child); // "\root" or "root: root": the local mailbox
+      else if (chain.includes(child)) toAdmin(child, `alias loop ${[...chain, name, child].join(' → ')} broken`);
+      else expand(child, [...chain, name]);
+    }
+    if (!produced) toAdmin(name, 'every target of this alias was refused');
+  };
+  for (const address of addresses) {
+    const name = localName(address, ctx.domains);
+    if (name === undefined) add(address);
+    else expand(name, []);
+  }
+  return { recipients: [...out.values()], notes };
+}

@@ -1,0 +1,109 @@
+/**
+ * The sendmail command's side of submission: hand the message to the running daemon over its
+ * unix socket; when the daemon is not running (or cannot spool right now), apply the local
+ * policy here and leave the message in the maildrop. Either way we return only once the message
+ * is on disk. The fallback modules are loaded lazily: the usual path never reads the aliases.
+ */
+import { connect } from 'node:net';
+import type { ClientConfig } from '../config/local.js';
+import { SubmitError } from '../errors.js';
+import { encodeFrame, type Reply, type Request, type SubmitRequest } from '../intake/submission-protocol.js';
+
+export type DaemonAnswer = { kind: 'down'; reason: string } | { kind: 'broken'; reason: string } | { kind: 'reply'; reply: Reply };
+
+/** Sends one request; `down` when nothing listens on the socket, `broken` when the connection failed midway. */
+export async function askDaemon(socketPath: string, frame: Buffer, timeoutMs = 120_000): Promise<DaemonAnswer> {
+  return await new Promise<DaemonAnswer>((resolve) => {
+    const socket = connect(socketPath);
+    let connected = false;
+    let data = '';
+    const finish = (answer: DaemonAnswer) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(timeoutMs, () => finish({ kind: 'broken', reason: 'timed out waiting for the daemon' }));
+    socket.once('connect', () => {
+      connected = true;
+      socket.write(frame); // the frame carries its size; the reply comes on the same connection
+    });
+    socket.on('data', (chunk: Buffer) => {
+      data += chunk.toString('utf8');
+      const newline = data.indexOf('\n');
+      if (newline === -1) return;
+      try {
+        finish({ kind: 'reply', reply: JSON.parse(data.slice(0, newline)) as Reply });
+      } catch {
+        finish({ kind: 'broken', reason: 'malformed reply from the daemon' });
+      }
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => finish({ kind: connected ? 'broken' : 'down', reason: error.code ?? error.message }));
+    socket.once('close', () => finish({ kind: connected ? 'broken' : 'down', reason: 'connection closed' }));
+  });
+}
+
+/** A control request (flush, list, reload-aliases): the daemon's reply, or undefined when it is not running. */
+export async function control(config: ClientConfig, request: Request): Promise<Reply | undefined> {
+  const answer = await askDaemon(config.submission.socket, encodeFrame(request), 600_000);
+  if (answer.kind === 'reply') return answer.reply;
+  if (answer.kind === 'down') return undefined;
+  throw new SubmitError('ETEMPFAIL', `lost the connection to the daemon: ${answer.reason}`);
+}
+
+export interface Submission {
+  id: string;
+  sender: string;
+  recipients: string[];
+  user: string;
+  uid: number;
+  bytes: Buffer;
+}
+
+export interface Submitted {
+  id: string;
+  via: 'daemon' | 'maildrop';
+  /** Why the maildrop was used, for -v. */
+  reason?: string;
+  notes: string[];
+}
+
+export async function submit(config: ClientConfig, s: Submission): Promise<Submitted> {
+  const request: SubmitRequest = { op: 'submit', id: s.id, sender: s.sender, recipients: s.recipients, user: s.user, uid: s.uid, size: s.bytes.length };
+  const answer = await askDaemon(config.submission.socket, encodeFrame(request, s.bytes));
+  if (answer.kind === 'reply') {
+    const reply = answer.reply;
+    if (reply.ok) return { id: typeof reply.id === 'string' ? reply.id : s.id, via: 'daemon', notes: [] };
+    if (reply.code !== 'ETEMPFAIL') throw new SubmitError(reply.code, reply.error);
+    return await toMaildrop(config, request, s.bytes, `daemon could not spool: ${reply.error}`, 'ETEMPFAIL');
+  }
+  // Down: not running. Broken: it may or may not have spooled; the maildrop file carries the same
+  // queue id, and the importer drops a file whose id is already in the spool.
+  return await toMaildrop(config, request, s.bytes, `daemon ${answer.kind === 'down' ? 'not running' : 'connection failed'} (${answer.reason})`, answer.kind === 'down' ? 'ECANTCREAT' : 'ETEMPFAIL');
+}
+
+async function toMaildrop(config: ClientConfig, request: SubmitRequest, bytes: Buffer, reason: string, failCode: 'ECANTCREAT' | 'ETEMPFAIL'): Promise<Submitted> {
+  const [{ loadAliases, emptyAliases }, { localize }, { writeMaildrop }] = await Promise.all([
+    import('../local/aliases.js'),
+    import('../local/localize.js'),
+    import('../intake/maildrop.js'),
+  ]);
+  const notes: string[] = [];
+  let aliases;
+  try {
+    aliases = loadAliases(config.local.aliases);
+  } catch (error) {
+    notes.push(`cannot read ${config.local.aliases}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; no aliases used`);
+    aliases = emptyAliases(config.local.aliases);
+  }
+  const localized = localize({ sender: request.sender, recipients: request.recipients }, bytes, { hostname: config.hostname, local: config.local, aliases });
+  notes.push(...localized.notes);
+  try {
+    writeMaildrop(
+      config.submission.maildrop,
+      { ...request, sender: localized.envelope.sender, recipients: localized.envelope.recipients, size: localized.bytes.length, localized: true },
+      localized.bytes,
+    );
+  } catch (error) {
+    throw new SubmitError(failCode, `${reason}, and ${(error as Error).message}; message not accepted`, { cause: error });
+  }
+  return { id: request.id, via: 'maildrop', reason, notes };
+}

@@ -1,0 +1,210 @@
+/**
+ * The sendmail-compatible binary end to end: real bin/sendmail subprocesses → the real daemon
+ * (unix socket or maildrop) → a real capture SMTP server. Asserts what the upstream receives.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startCapture, type Capture, type Captured } from './helpers/capture.js';
+import { relayConfig } from './helpers/config.js';
+import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
+import { binPath, runBin } from './helpers/sendmail.js';
+import { tempDir } from './helpers/tmp.js';
+
+const ALIASES = `# test aliases
+root: ops@example.com
+postmaster: root
+www-data: root
+webteam: dev1@example.net,
+   dev2@example.net
+backup: "|/usr/local/bin/backup", keeper@example.net
+`;
+
+const LOCAL = (dir: string) => `aliases = ${JSON.stringify(join(dir, 'aliases'))}
+admin = "admin@example.com"
+from = "alerts@example.com"`;
+
+/** Splits a captured message after our Received header into header and body text. */
+function parts(m: Captured): { header: string; body: string } {
+  const text = m.raw.toString('utf8');
+  const end = text.indexOf('\r\n\r\n');
+  return { header: text.slice(0, end + 2), body: text.slice(end + 4) };
+}
+
+describe('sendmail with the daemon running', () => {
+  let capture: Capture;
+  let daemon: RunningDaemon;
+  let dir: ReturnType<typeof tempDir>;
+  let config: string;
+  const find = async (marker: string) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const found = capture.messages.filter((m) => m.raw.includes(marker));
+      if (found.length > 0) return found;
+      if (Date.now() > deadline) throw new Error(`no message with ${marker} arrived`);
+      await capture.waitFor(capture.messages.length + 1, 1000).catch(() => undefined);
+    }
+  };
+
+  before(async () => {
+    dir = tempDir();
+    writeFileSync(join(dir.path, 'aliases'), ALIASES);
+    capture = await startCapture();
+    config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port, local: LOCAL(dir.path) }));
+    daemon = await startDaemon(config);
+  });
+
+  after(async () => {
+    await daemon.stop();
+    await capture.close();
+    dir.cleanup();
+  });
+
+  it("cron: sendmail -FCronDaemon -i -B8BITMIME -oem root", async () => {
+    const input = 'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@web1> /usr/local/bin/nightly\nContent-Type: text/plain; charset=UTF-8\nX-Cron-Env: <SHELL=/bin/sh>\n\nnightly: 3 files rotated\n.\nstill the body (-i)\n';
+    const result = await runBin('sendmail', ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', 'root'], { input, config });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    const [got] = await find('nightly: 3 files rotated');
+    assert.ok(got);
+    const accepted = await daemon.waitForLog((l) => l.event === 'accepted' && l.via === 'socket' && String(l.messageId).includes('@relay.test'));
+    assert.deepEqual(accepted.recipients, ['ops@example.com'], 'handed to the running daemon over its socket');
+    assert.equal(got.sender, 'alerts@example.com', 'envelope sender masqueraded');
+    assert.deepEqual(got.recipients, ['ops@example.com'], 'root expanded through the aliases');
+    const { header, body } = parts(got);
+    assert.match(header, /^Received: by relay\.test \(mailshim\) \(uid \d+\) with local id [0-9A-Z]{16}\r\n/);
+    assert.match(header, /\r\nFrom: "Cron Daemon" <alerts@example\.com>\r\n/, 'display name kept');
+    assert.doesNotMatch(header, /Reply-To/);
+    assert.match(header, /\r\nTo: root\r\nSubject: Cron <root@web1> \/usr\/local\/bin\/nightly\r\n/);
+    assert.match(header, /\r\nDate: .+\r\nMessage-ID: <[0-9A-Z]{16}@relay\.test>\r\n$/);
+    assert.equal(body, 'nightly: 3 files rotated\r\n.\r\nstill the body (-i)\r\n');
+  });
+
+  it("PHP mail(): sendmail -t -i takes To/Cc/Bcc, removes Bcc, keeps a real-domain From", async () => {
+    const input = 'To: customer@example.net\nCc: "Sales, EU" <sales@example.org>\nBcc: audit@example.org\nFrom: Shop <noreply@shop.example.org>\nSubject: Your order\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nThanks for your order — ünïcode body.\n';
+    const result = await runBin('sendmail', ['-t', '-i'], { input, config, env: {} });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('Thanks for your order');
+    assert.ok(got);
+    assert.deepEqual([...got.recipients].sort(), ['audit@example.org', 'customer@example.net', 'sales@example.org']);
+    const { header, body } = parts(got);
+    assert.doesNotMatch(header, /Bcc|audit@/i, 'Bcc removed from the message');
+    assert.match(header, /\r\nFrom: Shop <noreply@shop\.example\.org>\r\n/, 'real domain From untouched');
+    assert.equal(got.sender, 'alerts@example.com', 'the invoking local user is masqueraded in the envelope');
+    assert.equal(body, 'Thanks for your order — ünïcode body.\r\n');
+  });
+
+  it('git send-email: sendmail -i -f sender addr addr keeps the envelope and the message', async () => {
+    const input = 'From: Dev <dev@example.org>\nTo: list@example.net\nCc: maintainer@example.com\nSubject: [PATCH] fix\nMessage-ID: <patch-1@example.org>\nDate: Mon, 23 Nov 2026 01:02:03 +0000\n\n---\n.\n..\ndiff --git a/x b/x\n';
+    const result = await runBin('sendmail', ['-i', '-f', 'dev@example.org', 'list@example.net', 'maintainer@example.com'], { input, config });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('patch-1@example.org');
+    assert.ok(got);
+    assert.equal(got.sender, 'dev@example.org');
+    assert.deepEqual(got.recipients, ['list@example.net', 'maintainer@example.com']);
+    const text = got.raw.toString();
+    assert.ok(text.endsWith('\r\n' + input.replace(/\n/g, '\r\n')), 'message bytes unchanged apart from CRLF');
+  });
+
+  it('without -i a lone "." ends the message', async () => {
+    const result = await runBin('sendmail', ['webteam'], { input: 'Subject: dot-end\n\nbefore\n.\nafter\n', config });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('Subject: dot-end');
+    assert.ok(got);
+    assert.deepEqual(got.recipients, ['dev1@example.net', 'dev2@example.net']);
+    assert.equal(parts(got).body, 'before\r\n');
+    assert.match(parts(got).header, /\r\nFrom: <alerts@example\.com>\r\nTo: undisclosed-recipients:;\r\n$/);
+  });
+
+  it('mail -s subject user (bsd-mailx) pointed at the binary', async (t) => {
+    if (spawnSync('sh', ['-c', 'command -v bsd-mailx']).status !== 0) {
+      t.diagnostic('bsd-mailx is not installed (apt-get install bsd-mailx): this caller was not exercised');
+      assert.ok(true, 'bsd-mailx missing: explicit pass');
+      return;
+    }
+    const mailrc = join(dir.path, 'mailrc');
+    writeFileSync(mailrc, `set sendmail=${binPath('sendmail')}\n`);
+    const child = spawn('bsd-mailx', ['-s', 'disk almost full', 'postmaster'], { env: { ...process.env, MAILRC: mailrc, MAILSHIM_CONFIG: config }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.end('/var is at 93%\n');
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, stderr);
+    const [got] = await find('/var is at 93%');
+    assert.ok(got);
+    assert.deepEqual(got.recipients, ['ops@example.com']);
+    assert.equal(got.sender, 'alerts@example.com');
+    assert.match(parts(got).header, /\r\nSubject: disk almost full\r\n/);
+  });
+
+  it('sendmail -bs speaks SMTP on stdin/stdout; local names @localhost go through the aliases', async () => {
+    const child = spawn(process.execPath, [binPath('sendmail'), '-bs'], { env: { ...process.env, MAILSHIM_CONFIG: config }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const waitFor = async (pattern: RegExp) => {
+      const deadline = Date.now() + 10_000;
+      while (!pattern.test(out)) {
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitFor(/^220 relay\.test /m);
+    child.stdin.write('EHLO localhost\r\n');
+    await waitFor(/^250 /m);
+    child.stdin.write('MAIL FROM:<www-data@localhost>\r\n');
+    await waitFor(/^250 Accepted/m);
+    child.stdin.write('RCPT TO:<root@localhost>\r\n');
+    await waitFor(/RCPT[\s\S]*^250 Accepted|^250 Accepted[\s\S]*^250 Accepted/m);
+    child.stdin.write('DATA\r\n');
+    await waitFor(/^354 /m);
+    child.stdin.write('Subject: via -bs\r\n\r\nbs body\r\n..dot\r\n.\r\n');
+    await waitFor(/^250 2\.0\.0 Ok: queued as [0-9A-Z]{16}/m);
+    child.stdin.write('QUIT\r\n');
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0);
+    assert.match(out, /^221 /m);
+    const [got] = await find('bs body');
+    assert.ok(got);
+    assert.equal(got.sender, 'alerts@example.com');
+    assert.deepEqual(got.recipients, ['ops@example.com']);
+    assert.equal(parts(got).body, 'bs body\r\n.dot\r\n');
+  });
+
+  it('-X never writes its file, and -C/-O/-d never change the config', async () => {
+    const x = join(dir.path, 'x.php');
+    const result = await runBin('sendmail', ['-t', '-i', '-X', x, '-C', join(dir.path, 'nonexistent.cf'), '-OQueueDirectory=/tmp', '-d0.1'], {
+      input: 'To: xtest@example.net\nSubject: -X test\n\n<?php system($_GET["c"]); ?>\n',
+      config,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    await find('-X test');
+    assert.equal(existsSync(x), false, '-X must never create a file');
+  });
+
+  it('exit codes: 64 unknown option / no recipients, 65 bad address, 78 bad config', async () => {
+    const unknown = await runBin('sendmail', ['-Z', 'a@example.net'], { config });
+    assert.equal(unknown.code, 64);
+    assert.equal(unknown.stderr, 'sendmail: unknown option -Z\n');
+    const none = await runBin('sendmail', ['-i'], { input: 'Subject: x\n\ny\n', config });
+    assert.equal(none.code, 64);
+    assert.match(none.stderr, /^sendmail: no recipients given/);
+    const noneT = await runBin('sendmail', ['-t'], { input: 'Subject: x\n\ny\n', config });
+    assert.equal(noneT.code, 64);
+    const bad = await runBin('sendmail', ['-i', 'bad<addr>@example.net'], { input: 'Subject: x\n\ny\n', config });
+    assert.equal(bad.code, 65);
+    assert.match(bad.stderr, /invalid address/);
+    const noConfig = await runBin('sendmail', ['-i', 'a@example.net'], { input: 'Subject: x\n\ny\n', config: join(dir.path, 'missing.toml') });
+    assert.equal(noConfig.code, 78);
+    assert.match(noConfig.stderr, /cannot read config: ENOENT/);
+  });
+
+  it('mailshim sendmail ... is the same entry', async () => {
+    const result = await runBin('mailshim', ['sendmail', '-oi', '-FOps', 'viamailshim@example.net'], { input: 'Subject: via mailshim sendmail\n\nz\n', config });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('via mailshim sendmail');
+    assert.ok(got);
+    assert.deepEqual(got.recipients, ['viamailshim@example.net']);
+  });
+});

@@ -1,0 +1,32 @@
+/** Runs bin/sendmail (or mailq, newaliases, mailshim) as a subprocess, the way callers do. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from './daemon.js';
+
+export interface BinResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function binPath(name: 'sendmail' | 'mailq' | 'newaliases' | 'mailshim'): string {
+  return join(REPO, 'bin', name);
+}
+
+export async function runBin(
+  name: 'sendmail' | 'mailq' | 'newaliases' | 'mailshim',
+  args: string[],
+  options: { input?: string | Buffer; config?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
+): Promise<BinResult> {
+  const env = { ...process.env, ...options.env };
+  if (options.config) env.MAILSHIM_CONFIG = options.config;
+  const child = spawn(process.execPath, [binPath(name), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(options.input ?? '');
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}

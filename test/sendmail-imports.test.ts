@@ -1,0 +1,46 @@
+/**
+ * The sendmail entry's static import graph (what every cron job loads) must stay small: no
+ * yargs, pino, lmdb, smtp-server or nodemailer. Walks the compiled modules' static imports;
+ * `import()` expressions (lazy paths: -bs, -bp, -bi, the maildrop fallback) are not followed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { REPO } from './helpers/daemon.js';
+
+function staticGraph(entry: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/^\s*(?:import|export)\s[^'"()]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
+      const specifier = (match[1] ?? match[2])!;
+      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
+      else if (!specifier.startsWith('node:')) packages.add(specifier);
+    }
+    // createRequire(...)('pkg') loads a package too
+    for (const match of source.matchAll(/createRequire\([^)]*\)\(\s*['"]([^'"]+)['"]\s*\)/g)) packages.add(match[1]!);
+  };
+  visit(entry);
+  return { files, packages };
+}
+
+describe('sendmail start-up import graph', () => {
+  it('loads only the small modules a plain submission needs', () => {
+    const { files, packages } = staticGraph(join(REPO, 'dist/src/cli/sendmail.js'));
+    assert.deepEqual([...packages].sort(), ['smol-toml']);
+    const names = [...files].map((f) => f.slice(join(REPO, 'dist/src/').length)).sort();
+    for (const heavy of ['log.js', 'spool/spool.js', 'daemon.js', 'intake/smtp.js', 'cli/main.js', 'local/aliases.js']) {
+      assert.ok(!names.includes(heavy), `${heavy} must not be on the hot path: ${names.join(', ')}`);
+    }
+    assert.ok(names.length <= 16, `static graph has ${names.length} modules: ${names.join(', ')}`);
+  });
+
+  it('the graph walker sees heavy imports (it can fail)', () => {
+    const { packages } = staticGraph(join(REPO, 'dist/src/cli/main.js'));
+    assert.ok(packages.has('yargs'));
+  });
+});

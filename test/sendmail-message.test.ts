@@ -1,0 +1,46 @@
+/** What sendmail does to the bytes a program pipes in. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SubmitError } from '../src/errors.js';
+import { normalizeInput, prepareMessage } from '../src/sendmail/message.js';
+import { addressesIn } from '../src/sendmail/recipients.js';
+
+const base = { sender: 'www-data', hostname: 'web1.test', queueId: '237ZH4KZBL0VZP2Q', now: new Date('2026-11-23T03:00:00Z') };
+
+describe('sendmail message handling', () => {
+  it('turns LF into CRLF, ends at a lone "." without -i and keeps it with -i', () => {
+    const input = Buffer.from('Subject: x\n\nline\n.\nafter\n');
+    assert.equal(normalizeInput(input, false).toString(), 'Subject: x\r\n\r\nline\r\n');
+    assert.equal(normalizeInput(input, true).toString(), 'Subject: x\r\n\r\nline\r\n.\r\nafter\r\n');
+    assert.equal(normalizeInput(Buffer.from('Subject: x\r\n\r\nno final newline'), true).toString(), 'Subject: x\r\n\r\nno final newline\r\n');
+  });
+
+  it('drops an mbox "From " line and refuses bare CR', () => {
+    assert.equal(normalizeInput(Buffer.from('From root  Mon Nov 23\nSubject: x\n\nb\n'), true).toString(), 'Subject: x\r\n\r\nb\r\n');
+    assert.throws(() => normalizeInput(Buffer.from('Subject: x\n\na\rb\n'), true), (e: unknown) => e instanceof SubmitError && e.code === 'EDATAERR');
+  });
+
+  it('-t collects To, Cc and Bcc (groups, display names, bare local names) and removes Bcc', () => {
+    const input = normalizeInput(Buffer.from('To: "A, B" <a@example.net>, root\nCc: team: c@example.net, d@example.net;\nBcc: hidden@example.org,\n  also@example.org\nSubject: s\n\nbody\n'), true);
+    const out = prepareMessage(input, { ...base, readRecipients: addressesIn });
+    assert.deepEqual(out.headerRecipients, ['a@example.net', 'root', 'c@example.net', 'd@example.net', 'hidden@example.org', 'also@example.org']);
+    const text = out.bytes.toString();
+    assert.doesNotMatch(text, /Bcc|hidden|also@/);
+    assert.match(text, /^To: "A, B" <a@example\.net>, root\r\nCc: team: c@example\.net, d@example\.net;\r\nSubject: s\r\n/);
+  });
+
+  it('adds Date, Message-ID, From and To: undisclosed-recipients:; only when missing', () => {
+    const out = prepareMessage(normalizeInput(Buffer.from('Subject: s\n\nbody\n'), true), { ...base, fullName: 'Web Server' }).bytes.toString();
+    assert.match(out, /\r\nDate: \w{3}, \d{2} Nov 2026 \d{2}:\d{2}:\d{2} [+-]\d{4}\r\n/);
+    assert.match(out, /\r\nMessage-ID: <237ZH4KZBL0VZP2Q@web1\.test>\r\n/);
+    assert.match(out, /\r\nFrom: "Web Server" <www-data>\r\n/);
+    assert.match(out, /\r\nTo: undisclosed-recipients:;\r\n\r\nbody\r\n$/);
+    const complete = 'Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@y>\r\nFrom: a@example.org\r\nCc: c@example.net\r\n\r\nb\r\n';
+    assert.equal(prepareMessage(Buffer.from(complete), base).bytes.toString(), complete);
+  });
+
+  it('treats input without a header block as body', () => {
+    const out = prepareMessage(normalizeInput(Buffer.from('just text: not really\nmore\n'), true), base).bytes.toString();
+    assert.match(out, /To: undisclosed-recipients:;\r\n\r\njust text: not really\r\nmore\r\n$/);
+  });
+});
