@@ -52,6 +52,20 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
     .command('queue', 'inspect and change the mail queue (safe while the daemon runs)', (y) =>
       y
         .command(
+          'list',
+          'the queue as mailq shows it (queue id, size, arrival, sender, pending recipients with their last error)',
+          (c) => c.option('json', { type: 'boolean', default: false, describe: 'machine-readable' }),
+          async (a) => {
+            const [{ loadClientConfig }, { mailq }] = await Promise.all([import('../config/local.js'), import('./mailq.js')]);
+            try {
+              process.exitCode = await mailq(loadClientConfig(configPath(a.config)), a.json);
+            } catch (error) {
+              process.stderr.write(`mailshim: ${(error as Error).message}\n`);
+              process.exitCode = EX.TEMPFAIL;
+            }
+          },
+        )
+        .command(
           'show <id>',
           'envelope, per-recipient state and history, headers',
           (c) => c.positional('id', ID).option('raw', { type: 'boolean', describe: 'print the message itself' }).option('json', { type: 'boolean' }).conflicts('raw', 'json'),
