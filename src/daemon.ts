@@ -141,12 +141,12 @@ export class Daemon {
       }
       // An unmatched socket gets the safe defaults: loopback clients only, no TLS, no AUTH.
       const fallback = { ...defaultListener(), address: where ? `${where.address}:${where.port}` : `fd:${fd}`, host: where?.address ?? '', port: where?.port ?? 0 };
-      const intake = new SmtpIntake(listen ?? fallback, settings, this.spool, this.log);
+      const intake = new SmtpIntake(listen ?? fallback, settings, this.spool, this.log, () => this.localPolicy());
       this.intakes.push(intake);
       this.listening(intake, await intake.start(fd), true);
     }
     for (const listen of this.config.listen.filter((l) => !covered.has(l))) {
-      const intake = new SmtpIntake(listen, settings, this.spool, this.log);
+      const intake = new SmtpIntake(listen, settings, this.spool, this.log, () => this.localPolicy());
       this.intakes.push(intake);
       this.listening(intake, await intake.start(), false);
     }

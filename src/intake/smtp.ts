@@ -19,7 +19,8 @@ import { verifyPassword } from '../auth/passwords.js';
 import { allowMatcher, isLoopbackHost } from '../config/address.js';
 import type { ListenConfig } from '../config/types.js';
 import { loadTlsFiles, loadUsers } from '../config/users.js';
-import { SpoolError } from '../errors.js';
+import { SpoolError, SubmitError } from '../errors.js';
+import { localize, type LocalPolicy } from '../local/localize.js';
 import type { Logger } from '../log.js';
 import { addressMatches } from '../message/address-pattern.js';
 import { messageIdOf } from '../message/headers.js';
@@ -64,6 +65,8 @@ export class SmtpIntake {
     private settings: IntakeSettings,
     private readonly spool: Spool,
     private readonly log: Logger,
+    /** Aliases and masquerading, as for sendmail submissions (local names like root@<hostname>). */
+    private readonly localPolicy?: () => LocalPolicy,
   ) {
     installEnhancedReplyCodes();
     this.allowed = allowMatcher(listen.allow);
@@ -283,8 +286,20 @@ export class SmtpIntake {
       this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: refusal.message }, 'malformed message refused');
       throw refusal;
     }
-    const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    const recipients = session.envelope.rcptTo.map((r) => r.address);
+    let sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    let recipients = session.envelope.rcptTo.map((r) => r.address);
+    let message = data;
+    if (this.localPolicy) {
+      try {
+        const localized = localize({ sender, recipients }, data, this.localPolicy());
+        for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+        ({ sender, recipients } = localized.envelope);
+        message = localized.bytes;
+      } catch (error) {
+        if (error instanceof SubmitError) throw new SmtpReply(550, error.code === 'ENOUSER' ? '5.1.1' : '5.1.3', error.message);
+        throw error;
+      }
+    }
     const id = newQueueId();
     const user = typeof session.user === 'string' ? session.user : undefined;
     const received = receivedHeader({
@@ -293,10 +308,10 @@ export class SmtpIntake {
       hostname: this.settings.hostname,
       protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
       queueId: id,
-      recipients,
+      recipients: session.envelope.rcptTo.map((r) => r.address),
     });
-    const bytes = Buffer.concat([Buffer.from(received, 'latin1'), data]);
-    const messageId = messageIdOf(data);
+    const bytes = Buffer.concat([Buffer.from(received, 'latin1'), message]);
+    const messageId = messageIdOf(message);
     try {
       await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user } });
     } catch (error) {
