@@ -88,6 +88,8 @@ describe('mailshim test-upstream for REST providers', () => {
   let refusedPort: number;
   let noScope: Fake<unknown>;
   let sendOnly: Fake<unknown>;
+  let unverified: Fake<unknown>;
+  let paused: Fake<unknown>;
 
   before(async () => {
     dir = tempDir();
@@ -97,6 +99,8 @@ describe('mailshim test-upstream for REST providers', () => {
     bad = writeConfig(dir.path, restConfig(`${dir.path}/spool`, CASES.map((c) => table(c.type, c.type, url(c.type), c.keys(WRONG))).join('\n')), 'bad.toml');
     noScope = await startSendgridFake(SECRET, { scopes: ['user.profile.read'] });
     sendOnly = await startResendFake(SECRET, { sendOnlyKey: 're_send_only' });
+    unverified = await startMailgunFake(SECRET, DOMAIN, { state: 'unverified' });
+    paused = await startSesFake(SES, { sendingEnabled: false });
     account = writeConfig(
       dir.path,
       restConfig(
@@ -105,6 +109,8 @@ describe('mailshim test-upstream for REST providers', () => {
           table('eu-domain', 'mailgun', url('mailgun'), `api_key = "${SECRET}"\ndomain = "mg.example.eu"`),
           table('no-scope', 'sendgrid', noScope.url, `api_key = "${SECRET}"`),
           table('send-only', 'resend', sendOnly.url, 'api_key = "re_send_only"'),
+          table('unverified', 'mailgun', unverified.url, `api_key = "${SECRET}"\ndomain = "${DOMAIN}"`),
+          table('paused', 'ses', paused.url, CASES.find((c) => c.type === 'ses')!.keys(SECRET)),
           table('not-tls', 'postmark', url('postmark').replace('http:', 'https:'), `api_key = "${SECRET}"`),
         ].join('\n'),
       ),
@@ -115,7 +121,7 @@ describe('mailshim test-upstream for REST providers', () => {
   });
 
   after(async () => {
-    await Promise.all([...fakes.values(), noScope, sendOnly].map((f) => f.close()));
+    await Promise.all([...fakes.values(), noScope, sendOnly, unverified, paused].map((f) => f.close()));
     dir.cleanup();
   });
 
@@ -171,7 +177,7 @@ describe('mailshim test-upstream for REST providers', () => {
     assert.ok(!result.stdout.includes(WRONG), 'never prints the key');
   });
 
-  it('account problems the check call reveals: unknown Mailgun domain (region hint), a SendGrid key without mail.send; a Resend send-only key passes', async () => {
+  it('account problems the check call reveals: unknown or unverified Mailgun domain, a SendGrid key without mail.send, SES sending paused; a Resend send-only key passes', async () => {
     const domain = await cli(account, 'eu-domain');
     assert.equal(domain.code, 78, domain.stdout);
     assert.match(domain.stdout, /^  FAIL authenticated GET \/v3\/domains\/mg\.example\.eu \(\d+ ms\): HTTP 404: Domain not found$/m);
@@ -181,6 +187,17 @@ describe('mailshim test-upstream for REST providers', () => {
     assert.equal(scope.code, 78, scope.stdout);
     assert.match(scope.stdout, /^  FAIL authenticated GET \/v3\/scopes \(\d+ ms\): HTTP 200 mail\.send: the API key lacks the mail\.send permission$/m);
     assert.match(scope.stdout, /→ give the key "Mail Send" access/);
+
+    const domainState = await cli(account, 'unverified', '--send-to', 'ops@example.net');
+    assert.equal(domainState.code, 78, domainState.stdout);
+    assert.match(domainState.stdout, /^  FAIL authenticated GET \/v3\/domains\/mg\.example\.org \(\d+ ms\): HTTP 200 unverified: domain mg\.example\.org is unverified, not active$/m);
+    assert.match(domainState.stdout, /→ finish verifying mg\.example\.org in Mailgun/);
+    assert.equal(unverified.accepted.length, 0, 'no send after the check failed');
+
+    const sending = await cli(account, 'paused');
+    assert.equal(sending.code, 78, sending.stdout);
+    assert.match(sending.stdout, /^  FAIL authenticated GET \/v2\/email\/account \(\d+ ms\): HTTP 200 SendingPaused: sending is disabled for this account in eu-west-1 \(enforcement status SHUTDOWN\)$/m);
+    assert.match(sending.stdout, /→ SES has paused sending for the account in this region/);
 
     const restricted = await cli(account, 'send-only');
     assert.equal(restricted.code, 0, restricted.stdout);

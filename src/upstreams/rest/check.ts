@@ -68,7 +68,14 @@ async function credentialStep(provider: string, call: CredentialCheck, interpret
 async function sendStep(message: OutboundMessage, send: CheckHooks['send']): Promise<CheckStep> {
   const started = performance.now();
   const name = `send to ${message.recipients.join(', ')}`;
-  const results = await send(message);
+  let results: RecipientResult[];
+  try {
+    results = await send(message);
+  } catch (error) {
+    // send() reports every API or network outcome as a result; a throw is a bug on our side, shown as such.
+    const failure: AttemptResult = { kind: 'network', errorCode: 'EINTERNAL', message: (error as Error).message };
+    return { name, ok: false, durationMs: elapsed(started), detail: failure.message, failure };
+  }
   const refused = results.find((r) => r.result.kind !== 'accepted');
   if (!refused) {
     const first = results[0]?.result;
