@@ -18,7 +18,27 @@ export interface Diagnosis {
 const NO_GREETING = /greeting never received/i;
 const WRONG_TLS_VERSION = /wrong version number|WRONG_VERSION_NUMBER|unknown protocol|packet length too long|http request/i;
 
+/** A REST upstream that cannot reach its API: the endpoint, firewall (443) or a proxy. */
+function restNetworkAdvice(result: AttemptResult, endpoint: string): string | undefined {
+  const url = new URL(endpoint);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const text = 'message' in result ? result.message : '';
+  if (result.kind === 'tls' && WRONG_TLS_VERSION.test(`${result.errorCode} ${text}`)) {
+    return `${url.host} does not speak TLS: check the scheme and port in endpoint = "${endpoint}", or a proxy/firewall answering in plain text`;
+  }
+  if (result.kind === 'tls') {
+    return `the API's TLS certificate is not trusted (${result.errorCode}): a TLS-intercepting proxy or firewall is in the way, or endpoint = "${endpoint}" names the wrong host`;
+  }
+  if (result.kind !== 'network') return undefined;
+  if (result.errorCode === 'ECONNREFUSED') return `nothing accepts connections on ${url.hostname}:${port}: check endpoint = "${endpoint}" (a typo, or a proxy that is down?)`;
+  if (['ENOTFOUND', 'EAI_AGAIN', 'EDNS'].includes(result.errorCode)) return `the API host "${url.hostname}" does not resolve: check endpoint (EU/US region host names differ) and this machine's DNS`;
+  if (result.errorCode === 'ETIMEDOUT' || /timed? ?out/i.test(text)) return `no answer from ${url.hostname}:${port}: a firewall is probably dropping outgoing HTTPS (port ${port}); allow it, or point endpoint at an HTTPS proxy`;
+  if (result.errorCode === 'ECONNRESET') return `the connection to ${url.hostname}:${port} was reset: a firewall or proxy is interfering`;
+  return undefined;
+}
+
 function adviceFor(result: AttemptResult, upstream: UpstreamConfig): string | undefined {
+  if (upstream.type !== 'smtp' && upstream.type !== 'maildir') return restNetworkAdvice(result, upstream.endpoint);
   const where = upstream.type === 'smtp' ? `${upstream.host}:${upstream.port}` : '';
   const tls = upstream.type === 'smtp' ? upstream.tls : undefined;
   const text = 'message' in result ? result.message : 'text' in result ? result.text : '';
@@ -49,7 +69,9 @@ function adviceFor(result: AttemptResult, upstream: UpstreamConfig): string | un
 }
 
 export function diagnose(result: AttemptResult, upstream: UpstreamConfig): Diagnosis {
-  const outcome = classify(result).outcome;
+  // A check call that succeeded but reports an unusable account (domain unverified, sending paused) is our setup.
+  const accountProblem = result.kind === 'http' && result.status >= 200 && result.status < 300;
+  const outcome = accountProblem ? 'config' : classify(result).outcome;
   const advice = adviceFor(result, upstream) ?? classify(result).reply;
   // A server that never greets a plain-text client is almost always an implicit-TLS port: our config.
   const wrongPairing = result.kind === 'network' && NO_GREETING.test(result.message) && upstream.type === 'smtp' && upstream.tls !== 'implicit';

@@ -61,7 +61,7 @@ export async function testUpstreams(config: Config, options: TestUpstreamOptions
         options.out.write(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name} (${step.durationMs} ms): ${step.detail.replace(/\s+/g, ' ').trim()}\n`);
         if (!step.ok && step.failure) {
           const diagnosis = diagnose(step.failure, upstreamConfig);
-          options.out.write(`       → ${diagnosis.advice}\n`);
+          options.out.write(`       → ${step.advice ?? diagnosis.advice}\n`);
           if (exitCode === EXIT.OK || exitCode === EXIT.NOTHING_DONE) exitCode = diagnosis.exitCode;
         }
       }

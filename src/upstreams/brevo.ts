@@ -8,6 +8,7 @@
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { splitAddresses, type MailAddress, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -47,10 +48,33 @@ export class BrevoUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
       return {
         method: 'POST',
         url: apiUrl(this.config.endpoint, '/v3/smtp/email'),
-        headers: { 'api-key': this.config.apiKey, accept: 'application/json', 'content-type': 'application/json' },
+        headers: { ...this.auth(), 'content-type': 'application/json' },
         body: JSON.stringify(body),
       };
     });
+  }
+
+  private auth(): Record<string, string> {
+    return { 'api-key': this.config.apiKey, accept: 'application/json' };
+  }
+
+  /** GET /v3/account: the account the key belongs to and its plan. */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, '/v3/account'), headers: this.auth() },
+      credentials:
+        'Brevo refused api_key (or api_key_file): use an API v3 key (xkeysib-…), not the SMTP key (xsmtpsib-…); ' +
+        'if the account restricts API access by IP, authorise this host under Security → Authorised IPs',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    if (verdict.problem) return verdict;
+    const json = parseJson(response.text);
+    const plan = field(json, 'plan');
+    const type = Array.isArray(plan) ? str(field(plan[0] as unknown, 'type')) : undefined;
+    return { detail: `account ${str(field(json, 'email')) ?? '?'}${type ? `, plan ${type}` : ''}` };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -6,6 +6,7 @@
  */
 import type { MailgunUpstreamConfig } from '../config/types.js';
 import { jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
@@ -24,12 +25,46 @@ export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
         request: {
           method: 'POST' as const,
           url: apiUrl(this.config.endpoint, `/v3/${encodeURIComponent(this.config.domain)}/messages.mime`),
-          headers: { authorization: basicAuth('api', this.config.apiKey) },
+          headers: this.auth(),
           body: form,
         },
       });
     }
     return { calls };
+  }
+
+  private auth(): Record<string, string> {
+    return { authorization: basicAuth('api', this.config.apiKey) };
+  }
+
+  /** GET /v3/domains/{domain}: proves the key and says whether the sending domain exists here and is verified. */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, `/v3/domains/${encodeURIComponent(this.config.domain)}`), headers: this.auth() },
+      credentials:
+        'Mailgun refused api_key (or api_key_file): use the account\'s private API key; an EU-region account needs endpoint = "https://api.eu.mailgun.net". ' +
+        '(A domain sending key may send but cannot read the domain: prove it with --send-to.)',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    if (response.status === 404) {
+      return {
+        ...verdict,
+        advice: `Mailgun does not know domain = "${this.config.domain}" at ${this.config.endpoint}: check the name under Sending → Domains; a domain created in the EU region needs endpoint = "https://api.eu.mailgun.net"`,
+      };
+    }
+    if (verdict.problem) return verdict;
+    const state = str(field(field(parseJson(response.text), 'domain'), 'state'));
+    if (state !== undefined && state !== 'active') {
+      return {
+        detail: `domain ${this.config.domain} is ${state}`,
+        problem: { errorCode: state, text: `domain ${this.config.domain} is ${state}, not active` },
+        advice: `finish verifying ${this.config.domain} in Mailgun (publish its DNS records, then Verify) before sending`,
+      };
+    }
+    return { detail: `domain ${this.config.domain} is ${state ?? 'known'}` };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -8,6 +8,7 @@
  */
 import type { MailjetUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import type { MailAddress, ProviderRules } from './rest/convert.js';
 import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -49,10 +50,36 @@ export class MailjetUpstream extends RestUpstream<MailjetUpstreamConfig> {
       return {
         method: 'POST',
         url: apiUrl(this.config.endpoint, '/v3.1/send'),
-        headers: { authorization: basicAuth(this.config.apiKey, this.config.secretKey), 'content-type': 'application/json' },
+        headers: { ...this.auth(), 'content-type': 'application/json' },
         body: JSON.stringify({ Messages: [out] }),
       };
     });
+  }
+
+  private auth(): Record<string, string> {
+    return { authorization: basicAuth(this.config.apiKey, this.config.secretKey) };
+  }
+
+  /** GET /v3/REST/sender: the registered sender addresses and whether each is active (validated). */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, '/v3/REST/sender'), headers: this.auth() },
+      credentials:
+        'Mailjet refused api_key + secret_key (or their _file keys): both come from Account settings → API Key Management and must belong together; ' +
+        'an account on the US architecture needs endpoint = "https://api.us.mailjet.com"',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    if (verdict.problem) return verdict;
+    const senders = field(parseJson(response.text), 'Data');
+    if (!Array.isArray(senders)) return verdict;
+    const active = (senders as unknown[]).filter((s) => str(field(s, 'Status')) === 'Active').map((s) => str(field(s, 'Email')) ?? '?');
+    if (active.length === 0) {
+      return { detail: 'no active sender', problem: { errorCode: 'no-active-sender', text: 'no sender address or domain is validated (Active) on this account' }, advice: 'validate the sender address or domain in Mailjet (Account settings → Senders & domains) before sending' };
+    }
+    return { detail: `active senders: ${active.join(', ')}` };
   }
 
   private firstMessage(response: HttpResponse): unknown {

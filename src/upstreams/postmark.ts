@@ -5,6 +5,7 @@
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { formatAddress, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -38,10 +39,28 @@ export class PostmarkUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
       return {
         method: 'POST',
         url: apiUrl(this.config.endpoint, '/email'),
-        headers: { 'x-postmark-server-token': this.config.apiKey, accept: 'application/json', 'content-type': 'application/json' },
+        headers: { ...this.auth(), 'content-type': 'application/json' },
         body: JSON.stringify(body),
       };
     });
+  }
+
+  private auth(): Record<string, string> {
+    return { 'x-postmark-server-token': this.config.apiKey, accept: 'application/json' };
+  }
+
+  /** GET /server: the configuration of the server the token belongs to. */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, '/server'), headers: this.auth() },
+      credentials: 'Postmark refused api_key (or api_key_file): it must be a Server API token (the server\'s API Tokens tab), not the Account token',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    const name = str(field(parseJson(response.text), 'Name'));
+    return verdict.problem || name === undefined ? verdict : { detail: `server "${name}"` };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -6,6 +6,7 @@
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { formatAddress, splitAddresses, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -38,13 +39,36 @@ export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
         method: 'POST',
         url: apiUrl(this.config.endpoint, '/emails'),
         headers: {
-          authorization: `Bearer ${this.config.apiKey}`,
+          ...this.auth(),
           'content-type': 'application/json',
           'idempotency-key': idempotencyKey(message.id, splitAddresses(split)),
         },
         body: JSON.stringify(body),
       };
     });
+  }
+
+  private auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.config.apiKey}` };
+  }
+
+  /** GET /domains lists the sending domains and their verification status. */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, '/domains'), headers: this.auth() },
+      credentials: 'Resend refused api_key (or api_key_file): create a key under API Keys (a "Sending access" key is enough to send)',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    // A "Sending access" key is valid but may only send: Resend answers 401 restricted_api_key here.
+    if (verdict.problem?.errorCode === 'restricted_api_key') return { detail: 'a send-only API key (it cannot list domains)' };
+    if (verdict.problem) return verdict;
+    const domains = field(parseJson(response.text), 'data');
+    if (!Array.isArray(domains)) return verdict;
+    const listed = (domains as unknown[]).map((d) => `${str(field(d, 'name')) ?? '?'} (${str(field(d, 'status')) ?? '?'})`);
+    return { detail: listed.length ? `domains: ${listed.join(', ')}` : 'no sending domain yet: only onboarding@resend.dev to your own address will work' };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -6,6 +6,7 @@
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import type { MailAddress, ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -52,10 +53,33 @@ export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
       return {
         method: 'POST',
         url: apiUrl(this.config.endpoint, '/v3/mail/send'),
-        headers: { authorization: `Bearer ${this.config.apiKey}`, 'content-type': 'application/json' },
+        headers: { ...this.auth(), 'content-type': 'application/json' },
         body: JSON.stringify(body),
       };
     });
+  }
+
+  private auth(): Record<string, string> {
+    return { authorization: `Bearer ${this.config.apiKey}` };
+  }
+
+  /** GET /v3/scopes lists the key's own permissions: any key may call it, and it shows whether mail.send is granted. */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, '/v3/scopes'), headers: this.auth() },
+      credentials: 'SendGrid refused api_key (or api_key_file): create a key with "Mail Send" access under Settings → API Keys; a key of an EU-regional subuser needs endpoint = "https://api.eu.sendgrid.com"',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    if (verdict.problem) return verdict;
+    const scopes = field(parseJson(response.text), 'scopes');
+    if (!Array.isArray(scopes)) return { detail: 'credentials accepted' };
+    if (!scopes.includes('mail.send')) {
+      return { detail: `${scopes.length} scopes`, problem: { errorCode: 'mail.send', text: 'the API key lacks the mail.send permission' }, advice: 'give the key "Mail Send" access (Settings → API Keys), or use a key that has it' };
+    }
+    return { detail: `key has mail.send (${scopes.length} scopes)` };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -8,7 +8,8 @@
 import aws4 from 'aws4';
 import type { SesUpstreamConfig } from '../config/types.js';
 import { RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
-import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
+import { apiUrl, field, parseJson, str, type HttpRequest, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
 const MAX_RECIPIENTS = 50;
@@ -17,22 +18,54 @@ const PATH = '/v2/email/outbound-emails';
 export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
     const calls = [];
-    const url = new URL(apiUrl(this.config.endpoint, PATH));
     for (let i = 0; i < message.recipients.length; i += MAX_RECIPIENTS) {
       const recipients = message.recipients.slice(i, i + MAX_RECIPIENTS);
       const body = JSON.stringify({ Destination: { ToAddresses: recipients }, Content: { Raw: { Data: message.raw.toString('base64') } } });
-      const signed = aws4.sign(
-        { host: url.host, path: url.pathname, method: 'POST', service: 'ses', region: this.config.region, body, headers: { 'content-type': 'application/json' } },
-        { accessKeyId: this.config.accessKeyId, secretAccessKey: this.config.secretAccessKey, sessionToken: this.config.sessionToken },
-      );
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(signed.headers ?? {})) {
-        // fetch sets Host and Content-Length itself (to the same values that were signed).
-        if (!/^(host|content-length)$/i.test(name) && value !== undefined) headers[name.toLowerCase()] = String(value);
-      }
-      calls.push({ recipients, request: { method: 'POST' as const, url: url.toString(), headers, body } });
+      calls.push({ recipients, request: this.signed('POST', PATH, body) });
     }
     return { calls };
+  }
+
+  /** A SigV4-signed request (service "ses") for an API path. */
+  private signed(method: 'GET' | 'POST', path: string, body?: string): HttpRequest {
+    const url = new URL(apiUrl(this.config.endpoint, path));
+    const signed = aws4.sign(
+      { host: url.host, path: url.pathname, method, service: 'ses', region: this.config.region, ...(body !== undefined ? { body, headers: { 'content-type': 'application/json' } } : {}) },
+      { accessKeyId: this.config.accessKeyId, secretAccessKey: this.config.secretAccessKey, sessionToken: this.config.sessionToken },
+    );
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(signed.headers ?? {})) {
+      // fetch sets Host and Content-Length itself (to the same values that were signed).
+      if (!/^(host|content-length)$/i.test(name) && value !== undefined) headers[name.toLowerCase()] = String(value);
+    }
+    return { method, url: url.toString(), headers, ...(body !== undefined ? { body } : {}) };
+  }
+
+  /** GetAccount (GET /v2/email/account): sending enabled, sandbox or production, quota, in this region. */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: this.signed('GET', '/v2/email/account'),
+      credentials:
+        `AWS refused the credentials: check access_key_id and secret_access_key (or secret_access_key_file), session_token for temporary credentials, ` +
+        `and that region = "${this.config.region}" matches endpoint; the IAM identity needs ses:GetAccount for this check and ses:SendEmail to send`,
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    if (verdict.problem) return verdict;
+    const json = parseJson(response.text);
+    const quota = field(json, 'SendQuota');
+    const limits = quota === undefined ? '' : `, quota ${str(field(quota, 'Max24HourSend')) ?? '?'}/24h at ${str(field(quota, 'MaxSendRate')) ?? '?'}/s`;
+    const mode = field(json, 'ProductionAccessEnabled') === true ? 'production access' : 'sandbox (only verified recipients)';
+    if (field(json, 'SendingEnabled') === false) {
+      return {
+        detail: 'sending disabled',
+        problem: { errorCode: 'SendingPaused', text: `sending is disabled for this account in ${this.config.region} (enforcement status ${str(field(json, 'EnforcementStatus')) ?? '?'})` },
+        advice: 'SES has paused sending for the account in this region: see the SES console (Account dashboard) and resolve the review, or use another region',
+      };
+    }
+    return { detail: `sending enabled in ${this.config.region}, ${mode}${limits}` };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

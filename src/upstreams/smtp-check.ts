@@ -3,43 +3,17 @@
  * (so "firewall" and "wrong port" are told apart from TLS and SMTP problems), then nodemailer's
  * SMTPConnection for greeting + EHLO + TLS, AUTH and optionally a real message, each timed.
  */
-import { connect as tcpConnect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
+import { connectProbe, networkFailure, timed } from './probe.js';
 import { connectionOptions, resultOfError } from './smtp.js';
-import type { AttemptResult, CheckRequest, CheckStep } from './types.js';
-
-type Failure = Error & { code?: string };
-
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host, port });
-    socket.setTimeout(timeoutMs, () => socket.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve();
-    });
-    socket.once('error', reject);
-  });
-}
-
-async function timed(name: string, run: () => Promise<string>, fail: (error: Failure) => AttemptResult): Promise<CheckStep> {
-  const started = performance.now();
-  try {
-    const detail = await run();
-    return { name, ok: true, durationMs: Math.round(performance.now() - started), detail };
-  } catch (error) {
-    const failure = fail(error as Failure);
-    return { name, ok: false, durationMs: Math.round(performance.now() - started), detail: (error as Error).message, failure };
-  }
-}
+import type { CheckRequest, CheckStep } from './types.js';
 
 export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, request: CheckRequest): Promise<CheckStep[]> {
   const timeout = Math.min(config.timeout, 30_000);
   const steps: CheckStep[] = [];
-  const networkFailure = (error: Failure): AttemptResult => ({ kind: 'network', errorCode: error.code ?? 'EUNKNOWN', message: error.message });
-  steps.push(await timed(`tcp connect ${config.host}:${config.port}`, async () => (await tcpProbe(config.host, config.port, timeout), 'connected'), networkFailure));
+  steps.push(await timed(`tcp connect ${config.host}:${config.port}`, () => connectProbe({ host: config.host, port: config.port, timeoutMs: timeout }), networkFailure));
   if (!steps[0]!.ok) return steps;
 
   const connection = new SMTPConnection(connectionOptions(config, hostname));

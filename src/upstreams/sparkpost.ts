@@ -7,6 +7,7 @@
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
@@ -31,12 +32,36 @@ export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
           request: {
             method: 'POST',
             url: apiUrl(this.config.endpoint, '/api/v1/transmissions'),
-            headers: { authorization: this.config.apiKey, 'content-type': 'application/json', accept: 'application/json' },
+            headers: { ...this.auth(), 'content-type': 'application/json' },
             body: JSON.stringify(body),
           },
         },
       ],
     };
+  }
+
+  private auth(): Record<string, string> {
+    return { authorization: this.config.apiKey, accept: 'application/json' };
+  }
+
+  /** GET /api/v1/account: the account's status (active, suspended, ...). */
+  protected credentialCheck(): CredentialCheck {
+    return {
+      request: { method: 'GET', url: apiUrl(this.config.endpoint, '/api/v1/account'), headers: this.auth() },
+      credentials:
+        'SparkPost refused api_key (or api_key_file): check the key; an EU account needs endpoint = "https://api.eu.sparkpost.com"; ' +
+        'a key without the Account read permission is refused here even if it may send: add it, or prove sending with --send-to',
+    };
+  }
+
+  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+    const verdict = super.interpretCheck(response);
+    if (verdict.problem) return verdict;
+    const status = str(field(field(parseJson(response.text), 'results'), 'status'));
+    if (status !== undefined && status !== 'active') {
+      return { detail: `account ${status}`, problem: { errorCode: status, text: `the SparkPost account is ${status}` }, advice: 'the account cannot send until SparkPost re-activates it: see the account page or contact their support' };
+    }
+    return { detail: `account ${status ?? 'found'}` };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -65,6 +65,8 @@ export interface CheckStep {
   detail: string;
   /** On failure: what happened, in the same terms as send() results. */
   failure?: AttemptResult;
+  /** On failure: the upstream's own advice (e.g. which config key holds a rejected API key), preferred over the generic diagnosis. */
+  advice?: string;
 }
 
 /** The same result for every recipient (connection-level failures). */

@@ -4,6 +4,7 @@
  * subject and htmlContent or textContent required, attachment [{content (base64), name}] with an
  * allow-listed extension, headers {name: string}. 201 {"messageId": "<...>"}.
  * Errors: {"code": "...", "message": "..."}.
+ * GET /v3/account (same api-key) answers the account: email, company, plan [{type, credits}], relay.
  */
 import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
@@ -30,8 +31,12 @@ function checkPeople(value: unknown, field: string, required: boolean): Reply | 
 
 export function startBrevoFake(apiKey: string): Promise<BrevoFake> {
   return startFake<Json>((request, fake) => {
-    if (request.method !== 'POST' || request.path !== '/v3/smtp/email') return brevoError(404, 'not_found', 'Invalid route');
+    const route = `${request.method} ${request.path}`;
+    if (route !== 'POST /v3/smtp/email' && route !== 'GET /v3/account') return brevoError(404, 'not_found', 'Invalid route');
     if (header(request, 'api-key') !== apiKey) return brevoError(401, 'unauthorized', 'Key not found');
+    if (route === 'GET /v3/account') {
+      return { status: 200, body: { email: 'ops@example.org', firstName: 'Ops', lastName: 'Team', companyName: 'Example', address: {}, plan: [{ type: 'free', credits: 300, creditsType: 'sendLimit' }], relay: { enabled: true, data: { userName: 'ops@example.org', relay: 'smtp-relay.brevo.com', port: 587 } } } };
+    }
     if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return brevoError(415, 'invalid_parameter', 'Content-Type must be application/json');
     const body = parseJsonBody(request);
     if (!isObject(body)) return brevoError(400, 'bad_request', 'Input must be a valid JSON object');

@@ -4,6 +4,8 @@
  * recipients, up to 1000) and `message` (required, a file part with the MIME), optional o:/h:/v:/t:
  * options; unknown domain → 404, message over 25MB → 413. 200 {"id":"<...>","message":"Queued. Thank you."}.
  * Errors: {"message": "..."} (401 is the bare text "Forbidden").
+ * GET /v3/domains/{domain} (same auth) answers {"domain": {name, state}, receiving_dns_records,
+ * sending_dns_records}; another domain is 404 {"message": "Domain not found"}.
  */
 import { EMAIL, header, startFake, type Fake, type Reply } from './server.js';
 
@@ -18,8 +20,14 @@ export type MailgunFake = Fake<MailgunPayload>;
 
 const err = (status: number, message: string): Reply => ({ status, body: { message } });
 
-export function startMailgunFake(apiKey: string, domain: string): Promise<MailgunFake> {
+export function startMailgunFake(apiKey: string, domain: string, account: { state?: 'active' | 'unverified' | 'disabled' } = {}): Promise<MailgunFake> {
   return startFake<MailgunPayload>(async (request, fake) => {
+    const lookup = /^\/v3\/domains\/([^/?]+)$/.exec(request.path);
+    if (request.method === 'GET' && lookup) {
+      if (header(request, 'authorization') !== 'Basic ' + Buffer.from(`api:${apiKey}`).toString('base64')) return { status: 401, body: 'Forbidden' };
+      if (decodeURIComponent(lookup[1]!) !== domain) return err(404, 'Domain not found');
+      return { status: 200, body: { domain: { name: domain, state: account.state ?? 'active', type: 'custom', spam_action: 'disabled', wildcard: false }, receiving_dns_records: [], sending_dns_records: [] } };
+    }
     const match = /^\/v3\/([^/]+)\/messages\.mime$/.exec(request.path);
     if (request.method !== 'POST' || !match) return { status: 404, body: '404 page not found' };
     if (header(request, 'authorization') !== 'Basic ' + Buffer.from(`api:${apiKey}`).toString('base64')) return { status: 401, body: 'Forbidden' };

@@ -5,6 +5,7 @@
  * InlinedAttachments (ContentID), forbidden Headers (send-0011). Success 200 with a MessageID per
  * recipient; errors per message {"Status":"error","Errors":[{ErrorIdentifier, ErrorCode, StatusCode,
  * ErrorMessage, ErrorRelatedTo}]} with HTTP 400, or global {ErrorIdentifier, ErrorCode, StatusCode, ErrorMessage}.
+ * GET /v3/REST/sender (same auth) lists the senders {Count, Data: [{ID, Email, Status, ...}], Total}.
  */
 import { randomUUID } from 'node:crypto';
 import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
@@ -38,9 +39,14 @@ const isContact = (c: unknown) => isObject(c) && !unknownKey(c, ['Email', 'Name'
 
 export function startMailjetFake(apiKey: string, secretKey: string): Promise<MailjetFake> {
   return startFake<Json>((request, fake) => {
-    if (request.method !== 'POST' || request.path !== '/v3.1/send') return mailjetGlobalError(404, 'mj-0000', 'Object not found');
+    const route = `${request.method} ${request.path}`;
+    if (route !== 'POST /v3.1/send' && route !== 'GET /v3/REST/sender') return mailjetGlobalError(404, 'mj-0000', 'Object not found');
     if (header(request, 'authorization') !== 'Basic ' + Buffer.from(`${apiKey}:${secretKey}`).toString('base64')) {
       return mailjetGlobalError(401, 'mj-0015', 'API key authentication/authorization failure. You may be unauthorized to access the API or your API key may be expired.');
+    }
+    if (route === 'GET /v3/REST/sender') {
+      const senders = [{ ID: 1, Email: 'alice@example.org', Name: 'Alice', Status: 'Active', EmailType: 'transactional', IsDefaultSender: true, CreatedAt: '2026-01-01T00:00:00Z', DNSID: 1, Filename: '' }];
+      return { status: 200, body: { Count: senders.length, Data: senders, Total: senders.length } };
     }
     const body = parseJsonBody(request);
     if (!isObject(body)) return mailjetGlobalError(400, 'mj-0002', 'Malformed JSON, please review the syntax and properties types.');

@@ -4,6 +4,7 @@
  * HtmlBody, at most 50 recipients, base64 attachments with Name and ContentType, Headers as
  * [{Name, Value}], 200 {To, SubmittedAt, MessageID, ErrorCode: 0, Message: "OK"}.
  * Errors: 401/422 {"ErrorCode": n, "Message": "..."}.
+ * GET /server (same token and Accept rules) answers the server's configuration {ID, Name, ...}.
  */
 import { addressOf, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
@@ -22,11 +23,13 @@ function addressList(value: unknown): string[] | undefined {
 
 export function startPostmarkFake(token: string): Promise<PostmarkFake> {
   return startFake<Json>((request, fake) => {
-    if (request.method !== 'POST' || request.path !== '/email') return { status: 404, body: '' };
+    const route = `${request.method} ${request.path}`;
+    if (route !== 'POST /email' && route !== 'GET /server') return { status: 404, body: '' };
     const given = header(request, 'x-postmark-server-token');
     if (given === undefined) return err(401, 10, 'No Account or Server API tokens were supplied in the HTTP headers. Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.');
     if (given !== token) return err(401, 10, 'The Server Token you provided in the X-Postmark-Server-Token request header was invalid. Please verify that you are using a valid token.');
     if (!/application\/json/.test(header(request, 'accept') ?? '')) return err(422, 409, 'JSON request required: the Accept header must be application/json.');
+    if (route === 'GET /server') return { status: 200, body: { ID: 1, Name: 'fake server', ApiTokens: [token], Color: 'blue', SmtpApiActivated: true, RawEmailEnabled: false, DeliveryType: 'Live' } };
     if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return err(422, 409, 'JSON request required: the Content-Type header must be application/json.');
     const body = parseJsonBody(request);
     if (!isObject(body)) return err(422, 402, 'Received invalid JSON input.');

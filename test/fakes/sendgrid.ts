@@ -4,6 +4,8 @@
  * <= 1000 recipients, each address once, text/plain before text/html, base64 attachments with
  * filename, inline attachments need content_id, reserved headers refused, 202 + X-Message-Id.
  * Errors: {"errors":[{"message","field","help"}]}.
+ * GET /v3/scopes (the key's own permissions; same Bearer auth) answers {"scopes": [...]}: `scopes`
+ * lets a test take mail.send away.
  */
 import { EMAIL, header, isBase64, isObject, missingKey, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
@@ -23,12 +25,14 @@ function checkAddress(value: unknown, field: string): Reply | undefined {
   return undefined;
 }
 
-export function startSendgridFake(apiKey: string): Promise<SendgridFake> {
+export function startSendgridFake(apiKey: string, options: { scopes?: string[] } = {}): Promise<SendgridFake> {
   return startFake<Json>((request, fake) => {
-    if (request.method !== 'POST' || request.path !== '/v3/mail/send') return err(404, 'resource not found');
+    const route = `${request.method} ${request.path}`;
+    if (route !== 'POST /v3/mail/send' && route !== 'GET /v3/scopes') return err(404, 'resource not found');
     const auth = header(request, 'authorization');
     if (auth === undefined) return err(401, 'Permission denied, wrong credentials');
     if (auth !== `Bearer ${apiKey}`) return err(401, 'The provided authorization grant is invalid, expired, or revoked');
+    if (route === 'GET /v3/scopes') return { status: 200, body: { scopes: options.scopes ?? ['mail.send', 'user.profile.read'] } };
     if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return err(415, 'Content-Type should be application/json.');
     const body = parseJsonBody(request);
     if (!isObject(body)) return err(400, 'Bad Request');

@@ -5,6 +5,7 @@
  * Signature Version 4 specification (canonical request → string to sign → HMAC chain), for
  * service "ses" and the fake's region; x-amz-date must be within 15 minutes.
  * Success 200 {"MessageId"}; errors carry x-amzn-ErrorType and {"message"} (restJson1).
+ * GetAccount (GET /v2/email/account, same signature check) answers the account's sending status.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Received, type Reply } from './server.js';
@@ -53,8 +54,23 @@ export function verifySigV4(request: Received, credentials: { accessKeyId: strin
   return undefined;
 }
 
-export function startSesFake(credentials: { accessKeyId: string; secretAccessKey: string; region: string }): Promise<SesFake> {
+export function startSesFake(credentials: { accessKeyId: string; secretAccessKey: string; region: string }, account: { sendingEnabled?: boolean } = {}): Promise<SesFake> {
   return startFake<SesPayload>((request, fake) => {
+    if (request.method === 'GET' && request.path === '/v2/email/account') {
+      const problem = verifySigV4(request, { ...credentials, service: 'ses' });
+      if (problem) return problem;
+      if (request.body.length > 0) return sesError(400, 'SerializationException', 'GetAccount takes no request body.');
+      return {
+        status: 200,
+        body: {
+          SendingEnabled: account.sendingEnabled ?? true,
+          ProductionAccessEnabled: false,
+          EnforcementStatus: account.sendingEnabled === false ? 'SHUTDOWN' : 'HEALTHY',
+          DedicatedIpAutoWarmupEnabled: false,
+          SendQuota: { Max24HourSend: 200, MaxSendRate: 1, SentLast24Hours: 0 },
+        },
+      };
+    }
     if (request.method !== 'POST' || request.path !== '/v2/email/outbound-emails') return sesError(404, 'UnknownOperationException', 'Unknown operation');
     const signatureProblem = verifySigV4(request, { ...credentials, service: 'ses' });
     if (signatureProblem) return signatureProblem;

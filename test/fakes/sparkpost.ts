@@ -4,6 +4,7 @@
  * [{address: {email, name?, header_to?}}] required; content.email_rfc822 must not be combined with
  * inline content fields (1301); 200 {"results": {"total_rejected_recipients", "total_accepted_recipients", "id"}}.
  * Errors: {"errors": [{"message", "description", "code"}]}.
+ * GET /api/v1/account (same auth) answers {"results": {customer_id, status, subscription, ...}}.
  */
 import { EMAIL, header, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
@@ -19,9 +20,13 @@ const CONTENT = ['email_rfc822', 'html', 'text', 'subject', 'from', 'reply_to', 
 
 export function startSparkpostFake(apiKey: string): Promise<SparkpostFake> {
   return startFake<Json>((request, fake) => {
-    if (request.method !== 'POST' || request.path !== '/api/v1/transmissions') return sparkpostError(404, '1101', 'invalid URI');
+    const route = `${request.method} ${request.path}`;
+    if (route !== 'POST /api/v1/transmissions' && route !== 'GET /api/v1/account') return sparkpostError(404, '1101', 'invalid URI');
     const auth = header(request, 'authorization');
     if (auth !== apiKey && auth !== 'Basic ' + Buffer.from(`${apiKey}:`).toString('base64')) return { status: 401, body: { errors: [{ message: 'Unauthorized.' }] } };
+    if (route === 'GET /api/v1/account') {
+      return { status: 200, body: { results: { customer_id: 123, company_name: 'Example', status: 'active', subscription: { code: 'free500', name: 'Test Account', plan_volume: 500 }, options: { smtp_tracking_default: false } } } };
+    }
     if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return sparkpostError(415, '1300', 'invalid data format/type/length', 'Content-Type must be application/json');
     const body = parseJsonBody(request);
     if (!isObject(body)) return sparkpostError(400, '1300', 'invalid data format/type/length', 'Request body is not valid JSON');

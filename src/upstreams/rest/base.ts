@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { RestUpstreamConfig } from '../../config/types.js';
-import { forAll, type AttemptResult, type OutboundMessage, type RecipientResult, type Upstream } from '../types.js';
+import { forAll, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from '../types.js';
+import { checkRest, type CheckVerdict, type CredentialCheck } from './check.js';
 import { capRetryAfter, field, HttpFailure, httpRequest, parseJson, parseRetryAfter, str, type HttpRequest, type HttpResponse } from './http.js';
 import { Limiter } from './limiter.js';
 import { convertMessage, splitAddresses, splitRecipients, type ConvertedMessage, type HeaderPair, type ProviderRules, type RecipientSplit } from './convert.js';
@@ -54,6 +55,24 @@ export abstract class RestUpstream<C extends RestUpstreamConfig = RestUpstreamCo
   /** Per-recipient message ids (lower-case address → id) for APIs that return them. */
   protected recipientIdsOf(_response: HttpResponse): Map<string, string> | undefined {
     return undefined;
+  }
+
+  /** `test-upstream`: the provider's cheapest authenticated read-only call. */
+  protected abstract credentialCheck(): CredentialCheck;
+
+  /** Reads the answer to credentialCheck(): by default any 2xx proves the credentials, anything else is the provider's error. */
+  protected interpretCheck(response: HttpResponse): CheckVerdict {
+    if (response.status >= 200 && response.status < 300) return { detail: 'credentials accepted' };
+    const error = this.errorOf(response);
+    return { detail: `HTTP ${response.status}`, problem: { errorCode: error.errorCode, text: error.text || response.text.slice(0, 200) } };
+  }
+
+  check(request: CheckRequest): Promise<CheckStep[]> {
+    return checkRest(this.config, request, {
+      credentialCheck: () => this.credentialCheck(),
+      interpret: (response) => this.interpretCheck(response),
+      send: (message) => this.send(message),
+    });
   }
 
   /** A 2xx whose body still reports a failure (batch-style APIs); none by default. */

@@ -7,10 +7,11 @@ import type { AttemptResult } from '../types.js';
 import { CERT_ERROR } from '../smtp.js';
 
 export interface HttpRequest {
-  method: 'POST';
+  method: 'POST' | 'GET';
   url: string;
   headers: Record<string, string>;
-  body: string | Buffer | FormData;
+  /** Absent for GET. */
+  body?: string | Buffer | FormData;
 }
 
 export interface HttpResponse {
@@ -32,7 +33,7 @@ export async function httpRequest(request: HttpRequest, timeoutMs: number): Prom
       method: request.method,
       headers: request.headers,
       // undici takes Buffers as bodies; the DOM typings only lack the overload.
-      body: request.body as NonNullable<RequestInit['body']>,
+      body: request.body as RequestInit['body'],
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
