@@ -5,7 +5,6 @@
  * reveals, and nothing listening (exit 69).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startBrevoFake } from './fakes/brevo.js';
 import { startMailgunFake } from './fakes/mailgun.js';
@@ -19,7 +18,7 @@ import { startSparkpostFake } from './fakes/sparkpost.js';
 import { runCli } from './helpers/cli.js';
 import { writeConfig } from './helpers/daemon.js';
 import { restConfig } from './helpers/rest.js';
-import { tempDir } from './helpers/tmp.js';
+import { closedPort, tempDir } from './helpers/tmp.js';
 
 const SES = { accessKeyId: 'AKIDEXAMPLE0123456789', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', region: 'eu-west-1' };
 const SECRET = 'the-right-secret-0123456789';
@@ -68,14 +67,6 @@ function section(stdout: string, name: string): string {
   assert.ok(start >= 0, `no section for ${name} in:\n${stdout}`);
   const next = stdout.slice(start).search(/\n\S/);
   return next < 0 ? stdout.slice(start) : stdout.slice(start, start + next + 1);
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('mailshim test-upstream for REST providers', () => {

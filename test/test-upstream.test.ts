@@ -1,24 +1,14 @@
 /** `mailshim test-upstream` against real SMTP servers: healthy, bad credentials, wrong TLS pairing, nothing listening. */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { runCli } from './helpers/cli.js';
 import { relayConfig } from './helpers/config.js';
 import { writeConfig } from './helpers/daemon.js';
-import { tempDir } from './helpers/tmp.js';
+import { closedPort, tempDir } from './helpers/tmp.js';
 
 function smtpUpstream(name: string, port: number, extra = ''): string {
   return `[[upstream]]\nname = "${name}"\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${port}\ntls = "none"\ntimeout = "2s"\n${extra}\n`;
-}
-
-/** A loopback port with nothing listening on it (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('mailshim test-upstream', () => {
