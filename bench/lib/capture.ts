@@ -1,8 +1,8 @@
 /**
  * The upstream every target relays to: a real smtp-server that keeps no bodies, only the time
  * each message's token (from its Message-ID) arrived, and — for the soak — can answer 4xx/5xx at
- * random, drop connections, or be switched off. DSNs (null sender) are recognised by the original
- * Message-ID they quote.
+ * random, drop connections, or be switched off. DSNs (multipart/report; report-type=delivery-status)
+ * are credited to the original Message-ID they quote.
  */
 import { SMTPServer } from 'smtp-server';
 
@@ -56,9 +56,10 @@ export async function startBenchCapture(port = 0): Promise<BenchCapture> {
     faults: undefined,
     setDown: async (down) => {
       if (down) {
-        await new Promise<void>((resolve) => server.server.close(() => resolve()));
+        const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
         const connections = (server as unknown as { connections: Set<{ _socket: { destroy(): void } }> }).connections;
         for (const c of connections) c._socket.destroy();
+        await closed;
       } else {
         await new Promise<void>((resolve) => server.server.listen(state.port, '127.0.0.1', () => resolve()));
       }
@@ -88,19 +89,21 @@ export async function startBenchCapture(port = 0): Promise<BenchCapture> {
         if (head.length < 16384) head += chunk.toString('latin1', 0, Math.min(chunk.length, 16384));
       });
       stream.on('end', () => {
-        const isDsn = !session.envelope.mailFrom || session.envelope.mailFrom.address === '';
+        // mailshim sends DSNs from bounce_from (providers refuse the null sender), so recognise them by content.
+        const isDsn = /report-type="?delivery-status/i.test(head);
         // A DSN quotes the original headers; the bounced message's token is the last Message-ID in it.
         const tokens = [...head.matchAll(new RegExp(TOKEN.source, 'gi'))].map((m) => m[1]!);
         const token = isDsn ? tokens[tokens.length - 1] : tokens[0];
         const f = state.faults;
-        if (!isDsn && f) {
+        if (f) {
+          // DSNs meet the same weather except 5xx (a refused bounce is dropped by design, never bounced again).
           const roll = Math.random();
           if (roll < f.drop) {
             // Hang up without a reply: the sender cannot know whether we took it.
             dropConnection(session.id);
             return;
           }
-          if (roll < f.drop + f.permfail) {
+          if (!isDsn && roll < f.drop + f.permfail) {
             if (token) permfailed.add(token);
             return callback(new Reply(554, '5.7.1 scripted permanent failure'));
           }

@@ -24,6 +24,8 @@ export interface LoadOptions {
   retry?: boolean;
   /** Called for every 250 to DATA with the token and the server's queue id text. */
   onAccepted?: (token: string, reply: string, at: number) => void;
+  /** +1 when a session starts waiting for its reply to the message data, -1 when it has it. */
+  onData?: (delta: number) => void;
 }
 
 export interface LoadResult {
@@ -96,7 +98,7 @@ class Session {
 }
 
 /** Sends one message on an open session; returns the final reply (or the first refusal). */
-async function sendOne(s: Session, from: string, to: string, data: Buffer): Promise<string> {
+async function sendOne(s: Session, from: string, to: string, data: Buffer, onData?: (delta: number) => void): Promise<string> {
   s.write(`MAIL FROM:<${from}>\r\n`);
   let r = await s.reply();
   if (!r.startsWith('2')) return r;
@@ -111,7 +113,12 @@ async function sendOne(s: Session, from: string, to: string, data: Buffer): Prom
   r = await s.reply();
   if (!r.startsWith('3')) return r;
   s.write(data);
-  return s.reply();
+  onData?.(1);
+  try {
+    return await s.reply();
+  } finally {
+    onData?.(-1);
+  }
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
@@ -162,7 +169,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         `From: <${from}>\r\nTo: <${to}>\r\nSubject: bench ${n}\r\nMessage-ID: <${token}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}.\r\n`,
         'latin1',
       );
-      const reply = await sendOne(session, from, to, data);
+      const reply = await sendOne(session, from, to, data, o.onData);
       if (reply.startsWith('250')) {
         const at = performance.now();
         acceptedAt.set(token, at);

@@ -92,6 +92,7 @@ export interface MailshimOptions {
   upstreamPort: number;
   concurrency: number;
   maxSize?: string;
+  maxMessageSize?: string;
   retry?: { initial: string; max: string; age: string };
   spoolPath?: string;
 }
@@ -102,7 +103,7 @@ bounce_from = "postmaster@bench-mailshim.test"
 
 [spool]
 path = ${JSON.stringify(o.spoolPath ?? join(o.dir, 'spool'))}
-max_message_size = "25MB"
+max_message_size = "${o.maxMessageSize ?? '25MB'}"
 max_recipients = 100
 ${o.maxSize ? `max_size = "${o.maxSize}"` : ''}
 
