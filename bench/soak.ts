@@ -56,6 +56,8 @@ export interface Tally {
   bounced: number;
   lost: number;
   duplicates: number;
+  /** Accepted messages both delivered and bounced (one copy of a duplicate met a 5xx). */
+  deliveredAndBounced: number;
   duplicateBound: number;
   refusals: Record<string, number>;
   lostTokens: string[];
@@ -65,18 +67,20 @@ export interface Tally {
 function tally(submitted: number, accepted: Map<string, string>, capture: BenchCapture, duplicateBound: number, refusals: Record<string, number>): Tally {
   let delivered = 0;
   let bounced = 0;
+  let both = 0;
   const lostTokens: string[] = [];
   for (const token of accepted.keys()) {
     const d = capture.delivered.has(token);
     const b = capture.bounced.has(token);
     if (d) delivered++;
     if (b) bounced++;
+    if (d && b) both++;
     if (!d && !b) lostTokens.push(token);
   }
   let duplicates = 0;
   for (const times of capture.delivered.values()) duplicates += times.length - 1;
   for (const count of capture.bounced.values()) duplicates += count - 1;
-  return { submitted, accepted: accepted.size, delivered, bounced, lost: lostTokens.length, duplicates, duplicateBound, refusals, lostTokens: lostTokens.slice(0, 20) };
+  return { submitted, accepted: accepted.size, delivered, bounced, lost: lostTokens.length, duplicates, deliveredAndBounced: both, duplicateBound, refusals, lostTokens: lostTokens.slice(0, 20) };
 }
 
 /** Waits until every accepted token was delivered or bounced, or the deadline passes. */
@@ -108,7 +112,8 @@ async function crashSoak(o: Options, base: string): Promise<{ tally: Tally; kill
     const outageAt = Date.now() + 5_000 + Math.random() * 15_000;
     let outageDone = false;
     while (kills < o.kills && Date.now() < deadline) {
-      await sleep(2_000 + Math.random() * 6_000);
+      // 1–4 s apart: most kills land while clients are still submitting, the rest during the drain.
+      await sleep(1_000 + Math.random() * 3_000);
       if (!outageDone && Date.now() >= outageAt) {
         outageDone = true;
         log('upstream down for 20 s');
@@ -219,6 +224,7 @@ function show(name: string, t: Tally): void {
   process.stdout.write(
     `${name}: submitted ${t.submitted}, accepted ${t.accepted}, delivered ${t.delivered}, bounced ${t.bounced}, lost ${t.lost}, duplicates ${t.duplicates}` +
       (t.duplicateBound ? ` (bound ${t.duplicateBound})` : '') +
+      (t.deliveredAndBounced ? `; ${t.deliveredAndBounced} both delivered and bounced (two copies, one met a 5xx)` : '') +
       `\n  client refusals/retries: ${JSON.stringify(t.refusals)}\n` +
       (t.lost ? `  LOST: ${t.lostTokens.join(' ')}\n` : ''),
   );
