@@ -211,11 +211,65 @@ function postfixSendmail(o: Options): number | null {
   return medianRun('/usr/sbin/sendmail', ['-C', postfixConfigDir, '-i', 'sink@upstream.test'], o.sendmailRuns, SMALL_EML);
 }
 
-/** REST upstreams live on another branch; the workload lights up once a REST type exists. */
-async function restAvailable(): Promise<{ ok: boolean; types: string[] }> {
+interface RestFake {
+  url: string;
+  received: Array<{ body: Buffer }>;
+  accepted: unknown[];
+  close(): Promise<void>;
+}
+
+/**
+ * Workload 3: the same load relayed through the SendGrid upstream to the strict loopback fake of
+ * its API (keep-alive HTTP, max_concurrency 20). Both are loaded at run time, so the workload
+ * runs as soon as the build has a "sendgrid" upstream type and test/fakes/sendgrid.ts.
+ */
+async function restRelay(base: string, o: Options): Promise<{ line: string; rate: number | null; p50: number | null; p99: number | null }> {
   const mod = (await import(join(REPO, 'dist/src/config/upstream.js'))) as { UPSTREAM_TYPES?: readonly string[] };
   const types = [...(mod.UPSTREAM_TYPES ?? [])];
-  return { ok: types.some((t) => t !== 'smtp' && t !== 'maildir'), types };
+  const fakeFile = join(REPO, 'dist/test/fakes/sendgrid.js');
+  if (!types.includes('sendgrid') || !existsSync(fakeFile)) {
+    return { line: `REST relay: not available in this build (upstream types: ${types.join(', ')})`, rate: null, p50: null, p99: null };
+  }
+  const { startSendgridFake } = (await import(fakeFile)) as { startSendgridFake(key: string): Promise<RestFake> };
+  const fake = await startSendgridFake('SG.bench');
+  const port = await freePort();
+  const daemon = await startMailshim({
+    dir: join(base, 'mailshim-rest'),
+    port,
+    upstreamPort: 0,
+    concurrency: 20,
+    upstreamToml: `[[upstream]]\nname = "sendgrid"\ntype = "sendgrid"\napi_key = "SG.bench"\nendpoint = "${fake.url}"\nmax_concurrency = 20\ntimeout = "30s"`,
+  });
+  // The fake keeps every request; stamp each new one as it shows up (10 ms resolution).
+  const arrived = new Map<string, number>();
+  let seen = 0;
+  const token = /<(rest\.\d+)@bench\.test>/;
+  const poll = setInterval(() => {
+    for (; seen < fake.received.length; seen++) {
+      const m = token.exec(fake.received[seen]!.body.toString('latin1'));
+      if (m && !arrived.has(m[1]!)) arrived.set(m[1]!, performance.now());
+    }
+  }, 10);
+  try {
+    const started = performance.now();
+    const load = await runLoad({ port, sessions: o.sessions, messages: o.small, size: SMALL, tag: 'rest', timeoutMs: PHASE_MS });
+    const deadline = Date.now() + PHASE_MS;
+    while (fake.accepted.length < load.accepted && Date.now() < deadline) await sleep(20);
+    const elapsed = (performance.now() - started) / 1000;
+    const got = fake.accepted.length;
+    const latencies = [...load.acceptedAt].flatMap(([t, at]) => (arrived.has(t) ? [arrived.get(t)! - at] : [])).sort((a, b) => a - b);
+    const rate = got === 0 ? null : got / elapsed;
+    return {
+      line: `REST relay (SendGrid fake): ${load.accepted} accepted, ${got} accepted by the fake after ${elapsed.toFixed(1)} s = ${rate?.toFixed(0) ?? 0} msg/s end to end`,
+      rate,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+    };
+  } finally {
+    clearInterval(poll);
+    await daemon.stop();
+    await fake.close();
+  }
 }
 
 async function main(): Promise<number> {
@@ -273,10 +327,8 @@ async function main(): Promise<number> {
     await capture.close();
   }
 
-  const rest = await restAvailable();
-  const restLine = rest.ok
-    ? `REST relay: REST upstream types exist (${rest.types.join(', ')}) but this bench has no fake provider for them yet`
-    : `REST relay: not available in this build (upstream types: ${rest.types.join(', ')})`;
+  const rest = await restRelay(base, o);
+  const restLine = rest.line;
   log(restLine);
 
   const rows: Row[] = [
@@ -286,6 +338,9 @@ async function main(): Promise<number> {
     { key: 'relay_1mb', label: 'Relay end to end, 1 MB', unit: 'msg/s', better: 'higher', mailshim: ours.relayLarge, postfix: theirs.relayLarge, ceiling: ceiling.relayLarge, target: { ratio: 1.5, text: '≥ 1.5× Postfix' } },
     { key: 'relay_p50_ms', label: 'Relay latency p50 (250 → upstream)', unit: 'ms', better: 'lower', mailshim: ours.p50, postfix: theirs.p50, ceiling: null },
     { key: 'relay_p99_ms', label: 'Relay latency p99 (250 → upstream)', unit: 'ms', better: 'lower', mailshim: ours.p99, postfix: theirs.p99, ceiling: null },
+    { key: 'rest_relay_2kb', label: 'REST relay (SendGrid fake), 2 KB', unit: 'msg/s', better: 'higher', mailshim: rest.rate, postfix: null, ceiling: null, note: 'Postfix has no REST upstream' },
+    { key: 'rest_p50_ms', label: 'REST relay latency p50 (250 → API)', unit: 'ms', better: 'lower', mailshim: rest.p50, postfix: null, ceiling: null },
+    { key: 'rest_p99_ms', label: 'REST relay latency p99 (250 → API)', unit: 'ms', better: 'lower', mailshim: rest.p99, postfix: null, ceiling: null },
     { key: 'sendmail_ms', label: 'sendmail, one small message (median)', unit: 'ms', better: 'lower', mailshim: ours.sendmailMs, postfix: theirs.sendmailMs, ceiling: ceiling.sendmailMs, target: { ratio: 1.5, text: '≤ 1.5× node -e 0' } },
     { key: 'idle_rss_mb', label: 'Memory, idle RSS', unit: 'MB', better: 'lower', mailshim: ours.idleRssMb, postfix: theirs.idleRssMb, ceiling: null, target: { ratio: 60, text: '≤ 60 MB' } },
     { key: 'peak_rss_mb', label: 'Memory, peak RSS during intake/relay', unit: 'MB', better: 'lower', mailshim: ours.peakRssMb, postfix: theirs.peakRssMb, ceiling: null },

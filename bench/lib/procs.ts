@@ -95,6 +95,8 @@ export interface MailshimOptions {
   maxMessageSize?: string;
   retry?: { initial: string; max: string; age: string };
   spoolPath?: string;
+  /** Replaces the [[upstream]] table (the REST workload); default: the SMTP capture on upstreamPort. */
+  upstreamToml?: string;
 }
 
 export function mailshimConfig(o: MailshimOptions): string {
@@ -121,14 +123,17 @@ allow = ["127.0.0.0/8"]
 max_connections = 200
 max_connections_per_ip = 200
 
-[[upstream]]
+${
+  o.upstreamToml ??
+  `[[upstream]]
 name = "capture"
 type = "smtp"
 host = "127.0.0.1"
 port = ${o.upstreamPort}
 tls = "none"
 max_concurrency = ${o.concurrency}
-timeout = "30s"
+timeout = "30s"`
+}
 `;
 }
 
