@@ -89,7 +89,8 @@ export class Daemon {
 
   static async start(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
-    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize });
+    // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
+    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5) });
     const scheduler = new Scheduler(spool, buildRouter(config), schedulerSettings(config), log);
     const daemon = new Daemon(config, spool, scheduler, log);
     daemon.aliases = readAliases(config, log, daemon.aliases);

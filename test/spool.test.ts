@@ -95,4 +95,23 @@ console.log(JSON.stringify({ sender: r?.sender, n })); await s.close();`;
       dir.cleanup();
     }
   });
+
+  it('refuses a message (ESPOOLFULL) that would leave less than minFree room on the disk, and stores nothing', async () => {
+    const dir = tempDir();
+    const roomy = Spool.open(dir.path, { minFree: 1024 });
+    await roomy.accept({ sender: 'a@example.org', recipients: ['b@example.net'] }, bytes, { origin: { protocol: 'esmtp' } });
+    await roomy.close();
+    // No disk has an exabyte free: the reserve cannot be met.
+    const tight = Spool.open(dir.path, { minFree: 2 ** 60 });
+    try {
+      await assert.rejects(
+        tight.accept({ sender: 'a@example.org', recipients: ['b@example.net'] }, bytes, { origin: { protocol: 'esmtp' } }),
+        (error: Error & { code?: string }) => error.code === 'ESPOOLFULL' && /not enough free space/.test(error.message),
+      );
+      assert.equal(tight.counts().messages, 1);
+    } finally {
+      await tight.close();
+      dir.cleanup();
+    }
+  });
 });

@@ -19,7 +19,7 @@
  * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
@@ -65,6 +65,7 @@ export class Spool extends EventEmitter {
   private constructor(
     readonly path: string,
     private readonly maxSize: number,
+    private readonly minFree: number,
   ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -93,10 +94,15 @@ export class Spool extends EventEmitter {
     return Spool.open(path);
   }
 
-  /** `maxSize` caps the live data (messages, bodies, index); the LMDB map itself grows on demand. */
-  static open(path: string, options: { maxSize?: number } = {}): Spool {
+  /**
+   * `maxSize` caps the live data (messages, bodies, index); the LMDB map itself grows on demand.
+   * `minFree` is the room (free disk plus pages LMDB freed and will reuse) a new message must leave
+   * behind: LMDB writes copy-on-write, so recording deliveries and deleting messages needs free
+   * pages too — without this reserve a full disk would stop the queue from ever draining.
+   */
+  static open(path: string, options: { maxSize?: number; minFree?: number } = {}): Spool {
     try {
-      return new Spool(path, options.maxSize ?? Infinity);
+      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0);
     } catch (error) {
       throw new SpoolError('ESPOOLIO', `cannot open spool at ${path}: ${(error as Error).message}`, { cause: error });
     }
@@ -108,8 +114,12 @@ export class Spool extends EventEmitter {
    */
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes.length, meta, now);
-    if (this.liveBytes() + bytes.length > this.maxSize) {
+    const live = this.liveBytes();
+    if (live + bytes.length > this.maxSize) {
       throw new SpoolError('ESPOOLFULL', `spool is full (max_size ${this.maxSize} bytes)`);
+    }
+    if (this.minFree > 0 && this.roomBytes(live) < this.minFree + bytes.length) {
+      throw new SpoolError('ESPOOLFULL', `not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`);
     }
     await this.commit(() => this.insertSync(record, bytes));
     this.emit('accepted', record.id, record.origin.protocol);
@@ -149,6 +159,13 @@ export class Spool extends EventEmitter {
       total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
     }
     return total;
+  }
+
+  /** Room for new data: free space on the filesystem plus allocated pages of the file that are not live (reused by LMDB). */
+  private roomBytes(live = this.liveBytes()): number {
+    const disk = statfsSync(this.path);
+    const allocated = statSync(Spool.file(this.path)).blocks * 512;
+    return disk.bavail * disk.bsize + Math.max(0, allocated - live);
   }
 
   *list(): Generator<MessageRecord> {
@@ -326,6 +343,10 @@ function newRecord(id: string, envelope: Envelope, size: number, meta: AcceptMet
 
 function toSpoolError(error: unknown): SpoolError {
   if (error instanceof SpoolError) return error;
+  // lmdb-js rejects the writes of a failed commit with an error whose `commitError` promise holds
+  // the cause; nobody else awaits that promise, and left unhandled it would crash the daemon.
+  const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
+  if (commitError instanceof Promise) commitError.catch(() => {});
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (/MDB_MAP_FULL|ENOSPC|No space left|mapsize/i.test(message) || code === 'ENOSPC') {
