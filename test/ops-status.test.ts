@@ -93,7 +93,8 @@ describe('status and metrics against a running daemon', () => {
   });
 
   it('a transient failure is a WARNING (exit 1) with deferred counts; a configuration failure is CRITICAL (exit 2)', async () => {
-    capture.script.rcpt = new Map([['busy@example.net', [451, 'busy']]]);
+    // An upstream-level failure (at MAIL FROM), not one mailbox's: that is what marks the upstream failing.
+    capture.script.mail = [451, '4.3.2 system not accepting network messages'];
     const id = await submit(daemon.port, 'a@example.org', ['busy@example.net'], 'deferred one');
     await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'transient');
     const warning = await cli('status');
@@ -107,7 +108,6 @@ describe('status and metrics against a running daemon', () => {
     assert.equal(sample(metrics, 'mailshim_queue_messages{state="deferred"}'), 1);
     assert.ok((sample(metrics, 'mailshim_queue_oldest_message_age_seconds') ?? -1) >= 0);
 
-    capture.script.rcpt = undefined;
     capture.script.mail = [530, 'Authentication required'];
     assert.equal((await cli('queue', 'retry', id)).code, 0);
     await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'config');

@@ -6,7 +6,7 @@
  */
 import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
-import type { OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
+import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
 import { classify, type Classification } from './classify.js';
 
@@ -34,6 +34,24 @@ interface Entry {
   upstream: Upstream;
   config: UpstreamConfig;
   health: UpstreamHealth;
+}
+
+const MAX_PROBE_INTERVAL = 5 * 60_000;
+
+function isUpstreamFailure(result: AttemptResult, outcome: Classification): boolean {
+  if (outcome.outcome === 'config') return true;
+  if (outcome.outcome !== 'transient') return false;
+  switch (result.kind) {
+    case 'network':
+    case 'tls':
+      return true;
+    case 'smtp':
+      return result.stage !== 'rcpt';
+    case 'http':
+      return result.status === 429 || result.status >= 500;
+    default:
+      return false;
+  }
 }
 
 export class Router {
@@ -105,7 +123,7 @@ export class Router {
         // A message this upstream cannot express may still go through a raw-MIME upstream.
         if (classification.outcome === 'transient' || classification.outcome === 'config' || result.kind === 'unsupported') next.push(recipient);
       }
-      this.recordHealth(entry, results.map((r) => outcomes.get(r.recipient)!));
+      this.recordHealth(entry, results.map((r) => ({ result: r.result, outcome: outcomes.get(r.recipient)! })));
       remaining = next;
     }
     this.waitForSkipped(message.sender, candidates, outcomes);
@@ -131,27 +149,49 @@ export class Router {
     }
   }
 
-  private recordHealth(entry: Entry, outcomes: Classification[]): void {
+  /**
+   * Health tracks the upstream itself, not its mailboxes: a recipient's 4xx (greylisting, full
+   * mailbox) or 5xx says the upstream is up. Only failures of the upstream as a whole — no
+   * connection, TLS, a 4xx/5xx before RCPT, HTTP 429/5xx, or our configuration — count.
+   */
+  private recordHealth(entry: Entry, attempts: Array<{ result: AttemptResult; outcome: Classification }>): void {
     const health = entry.health;
     const now = this.now();
-    if (outcomes.some((o) => o.outcome === 'delivered' || o.outcome === 'permanent')) {
+    const upstreamFailures = attempts.filter(({ result, outcome }) => isUpstreamFailure(result, outcome));
+    if (upstreamFailures.length < attempts.length || attempts.length === 0) {
       health.consecutiveFailures = 0;
       health.lastSuccessAt = now;
       health.coolDownUntil = null;
       health.lastErrorClass = null;
       return;
     }
-    const failure = outcomes.find((o) => o.outcome === 'config') ?? outcomes[0];
-    if (!failure) return;
+    const failure = (upstreamFailures.find((a) => a.outcome.outcome === 'config') ?? upstreamFailures[0]!).outcome;
     health.consecutiveFailures++;
     health.lastErrorAt = now;
     health.lastError = failure.reply;
     health.lastErrorClass = failure.outcome;
-    const coolDown = Math.min(this.retry.maxDelay, this.retry.initialDelay * 2 ** Math.min(health.consecutiveFailures - 1, 20));
+    // Probe a failed upstream at least every MAX_PROBE_INTERVAL, however long max_delay is.
+    const coolDown = Math.min(this.retry.maxDelay, MAX_PROBE_INTERVAL, this.retry.initialDelay * 2 ** Math.min(health.consecutiveFailures - 1, 20));
     // A provider that said when to come back (Retry-After, rate-limit reset) is left alone until then.
-    const askedFor = Math.max(0, ...outcomes.map((o) => o.retryAfterMs ?? 0));
+    const askedFor = Math.max(0, ...attempts.map((a) => a.outcome.retryAfterMs ?? 0));
     health.coolDownUntil = now + Math.max(coolDown, askedFor);
   }
+
+  /**
+   * When every upstream is cooling down, the time the first one may be probed again: the
+   * scheduler waits until then instead of failing each new message against a dead upstream.
+   */
+  pausedUntil(): number | undefined {
+    const now = this.now();
+    let earliest = Infinity;
+    for (const entry of this.entries) {
+      const until = entry.health.coolDownUntil;
+      if (!until || until <= now) return undefined;
+      earliest = Math.min(earliest, until);
+    }
+    return Number.isFinite(earliest) ? earliest : undefined;
+  }
+
 
   /** After a reload or `queue retry`: forget failures so every upstream is tried again. */
   resetHealth(): void {

@@ -45,6 +45,7 @@ export class Scheduler extends EventEmitter {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private again = false;
+  private paused = false;
   private readonly onAccepted = () => this.wake();
 
   constructor(
@@ -105,8 +106,16 @@ export class Scheduler extends EventEmitter {
     if (!this.running) return;
     this.ticking = true;
     this.again = false;
+    // Every upstream is cooling down after failing: leave the mail due and wait for the first probe
+    // time, rather than failing each message (and writing its outcome) against a dead upstream.
+    const pausedUntil = this.router.pausedUntil();
+    if ((pausedUntil !== undefined) !== this.paused) {
+      this.paused = pausedUntil !== undefined;
+      if (pausedUntil !== undefined) this.log.warn({ event: 'paused', until: new Date(pausedUntil).toISOString() }, 'every upstream is failing; delivery paused until the next probe');
+      else this.log.info({ event: 'resumed' }, 'delivery resumed');
+    }
     try {
-      const free = this.settings.concurrency - this.inFlight.size;
+      const free = pausedUntil === undefined ? this.settings.concurrency - this.inFlight.size : 0;
       if (free > 0) {
         const ids = this.spool.dueIds(Date.now(), free + this.inFlight.size).filter((id) => !this.inFlight.has(id)).slice(0, free);
         for (const id of ids) {
@@ -128,7 +137,8 @@ export class Scheduler extends EventEmitter {
     const poll = this.settings.pollInterval ?? 1000;
     // Messages being delivered stay in the due index until their outcome is recorded; skip them,
     // or their past due time would make this loop spin.
-    const nextDue = this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set(this.inFlight.keys()));
+    const nextDue =
+      pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set(this.inFlight.keys()));
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => this.tick(), delay);
