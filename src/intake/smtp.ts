@@ -279,8 +279,22 @@ export class SmtpIntake {
   }
 
   private async store(chunks: Buffer[], size: number, session: SMTPServerSession): Promise<string> {
-    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    const id = newQueueId();
+    const received = Buffer.from(
+      receivedHeader({
+        helo: session.hostNameAppearsAs,
+        clientAddress: session.remoteAddress,
+        hostname: this.settings.hostname,
+        protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
+        queueId: id,
+        recipients: session.envelope.rcptTo.map((r) => r.address),
+      }),
+      'latin1',
+    );
+    // One copy of the message: the trace header and the DATA chunks joined in a single buffer.
+    let bytes = Buffer.concat([received, ...chunks], received.length + size);
     chunks.length = 0;
+    const data = bytes.subarray(received.length);
     const refusal = checkMessage(data);
     if (refusal) {
       this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: refusal.message }, 'malformed message refused');
@@ -288,30 +302,19 @@ export class SmtpIntake {
     }
     let sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     let recipients = session.envelope.rcptTo.map((r) => r.address);
-    let message = data;
     if (this.localPolicy) {
       try {
         const localized = localize({ sender, recipients }, data, this.localPolicy());
         for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
         ({ sender, recipients } = localized.envelope);
-        message = localized.bytes;
+        if (localized.bytes !== data) bytes = Buffer.concat([received, localized.bytes]); // From masqueraded
       } catch (error) {
         if (error instanceof SubmitError) throw new SmtpReply(550, error.code === 'ENOUSER' ? '5.1.1' : '5.1.3', error.message);
         throw error;
       }
     }
-    const id = newQueueId();
     const user = typeof session.user === 'string' ? session.user : undefined;
-    const received = receivedHeader({
-      helo: session.hostNameAppearsAs,
-      clientAddress: session.remoteAddress,
-      hostname: this.settings.hostname,
-      protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
-      queueId: id,
-      recipients: session.envelope.rcptTo.map((r) => r.address),
-    });
-    const bytes = Buffer.concat([Buffer.from(received, 'latin1'), message]);
-    const messageId = messageIdOf(message);
+    const messageId = messageIdOf(bytes.subarray(received.length));
     try {
       await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user } });
     } catch (error) {
