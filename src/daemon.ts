@@ -16,7 +16,7 @@ import { SubmissionServer } from './intake/submission.js';
 import { emptyAliases, loadAliases, type AliasTable } from './local/aliases.js';
 import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
-import { Metrics } from './metrics/metrics.js';
+import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
 import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
@@ -39,9 +39,9 @@ function schedulerSettings(config: Config): SchedulerSettings {
   };
 }
 
-function buildRouter(config: Config): Router {
+async function buildRouter(config: Config): Promise<Router> {
   return new Router(
-    config.upstreams.map((u) => createUpstream(u, config.hostname)),
+    await Promise.all(config.upstreams.map((u) => createUpstream(u, config.hostname))),
     config.upstreams,
     config.retry,
   );
@@ -68,7 +68,7 @@ export class Daemon {
   private readonly intakes: SmtpIntake[] = [];
   private control: ControlServer | undefined;
   private metricsServer: MetricsServer | undefined;
-  private readonly metrics: Metrics | undefined;
+  private metrics: Metrics | undefined;
   private aliases: AliasTable = emptyAliases();
   private submission: SubmissionServer | undefined;
   private maildrop: MaildropImporter | undefined;
@@ -78,21 +78,26 @@ export class Daemon {
     readonly spool: Spool,
     readonly scheduler: Scheduler,
     private readonly log: Logger,
-  ) {
-    if (config.metrics) {
-      const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health() });
-      spool.on('accepted', (_id: string, origin: string) => metrics.onAccepted(origin));
-      scheduler.on('attempt', (event: AttemptEvent) => metrics.onAttempt(event));
-      this.metrics = metrics;
-    }
+  ) {}
+
+  /** prom-client is loaded only when [metrics] is configured. */
+  private async startMetrics(): Promise<void> {
+    if (!this.config.metrics) return;
+    const { Metrics } = await import('./metrics/metrics.js');
+    const { spool, scheduler } = this;
+    const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health() });
+    spool.on('accepted', (_id: string, origin: string) => metrics.onAccepted(origin));
+    scheduler.on('attempt', (event: AttemptEvent) => metrics.onAttempt(event));
+    this.metrics = metrics;
   }
 
   static async start(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
     // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
     const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5) });
-    const scheduler = new Scheduler(spool, buildRouter(config), schedulerSettings(config), log);
+    const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
     const daemon = new Daemon(config, spool, scheduler, log);
+    await daemon.startMetrics();
     daemon.aliases = readAliases(config, log, daemon.aliases);
     try {
       await daemon.startLocalSubmission();
@@ -280,7 +285,7 @@ export class Daemon {
       return false;
     }
     for (const warning of next.warnings) this.log.warn({ event: 'config-warning' }, warning);
-    const old = this.scheduler.reconfigure(buildRouter(next), schedulerSettings(next));
+    const old = this.scheduler.reconfigure(await buildRouter(next), schedulerSettings(next));
     this.config = next;
     this.aliases = readAliases(next, this.log, this.aliases);
     // Let in-flight deliveries on the old transports finish before closing them.

@@ -1,6 +1,4 @@
 /** The `mailshim` command line: thin commands over the modules. */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { configPath, loadConfig } from '../config/load.js';
 import { maskedConfig } from '../config/mask.js';
 import { MailshimError } from '../errors.js';
@@ -20,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
   // Under systemd the service sees its LoadCredential= files in $CREDENTIALS_DIRECTORY; an operator
   // running `mailshim status` or `queue ...` as root gets the same config to load from the source dir.
   process.env.CREDENTIALS_DIRECTORY ??= '/etc/mailshim/credentials';
+  const { default: yargs } = await import('yargs');
   const cli = yargs(argv)
     .scriptName('mailshim')
     .option('config', { type: 'string', describe: 'config file (default: $MAILSHIM_CONFIG, else /etc/mailshim/mailshim.toml)' })
@@ -76,11 +75,28 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 // sendmail's flags are not GNU style (`-FCronDaemon`, `-oi`): those entries bypass yargs entirely.
+/**
+ * `serve` with at most `--config FILE`: started without yargs, so the long-running daemon does not
+ * keep the command-line parser's modules in memory. Returns undefined for any other command line.
+ */
+function plainServe(argv: string[]): { config: string | undefined } | undefined {
+  if (argv[0] !== 'serve') return undefined;
+  const rest = argv.slice(1);
+  if (rest.length === 0) return { config: undefined };
+  if (rest.length === 1 && rest[0]!.startsWith('--config=')) return { config: rest[0]!.slice('--config='.length) };
+  if (rest.length === 2 && rest[0] === '--config') return { config: rest[1] };
+  return undefined;
+}
+
 const SENDMAIL_ENTRIES = new Set(['sendmail', 'mailq', 'newaliases']);
-const argv = hideBin(process.argv);
+const argv = process.argv.slice(2);
+const serveOnly = plainServe(argv);
 if (argv[0] !== undefined && SENDMAIL_ENTRIES.has(argv[0])) {
   const { run } = await import('./sendmail.js');
   run(argv.slice(1), argv[0]);
+} else if (serveOnly) {
+  const { serve } = await import('./serve.js');
+  serve(configPath(serveOnly.config)).then((code) => (process.exitCode = code), fail);
 } else {
   main(argv).catch(fail);
 }

@@ -47,7 +47,7 @@ export async function testUpstreams(config: Config, options: TestUpstreamOptions
   }
   let exitCode: number = EXIT.OK;
   for (const upstreamConfig of selected) {
-    const upstream = createUpstream(upstreamConfig, config.hostname);
+    const upstream = await createUpstream(upstreamConfig, config.hostname);
     options.out.write(`${upstreamConfig.name}: ${upstreamConfig.type} ${upstreamTarget(upstreamConfig)}\n`);
     try {
       if (!upstream.check) {

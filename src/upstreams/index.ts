@@ -1,39 +1,33 @@
 /** Builds the upstream implementation for each [[upstream]] table. */
 import type { UpstreamConfig } from '../config/types.js';
-import { BrevoUpstream } from './brevo.js';
-import { MaildirUpstream } from './maildir.js';
-import { MailgunUpstream } from './mailgun.js';
-import { MailjetUpstream } from './mailjet.js';
-import { PostmarkUpstream } from './postmark.js';
-import { ResendUpstream } from './resend.js';
-import { SendgridUpstream } from './sendgrid.js';
-import { SesUpstream } from './ses.js';
-import { SmtpUpstream } from './smtp.js';
-import { SparkpostUpstream } from './sparkpost.js';
 import type { Upstream } from './types.js';
 
-export function createUpstream(config: UpstreamConfig, hostname: string): Upstream {
+/**
+ * Provider modules are loaded only for the types the config uses: the REST ones pull in mailparser
+ * and request signing, which an SMTP-only relay should not carry in memory.
+ */
+export async function createUpstream(config: UpstreamConfig, hostname: string): Promise<Upstream> {
   switch (config.type) {
     case 'smtp':
-      return new SmtpUpstream(config, hostname);
+      return new (await import('./smtp.js')).SmtpUpstream(config, hostname);
     case 'maildir':
-      return new MaildirUpstream(config);
+      return new (await import('./maildir.js')).MaildirUpstream(config);
     case 'sendgrid':
-      return new SendgridUpstream(config);
+      return new (await import('./sendgrid.js')).SendgridUpstream(config);
     case 'postmark':
-      return new PostmarkUpstream(config);
+      return new (await import('./postmark.js')).PostmarkUpstream(config);
     case 'resend':
-      return new ResendUpstream(config);
+      return new (await import('./resend.js')).ResendUpstream(config);
     case 'brevo':
-      return new BrevoUpstream(config);
+      return new (await import('./brevo.js')).BrevoUpstream(config);
     case 'sparkpost':
-      return new SparkpostUpstream(config);
+      return new (await import('./sparkpost.js')).SparkpostUpstream(config);
     case 'mailgun':
-      return new MailgunUpstream(config);
+      return new (await import('./mailgun.js')).MailgunUpstream(config);
     case 'mailjet':
-      return new MailjetUpstream(config);
+      return new (await import('./mailjet.js')).MailjetUpstream(config);
     case 'ses':
-      return new SesUpstream(config);
+      return new (await import('./ses.js')).SesUpstream(config);
   }
 }
 
