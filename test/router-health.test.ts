@@ -28,6 +28,7 @@ describe('upstream health', () => {
     ['a mailbox 451 at RCPT (greylisting) leaves the upstream healthy', { kind: 'smtp', code: 451, enhanced: '4.7.1', text: 'greylisted', stage: 'rcpt' }, false],
     ['a 550 unknown user leaves it healthy', { kind: 'smtp', code: 550, enhanced: '5.1.1', text: 'no such user', stage: 'rcpt' }, false],
     ['a 421 at connect cools it down', { kind: 'smtp', code: 421, enhanced: '4.7.0', text: 'too busy', stage: 'connect' }, true],
+    ['a 451 to MAIL FROM (this message throttled) leaves it healthy', { kind: 'smtp', code: 451, enhanced: '4.7.1', text: 'slow down', stage: 'mail' }, false],
     ['connection refused cools it down', { kind: 'network', errorCode: 'ECONNREFUSED', message: 'refused' }, true],
     ['an auth failure (configuration) cools it down', { kind: 'smtp', code: 535, enhanced: '5.7.8', text: 'bad credentials', stage: 'auth' }, true],
     ['HTTP 503 cools it down', { kind: 'http', status: 503, text: 'unavailable' }, true],
@@ -38,7 +39,10 @@ describe('upstream health', () => {
       const router = new Router([new Scripted('u', answer)], [config('u')], retry, () => 0);
       await router.deliver(message);
       assert.equal(router.health()[0]!.coolDownUntil !== null, cools);
-      assert.equal(router.pausedUntil() !== undefined, cools, 'the only upstream down pauses delivery');
+      assert.equal(router.pausedUntil(), undefined, 'one failure does not pause delivery');
+      await router.deliver(message);
+      await router.deliver(message);
+      assert.equal(router.pausedUntil() !== undefined, cools, 'the only upstream failing three times in a row pauses delivery');
     });
   }
 

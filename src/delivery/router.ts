@@ -34,9 +34,12 @@ interface Entry {
   upstream: Upstream;
   config: UpstreamConfig;
   health: UpstreamHealth;
+  /** Consecutive failures of the upstream as a whole (drives the cool-down). */
+  downCount: number;
 }
 
 const MAX_PROBE_INTERVAL = 5 * 60_000;
+const PAUSE_AFTER_FAILURES = 3;
 
 function isUpstreamFailure(result: AttemptResult, outcome: Classification): boolean {
   if (outcome.outcome === 'config') return true;
@@ -46,7 +49,9 @@ function isUpstreamFailure(result: AttemptResult, outcome: Classification): bool
     case 'tls':
       return true;
     case 'smtp':
-      return result.stage !== 'rcpt';
+      // A reply to MAIL or DATA comes from a live server about this message (throttling, policy);
+      // only a refusal at connect (421 greeting) or AUTH speaks for the upstream as a whole.
+      return result.stage === 'connect' || result.stage === 'auth';
     case 'http':
       return result.status === 429 || result.status >= 500;
     default:
@@ -63,7 +68,7 @@ export class Router {
     private retry: RetryConfig,
     private readonly now: () => number = Date.now,
   ) {
-    this.entries = upstreams.map((upstream, i) => ({ upstream, config: configs[i]!, health: freshHealth(upstream) }));
+    this.entries = upstreams.map((upstream, i) => ({ upstream, config: configs[i]!, health: freshHealth(upstream), downCount: 0 }));
   }
 
   get names(): string[] {
@@ -150,28 +155,33 @@ export class Router {
   }
 
   /**
-   * Health tracks the upstream itself, not its mailboxes: a recipient's 4xx (greylisting, full
-   * mailbox) or 5xx says the upstream is up. Only failures of the upstream as a whole — no
-   * connection, TLS, a 4xx/5xx before RCPT, HTTP 429/5xx, or our configuration — count.
+   * Health, as `status` shows it, records the last attempt's failure whatever its cause. The
+   * cool-down (skip this upstream, and pause delivery when all are down) is only for failures of
+   * the upstream as a whole — no connection, TLS, a refusal at connect or AUTH, HTTP 429/5xx, our
+   * configuration — not for a reply about one message or mailbox (greylisting, throttling a
+   * sender), which the message's own backoff handles.
    */
   private recordHealth(entry: Entry, attempts: Array<{ result: AttemptResult; outcome: Classification }>): void {
     const health = entry.health;
     const now = this.now();
-    const upstreamFailures = attempts.filter(({ result, outcome }) => isUpstreamFailure(result, outcome));
-    if (upstreamFailures.length < attempts.length || attempts.length === 0) {
+    const failed = attempts.filter(({ outcome }) => outcome.outcome === 'transient' || outcome.outcome === 'config');
+    if (failed.length < attempts.length || attempts.length === 0) {
       health.consecutiveFailures = 0;
       health.lastSuccessAt = now;
       health.coolDownUntil = null;
       health.lastErrorClass = null;
+      entry.downCount = 0;
       return;
     }
-    const failure = (upstreamFailures.find((a) => a.outcome.outcome === 'config') ?? upstreamFailures[0]!).outcome;
+    const failure = (failed.find((a) => a.outcome.outcome === 'config') ?? failed[0]!).outcome;
     health.consecutiveFailures++;
     health.lastErrorAt = now;
     health.lastError = failure.reply;
     health.lastErrorClass = failure.outcome;
+    if (!attempts.some(({ result, outcome }) => isUpstreamFailure(result, outcome))) return;
+    entry.downCount++;
     // Probe a failed upstream at least every MAX_PROBE_INTERVAL, however long max_delay is.
-    const coolDown = Math.min(this.retry.maxDelay, MAX_PROBE_INTERVAL, this.retry.initialDelay * 2 ** Math.min(health.consecutiveFailures - 1, 20));
+    const coolDown = Math.min(this.retry.maxDelay, MAX_PROBE_INTERVAL, this.retry.initialDelay * 2 ** Math.min(entry.downCount - 1, 20));
     // A provider that said when to come back (Retry-After, rate-limit reset) is left alone until then.
     const askedFor = Math.max(0, ...attempts.map((a) => a.outcome.retryAfterMs ?? 0));
     health.coolDownUntil = now + Math.max(coolDown, askedFor);
@@ -186,7 +196,8 @@ export class Router {
     let earliest = Infinity;
     for (const entry of this.entries) {
       const until = entry.health.coolDownUntil;
-      if (!until || until <= now) return undefined;
+      // One failed attempt among many successes is noise; pause only for an upstream that keeps failing.
+      if (!until || until <= now || entry.downCount < PAUSE_AFTER_FAILURES) return undefined;
       earliest = Math.min(earliest, until);
     }
     return Number.isFinite(earliest) ? earliest : undefined;
@@ -195,7 +206,10 @@ export class Router {
 
   /** After a reload or `queue retry`: forget failures so every upstream is tried again. */
   resetHealth(): void {
-    for (const entry of this.entries) entry.health = freshHealth(entry.upstream);
+    for (const entry of this.entries) {
+      entry.health = freshHealth(entry.upstream);
+      entry.downCount = 0;
+    }
   }
 
   async close(): Promise<void> {
