@@ -107,11 +107,17 @@ export class SubmissionServer {
           if (size > MAX_HEADER) reply({ ok: false, code: 'EUSAGE', error: 'request header too long' });
           return;
         }
+        let parsed: unknown;
         try {
-          request = JSON.parse(data.subarray(0, newline).toString('utf8')) as Request;
+          parsed = JSON.parse(data.subarray(0, newline).toString('utf8'));
         } catch {
           return reply({ ok: false, code: 'EUSAGE', error: 'malformed request' });
         }
+        // Any local user can write to this socket: anything but a request object is refused here.
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { op?: unknown }).op !== 'string') {
+          return reply({ ok: false, code: 'EUSAGE', error: 'malformed request' });
+        }
+        request = parsed as Request;
         headerLength = newline + 1;
         if (request.op === 'submit' && !(typeof request.size === 'number' && request.size <= this.hooks.maxMessageSize())) {
           return reply({ ok: false, code: 'EDATAERR', error: `message too big (limit ${this.hooks.maxMessageSize()} bytes)` });
