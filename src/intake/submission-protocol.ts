@@ -35,12 +35,15 @@ export function encodeFrame(request: Request, body?: Buffer): Buffer {
 export function decodeFrame(data: Buffer): { request: Request; body: Buffer } | undefined {
   const newline = data.indexOf(0x0a);
   if (newline === -1 || newline > MAX_HEADER) return undefined;
-  let request: Request;
+  let parsed: unknown;
   try {
-    request = JSON.parse(data.subarray(0, newline).toString('utf8')) as Request;
+    parsed = JSON.parse(data.subarray(0, newline).toString('utf8'));
   } catch {
     return undefined;
   }
+  // Maildrop files come from any local user: anything but a request object is not a frame.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { op?: unknown }).op !== 'string') return undefined;
+  const request = parsed as Request;
   const body = data.subarray(newline + 1);
   if (request.op === 'submit' && !isSubmitRequest(request, body.length)) return undefined;
   return { request, body };
