@@ -151,6 +151,9 @@ describe('delivery', () => {
       assert.deepEqual(bounce.recipients, ['a@example.org']);
       assert.match(bounce.raw.toString(), /Status: 4\.4\.7\r\nDiagnostic-Code: smtp; 451 4\.4\.0 still not today/);
       assert.ok(daemon.logs.filter((l) => l.event === 'delivery' && l.queueId === id).length >= 2, 'retried before giving up');
+      const last = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'expired');
+      assert.equal(last.status, '4.4.7');
+      assert.equal(last.nextAttemptAt, undefined, 'nothing is scheduled after giving up');
     } finally {
       await daemon.stop();
       await capture.close();

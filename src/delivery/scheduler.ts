@@ -165,9 +165,9 @@ export class Scheduler extends EventEmitter {
       },
       (next) => dsnMessages(next, newlyFailed, raw, this.settings, now),
     );
-    this.logAttempt(record, outcomes, started, now, updated?.record.nextAttemptAt ?? null, updated?.inserted ?? []);
-    if (!updated) this.log.warn({ queueId: id }, 'message was removed while it was being delivered');
     const bounced = new Set(newlyFailed.map((r) => r.address));
+    this.logAttempt(record, outcomes, started, now, updated?.record.nextAttemptAt ?? null, updated?.inserted ?? [], bounced);
+    if (!updated) this.log.warn({ queueId: id }, 'message was removed while it was being delivered');
     const event: AttemptEvent = {
       receivedAt: record.receivedAt,
       startedAt: started,
@@ -196,17 +196,27 @@ export class Scheduler extends EventEmitter {
     }
   }
 
-  private logAttempt(record: MessageRecord, outcomes: Map<string, RoutedOutcome>, started: number, now: number, nextAttemptAt: number | null, dsnIds: string[]): void {
+  private logAttempt(
+    record: MessageRecord,
+    outcomes: Map<string, RoutedOutcome>,
+    started: number,
+    now: number,
+    nextAttemptAt: number | null,
+    dsnIds: string[],
+    bounced: ReadonlySet<string>,
+  ): void {
     this.logFailovers(record, outcomes);
-    // One line per (upstream, outcome, reply) group: usually one line per attempt.
-    const groups = new Map<string, { outcome: RoutedOutcome; recipients: string[] }>();
+    // One line per (upstream, result, reply) group: usually one line per attempt. A transient
+    // failure past max_age is not "deferred" but given up: logged as result "expired".
+    const groups = new Map<string, { outcome: RoutedOutcome; result: string; recipients: string[] }>();
     for (const [recipient, outcome] of outcomes) {
-      const key = `${outcome.upstream}\u0000${outcome.outcome}\u0000${outcome.reply}`;
-      const group = groups.get(key) ?? { outcome, recipients: [] };
+      const result = outcome.outcome === 'transient' && bounced.has(recipient) ? 'expired' : outcome.outcome;
+      const key = `${outcome.upstream}\u0000${result}\u0000${outcome.reply}`;
+      const group = groups.get(key) ?? { outcome, result, recipients: [] };
       group.recipients.push(recipient);
       groups.set(key, group);
     }
-    for (const { outcome, recipients } of groups.values()) {
+    for (const { outcome, result, recipients } of groups.values()) {
       const fields = {
         event: 'delivery',
         queueId: record.id,
@@ -214,14 +224,14 @@ export class Scheduler extends EventEmitter {
         from: record.sender,
         recipients,
         upstream: outcome.upstream,
-        result: outcome.outcome,
-        status: outcome.status,
+        result,
+        status: result === 'expired' ? '4.4.7' : outcome.status,
         reply: outcome.reply,
         providerMessageId: outcome.providerMessageId,
         attempt: record.attempts + 1,
         delayMs: now - record.receivedAt,
         durationMs: now - started,
-        nextAttemptAt: outcome.outcome === 'delivered' || outcome.outcome === 'permanent' || nextAttemptAt === null ? undefined : new Date(nextAttemptAt).toISOString(),
+        nextAttemptAt: result === 'transient' || result === 'config' ? (nextAttemptAt === null ? undefined : new Date(nextAttemptAt).toISOString()) : undefined,
         dsnQueueIds: dsnIds.length > 0 && outcome.outcome !== 'delivered' ? dsnIds : undefined,
       };
       if (outcome.outcome === 'config') {
@@ -229,7 +239,7 @@ export class Scheduler extends EventEmitter {
       } else if (outcome.outcome === 'delivered') {
         this.log.info(fields, 'delivered');
       } else {
-        this.log.warn(fields, outcome.outcome === 'permanent' ? 'bounced' : 'deferred');
+        this.log.warn(fields, result === 'permanent' ? 'bounced' : result === 'expired' ? 'given up: max_age expired' : 'deferred');
       }
     }
   }
