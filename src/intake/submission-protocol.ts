@@ -31,6 +31,15 @@ export function encodeFrame(request: Request, body?: Buffer): Buffer {
   return body ? Buffer.concat([head, body]) : head;
 }
 
+/**
+ * A parsed request line, or undefined when it is not a request object. Sockets and maildrop files
+ * are written by any local user, so nothing is assumed about the JSON found there.
+ */
+export function asRequest(parsed: unknown): Request | undefined {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  return typeof (parsed as { op?: unknown }).op === 'string' ? (parsed as Request) : undefined;
+}
+
 /** Splits a complete frame (a maildrop file); undefined when it is not one. */
 export function decodeFrame(data: Buffer): { request: Request; body: Buffer } | undefined {
   const newline = data.indexOf(0x0a);
@@ -41,9 +50,8 @@ export function decodeFrame(data: Buffer): { request: Request; body: Buffer } | 
   } catch {
     return undefined;
   }
-  // Maildrop files come from any local user: anything but a request object is not a frame.
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { op?: unknown }).op !== 'string') return undefined;
-  const request = parsed as Request;
+  const request = asRequest(parsed);
+  if (!request) return undefined;
   const body = data.subarray(newline + 1);
   if (request.op === 'submit' && !isSubmitRequest(request, body.length)) return undefined;
   return { request, body };

@@ -18,7 +18,7 @@ import { findBareLineBreak } from './message-check.js';
 import { isQueueId, newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
-import { isSubmitRequest, MAX_HEADER, type Reply, type Request, type SubmitRequest } from './submission-protocol.js';
+import { asRequest, isSubmitRequest, MAX_HEADER, type Reply, type Request, type SubmitRequest } from './submission-protocol.js';
 
 /** What the control requests (sendmail -q, -bp, -bi) ask of the daemon. */
 export interface SubmissionHooks {
@@ -113,11 +113,8 @@ export class SubmissionServer {
         } catch {
           return reply({ ok: false, code: 'EUSAGE', error: 'malformed request' });
         }
-        // Any local user can write to this socket: anything but a request object is refused here.
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { op?: unknown }).op !== 'string') {
-          return reply({ ok: false, code: 'EUSAGE', error: 'malformed request' });
-        }
-        request = parsed as Request;
+        request = asRequest(parsed);
+        if (!request) return reply({ ok: false, code: 'EUSAGE', error: 'malformed request' });
         headerLength = newline + 1;
         if (request.op === 'submit' && !(typeof request.size === 'number' && request.size <= this.hooks.maxMessageSize())) {
           return reply({ ok: false, code: 'EDATAERR', error: `message too big (limit ${this.hooks.maxMessageSize()} bytes)` });
