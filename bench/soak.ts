@@ -167,7 +167,7 @@ async function crashSoak(o: Options, base: string): Promise<{ tally: Tally; kill
  * clients get 452. Then the upstream comes back, delivery frees space, and a second wave must be
  * accepted. Falls back to the spool's max_size cap when tmpfs cannot be mounted.
  */
-async function fullDiskSoak(o: Options, base: string): Promise<{ tally: Tally; mode: string; got452: number; resumed: boolean; finished: boolean }> {
+async function fullDiskSoak(base: string): Promise<{ tally: Tally; mode: string; got452: number; resumed: boolean; finished: boolean }> {
   const mountPoint = join(base, 'tmpfs');
   mkdirSync(mountPoint, { recursive: true });
   let mode = 'tmpfs (16 MB)';
@@ -246,7 +246,7 @@ async function main(): Promise<number> {
   }
   let full: Awaited<ReturnType<typeof fullDiskSoak>> | undefined;
   if (o.tmpfs) {
-    full = await fullDiskSoak(o, base);
+    full = await fullDiskSoak(base);
     show(`full-disk soak [${full.mode}]`, full.tally);
     process.stdout.write(`  452 replies: ${full.got452}; service resumed after space returned: ${full.resumed ? 'yes' : 'NO'}\n`);
     if (full.tally.lost > 0 || full.got452 === 0 || !full.resumed || !full.finished) failed = true;

@@ -192,7 +192,7 @@ describe('listener security', () => {
       chmodSync(secret, 0o644);
       const file = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamExtra: `username = "u"\npassword_file = "${secret}"` }));
       const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = execFile(process.execPath, [MAILSHIM, 'serve', '--config', file], (error, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
+        const child = execFile(process.execPath, [MAILSHIM, 'serve', '--config', file], (_error, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
       });
       assert.equal(result.code, 78);
       assert.match(result.stderr, new RegExp(`refusing to start: ${secret} holds a secret and is accessible by group/others \\(mode 644\\); fix: chmod 600 ${secret}`));

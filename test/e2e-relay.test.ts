@@ -58,7 +58,7 @@ describe('relay end to end', () => {
     const text = got.raw.toString();
     assert.match(text, new RegExp(`^Received: from client\\.test \\(\\[127\\.0\\.0\\.1\\]\\)\\r\\n\\tby relay\\.test \\(mailshim\\) with ESMTP id ${id}`));
     // Everything after our Received header is byte-for-byte what the client sent (after dot-unstuffing).
-    assert.ok(text.endsWith(body.replace('.. a dot', '.. a dot')), 'body unchanged');
+    assert.ok(text.endsWith(body), 'body unchanged');
     const line = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id);
     assert.equal(line.result, 'delivered');
     assert.equal(line.messageId, '<rawone@example.org>');

@@ -12,6 +12,8 @@ const option = fc.oneof(
   fc.emailAddress(),
 );
 
+const KNOWN_FIELDS = new Set(['mode', 'readRecipients', 'ignoreDots', 'sender', 'fullName', 'verbose', 'json', 'recipients', 'ignored']);
+
 describe('sendmail flag parser fuzz', () => {
   it('every argv is either parsed into a known mode or rejected with a usage error', () => {
     fc.assert(
@@ -21,7 +23,7 @@ describe('sendmail flag parser fuzz', () => {
           assert.ok(['deliver', 'smtp', 'queue-list', 'newaliases', 'run-queue'].includes(args.mode));
           assert.ok(Array.isArray(args.recipients) && args.recipients.every((r) => typeof r === 'string'));
           // Nothing the parser returns names a file to write or a config to read.
-          assert.deepEqual(Object.keys(args).sort(), ['fullName', 'ignoreDots', 'ignored', 'json', 'mode', 'readRecipients', 'recipients', 'sender', 'verbose'].filter((k) => k in args).sort());
+          for (const key of Object.keys(args)) assert.ok(KNOWN_FIELDS.has(key), `unexpected field ${key}`);
         } catch (error) {
           assert.ok(error instanceof SubmitError && error.code === 'EUSAGE', `unexpected ${String(error)}`);
           assert.ok(!error.message.includes('\n'), 'usage errors are one line');
