@@ -31,7 +31,7 @@ describe('REST upstream config', () => {
       { SG: 'SG.secret' },
     );
     const [sg, mg, ses, mj, local] = config.upstreams;
-    assert.deepEqual(sg, { name: 'primary', matchFrom: [], maxConcurrency: 3, timeout: 20_000, rateLimit: { count: 10, perMs: 1000 }, type: 'sendgrid', apiKey: 'SG.secret', endpoint: 'https://api.sendgrid.com' });
+    assert.deepEqual(sg, { name: 'primary', matchFrom: [], maxConcurrency: 3, timeout: 20_000, rateLimit: { count: 10, perMs: 1000 }, unsupported: 'fallback', type: 'sendgrid', apiKey: 'SG.secret', endpoint: 'https://api.sendgrid.com' });
     assert.equal(mg?.type === 'mailgun' && mg.endpoint, 'https://api.eu.mailgun.net');
     assert.equal(ses?.type === 'ses' && ses.endpoint, 'https://email.eu-west-1.amazonaws.com');
     assert.equal(mj?.type === 'mailjet' && mj.secretKey, 's');

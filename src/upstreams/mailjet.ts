@@ -10,7 +10,7 @@ import type { MailjetUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import type { MailAddress, ProviderRules } from './rest/convert.js';
-import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
+import { apiUrl, basicAuth, field, parseJson, parseJsonLossless, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
 const RULES: ProviderRules = {
@@ -82,8 +82,9 @@ export class MailjetUpstream extends RestUpstream<MailjetUpstreamConfig> {
     return { detail: `active senders: ${active.join(', ')}` };
   }
 
+  /** MessageID is a 64-bit integer: parsed losslessly (as its digits), never rounded. */
   private firstMessage(response: HttpResponse): unknown {
-    const messages = field(parseJson(response.text), 'Messages');
+    const messages = field(parseJsonLossless(response.text), 'Messages');
     return Array.isArray(messages) ? (messages[0] as unknown) : undefined;
   }
 

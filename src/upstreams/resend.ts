@@ -8,7 +8,7 @@ import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { formatAddress, splitAddresses, type ProviderRules } from './rest/convert.js';
-import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
+import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
 const RULES: ProviderRules = { provider: 'Resend', reserved: new Set(), regenerated: new Set(), inlineImages: true, requiresSubject: true };
@@ -79,7 +79,6 @@ export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     return jsonError(response, 'name', 'message');
   }
 
-  protected override retryAfterOf(response: HttpResponse): number | undefined {
-    return parseRetryAfter(response.headers.get('retry-after')) ?? parseReset(response.headers.get('ratelimit-reset'), 'delta');
-  }
+  /** Resend's documented limit is 2 requests/s per team (the default rate_limit); 429 carries retry-after and ratelimit-reset (seconds). */
+  protected override readonly resetHeader = { name: 'ratelimit-reset', form: 'delta' as const };
 }

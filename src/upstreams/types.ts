@@ -28,8 +28,11 @@ export type AttemptResult =
    * error code or name (e.g. Postmark 406, Resend "validation_error", SES "MessageRejected").
    */
   | { kind: 'http'; provider?: string; status: number; errorCode?: string; text: string; retryAfterMs?: number }
-  /** The message cannot be expressed for this upstream (e.g. a signed message for a JSON API). */
-  | { kind: 'unsupported'; text: string };
+  /**
+   * The message cannot be expressed for this upstream (e.g. a signed message for a JSON API).
+   * `final`: the upstream's `unsupported = "bounce"` setting — bounce now, try no other upstream.
+   */
+  | { kind: 'unsupported'; text: string; final?: boolean };
 
 export type SmtpStage = 'connect' | 'auth' | 'mail' | 'rcpt' | 'data';
 
