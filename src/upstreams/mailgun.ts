@@ -67,6 +67,12 @@ export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
         advice: `finish verifying ${this.config.domain} in Mailgun (publish its DNS records, then Verify) before sending`,
       };
     }
+    if (/^sandbox[0-9a-f]*\.mailgun\.org$/i.test(this.config.domain)) {
+      return {
+        detail: `domain ${this.config.domain} is ${state ?? 'known'}`,
+        warning: `${this.config.domain} is a Mailgun sandbox domain: it delivers only to the authorized recipients listed for it — add and verify your own sending domain, then set domain = to it`,
+      };
+    }
     return { detail: `domain ${this.config.domain} is ${state ?? 'known'}` };
   }
 

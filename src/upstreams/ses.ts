@@ -89,7 +89,7 @@ export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
     };
   }
 
-  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+  protected override interpretCheck(response: HttpResponse, _sender?: string): CheckVerdict {
     const verdict = super.interpretCheck(response);
     if (verdict.problem) return verdict;
     const json = parseJson(response.text);
@@ -103,7 +103,19 @@ export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
         advice: 'SES has paused sending for the account in this region: see the SES console (Account dashboard) and resolve the review, or use another region',
       };
     }
-    return { detail: `sending enabled in ${this.config.region}, ${mode}${limits}` };
+    const detail = `sending enabled in ${this.config.region}, ${mode}${limits}`;
+    const rate = Number(field(quota, 'MaxSendRate'));
+    const configured = this.config.rateLimit ? (this.config.rateLimit.count * 1000) / this.config.rateLimit.perMs : undefined;
+    if (field(json, 'ProductionAccessEnabled') !== true) {
+      return {
+        detail,
+        warning: `the account is in the SES sandbox in ${this.config.region}: it delivers only to verified addresses and domains — request production access (SES console → Account dashboard), or verify each recipient`,
+      };
+    }
+    if (Number.isFinite(rate) && rate > 0 && configured !== undefined && Math.abs(configured - rate) > 1e-9) {
+      return { detail, warning: `the account may send ${rate} messages/s and rate_limit allows ${configured}/s: set rate_limit = "${Math.floor(rate)}/s" to use it (SES counts each recipient)` };
+    }
+    return { detail };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

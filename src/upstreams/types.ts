@@ -68,7 +68,10 @@ export interface CheckStep {
   detail: string;
   /** On failure: what happened, in the same terms as send() results. */
   failure?: AttemptResult;
-  /** On failure: the upstream's own advice (e.g. which config key holds a rejected API key), preferred over the generic diagnosis. */
+  /**
+   * On failure: the upstream's own advice (e.g. which config key holds a rejected API key), preferred
+   * over the generic diagnosis. On success: an account-level warning with its fix (sandbox, …).
+   */
   advice?: string;
 }
 

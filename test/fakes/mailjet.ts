@@ -43,7 +43,7 @@ const isContact = (c: unknown) => isObject(c) && !unknownKey(c, ['Email', 'Name'
 export const FIRST_MESSAGE_ID = 576460753067090994n;
 let nextMessageId = FIRST_MESSAGE_ID;
 
-export async function startMailjetFake(apiKey: string, secretKey: string): Promise<MailjetFake> {
+export async function startMailjetFake(apiKey: string, secretKey: string, options: { senders?: Array<{ Email: string; Status: string }> } = {}): Promise<MailjetFake> {
   const self: MailjetFake = await startFake<Json>((request, fake) => {
     const route = `${request.method} ${request.path}`;
     if (route !== 'POST /v3.1/send' && route !== 'GET /v3/REST/sender') return mailjetGlobalError(404, 'mj-0000', 'Object not found');
@@ -51,7 +51,7 @@ export async function startMailjetFake(apiKey: string, secretKey: string): Promi
       return mailjetGlobalError(401, 'mj-0015', 'API key authentication/authorization failure. You may be unauthorized to access the API or your API key may be expired.');
     }
     if (route === 'GET /v3/REST/sender') {
-      const senders = [{ ID: 1, Email: 'alice@example.org', Name: 'Alice', Status: 'Active', EmailType: 'transactional', IsDefaultSender: true, CreatedAt: '2026-01-01T00:00:00Z', DNSID: 1, Filename: '' }];
+      const senders = (options.senders ?? [{ Email: 'alice@example.org', Status: 'Active' }]).map((s, i) => ({ ID: i + 1, Name: '', EmailType: 'transactional', IsDefaultSender: i === 0, CreatedAt: '2026-01-01T00:00:00Z', DNSID: 1, Filename: '', ...s }));
       return { status: 200, body: { Count: senders.length, Data: senders, Total: senders.length } };
     }
     const body = parseJsonBody(request);

@@ -94,7 +94,7 @@ export abstract class RestUpstream<C extends RestUpstreamConfig = RestUpstreamCo
   protected abstract credentialCheck(): CredentialCheck;
 
   /** Reads the answer to credentialCheck(): by default any 2xx proves the credentials, anything else is the provider's error. */
-  protected interpretCheck(response: HttpResponse): CheckVerdict {
+  protected interpretCheck(response: HttpResponse, _sender?: string): CheckVerdict {
     if (response.status >= 200 && response.status < 300) return { detail: 'credentials accepted' };
     const error = this.errorOf(response);
     return { detail: `HTTP ${response.status}`, problem: { errorCode: error.errorCode, text: error.text || response.text.slice(0, 200) } };
@@ -103,7 +103,7 @@ export abstract class RestUpstream<C extends RestUpstreamConfig = RestUpstreamCo
   check(request: CheckRequest): Promise<CheckStep[]> {
     return checkRest(this.config, request, {
       credentialCheck: () => this.credentialCheck(),
-      interpret: (response) => this.interpretCheck(response),
+      interpret: (response, sender) => this.interpretCheck(response, sender),
       send: (message) => this.send(message),
     });
   }
