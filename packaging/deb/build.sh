@@ -93,7 +93,7 @@ page() { # page SOURCE.md SECTION NAME [doc.md ...]
   { sed -e "s/@VERSION@/$VERSION/" -e "s/@DATE@/$(date -u -d "@$EPOCH" '+%B %Y')/" "packaging/man/$src"; for d in "$@"; do man_body "$d"; echo; done; } \
     | go-md2man | gzip -9n > "$STAGE/usr/share/man/man$section/$name.$section.gz"
 }
-page mailshim.8.md 8 mailshim
+page mailshim.8.md 8 mailshim docs/operations.md docs/security.md
 page sendmail.8.md 8 sendmail docs/sendmail.md
 page mailshim.toml.5.md 5 mailshim.toml docs/configuration.md
 ln -s sendmail.8.gz "$STAGE/usr/share/man/man8/mailq.8.gz"
