@@ -50,7 +50,9 @@ stop_daemon() { [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" && wait "$DAEMON_PID"
 delivered() { for _ in $(seq 150); do grep -rlqs -- "$1" /var/lib/mailshim/outbox && return 0; sleep 0.2; done; return 1; }
 
 apt-get update -qq >/dev/null 2>&1 || true
-command -v lintian >/dev/null && command -v go-md2man >/dev/null || apt_quiet install --no-install-recommends lintian go-md2man
+# Prerequisites from Debian's archive: when they cannot be had, that is a skip, not a pass or a failure.
+skip() { echo "# skipped: $*"; echo "$pass passed, $fail failed, 1 skipped"; exit 0; }
+command -v lintian >/dev/null && command -v go-md2man >/dev/null || apt_quiet install --no-install-recommends lintian go-md2man || skip "cannot install lintian and go-md2man"
 
 # 1. Build this checkout, and an "older" build of it for the upgrade.
 # (MAILSHIM_DEB_REUSE=1 reuses packages built earlier, while working on this script.)
@@ -64,7 +66,7 @@ check "lintian reports no errors ($errors)" test "$errors" -eq 0
 lintian --tag-display-limit 0 "$NEW" 2>&1 | grep -v 'root privileges' | sed 's/^/# lintian: /'
 
 # 2. An MTA is installed first (CI's bsd-mailx already brought exim4); dpkg replaces it.
-if ! installed exim4-daemon-light && ! installed postfix; then apt_quiet install --no-install-recommends exim4-daemon-light; fi
+if ! installed exim4-daemon-light && ! installed postfix; then apt_quiet install --no-install-recommends exim4-daemon-light || skip "cannot install exim4-daemon-light"; fi
 other=$(installed postfix && echo postfix || echo exim4-daemon-light)
 check "$other is installed before mailshim" installed "$other"
 # dpkg alone cannot swap MTAs: the installed one's own "Conflicts: mail-transport-agent" is
