@@ -29,7 +29,8 @@ import type { Spool } from '../spool/spool.js';
 import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
 import { checkMessage } from './message-check.js';
 import { receivedHeader } from './received.js';
-import { installEnhancedReplyCodes, SmtpReply } from './smtp-replies.js';
+import { SmtpReply } from './smtp-replies.js';
+import { adaptSmtpServer, type GreetPauseOption } from './smtp-server-adapter.js';
 
 export interface IntakeSettings {
   hostname: string;
@@ -68,7 +69,7 @@ export class SmtpIntake {
     /** Aliases and masquerading, as for sendmail submissions (local names like root@<hostname>). */
     private readonly localPolicy?: () => LocalPolicy,
   ) {
-    installEnhancedReplyCodes();
+    adaptSmtpServer();
     this.allowed = allowMatcher(listen.allow);
     this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
     if (listen.usersFile) this.users = loadUsers(listen.usersFile);
@@ -90,7 +91,8 @@ export class SmtpIntake {
     const listen = this.listen;
     const tlsFiles = listen.tls !== 'none' && listen.cert && listen.key ? loadTlsFiles(listen.cert, listen.key) : undefined;
     const disabled = this.disabledCommands(false);
-    const options: SMTPServerOptions = {
+    const options: SMTPServerOptions & GreetPauseOption = {
+      greetPause: listen.greetPause,
       name: this.settings.hostname,
       banner: 'mailshim',
       size: this.settings.maxMessageSize,
