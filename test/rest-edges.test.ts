@@ -175,39 +175,32 @@ describe('6. SendGrid display names with , or ;', () => {
 
 describe('7. One invalid address does not bounce its group', () => {
   const group = ['bob@example.net', 'root@intranet', 'carol@example.com'];
+  const onlyTheBadOneBounces = (results: RecipientResult[]) => {
+    for (const r of group) assert.equal(outcome(results, r).outcome, r === 'root@intranet' ? 'permanent' : 'delivered', r);
+  };
 
   it('Postmark ("Invalid \'To\' address", no address named): each recipient is tried alone, only the bad one bounces', async () => {
     const fake = await started(startPostmarkFake('pm-7'));
-    const results = await new PostmarkUpstream(apiKey('postmark', fake.url, 'pm-7')).send(textMessage(group));
-    assert.equal(outcome(results, 'bob@example.net').outcome, 'delivered');
-    assert.equal(outcome(results, 'carol@example.com').outcome, 'delivered');
-    assert.equal(outcome(results, 'root@intranet').outcome, 'permanent');
+    onlyTheBadOneBounces(await new PostmarkUpstream(apiKey('postmark', fake.url, 'pm-7')).send(textMessage(group)));
     assert.deepEqual(fake.deliveredTo.flat().sort(), ['bob@example.net', 'carol@example.com']);
   });
 
   it('SendGrid (field personalizations.0.to.1.email): the named address bounces, the rest go in one request', async () => {
     const fake = await started(startSendgridFake('SG.7'));
-    const results = await new SendgridUpstream(apiKey('sendgrid', fake.url, 'SG.7')).send(textMessage(group));
-    assert.equal(outcome(results, 'root@intranet').outcome, 'permanent');
-    assert.equal(outcome(results, 'bob@example.net').outcome, 'delivered');
-    assert.equal(outcome(results, 'carol@example.com').outcome, 'delivered');
+    onlyTheBadOneBounces(await new SendgridUpstream(apiKey('sendgrid', fake.url, 'SG.7')).send(textMessage(group)));
     assert.equal(fake.received.length, 2, 'the first request, then one without the bad address');
   });
 
   it('Mailgun ("to parameter is not a valid address … root@intranet"): the address in the text bounces', async () => {
     const fake = await started(startMailgunFake('key-7', 'mg.example.org'));
     const upstream = new MailgunUpstream({ ...common('mailgun', fake.url), type: 'mailgun', apiKey: 'key-7', domain: 'mg.example.org' } satisfies MailgunUpstreamConfig);
-    const results = await upstream.send(textMessage(group));
-    assert.equal(outcome(results, 'root@intranet').outcome, 'permanent');
-    assert.equal(outcome(results, 'bob@example.net').outcome, 'delivered');
+    onlyTheBadOneBounces(await upstream.send(textMessage(group)));
     assert.deepEqual(fake.accepted[0]!.payload.to, ['bob@example.net', 'carol@example.com']);
   });
 
   it('Resend (validation_error, no address named): one by one', async () => {
     const fake = await started(startResendFake('re_7'));
-    const results = await new ResendUpstream(apiKey('resend', fake.url, 're_7')).send(textMessage(group));
-    assert.equal(outcome(results, 'root@intranet').outcome, 'permanent');
-    assert.equal(outcome(results, 'carol@example.com').outcome, 'delivered');
+    onlyTheBadOneBounces(await new ResendUpstream(apiKey('resend', fake.url, 're_7')).send(textMessage(group)));
   });
 
   it('a payload problem that is not about an address still applies to everyone (no per-recipient retries)', async () => {
