@@ -253,9 +253,19 @@ describe('9. SES: credential and clock errors are configuration; what SES refuse
     assert.equal(fake.received.length, 0);
   });
 
+  it('does not send a header address with a non-ASCII domain (says why)', async () => {
+    const fake = await started(startSesFake(credentials));
+    const m = message(['bob@example.net'], 'To: bob@example.net\r\nCc: kurt@bücher.example\r\nContent-Type: text/plain; charset=utf-8\r\n', 'x\r\n');
+    const got = outcome(await ses(fake.url).send(m), 'bob@example.net');
+    assert.equal(got.result.kind, 'unsupported');
+    assert.match(got.reply, /the Cc header has an address with a non-ASCII domain, which SES refuses/);
+    assert.equal(fake.received.length, 0);
+  });
+
   it('sends a non-ASCII recipient domain as punycode', async () => {
     const fake = await started(startSesFake(credentials));
-    const results = await ses(fake.url).send(textMessage(['kurt@bücher.example']));
+    // The envelope (e.g. from an alias) has the Unicode domain; the header is already punycode.
+    const results = await ses(fake.url).send(textMessage(['kurt@bücher.example'], 'kurt@xn--bcher-kva.example'));
     assert.equal(outcome(results, 'kurt@bücher.example').outcome, 'delivered');
     assert.deepEqual(fake.accepted[0]!.payload.destinations, ['kurt@xn--bcher-kva.example']);
   });

@@ -33,6 +33,17 @@ export function longLine(raw: Buffer): { line: number; octets: number } | undefi
   return undefined;
 }
 
+/** The first address header (From, To, Cc, Reply-To, Sender) whose address has non-ASCII after the "@". */
+export function nonAsciiAddressHeader(raw: Buffer): string | undefined {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
+  for (const line of head.split(/\r?\n/)) {
+    const name = /^(from|to|cc|bcc|reply-to|sender):/i.exec(line)?.[1];
+    if (name && /@[^\s<>,;"]*[^\x00-\x7f]/.test(line)) return name;
+  }
+  return undefined;
+}
+
 /** user@bücher.example → user@xn--bcher-kva.example; undefined when the local part is not ASCII. */
 export function asciiAddress(address: string): string | undefined {
   const at = address.lastIndexOf('@');
@@ -49,6 +60,8 @@ export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
     const raw = outboundRaw(message);
     const long = longLine(raw);
     if (long) return { unsupported: `line ${long.line} is ${long.octets} octets long; SES refuses lines over 998 octets (RFC 5322 §2.1.1)` };
+    const header = nonAsciiAddressHeader(raw);
+    if (header) return { unsupported: `the ${header} header has an address with a non-ASCII domain, which SES refuses; write it in punycode (xn--…)` };
     const ascii = new Map<string, string>();
     for (const recipient of message.recipients) {
       const converted = asciiAddress(recipient);

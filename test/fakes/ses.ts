@@ -88,6 +88,8 @@ export function startSesFake(credentials: { accessKeyId: string; secretAccessKey
     if (unknownKey(content.Raw, ['Data']) || !isBase64(content.Raw.Data)) return sesError(400, 'BadRequestException', 'Content.Raw.Data must be base64-encoded.');
     const raw = Buffer.from(content.Raw.Data, 'base64');
     if (!/\r?\n\r?\n/.test(raw.toString('latin1'))) return sesError(400, 'MessageRejected', 'Illegal header: the raw message has no header/body separator.');
+    const head = raw.toString('utf8').split(/\r?\n\r?\n/)[0]!;
+    if (/^(from|to|cc|reply-to|sender):.*@[^\s<>,;"]*[^\x00-\x7f]/im.test(head)) return sesError(400, 'BadRequestException', 'Domain contains illegal character in an address header.');
     if (raw.toString('latin1').split(/\r?\n/).some((line) => line.length > 998)) return sesError(400, 'MessageRejected', 'Message length exceeds limit: lines must be at most 998 octets.');
     const destinations: string[] = [];
     if (body.Destination !== undefined) {
