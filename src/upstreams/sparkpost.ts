@@ -7,7 +7,8 @@
  * SparkPost rewrites what it is given unless told not to (developers.sparkpost.com/api/transmissions,
  * "email_rfc822"): open and click tracking are on by default (turned off here, and the mail marked
  * transactional), and {{…}} substitution applies to the top-level headers and the first text and
- * html parts — there is no option to turn that off, so a message with "{{" there is unsupported
+ * html parts. `options.perform_substitutions = false` is documented only "when using an inline
+ * template", not for email_rfc822, so it is not relied on: a message with "{{" is unsupported
  * (it goes to the next upstream, or bounces with the reason). A 200 may still reject recipients
  * (`rcpt_to_errors`, `total_rejected_recipients`) without saying which, so each recipient goes in a
  * transmission of its own when there is more than one. No idempotency key: a retry after a timeout

@@ -26,7 +26,7 @@ export interface SparkpostFake extends Fake<Json> {
 
 /** What SparkPost's generation does to email_rfc822 (substitution, then tracking unless turned off). */
 function generate(rfc822: string, options: Json): string {
-  let out = rfc822.replace(/\{\{\{?[^}]*\}?\}\}/g, '');
+  let out = options.perform_substitutions === false ? rfc822 : rfc822.replace(/\{\{\{?[^}]*\}?\}\}/g, '');
   if (options.click_tracking !== false) out = out.replace(/https?:\/\/[^\s"'<>]+/g, (url) => `https://spgo.io/track?u=${encodeURIComponent(url)}`);
   if (options.open_tracking !== false && /text\/html/i.test(out)) out = out.replace(/(<\/body>)/i, '<img src="https://spgo.io/open.gif">$1');
   return out;
