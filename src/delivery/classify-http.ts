@@ -10,6 +10,7 @@
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult } from '../upstreams/types.js';
 import type { Classification } from './classify.js';
+import { GMAIL_HTTP_RULES, M365_HTTP_RULES } from './classify-oauth.js';
 
 export type HttpResult = Extract<AttemptResult, { kind: 'http' }>;
 
@@ -41,6 +42,8 @@ export const SHARED_HTTP_RULES: readonly HttpRule[] = [
 ];
 
 export const PROVIDER_HTTP_RULES: Readonly<Record<string, readonly HttpRule[]>> = {
+  m365: M365_HTTP_RULES,
+  gmail: GMAIL_HTTP_RULES,
   sendgrid: [
     { name: 'unverified sender identity', text: /sender identity|from address does not match/i, outcome: 'config', dsn: '4.7.0' },
     { name: 'too many requests', status: 429, outcome: 'transient', dsn: '4.7.0' },
