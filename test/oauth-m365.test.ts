@@ -200,17 +200,20 @@ describe('m365 upstream', () => {
     }
   });
 
-  it('via smtp: a token expired mid-queue is renewed on the next connection and delivery goes on', async () => {
-    const upstream = make({ via: 'smtp', extra: 'max_concurrency = 1' });
-    const count = smtp.messages.length;
-    assert.deepEqual(outcomes(await upstream.send(message(['bob@example.net']))), ['bob@example.net:delivered']);
-    await upstream.close(); // the next message needs a new connection, so a new AUTH
-    upstreams.splice(upstreams.indexOf(upstream), 1);
-    const again = make({ via: 'smtp' });
-    fake.expireTokens();
-    const before = fake.tokenRequests;
-    assert.deepEqual(outcomes(await again.send(message(['bob@example.net']))), ['bob@example.net:delivered']);
-    assert.equal(fake.tokenRequests - before, 1);
-    assert.equal(smtp.messages.length, count + 2);
+  it('via smtp: a token refused at AUTH (expired early) is fetched again once and the message goes through', async () => {
+    // A server that drops idle connections, so the second message needs a new AUTH with the cached token.
+    const idle = await startOAuthSmtp({ style: 'exchange', scope: EXCHANGE_SCOPE, socketTimeout: 300, valid: (token) => Boolean(fake.validToken(token, EXCHANGE_SCOPE)) });
+    try {
+      const upstream = make({ via: 'smtp', smtpPort: idle.port });
+      assert.deepEqual(outcomes(await upstream.send(message(['bob@example.net']))), ['bob@example.net:delivered']);
+      await idle.waitForClosed(1);
+      fake.expireTokens();
+      const before = fake.tokenRequests;
+      assert.deepEqual(outcomes(await upstream.send(message(['bob@example.net']))), ['bob@example.net:delivered']);
+      assert.equal(fake.tokenRequests - before, 1, 'exactly one new token');
+      assert.deepEqual(idle.auths.map((a) => a.ok), [true, false, true]);
+    } finally {
+      await idle.close();
+    }
   });
 });

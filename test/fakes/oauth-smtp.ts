@@ -26,11 +26,14 @@ export interface OAuthSmtp {
   messages: OAuthSmtpMessage[];
   /** AUTH attempts: the user and whether the token was accepted. */
   auths: Array<{ user: string; ok: boolean; method: string }>;
+  /** Connections the server has seen close. */
+  closed: number;
   waitFor(count: number, timeoutMs?: number): Promise<OAuthSmtpMessage[]>;
+  waitForClosed(count: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startOAuthSmtp(options: { style: 'exchange' | 'gmail'; scope: string; valid: (token: string, user: string) => boolean }): Promise<OAuthSmtp> {
+export async function startOAuthSmtp(options: { style: 'exchange' | 'gmail'; scope: string; valid: (token: string, user: string) => boolean; socketTimeout?: number }): Promise<OAuthSmtp> {
   const messages: OAuthSmtpMessage[] = [];
   const auths: OAuthSmtp['auths'] = [];
   const waiters: Array<() => void> = [];
@@ -40,6 +43,11 @@ export async function startOAuthSmtp(options: { style: 'exchange' | 'gmail'; sco
     hideENHANCEDSTATUSCODES: false,
     disableReverseLookup: true,
     logger: false,
+    ...(options.socketTimeout ? { socketTimeout: options.socketTimeout } : {}),
+    onClose() {
+      self.closed++;
+      for (const wake of waiters.splice(0)) wake();
+    },
     onAuth(auth, _session, callback) {
       const user = auth.username ?? '';
       const ok = auth.method === 'XOAUTH2' && typeof auth.accessToken === 'string' && options.valid(auth.accessToken, user);
@@ -66,21 +74,27 @@ export async function startOAuthSmtp(options: { style: 'exchange' | 'gmail'; sco
   });
   server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
+  const wait = async (done: () => boolean, what: string, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`oauth smtp: timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 200);
+      });
+    }
+  };
+  const self: OAuthSmtp = {
     port: (server.server.address() as { port: number }).port,
     messages,
     auths,
+    closed: 0,
+    waitForClosed: (count, timeoutMs = 15_000) => wait(() => self.closed >= count, `${count} closed connection(s)`, timeoutMs),
     async waitFor(count, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (messages.length < count) {
-        if (Date.now() > deadline) throw new Error(`oauth smtp: expected ${count} message(s), got ${messages.length}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 200);
-        });
-      }
+      await wait(() => messages.length >= count, `${count} message(s)`, timeoutMs);
       return messages;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+  return self;
 }

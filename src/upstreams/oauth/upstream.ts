@@ -118,7 +118,15 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
     }
     // SMTP sends to the envelope with MAIL FROM = the authenticated mailbox (Exchange and Gmail
     // refuse any other); the token was fetched above so a token error is reported as one.
-    if (this.viaSmtp) return this.smtpPath(mailbox).send({ ...message, sender: mailbox });
+    if (this.viaSmtp) {
+      const path = this.smtpPath(mailbox);
+      const results = await path.send({ ...message, sender: mailbox });
+      if (!results.some((r) => r.result.kind === 'smtp' && r.result.stage === 'auth')) return results;
+      // Refused at AUTH (Exchange answers 535 at once, without the XOAUTH2 challenge that makes
+      // nodemailer renew): drop the token and try once more on a new connection with a fresh one.
+      this.tokens.invalidate(this.tokenKey(mailbox), token.value);
+      return path.send({ ...message, sender: mailbox });
+    }
     return this.sendApi(message, mailbox, token);
   }
 
