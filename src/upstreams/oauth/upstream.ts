@@ -209,9 +209,10 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
     };
   }
 
-  /** The mailbox `test-upstream` checks: the test message's sender when given, else send_as. */
+  /** The mailbox `test-upstream` checks: the one --from (or the test message's sender) maps to, else send_as. */
   protected checkMailbox(request: CheckRequest): string | undefined {
-    return request.send ? this.mailboxFor(request.send.sender) : this.config.sendAs;
+    const sender = request.send?.sender ?? request.from;
+    return sender !== undefined ? this.mailboxFor(sender) : this.config.sendAs;
   }
 
   async check(request: CheckRequest): Promise<CheckStep[]> {
