@@ -10,7 +10,8 @@ import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startGoogle, type GoogleFake } from './fakes/google.js';
-import { startMicrosoft, type MicrosoftFake } from './fakes/microsoft.js';
+import { EXCHANGE_SCOPE, startMicrosoft, type MicrosoftFake } from './fakes/microsoft.js';
+import { startOAuthSmtp } from './fakes/oauth-smtp.js';
 import { runCli } from './helpers/cli.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
 import { makeServiceAccount } from './helpers/oauth-keys.js';
@@ -113,6 +114,40 @@ describe('m365 misconfigured, through the daemon', () => {
       assert.equal(run.code, 78);
       assert.match(run.stderr, /refusing to start: .*m365\.secret holds a secret and is accessible by group\/others \(mode 644\); fix: chmod 600/);
     } finally {
+      dir.cleanup();
+    }
+  });
+});
+
+describe('m365 graph with an smtp upstream behind it, through the daemon', () => {
+  it('a message over Graph\'s 4 MB limit, or whose headers name an address outside the envelope, goes out by SMTP XOAUTH2 byte-identical', async () => {
+    const dir = tempDir();
+    const ms = await startMicrosoft();
+    const smtp = await startOAuthSmtp({ style: 'exchange', scope: EXCHANGE_SCOPE, valid: (token) => Boolean(ms.validToken(token, EXCHANGE_SCOPE)) });
+    const keys = { url: ms.url, tenant: ms.tenant, clientId: ms.clientId, secret: ms.secret, smtpPort: smtp.port };
+    const upstreams = `${m365Upstream(dir.path, keys, 'm365')}\n\n${m365Upstream(dir.path, { ...keys, via: 'smtp' }, 'm365-smtp')}`;
+    const toml = restConfig(join(dir.path, 'spool'), upstreams).replace('max_message_size = "1MB"', 'max_message_size = "10MB"');
+    const daemon = await startDaemon(writeConfig(dir.path, toml));
+    try {
+      const graphSends = () => ms.received.filter((r) => r.path.endsWith('/sendMail')).length;
+      const large = scannerMessage('scanner@contoso.com', ['bob@example.net'], 'large', 3_200_000);
+      const id = await submit(daemon.port, { raw: large, envelope: { from: 'scanner@contoso.com', to: ['bob@example.net'] } });
+      const line = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'delivered');
+      assert.equal(line.upstream, 'm365-smtp');
+      assert.equal(graphSends(), 0, 'Graph was never called with it');
+      const got = (await smtp.waitFor(1))[0]!;
+      assert.ok(got.raw.subarray(got.raw.length - large.length).equals(large), 'byte-identical after our Received: line');
+
+      const aliased = scannerMessage('scanner@contoso.com', ['bob@example.net', 'root@box.lan'], 'alias');
+      const id2 = await submit(daemon.port, { raw: aliased, envelope: { from: 'scanner@contoso.com', to: ['bob@example.net'] } });
+      const line2 = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id2 && l.result === 'delivered');
+      assert.equal(line2.upstream, 'm365-smtp');
+      assert.deepEqual(smtp.messages[1]!.recipients, ['bob@example.net'], 'exactly the envelope');
+      assert.equal(graphSends(), 0);
+    } finally {
+      await daemon.stop();
+      await ms.close();
+      await smtp.close();
       dir.cleanup();
     }
   });

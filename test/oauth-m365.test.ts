@@ -216,4 +216,20 @@ describe('m365 upstream', () => {
       await idle.close();
     }
   });
+
+  it('a sender outside mailbox_domains without send_as is held as configuration naming the key', async () => {
+    const upstream = make({ extra: '' });
+    const bare = new M365Upstream({ ...(upstream as unknown as { config: object }).config, sendAs: undefined } as never, 'relay.test');
+    upstreams.push(bare);
+    const [r] = await bare.send({ ...message(['bob@example.net']), sender: 'root@box.lan' });
+    const c = classify(r!.result);
+    assert.equal(c.outcome, 'config');
+    assert.match(c.reply, /sender <root@box\.lan> is not a mailbox .* fix: set send_as/);
+  });
+
+  it('Exchange 535 5.7.139 (basic auth disabled) and 5.7.3 at AUTH are configuration errors', () => {
+    for (const [enhanced, text] of [['5.7.139', 'Authentication unsuccessful, basic authentication is disabled.'], ['5.7.3', 'Authentication unsuccessful']] as const) {
+      assert.equal(classify({ kind: 'smtp', code: 535, enhanced, text, stage: 'auth' }).outcome, 'config', enhanced);
+    }
+  });
 });
