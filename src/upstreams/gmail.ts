@@ -16,7 +16,6 @@
  *   https://developers.google.com/gmail/imap/xoauth2-protocol
  */
 import type { GmailUpstreamConfig } from '../config/types.js';
-import { checkSmtp } from './smtp-check.js';
 import { apiUrl, field, parseJson, str, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { signJwt } from './oauth/jwt.js';
 import { requestToken, tokenResult, type AccessToken, type TokenError } from './oauth/token.js';
@@ -30,14 +29,7 @@ export const GMAIL_MAX_MESSAGE = 35 * 1024 * 1024;
 
 export class GmailUpstream extends OAuthUpstream<GmailUpstreamConfig> {
   protected readonly apiName = 'the Gmail API';
-
-  protected get viaSmtp(): boolean {
-    return this.config.via === 'smtp';
-  }
-
-  private get scope(): string {
-    return this.viaSmtp ? GMAIL_SMTP_SCOPE : GMAIL_SEND_SCOPE;
-  }
+  protected readonly scopes = { api: GMAIL_SEND_SCOPE, smtp: GMAIL_SMTP_SCOPE };
 
   protected tokenKey(mailbox: string): string {
     return mailbox.toLowerCase();
@@ -114,11 +106,6 @@ export class GmailUpstream extends OAuthUpstream<GmailUpstreamConfig> {
   }
 
   protected async checkAfterToken(mailbox: string, token: AccessToken): Promise<CheckStep[]> {
-    if (!this.viaSmtp) return [];
-    const smtp = await checkSmtp(this.smtpConfig(), this.hostname, {}, { user: mailbox, token: async () => token });
-    for (const step of smtp) {
-      if (!step.ok && step.name.startsWith('auth')) step.advice = this.delegationFix();
-    }
-    return smtp;
+    return this.viaSmtp ? this.checkSmtpPath(mailbox, token, this.delegationFix()) : [];
   }
 }

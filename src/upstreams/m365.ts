@@ -21,7 +21,6 @@
  */
 import { randomUUID, X509Certificate } from 'node:crypto';
 import type { M365UpstreamConfig } from '../config/types.js';
-import { checkSmtp } from './smtp-check.js';
 import { apiUrl, field, httpRequest, HttpFailure, parseJson, str, type HttpRequest, type HttpResponse } from './rest/http.js';
 import { peekClaims, signJwt, thumbprintS256 } from './oauth/jwt.js';
 import { requestToken, TokenFailure, tokenResult, type AccessToken, type TokenError } from './oauth/token.js';
@@ -35,14 +34,7 @@ export const GRAPH_MAX_REQUEST = 4 * 1024 * 1024;
 
 export class M365Upstream extends OAuthUpstream<M365UpstreamConfig> {
   protected readonly apiName = 'Microsoft Graph';
-
-  protected get viaSmtp(): boolean {
-    return this.config.via === 'smtp';
-  }
-
-  private get scope(): string {
-    return this.viaSmtp ? EXCHANGE_SCOPE : GRAPH_SCOPE;
-  }
+  protected readonly scopes = { api: GRAPH_SCOPE, smtp: EXCHANGE_SCOPE };
 
   /** The Entra admin center page that holds this app's settings, for the fixes. */
   private get app(): string {
@@ -171,13 +163,7 @@ export class M365Upstream extends OAuthUpstream<M365UpstreamConfig> {
       return steps;
     }
     steps.push({ name: `permission ${needed}`, ok: true, durationMs: 0, detail: 'granted (admin consent given)' });
-    if (this.viaSmtp) {
-      const smtp = await checkSmtp(this.smtpConfig(), this.hostname, {}, { user: mailbox, token: async () => token });
-      for (const step of smtp) {
-        if (!step.ok && step.name.startsWith('auth')) step.advice = this.servicePrincipalFix(mailbox);
-      }
-      return [...steps, ...smtp];
-    }
+    if (this.viaSmtp) return [...steps, ...(await this.checkSmtpPath(mailbox, token, this.servicePrincipalFix(mailbox)))];
     steps.push(await this.mailboxStep(mailbox, token, granted));
     return steps;
   }

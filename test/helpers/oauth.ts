@@ -17,6 +17,17 @@ export interface M365Keys {
   extra?: string;
 }
 
+/** The keys that point an upstream at the fakes: API and token endpoint, and the loopback SMTP server without TLS. */
+function fakeTargets(url: string, tokenPath: string, smtpPort = 1, extra = ''): string {
+  return `endpoint = "${url}"
+token_endpoint = "${url}${tokenPath}"
+host = "127.0.0.1"
+port = ${smtpPort}
+tls = "none"
+timeout = "5s"
+${extra}`;
+}
+
 export function m365Upstream(dir: string, k: M365Keys, name = 'm365'): string {
   let credential = '';
   if (k.secret !== undefined) {
@@ -35,13 +46,7 @@ ${credential}
 via = "${k.via ?? 'graph'}"
 send_as = "scanner@contoso.com"
 mailbox_domains = ["contoso.com"]
-endpoint = "${k.url}"
-token_endpoint = "${k.url}/${k.tenant}/oauth2/v2.0/token"
-host = "127.0.0.1"
-port = ${k.smtpPort ?? 1}
-tls = "none"
-timeout = "5s"
-${k.extra ?? ''}`;
+${fakeTargets(k.url, `/${k.tenant}/oauth2/v2.0/token`, k.smtpPort, k.extra)}`;
 }
 
 export function gmailUpstream(k: { url: string; file: string; via?: 'api' | 'smtp'; smtpPort?: number; extra?: string }, name = 'gworkspace'): string {
@@ -51,13 +56,7 @@ type = "gmail"
 service_account_file = ${JSON.stringify(k.file)}
 via = "${k.via ?? 'api'}"
 send_as = "scanner@example.com"
-endpoint = "${k.url}"
-token_endpoint = "${k.url}/token"
-host = "127.0.0.1"
-port = ${k.smtpPort ?? 1}
-tls = "none"
-timeout = "5s"
-${k.extra ?? ''}`;
+${fakeTargets(k.url, '/token', k.smtpPort, k.extra)}`;
 }
 
 /** The parsed [[upstream]] (through the real config loader). */

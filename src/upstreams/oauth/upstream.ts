@@ -17,6 +17,7 @@ import { splitHeaders, parseHeaderFields, fieldValue } from '../../message/heade
 import { addressesIn } from '../../sendmail/recipients.js';
 import { capRetryAfter, HttpFailure, httpRequest, parseRetryAfter, type HttpRequest, type HttpResponse } from '../rest/http.js';
 import { Limiter } from '../rest/limiter.js';
+import { checkSmtp } from '../smtp-check.js';
 import { SmtpUpstream, type OAuthTokenProvider } from '../smtp.js';
 import { forAll, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from '../types.js';
 import { TokenCache, TokenFailure, type AccessToken } from './token.js';
@@ -75,7 +76,16 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
 
   /** "Graph" / "the Gmail API", for messages. */
   protected abstract readonly apiName: string;
-  protected abstract readonly viaSmtp: boolean;
+  /** The token scope of each path. */
+  protected abstract readonly scopes: { api: string; smtp: string };
+
+  protected get viaSmtp(): boolean {
+    return this.config.via === 'smtp';
+  }
+
+  protected get scope(): string {
+    return this.viaSmtp ? this.scopes.smtp : this.scopes.api;
+  }
   /** Fetches a token for this cache key (throws TokenFailure). */
   protected abstract acquireToken(key: string): Promise<AccessToken>;
   /** Google tokens are per impersonated mailbox; one Microsoft app token serves every mailbox. */
@@ -247,6 +257,13 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
       const text = 'text' in failure ? failure.text : 'message' in failure ? failure.message : failure.kind;
       steps.push({ name: `send to ${request.send.recipients.join(', ')} as ${mailbox}`, ok: false, durationMs: elapsed(sendStarted), detail: text.replace(/ — fix: .*$/, ''), failure, advice: /— fix: (.*)$/.exec(text)?.[1] });
     }
+    return steps;
+  }
+
+  /** test-upstream for the SMTP path: connect, TLS, AUTH XOAUTH2 with this token; a refused AUTH gets `authFix`. */
+  protected async checkSmtpPath(mailbox: string, token: AccessToken, authFix: string): Promise<CheckStep[]> {
+    const steps = await checkSmtp(this.smtpConfig(), this.hostname, {}, { user: mailbox, token: async () => token });
+    for (const step of steps) if (!step.ok && step.name.startsWith('auth')) step.advice = authFix;
     return steps;
   }
 
