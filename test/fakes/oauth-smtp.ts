@@ -10,9 +10,10 @@
  * smtp-server decodes the XOAUTH2 initial response and calls onAuth with method "XOAUTH2".
  */
 import { SMTPServer } from 'smtp-server';
-import { installEnhancedReplyCodes, SmtpReply } from '../../src/intake/smtp-replies.js';
+import { adaptSmtpServer } from '../../src/intake/smtp-server-adapter.js';
+import { SmtpReply } from '../../src/intake/smtp-replies.js';
 
-installEnhancedReplyCodes();
+adaptSmtpServer();
 
 export interface OAuthSmtpMessage {
   user: string;
