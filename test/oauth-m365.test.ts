@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { classify } from '../src/delivery/classify.js';
+import { Router } from '../src/delivery/router.js';
 import { M365Upstream } from '../src/upstreams/m365.js';
 import type { OutboundMessage, RecipientResult } from '../src/upstreams/types.js';
 import { EXCHANGE_SCOPE, startMicrosoft, type MicrosoftFake } from './fakes/microsoft.js';
@@ -231,5 +232,15 @@ describe('m365 upstream', () => {
     for (const [enhanced, text] of [['5.7.139', 'Authentication unsuccessful, basic authentication is disabled.'], ['5.7.3', 'Authentication unsuccessful']] as const) {
       assert.equal(classify({ kind: 'smtp', code: 535, enhanced, text, stage: 'auth' }).outcome, 'config', enhanced);
     }
+  });
+
+  it('ErrorSendAsDenied holds that message only: the upstream does not cool down and the next message goes out', async () => {
+    const upstream = make();
+    const router = new Router([upstream], [oauthConfig(dir.path, m365Upstream(dir.path, { url: fake.url, tenant: fake.tenant, clientId: fake.clientId, secret: fake.secret }))], { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 86_400_000 });
+    const bad = await router.deliver({ ...message(['bob@example.net']), raw: scannerMessage('ceo@contoso.com', ['bob@example.net'], 'router-sendas') });
+    assert.equal(bad.get('bob@example.net')!.outcome, 'config');
+    assert.equal(router.health()[0]!.coolDownUntil, null, 'no cool-down for a per-message problem');
+    const good = await router.deliver(message(['bob@example.net']));
+    assert.equal(good.get('bob@example.net')!.outcome, 'delivered');
   });
 });

@@ -25,6 +25,8 @@ export interface HttpRule {
   outcome: OutcomeClass;
   /** RFC 3463 status for the DSN and logs. */
   dsn: string;
+  /** A config outcome about this message only (its From), not the upstream: no cool-down. */
+  messageOnly?: true;
 }
 
 const SENDER_SETUP = /not (been )?verified|unverified|verify (your|the) (sender|domain|identity)|sender identity|sender signature|domain (is )?not (found|configured|verified)|unconfigured|not allowed to send|suspend|disabled|deactivated|sandbox|authori[sz]ed recipients/i;
@@ -127,5 +129,6 @@ export function classifyHttp(r: HttpResult): Classification {
   const outcome = rule?.outcome ?? 'transient';
   const classification: Classification = { outcome, status: rule?.dsn ?? '4.0.0', reply };
   if (r.retryAfterMs !== undefined && outcome !== 'permanent') classification.retryAfterMs = r.retryAfterMs;
+  if (rule?.messageOnly) classification.messageOnly = true;
   return classification;
 }
