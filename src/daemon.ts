@@ -20,6 +20,7 @@ import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
 import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
+import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 import { VERSION } from './version.js';
 
@@ -94,7 +95,9 @@ export class Daemon {
   static async start(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
     // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
-    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5) });
+    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5), reserve: SPOOL_RESERVE_BYTES });
+    spool.failStop = failStopHandler(log);
+    await checkSpoolAtStart(spool, log);
     const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
     const daemon = new Daemon(config, spool, scheduler, log);
     await daemon.startMetrics();
@@ -196,6 +199,7 @@ export class Daemon {
       },
       inFlight: this.scheduler.inFlightCount,
       metrics: this.metricsAddress ?? null,
+      spool: { problems: this.spool.health().problems },
     };
   }
 
