@@ -382,16 +382,22 @@ export class Spool extends EventEmitter {
       return undefined;
     } catch (error) {
       const failure = await toSpoolError(error);
-      // The transaction id moved: the commit is visible (to this and other processes) but not durable.
-      if (this.lastTxnId() > before) {
+      // The transaction id moved: the commit is visible (to this and other processes) but not
+      // durable. MDB_PANIC: LMDB could not write its meta page and refuses all further work.
+      if (this.lastTxnId() > before || /MDB_PANIC/.test(failure.message)) {
         return new SpoolError('ESPOOLSYNC', `commit visible but not synced to disk (${failure.message}); not trusting the spool in memory`, { cause: error });
       }
       return failure;
     }
   }
 
+  /** The environment's last committed transaction; Infinity when LMDB cannot even say (it panicked). */
   private lastTxnId(): number {
-    return (this.root.getStats() as { lastTxnId: number }).lastTxnId;
+    try {
+      return (this.root.getStats() as { lastTxnId: number }).lastTxnId;
+    } catch {
+      return Infinity;
+    }
   }
 
   /**
