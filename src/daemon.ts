@@ -97,6 +97,7 @@ export class Daemon {
     // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
     const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5), reserve: SPOOL_RESERVE_BYTES });
     spool.failStop = failStopHandler(log);
+    spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
     await checkSpoolAtStart(spool, log);
     const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
     const daemon = new Daemon(config, spool, scheduler, log);

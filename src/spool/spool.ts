@@ -148,13 +148,13 @@ export class Spool extends EventEmitter {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
     const live = this.liveBytes();
     if (live + bytes.length > this.maxSize) {
-      throw new SpoolError('ESPOOLFULL', `spool is full (max_size ${this.maxSize} bytes)`);
+      throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`);
     }
     if (this.minFree > 0 && this.roomBytes(live) < this.minFree + bytes.length) {
-      throw new SpoolError('ESPOOLFULL', `not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`);
+      throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`);
     }
     if (this.reserve && !this.reserve.ensure()) {
-      throw new SpoolError('ESPOOLFULL', `disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`);
+      throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`);
     }
     await this.commit(() => this.insertSync(record, bytes), 'intake');
     this.emit('accepted', record.id, record.origin.protocol);
@@ -194,6 +194,12 @@ export class Spool extends EventEmitter {
       total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
     }
     return total;
+  }
+
+  /** New mail refused for lack of room: remembered for `status` until there is room again. */
+  private refused(message: string): SpoolError {
+    this.fault = { code: 'ESPOOLFULL', message, at: Date.now() };
+    return new SpoolError('ESPOOLFULL', message);
   }
 
   /** Room for new data: free space on the filesystem plus allocated pages of the file that are not live (reused by LMDB). */
@@ -406,7 +412,7 @@ export class Spool extends EventEmitter {
    */
   health(): { problems: string[]; fault?: SpoolFault } {
     if (this.reserve && !this.reserve.held && this.roomBytes() >= this.minFree + this.reserve.size) this.reserve.ensure();
-    if (this.fault?.code === 'ESPOOLFULL' && (this.reserve?.held ?? true) && this.roomBytes() > this.minFree) this.fault = undefined;
+    if (this.fault?.code === 'ESPOOLFULL' && (this.reserve?.held ?? true) && this.roomBytes() > this.minFree && this.liveBytes() < this.maxSize) this.fault = undefined;
     const problems: string[] = [];
     if (this.fault) problems.push(`${this.fault.message} (at ${new Date(this.fault.at).toISOString()})`);
     if (this.reserve && !this.reserve.held) problems.push(`disk full: the reserve ${this.reserve.file} is released; new mail is refused until there is room for it`);
