@@ -23,6 +23,8 @@ export interface SchedulerSettings {
   concurrency: number;
   /** How often to look at the due index when nothing woke us (ms). */
   pollInterval?: number;
+  /** Delays between tries to record an outcome (default OUTCOME_RETRY_DELAYS; tests shorten them). */
+  outcomeRetryDelays?: number[];
 }
 
 /** One recipient's result within an attempt, for observers (metrics): no addresses, no content. */
@@ -219,7 +221,7 @@ export class Scheduler extends EventEmitter {
       try {
         return await write();
       } catch (error) {
-        const delay = OUTCOME_RETRY_DELAYS[attempt];
+        const delay = (this.settings.outcomeRetryDelays ?? OUTCOME_RETRY_DELAYS)[attempt];
         if (delay === undefined) {
           const failure = new SpoolError('ESPOOLSYNC', `cannot record the outcome of delivering ${id} after ${attempt + 1} tries: ${(error as Error).message}`, { cause: error });
           this.spool.failStop?.(failure);

@@ -42,10 +42,12 @@ export interface Injector {
 /**
  * Attaches strace to every thread of `pid` (and threads it starts later) and makes the named
  * syscalls fail, e.g. ['writev:error=ENOSPC']. Resolves once strace reports it is attached.
+ * With `record`, the named syscalls (plus `also`) are logged to `record.file` with timestamps.
  */
-export async function inject(pid: number, faults: string[]): Promise<Injector> {
-  const syscalls = [...new Set(faults.map((f) => f.split(':')[0]!))].join(',');
-  const args = ['-f', '-p', String(pid), '-o', '/dev/null', '-e', `trace=${syscalls}`, ...faults.flatMap((f) => ['-e', `inject=${f}`])];
+export async function inject(pid: number, faults: string[], record?: { file: string; also: string[] }): Promise<Injector> {
+  const syscalls = [...new Set([...faults.map((f) => f.split(':')[0]!), ...(record?.also ?? [])])].join(',');
+  const output = record ? ['-tt', '-s', '8192', '-o', record.file] : ['-o', '/dev/null'];
+  const args = ['-f', '-p', String(pid), ...output, '-e', `trace=${syscalls}`, ...faults.flatMap((f) => ['-e', `inject=${f}`])];
   const child = spawn('strace', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
