@@ -86,7 +86,7 @@ export class Daemon {
     if (!this.config.metrics) return;
     const { Metrics } = await import('./metrics/metrics.js');
     const { spool, scheduler } = this;
-    const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health() });
+    const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health(), spoolProblems: () => spool.health().problems.length });
     spool.on('accepted', (_id: string, origin: string) => metrics.onAccepted(origin));
     scheduler.on('attempt', (event: AttemptEvent) => metrics.onAttempt(event));
     this.metrics = metrics;

@@ -466,12 +466,16 @@ function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMe
   };
 }
 
-/** lmdb-js reports a failed commit as "Commit failed" with the LMDB cause in a promise; wait (briefly) for it. */
+/**
+ * lmdb-js reports a failed commit as "Commit failed" with the LMDB cause in a promise, rejected
+ * when its write thread finishes (usually at once; seconds on a loaded machine). Wait for it, but
+ * not forever: without it the failure is reported as an I/O error (451) rather than ENOSPC (452).
+ */
 async function toSpoolError(error: unknown): Promise<SpoolError> {
   if (error instanceof SpoolError) return error;
   const pending = commitCause(error);
   let timer: NodeJS.Timeout | undefined;
-  const cause = pending ? await Promise.race([pending, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]) : undefined;
+  const cause = pending ? await Promise.race([pending, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]) : undefined;
   clearTimeout(timer);
   const detail = cause instanceof Error ? `: ${cause.message}` : '';
   const message = (error instanceof Error ? error.message : String(error)) + detail;

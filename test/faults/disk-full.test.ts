@@ -45,8 +45,10 @@ describe('full file system while draining (tmpfs)', { skip: noMount }, () => {
     const fs = join(scratch.path, 'fs');
     const unmount = mountTmpfs(fs, '40m');
     const port = await closedPort();
-    const config = writeConfig(scratch.path, relayConfig({ spool: `${fs}/spool`, upstreamPort: port, retry: { initial: '200ms', max: '400ms' } }));
+    const config = writeConfig(scratch.path, relayConfig({ spool: `${fs}/spool`, upstreamPort: port, retry: { initial: '200ms', max: '400ms' }, extra: '[metrics]\naddress = "127.0.0.1:0"' }));
     const daemon = await startDaemon(config);
+    const metricsPort = Number((await daemon.waitForLog((l) => l.event === 'metrics')).port);
+    const spoolProblems = async () => Number(/^mailshim_spool_problems (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())?.[1]);
     let capture;
     try {
       const count = 40;
@@ -57,6 +59,7 @@ describe('full file system while draining (tmpfs)', { skip: noMount }, () => {
       assert.match(await sendMessage(daemon.port, 'full'), /^452 4\.3\.1 /, 'intake refused on a full disk');
       const full = await runCli(['status', '--json', '--config', config]);
       assert.equal(full.code, 2, full.stdout);
+      assert.ok((await spoolProblems()) > 0, 'metrics: mailshim_spool_problems > 0');
       checked(t, `intake on the full disk → 452 4.3.1; status: ${JSON.parse(full.stdout).summary}`);
 
       capture = await startCapture({ port });
@@ -75,6 +78,7 @@ describe('full file system while draining (tmpfs)', { skip: noMount }, () => {
       await capture.waitFor(count + 1);
       const ok = await runCli(['status', '--config', config]);
       assert.equal(ok.code, 0, ok.stdout);
+      assert.equal(await spoolProblems(), 0, 'metrics: mailshim_spool_problems back to 0');
       checked(t, 'space back: 250 again, status OK');
     } finally {
       await daemon.stop();

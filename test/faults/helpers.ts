@@ -1,6 +1,11 @@
 /**
  * Tools for the fault suite (`npm run faults`): syscall fault injection with strace, a small
  * tmpfs that really fills up, and an SMTP send that reports the final reply.
+ *
+ * Every test/faults/*.test.ts is part of the suite (and of `npm test`). Scenarios that belong
+ * here as they land from other work on issue 10: the same-id race on the submission socket, two
+ * daemons on one spool, a throwing DSN builder (all-or-nothing mutations), and the submission
+ * socket memory attack — each as its own file, printing what it checked with `checked()`.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';

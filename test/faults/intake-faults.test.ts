@@ -15,41 +15,47 @@ import { checked, inject, sendMessage, straceMissing } from './helpers.js';
 const noStrace = straceMissing();
 
 describe('disk faults at intake (strace fault injection)', { skip: noStrace }, () => {
-  it('ENOSPC writing spool pages: 452 4.3.1, nothing stored, daemon up, status CRITICAL, then 250 again', async (t) => {
-    const dir = tempDir();
-    const capture = await startCapture();
-    const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port }));
-    const daemon = await startDaemon(config);
-    try {
-      assert.match(await sendMessage(daemon.port, 'before'), /^250 /);
-      await capture.waitFor(1);
-      // Data pages of a multi-page commit go out with writev(2) (strace of lmdb-js 3.5).
-      const faults = await inject(daemon.child.pid!, ['writev:error=ENOSPC']);
-      let reply: string;
+  const writeFaults: Array<[string, RegExp]> = [
+    ['ENOSPC', /^452 4\.3\.1 /], // "insufficient system storage"
+    ['EIO', /^451 4\.3\.0 /], // "local error in processing"
+  ];
+  for (const [errno, expected] of writeFaults) {
+    it(`${errno} writing spool pages: ${expected.source.slice(1, 4)}, nothing stored, daemon up, then 250 again`, async (t) => {
+      const dir = tempDir();
+      const capture = await startCapture();
+      const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port }));
+      const daemon = await startDaemon(config);
       try {
-        reply = await sendMessage(daemon.port, 'during', 20_000);
-        assert.match(reply, /^452 4\.3\.1 /, 'ENOSPC is "insufficient system storage"');
-        checked(t, `ENOSPC on writev → "${reply}"`);
-        // (status is checked on a really full disk in disk-full.test.ts: writev(2) is also how Node
-        // writes HTTP responses, so the control socket cannot answer while writev is faulted.)
+        assert.match(await sendMessage(daemon.port, 'before'), /^250 /);
+        await capture.waitFor(1);
+        // Data pages of a multi-page commit go out with writev(2) (strace of lmdb-js 3.5).
+        const faults = await inject(daemon.child.pid!, [`writev:error=${errno}`]);
+        let reply: string;
+        try {
+          reply = await sendMessage(daemon.port, 'during', 20_000);
+          assert.match(reply, expected);
+          checked(t, `${errno} on writev → "${reply}"`);
+          // (status is checked on a really full disk in disk-full.test.ts: writev(2) is also how Node
+          // writes HTTP responses, so the control socket cannot answer while writev is faulted.)
+        } finally {
+          await faults.detach();
+        }
+        assert.equal(daemon.child.exitCode, null, 'the daemon is still running');
+        assert.ok(!daemon.logs.some((l) => /unhandled|Commit failed/i.test(String(l.msg)) && l.level === 60), 'no crash line');
+        assert.match(await sendMessage(daemon.port, 'after'), /^250 /, 'accepting again once the fault is gone');
+        const got = await capture.waitFor(2);
+        const subjects = got.map((m) => /Subject: (\w+)/.exec(m.raw.toString())?.[1]);
+        assert.deepEqual(subjects.sort(), ['after', 'before'], 'the refused message was not stored and is never delivered');
+        const status = await runCli(['status', '--config', config]);
+        assert.equal(status.code, 0, `status OK again: ${status.stdout}`);
+        checked(t, 'daemon stayed up; the refused message was never delivered; mail flows and status is OK again after the fault');
       } finally {
-        await faults.detach();
+        await daemon.stop();
+        await capture.close();
+        dir.cleanup();
       }
-      assert.equal(daemon.child.exitCode, null, 'the daemon is still running');
-      assert.ok(!daemon.logs.some((l) => /unhandled|Commit failed/i.test(String(l.msg)) && l.level === 60), 'no crash line');
-      assert.match(await sendMessage(daemon.port, 'after'), /^250 /, 'accepting again once the fault is gone');
-      const got = await capture.waitFor(2);
-      const subjects = got.map((m) => /Subject: (\w+)/.exec(m.raw.toString())?.[1]);
-      assert.deepEqual(subjects.sort(), ['after', 'before'], 'the 452-answered message was not stored and is never delivered');
-      const status = await runCli(['status', '--config', config]);
-      assert.equal(status.code, 0, `status OK again: ${status.stdout}`);
-      checked(t, 'daemon stayed up; the refused message was never delivered; mail flows and status is OK again after the fault');
-    } finally {
-      await daemon.stop();
-      await capture.close();
-      dir.cleanup();
-    }
-  });
+    });
+  }
 
   it('EIO from fdatasync after the commit is visible: no 250, one fatal line, exit 74; the restart verifies the spool and serves', async (t) => {
     const dir = tempDir();
