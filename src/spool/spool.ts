@@ -94,7 +94,9 @@ export class Spool extends EventEmitter {
     const problem = existsSync(file) ? spoolFileProblem(file) : undefined;
     if (problem) throw new SpoolError('ESPOOLDAMAGED', problem);
     if (reserveBytes > 0) {
-      this.reserve = new DiskReserve(path, reserveBytes);
+      // Never more than an eighth of the file system: a small dedicated spool disk keeps most of its room.
+      const disk = statfsSync(path);
+      this.reserve = new DiskReserve(path, Math.min(reserveBytes, Math.floor((disk.blocks * disk.bsize) / 8)));
       this.reserve.ensure();
     }
     this.root = open({

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { FailStop, Spool } from './spool.js';
 import { describeProblems, verifySpool } from './verify.js';
 
-/** Disk held back for delivery bookkeeping when something else fills the disk (see reserve.ts). */
+/** Disk held back for delivery bookkeeping when something else fills the disk (see reserve.ts); at most 1/8 of the file system. */
 export const SPOOL_RESERVE_BYTES = 8 * 1024 * 1024;
 
 /**
