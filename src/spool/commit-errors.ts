@@ -29,8 +29,13 @@ export function commitCause(error: unknown): Promise<unknown> | undefined {
 export function ignoreOrphanCommitRejections(): void {
   if (installed) return;
   installed = true;
-  process.on('unhandledRejection', (reason) => {
+  // A handler attached from here comes too late for Node's current batch of rejections, so the
+  // `commitError` promises met here are remembered and their own report is ignored too.
+  const causes = new WeakSet<Promise<unknown>>();
+  process.on('unhandledRejection', (reason, promise) => {
+    if (causes.has(promise)) return;
     if (isCommitFailure(reason)) {
+      causes.add(reason.commitError!);
       void commitCause(reason);
       return;
     }
