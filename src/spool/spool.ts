@@ -64,6 +64,8 @@ export interface SpoolFault {
   code: SpoolError['code'];
   message: string;
   at: number;
+  /** For a refusal of new mail: true once a message of the refused size would fit again. */
+  resolved?: () => boolean;
 }
 
 /** Called when a commit became visible but was not made durable: the process must stop (never returns). */
@@ -149,14 +151,15 @@ export class Spool extends EventEmitter {
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
     const live = this.liveBytes();
+    const fits = () => this.liveBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
     if (live + bytes.length > this.maxSize) {
-      throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`);
+      throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
     }
     if (this.minFree > 0 && this.roomBytes(live) < this.minFree + bytes.length) {
-      throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`);
+      throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`, fits);
     }
     if (this.reserve && !this.reserve.ensure()) {
-      throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`);
+      throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
     }
     await this.commit(() => this.insertSync(record, bytes), 'intake');
     this.emit('accepted', record.id, record.origin.protocol);
@@ -199,8 +202,8 @@ export class Spool extends EventEmitter {
   }
 
   /** New mail refused for lack of room: remembered for `status` until there is room again. */
-  private refused(message: string): SpoolError {
-    this.fault = { code: 'ESPOOLFULL', message, at: Date.now() };
+  private refused(message: string, resolved: () => boolean): SpoolError {
+    this.fault = { code: 'ESPOOLFULL', message, at: Date.now(), resolved };
     return new SpoolError('ESPOOLFULL', message);
   }
 
@@ -412,13 +415,14 @@ export class Spool extends EventEmitter {
    * Problems an operator must know about (status goes CRITICAL): the last failed commit, until a
    * commit succeeds again, and a released disk reserve, until it can be written again.
    */
-  health(): { problems: string[]; fault?: SpoolFault } {
+  health(): { problems: string[] } {
     if (this.reserve && !this.reserve.held && this.roomBytes() >= this.minFree + this.reserve.size) this.reserve.ensure();
-    if (this.fault?.code === 'ESPOOLFULL' && (this.reserve?.held ?? true) && this.roomBytes() > this.minFree && this.liveBytes() < this.maxSize) this.fault = undefined;
+    const fault = this.fault;
+    if (fault?.code === 'ESPOOLFULL' && (this.reserve?.held ?? true) && (fault.resolved ? fault.resolved() : this.roomBytes() > this.minFree)) this.fault = undefined;
     const problems: string[] = [];
     if (this.fault) problems.push(`${this.fault.message} (at ${new Date(this.fault.at).toISOString()})`);
     if (this.reserve && !this.reserve.held) problems.push(`disk full: the reserve ${this.reserve.file} is released; new mail is refused until there is room for it`);
-    return { problems, fault: this.fault };
+    return { problems };
   }
 
   /** Keys of the stored bodies (for the integrity check). */
