@@ -23,7 +23,7 @@ export class ConfigError extends MailshimError {
 /** The spool could not durably store or update a message. */
 export class SpoolError extends MailshimError {
   constructor(
-    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY',
+    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'EIDEXISTS' | 'ELOCKED',
     message: string,
     options?: { cause?: unknown },
   ) {

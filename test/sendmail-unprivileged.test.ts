@@ -60,7 +60,7 @@ describe('sendmail as an unprivileged user', () => {
       const down = await runBin('sendmail', ['-t', '-i'], { input: php.replace('order 1', 'order 2').replace('the socket', 'the maildrop'), config, ...user });
       assert.equal(down.code, 0, down.stderr);
       const maildrop = `${dir.path}/spool-maildrop`;
-      const files = readdirSync(maildrop).filter((n) => /^[0-9A-Z]{16}$/.test(n));
+      const files = readdirSync(maildrop).filter((n) => /^[0-9a-f]{32}$/.test(n));
       assert.equal(files.length, 1);
       assert.equal(statSync(`${maildrop}/${files[0]}`).uid, user.uid, 'the maildrop file belongs to the submitter');
 

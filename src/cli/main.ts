@@ -8,7 +8,8 @@ import { EX } from './sysexits.js';
 function fail(error: unknown): never {
   if (error instanceof MailshimError) {
     process.stderr.write(`mailshim: ${error.message}\n`);
-    process.exit(error.code === 'ECONFIG' ? EX.CONFIG : EX.SOFTWARE);
+    // ELOCKED: another daemon holds the spool; 75 so that a supervisor may try again later.
+    process.exit(error.code === 'ECONFIG' ? EX.CONFIG : error.code === 'ELOCKED' ? EX.TEMPFAIL : EX.SOFTWARE);
   }
   process.stderr.write(`mailshim: ${(error as Error)?.stack ?? String(error)}\n`);
   process.exit(EX.SOFTWARE);

@@ -54,6 +54,8 @@ export interface MessageRecord {
   /** When delivery is next due; null while held or once nothing is left to deliver. */
   nextAttemptAt: number | null;
   attempts: number;
+  /** "uid:token" when the submitter gave an idempotency token; becomes a tombstone when the message goes. */
+  tokenKey?: string;
 }
 
 export interface AcceptMeta {
