@@ -271,6 +271,9 @@ export class Daemon {
   async queueAction(action: QueueAction, operatorUid: number | undefined): Promise<QueueActionResult> {
     const settings = { hostname: this.config.hostname, bounceFrom: this.config.bounceFrom };
     const apply = () => applyQueueAction(this.spool, action, settings);
+    if ('id' in action && this.scheduler.isInFlight(action.id)) {
+      this.log.info({ event: 'operator-wait', action: `queue-${action.op}`, queueId: action.id }, `operator: ${action.op} ${action.id} waits for its current delivery attempt`);
+    }
     const result = 'id' in action ? await this.scheduler.exclusive(action.id, apply) : await apply();
     if (result.result === 'done') {
       const { level, fields } = auditEntry(action, result);

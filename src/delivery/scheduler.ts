@@ -124,6 +124,10 @@ export class Scheduler extends EventEmitter {
     return await run;
   }
 
+  isInFlight(id: string): boolean {
+    return this.inFlight.has(id);
+  }
+
   /** Ids the loop must not start: being delivered, or reserved by an operator action. */
   private busy(): Set<string> {
     return new Set([...this.inFlight.keys(), ...this.reserved.keys()]);
