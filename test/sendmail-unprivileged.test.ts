@@ -68,7 +68,10 @@ describe('sendmail as an unprivileged user', () => {
       await capture.waitFor(2);
       const second = capture.messages[1]!;
       assert.ok(second.raw.includes('sent by www-data via the maildrop'));
-      assert.match(second.raw.toString(), new RegExp(`^Received: by relay\\.test \\(mailshim\\) \\(uid ${user.uid}\\) with local id ${files[0]}\\r\\n`));
+      // The file is named by the submission token; the daemon picks the queue id when it imports it.
+      const imported = await daemon.waitForLog((l) => l.event === 'accepted' && l.via === 'maildrop');
+      assert.equal(imported.uid, user.uid, 'attributed to the file owner');
+      assert.match(second.raw.toString(), new RegExp(`^Received: by relay\\.test \\(mailshim\\) \\(uid ${user.uid}\\) with local id ${String(imported.queueId)}\\r\\n`));
     } finally {
       await daemon.stop();
       await capture.close();

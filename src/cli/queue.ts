@@ -51,7 +51,8 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
   }
   const headers = body ? splitHeaders(body).header.replace(/\r\n/g, '\n').replace(/\n+$/, '') : '';
   if (format === 'json') {
-    ctx.out.write(JSON.stringify({ ...record, state: messageState(record), headers }, null, 2) + '\n');
+    // tokenKey holds the submitter's idempotency token, a secret: not printed.
+    ctx.out.write(JSON.stringify({ ...record, tokenKey: undefined, state: messageState(record), headers }, null, 2) + '\n');
     return;
   }
   const now = ctx.now?.() ?? Date.now();
