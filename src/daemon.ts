@@ -102,7 +102,9 @@ export class Daemon {
     // lock for a moment (daemon down) is waited for.
     let lock: SpoolLock;
     try {
-      lock = lockSpool(config.spool.path, 'daemon', 15_000);
+      lock = await lockSpool(config.spool.path, 'daemon', 15_000, (holder) =>
+        log.warn({ event: 'spool-lock-wait', holder: holder?.pid, role: holder?.role }, `waiting up to 15 s for \`mailshim ${holder?.role ?? 'queue'}\` (pid ${holder?.pid ?? '?'}) to release the spool`),
+      );
     } catch (error) {
       if (error instanceof SpoolError && error.code === 'ELOCKED') throw new SpoolError('ELOCKED', `${error.message}; not starting: only one daemon may use a spool`);
       throw error;

@@ -4,18 +4,20 @@
  * an in-flight attempt so a delivered message is never "cancelled by the administrator".
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { Database } from 'lmdb';
 import { writeMaildrop } from '../src/intake/maildrop.js';
 import { encodeFrame, type SubmitRequest } from '../src/intake/submission-protocol.js';
 import { askDaemon } from '../src/sendmail/submit.js';
-import { newSubmitToken } from '../src/spool/ids.js';
+import { newQueueId, newSubmitToken } from '../src/spool/ids.js';
+import { lockSpool } from '../src/spool/lock.js';
 import { Spool } from '../src/spool/spool.js';
 import { startCapture } from './helpers/capture.js';
 import { runCli } from './helpers/cli.js';
 import { relayConfig } from './helpers/config.js';
-import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
+import { MAILSHIM, startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
 import { submit } from './helpers/submit.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -87,6 +89,20 @@ describe('idempotent sendmail submissions', () => {
       assert.equal(existsSync(`${spool}-maildrop/${lost}`), false, 'the duplicate file is removed');
       assert.equal(capture.messages.filter((m) => m.raw.includes('Subject: reply lost')).length, 1, 'delivered once');
       assert.ok(!daemon.output().includes(token) && !daemon.output().includes(lost), 'tokens are never logged');
+
+      // A file left by an older sendmail (named by the queue id in its frame) is still imported, once.
+      const legacyName = newQueueId();
+      const legacy = encodeFrame({ op: 'submit', id: legacyName, sender: 'app@example.org', recipients: ['rcpt@example.net'], user: 'app', uid, size: body.length, localized: true } as SubmitRequest, body);
+      const drop = () => {
+        writeFileSync(`${spool}-maildrop/.tmp.legacy`, legacy);
+        renameSync(`${spool}-maildrop/.tmp.legacy`, `${spool}-maildrop/${legacyName}`);
+      };
+      drop();
+      const imported = await daemon.waitForLog((l) => l.event === 'accepted' && l.via === 'maildrop');
+      // Delivery starts only after the import's synchronous unlink (maildrop.ts): the file is gone.
+      await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === imported.queueId);
+      drop();
+      await daemon.waitForLog((l) => l.event === 'maildrop-duplicate' && l.queueId === imported.queueId);
     } finally {
       await daemon.stop();
       await capture.close();
@@ -129,6 +145,43 @@ describe('one daemon per spool', () => {
       assert.equal((JSON.parse(shown.stdout) as { held: boolean }).held, true);
     } finally {
       await daemon?.stop();
+      dir.cleanup();
+    }
+  });
+});
+
+describe('a queue command holding the spool lock (daemon down)', () => {
+  it('makes a starting daemon wait for it, not fail', async () => {
+    const dir = tempDir();
+    const spool = `${dir.path}/spool`;
+    const config = writeConfig(dir.path, relayConfig({ spool }));
+    const lock = await lockSpool(spool, 'queue hold');
+    const child = spawn(process.execPath, [MAILSHIM, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let seen: (() => void) | undefined;
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      seen?.();
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const until = async (text: string) => {
+      while (!output.includes(text)) {
+        if (child.exitCode !== null) throw new Error(`daemon exited:\n${output}`);
+        await new Promise<void>((resolve) => (seen = resolve));
+      }
+    };
+    try {
+      await until('"event":"spool-lock-wait"');
+      assert.match(output, new RegExp(`waiting up to 15 s for \`mailshim queue hold\` \\(pid ${process.pid}\\)`));
+      assert.ok(!output.includes('"event":"started"'));
+      lock.release();
+      await until('"event":"started"');
+    } finally {
+      lock.release();
+      child.kill('SIGTERM');
+      await exited;
       dir.cleanup();
     }
   });

@@ -108,7 +108,7 @@ async function applyAnywhere(ctx: QueueContext, action: QueueAction): Promise<Qu
   }
   let lock;
   try {
-    lock = lockSpool(ctx.config.spool.path, `queue ${action.op}`);
+    lock = await lockSpool(ctx.config.spool.path, `queue ${action.op}`);
   } catch (error) {
     if (!(error instanceof SpoolError && error.code === 'ELOCKED')) throw error;
     throw new CommandError(EXIT.TIMEOUT, `${error.message}, but no daemon answers on ${ctx.config.control.socket}; try again in a moment (is it starting?)`);

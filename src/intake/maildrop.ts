@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LocalPolicy } from '../local/localize.js';
-import { isSubmitToken } from '../spool/ids.js';
+import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
 import { decodeFrame, encodeFrame, type SubmitRequest } from './submission-protocol.js';
@@ -161,7 +161,7 @@ export class MaildropImporter {
         this.removeStaleTemp(name);
         continue;
       }
-      if (!isSubmitToken(name)) continue;
+      if (!isSubmitToken(name) && !isQueueId(name)) continue;
       try {
         if (await this.importOne(name)) imported++;
       } catch (error) {
@@ -198,7 +198,10 @@ export class MaildropImporter {
       throw error;
     }
     const frame = decodeFrame(data);
-    if (!frame || frame.request.op !== 'submit' || frame.request.token !== token) return this.setAside(token, 'not a maildrop file');
+    // Files written before tokens existed are named by the queue id their frame carries ("id");
+    // that name then serves as the token, so their import stays idempotent too.
+    const named = frame?.request.op === 'submit' ? (frame.request.token ?? (frame.request as { id?: unknown }).id) : undefined;
+    if (!frame || frame.request.op !== 'submit' || named !== token) return this.setAside(token, 'not a maildrop file');
     const request = frame.request;
     let envelope = { sender: request.sender, recipients: request.recipients };
     let bytes = frame.body;

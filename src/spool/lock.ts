@@ -13,7 +13,7 @@
  * file or a socket would need stale-lock guessing; an abstract unix socket could be squatted by
  * any local user (it has no permissions), while this file lives in the daemon's 0700 directory.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, constants, fchownSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpoolError } from '../errors.js';
@@ -44,24 +44,33 @@ export function readHolder(spoolPath: string): LockHolder | undefined {
   }
 }
 
-/** Runs flock(1) on `fd`; true when locked, false when another process holds the lock. */
-function flock(fd: number, waitSeconds: number): boolean {
+/**
+ * Runs flock(1) on `fd`; true when locked, false when another process holds the lock. Not
+ * spawnSync: while it waits, the event loop must keep running (the log line saying so is flushed).
+ */
+async function flock(fd: number, waitSeconds: number): Promise<boolean> {
   const args = waitSeconds > 0 ? ['--exclusive', '--wait', String(waitSeconds), '3'] : ['--exclusive', '--nonblock', '3'];
-  const result = spawnSync('flock', args, { stdio: ['ignore', 'ignore', 'pipe', fd], timeout: (waitSeconds + 10) * 1000 });
-  if (result.error) {
-    throw new SpoolError('ESPOOLIO', `cannot lock the spool: flock(1) from util-linux is needed (${(result.error as NodeJS.ErrnoException).code ?? result.error.message})`, { cause: result.error });
-  }
-  if (result.status === 0) return true;
-  if (result.status === 1) return false; // held (--nonblock), or --wait timed out
-  throw new SpoolError('ESPOOLIO', `cannot lock the spool: flock exited ${result.status}: ${result.stderr.toString().trim()}`);
+  const { status, stderr } = await new Promise<{ status: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn('flock', args, { stdio: ['ignore', 'ignore', 'pipe', fd], timeout: (waitSeconds + 10) * 1000 });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new SpoolError('ESPOOLIO', `cannot lock the spool: flock(1) from util-linux is needed (${error.code ?? error.message})`, { cause: error })),
+    );
+    child.once('close', (code) => resolve({ status: code, stderr }));
+  });
+  if (status === 0) return true;
+  if (status === 1) return false; // held (--nonblock), or --wait timed out
+  throw new SpoolError('ESPOOLIO', `cannot lock the spool: flock exited ${status}: ${stderr.trim()}`);
 }
 
 /**
  * Takes the spool's lock or throws SpoolError('ELOCKED') naming the holder. `role` is written for
  * others to read ("daemon", "queue hold"). `waitForCommandMs`: when the holder is a queue command
- * (it holds the lock for a moment), wait this long for it rather than failing at once.
+ * (it holds the lock for a moment), wait this long for it rather than failing at once, after
+ * telling `onWait`.
  */
-export function lockSpool(spoolPath: string, role: string, waitForCommandMs = 0): SpoolLock {
+export async function lockSpool(spoolPath: string, role: string, waitForCommandMs = 0, onWait?: (holder: LockHolder | undefined) => void): Promise<SpoolLock> {
   mkdirSync(spoolPath, { recursive: true, mode: 0o700 });
   const file = lockFile(spoolPath);
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
@@ -72,8 +81,14 @@ export function lockSpool(spoolPath: string, role: string, waitForCommandMs = 0)
       const dir = statSync(spoolPath);
       fchownSync(fd, dir.uid, dir.gid);
     }
-    let locked = flock(fd, 0);
-    if (!locked && waitForCommandMs > 0 && readHolder(spoolPath)?.role !== 'daemon') locked = flock(fd, Math.ceil(waitForCommandMs / 1000));
+    let locked = await flock(fd, 0);
+    if (!locked && waitForCommandMs > 0) {
+      const holder = readHolder(spoolPath);
+      if (holder?.role !== 'daemon') {
+        onWait?.(holder);
+        locked = await flock(fd, Math.ceil(waitForCommandMs / 1000));
+      }
+    }
     if (!locked) {
       const holder = readHolder(spoolPath);
       const who = holder ? `${holder.role === 'daemon' ? 'a mailshim daemon' : `\`mailshim ${holder.role}\``} (pid ${holder.pid})` : 'another process';
