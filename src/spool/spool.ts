@@ -30,9 +30,10 @@
  * LMDB's copy-on-write B-tree plus meta-page switch makes each commit atomic: after a crash at
  * any moment a message is either wholly present (record, body and index) or absent.
  *
- * Other processes (the CLI, the sendmail entry) open the same environment concurrently; LMDB
- * serialises writers with its lock file, and every read-modify-write here runs inside one
- * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
+ * One writer: the daemon holds the spool lock (lock.ts) while it runs; queue commands send their
+ * changes to it, and write here themselves only while no daemon runs, holding the same lock.
+ * Readers (mailq, queue show, status) open the environment concurrently; LMDB gives them a
+ * consistent snapshot. Every read-modify-write still runs inside one transaction.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
