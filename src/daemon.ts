@@ -232,6 +232,7 @@ export class Daemon {
     return {
       policy: () => this.localPolicy(),
       maxMessageSize: () => this.config.spool.maxMessageSize,
+      limits: () => this.config.submission,
       // sendmail -q: every deferred message is due now (and upstream cool-downs are forgotten).
       flush: async () => {
         const due = await this.spool.retryAll();
