@@ -215,7 +215,7 @@ export class Daemon {
     } catch (error) {
       this.log.error({ err: error, event: 'submission-disabled', socket }, `local submission socket disabled: ${(error as Error).message}`);
     }
-    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log);
+    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log, () => this.config.spool.maxMessageSize);
     try {
       await maildrop.start();
       this.maildrop = maildrop;

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { messageIdOf } from '../message/headers.js';
 import type { Spool } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
+import { localMessageProblem } from './message-check.js';
 import { receivedHeader } from './received.js';
 
 export interface LocalSubmission {
@@ -19,7 +20,19 @@ export interface LocalSubmission {
   via: 'socket' | 'maildrop';
 }
 
+/**
+ * Refuses what must never be spooled from the sendmail path: the message checks and an empty
+ * recipient list. SubmitError EDATAERR/EUSAGE: permanent, the caller tells the submitter (socket)
+ * or sets the file aside (maildrop).
+ */
+export function checkLocalSubmission(envelope: Envelope, bytes: Buffer): void {
+  const problem = localMessageProblem(bytes);
+  if (problem) throw new SubmitError('EDATAERR', problem);
+  if (envelope.recipients.length === 0) throw new SubmitError('EUSAGE', 'no recipients');
+}
+
 export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<string> {
+  checkLocalSubmission(s.envelope, s.bytes);
   const received = receivedHeader({ hostname, protocol: 'local', queueId: s.id, recipients: s.envelope.recipients, user: String(s.uid) });
   const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
   const messageId = messageIdOf(s.bytes);

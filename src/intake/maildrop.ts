@@ -12,7 +12,9 @@
  * *synchronously*. Why that is enough to never queue twice: the scheduler learns about a new
  * message through a timer, and a delivery completes only after network I/O, so no delivery of the
  * imported message can finish (and remove it from the spool) before the synchronous unlink has
- * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
+ * run; and at start-up, imports finish before the scheduler starts. Any local user can write a
+ * file here, so the importer trusts none of it: the size is checked before reading (max_message_size),
+ * and the message gets the same local policy and checks as a socket submission. A file that cannot be parsed
  * (or is a symlink, or is refused) is renamed `.bad.<id>` and logged, never deleted.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,11 +22,11 @@ import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, o
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LocalPolicy } from '../local/localize.js';
+import { localize, type LocalPolicy } from '../local/localize.js';
 import { isQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
-import { acceptLocal } from './local-accept.js';
-import { decodeFrame, encodeFrame, type SubmitRequest } from './submission-protocol.js';
+import { acceptLocal, checkLocalSubmission } from './local-accept.js';
+import { decodeFrame, encodeFrame, MAX_HEADER, type SubmitRequest } from './submission-protocol.js';
 
 export const MAILDROP_MODE = 0o1733;
 
@@ -105,6 +107,7 @@ export class MaildropImporter {
     private readonly spool: Spool,
     private policy: () => LocalPolicy,
     private readonly log: Logger,
+    private readonly maxMessageSize: () => number,
     private readonly pollMs = 2000,
   ) {}
 
@@ -188,6 +191,9 @@ export class MaildropImporter {
         const stat = fstatSync(fd);
         owner = stat.uid;
         if (!stat.isFile()) return this.setAside(id, 'not a regular file');
+        // Checked before reading: a file of any size can be left here by any user.
+        const limit = this.maxMessageSize() + MAX_HEADER;
+        if (stat.size > limit) return this.setAside(id, `too big (${stat.size} bytes; max_message_size is ${this.maxMessageSize()})`);
         data = readFileSync(fd);
       } finally {
         closeSync(fd);
@@ -204,20 +210,22 @@ export class MaildropImporter {
     const frame = decodeFrame(data);
     if (!frame || frame.request.op !== 'submit' || frame.request.id !== id) return this.setAside(id, 'not a maildrop file');
     const request = frame.request;
-    let envelope = { sender: request.sender, recipients: request.recipients };
-    let bytes = frame.body;
-    if (!request.localized) {
-      const { localize } = await import('../local/localize.js');
-      let localized;
-      try {
-        localized = localize(envelope, bytes, this.policy());
-      } catch (error) {
-        // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
-        return this.setAside(id, `refused (${(error as Error).message})`);
-      }
-      envelope = localized.envelope;
-      bytes = localized.bytes;
+    if (frame.body.length > this.maxMessageSize()) return this.setAside(id, `too big (${frame.body.length} bytes; max_message_size is ${this.maxMessageSize()})`);
+    // The same policy and checks as a socket submission, always: the file may have been written by
+    // hand, so nothing it claims is trusted (a `localized: true` is ignored; files written by older
+    // versions were localized already, and qualifying, masquerading and expanding aliases into
+    // full addresses again leaves them as they are).
+    let localized;
+    try {
+      localized = localize({ sender: request.sender, recipients: request.recipients }, frame.body, this.policy());
+      checkLocalSubmission(localized.envelope, localized.bytes);
+    } catch (error) {
+      // Bad addresses, no alias and no [local] admin, malformed bytes: retrying will not help.
+      if (error instanceof SubmitError) return this.setAside(id, `refused (${error.message})`);
+      throw error;
     }
+    for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+    const { envelope, bytes } = localized;
     await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop' });
     this.unlinkDurably(file); // synchronous, see the header comment
     return true;
