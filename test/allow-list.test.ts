@@ -10,7 +10,7 @@ import { ConfigError } from '../src/errors.js';
 import { runCli } from './helpers/cli.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { greetingFrom } from './helpers/smtp-client.js';
 import { tempDir } from './helpers/tmp.js';
 
 const listen = (allow: string, extra = '') => `[[listen]]\naddress = "[::]:25"\nallow = [${JSON.stringify(allow)}]\n${extra}\n[[upstream]]\ntype = "maildir"\npath = "/tmp/out"\n`;
@@ -98,12 +98,8 @@ describe('allow-list normalisation', () => {
       const narrow = relayConfig({ spool: `${dir.path}/spool`, allow: ['::ffff:127.0.0.1/128'] }).replace('address = "127.0.0.1:0"', 'address = "[::]:0"');
       const daemon = await startDaemon(writeConfig(dir.path, narrow));
       try {
-        const outsider = await RawSmtp.open(daemon.port, '127.0.0.1', '127.0.0.2');
-        assert.match(await outsider.reply(), /^554 5\.7\.1 /);
-        outsider.close();
-        const insider = await RawSmtp.open(daemon.port, '127.0.0.1', '127.0.0.1');
-        assert.match(await insider.reply(), /^220 /);
-        insider.close();
+        assert.match(await greetingFrom(daemon.port, '127.0.0.2'), /^554 5\.7\.1 /);
+        assert.match(await greetingFrom(daemon.port, '127.0.0.1'), /^220 /);
       } finally {
         await daemon.stop();
       }

@@ -15,6 +15,7 @@ import { startCapture } from './helpers/capture.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
 import { runBin } from './helpers/sendmail.js';
+import { askSocket } from './helpers/submit.js';
 import { tempDir } from './helpers/tmp.js';
 
 const frame = (uid: number, size: number) =>
@@ -88,14 +89,7 @@ describe('submission socket limits', () => {
       for (const s of held) s.destroy();
       // Slots are given back when clients go away: a full submission for uid 1000 now succeeds.
       const body = Buffer.from('Subject: x\r\n\r\n'.padEnd(100, 'y'));
-      const submitOnce = () =>
-        new Promise<string>((resolve) => {
-          const socket = connect(socketPath);
-          let data = '';
-          socket.on('data', (d) => (data += d.toString()));
-          socket.on('close', () => resolve(data));
-          socket.write(Buffer.concat([frame(1000, 100), body]));
-        });
+      const submitOnce = () => askSocket(socketPath, Buffer.concat([frame(1000, 100), body]));
       // The daemon sees the closes asynchronously: retry while it still counts them (bounded).
       let ok = await submitOnce();
       for (let i = 0; i < 50 && code(ok) === 'ETEMPFAIL'; i++) ok = await submitOnce();

@@ -7,14 +7,14 @@
  * missed between samples) must stay under 200 MB. Standalone so the fault suite can run it alone.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { encodeFrame } from '../../src/intake/submission-protocol.js';
 import { relayConfig } from '../helpers/config.js';
 import { startDaemon, writeConfig } from '../helpers/daemon.js';
+import { askSocket } from '../helpers/submit.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MB = 1024 * 1024;
@@ -58,16 +58,6 @@ function halfSend(path: string, uid: number, body: Buffer): Client {
   return client;
 }
 
-const ask = (path: string, frame: Buffer) =>
-  new Promise<string>((resolve) => {
-    const socket = connect(path);
-    let answer = '';
-    socket.on('data', (d) => (answer += d.toString()));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', () => resolve(answer));
-    socket.write(frame);
-  });
-
 describe('fault: submission socket memory', () => {
   it('40 half-sent 25 MB submissions keep the daemon under 200 MB peak RSS; extra clients get ETEMPFAIL; staged files are removed', async (t) => {
     const dir = tempDir();
@@ -104,7 +94,7 @@ describe('fault: submission socket memory', () => {
       await until(() => staged().length === 0, 'the staged files to be removed once their clients went away');
       // The daemon still serves: a small submission is accepted.
       const message = Buffer.from('Subject: after\r\n\r\nhello\r\n');
-      const answer = await ask(socketPath, encodeFrame({ op: 'submit', id: 'QAFTER0000000000', sender: 'a@example.org', recipients: ['b@example.org'], user: 'u', uid: 1000, size: message.length }, message));
+      const answer = await askSocket(socketPath, encodeFrame({ op: 'submit', id: 'QAFTER0000000000', sender: 'a@example.org', recipients: ['b@example.org'], user: 'u', uid: 1000, size: message.length }, message));
       assert.equal((JSON.parse(answer) as { ok: boolean }).ok, true, answer);
       assert.equal(daemon.child.exitCode, null);
     } finally {
