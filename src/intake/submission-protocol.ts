@@ -21,8 +21,6 @@ export interface SubmitRequest {
   user: string;
   uid: number;
   size: number;
-  /** True when aliases and masquerading were already applied (maildrop files). */
-  localized?: boolean;
 }
 
 export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
