@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
-import { installEnhancedReplyCodes, SmtpReply } from '../intake/smtp-replies.js';
+import { checkEnvelopeAddress, installEnhancedReplyCodes, SmtpReply } from '../intake/smtp-replies.js';
 import type { SendmailArgs } from '../sendmail/args.js';
 import { submitMessage, type Invoker } from './sendmail.js';
 import { EX } from './sysexits.js';
@@ -44,9 +44,21 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
     hideDSN: true,
     disableReverseLookup: true,
     logger: false,
+    onMailFrom(address, _session, callback) {
+      try {
+        if (address.address !== '') address.address = checkEnvelopeAddress(address.address, 'sender');
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
     onRcptTo(address, _session, callback) {
-      if (/[\x00-\x1f\x7f\s]/.test(address.address) || address.address === '') return callback(new SmtpReply(501, '5.1.3', 'Bad recipient address syntax'));
-      callback();
+      try {
+        address.address = checkEnvelopeAddress(address.address, 'recipient', false);
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
     },
     onData(stream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = [];

@@ -7,6 +7,7 @@
  */
 import { hostname as systemHostname } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { validAddress } from '../message/addresses.js';
 import { parseDocument, readConfigSource } from './document.js';
 import type { TableReader } from './reader.js';
 import type { LocalConfig, SubmissionConfig } from './types.js';
@@ -14,12 +15,12 @@ import type { LocalConfig, SubmissionConfig } from './types.js';
 export const DEFAULT_SOCKET = '/run/mailshim/submit.sock';
 export const DEFAULT_ALIASES = '/etc/aliases';
 
-const MAILBOX = /^[^\s@<>()",;:\\[\]\x00-\x1f\x7f]+@[^\s@<>()",;:\\[\]\x00-\x1f\x7f]+$/;
-
 function mailbox(table: TableReader, key: string): string | undefined {
   const value = table.string(key);
-  if (value !== undefined && !MAILBOX.test(value)) table.problem(key, `expected a full address like "alerts@example.com", got ${JSON.stringify(value)}`);
-  return value;
+  if (value === undefined) return undefined;
+  const valid = validAddress(value, { requireDomain: true });
+  if (valid === undefined) table.problem(key, `expected a full address like "alerts@example.com", got ${JSON.stringify(value)}`);
+  return valid ?? value;
 }
 
 export function readLocal(table: TableReader): LocalConfig {

@@ -5,6 +5,7 @@
  * carry its own code instead of getting a second, generic one. Everything else is unchanged.
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { checkAddress } from '../message/addresses.js';
 
 type Send = (code: number, data?: string | string[], context?: string | false) => void;
 
@@ -29,4 +30,18 @@ export class SmtpReply extends Error {
     super(`${enhanced} ${text}`);
     this.responseCode = code;
   }
+}
+
+/**
+ * The MAIL/RCPT address check, the same validator the spool's callers use (message/addresses.ts):
+ * what passes here is stored, so a message is never refused after DATA for an address accepted
+ * before it. Returns the canonical address to store (`"john.doe"@x` becomes `john.doe@x`).
+ */
+export function checkEnvelopeAddress(address: string, role: 'sender' | 'recipient', requireDomain = role === 'recipient'): string {
+  const detail = role === 'sender' ? '5.1.7' : '5.1.3';
+  const check = checkAddress(address, { requireDomain });
+  if (check.ok) return check.address;
+  if (check.reason === 'too-long') throw new SmtpReply(501, detail, `${role === 'sender' ? 'Sender' : 'Recipient'} address too long`);
+  if (check.reason === 'unqualified') throw new SmtpReply(553, '5.1.3', 'Recipient address must be a full address (user@domain)');
+  throw new SmtpReply(501, detail, `Bad ${role} address syntax`);
 }

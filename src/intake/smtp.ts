@@ -29,22 +29,12 @@ import type { Spool } from '../spool/spool.js';
 import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
 import { checkMessage } from './message-check.js';
 import { receivedHeader } from './received.js';
-import { installEnhancedReplyCodes, SmtpReply } from './smtp-replies.js';
+import { checkEnvelopeAddress, installEnhancedReplyCodes, SmtpReply } from './smtp-replies.js';
 
 export interface IntakeSettings {
   hostname: string;
   maxMessageSize: number;
   maxRecipients: number;
-}
-
-/** RFC 5321 limits: 64 octets local part, 254 octets path. No control characters. */
-function checkAddress(address: string, role: 'sender' | 'recipient'): void {
-  if (/[\x00-\x1f\x7f]/.test(address)) throw new SmtpReply(501, '5.1.7', `Bad ${role} address syntax`);
-  if (address.length > 254) throw new SmtpReply(501, role === 'sender' ? '5.1.7' : '5.1.3', `${role} address too long`);
-  const at = address.lastIndexOf('@');
-  if (role === 'recipient' && (at < 1 || at === address.length - 1)) {
-    throw new SmtpReply(553, '5.1.3', 'Recipient address must be a full address (user@domain)');
-  }
 }
 
 /** AUTH user names are logged; keep them printable and short. */
@@ -228,7 +218,7 @@ export class SmtpIntake {
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
     try {
       if (this.listen.auth === 'required' && !session.user) throw new SmtpReply(530, '5.7.0', 'Authentication required');
-      if (address.address !== '') checkAddress(address.address, 'sender');
+      if (address.address !== '') address.address = checkEnvelopeAddress(address.address, 'sender');
       if (this.listen.allowedSenders.length > 0 && !addressMatches(this.listen.allowedSenders, address.address)) {
         throw new SmtpReply(553, '5.7.1', 'Sender address not allowed on this listener');
       }
@@ -244,7 +234,7 @@ export class SmtpIntake {
 
   private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
     try {
-      checkAddress(address.address, 'recipient');
+      address.address = checkEnvelopeAddress(address.address, 'recipient');
       if (session.envelope.rcptTo.length >= this.settings.maxRecipients) {
         throw new SmtpReply(452, '4.5.3', `Too many recipients (at most ${this.settings.maxRecipients} per message)`);
       }

@@ -11,12 +11,3 @@ export function localName(address: string, domains: Set<string>): string | undef
   if (at === -1) return address.toLowerCase();
   return domains.has(address.slice(at + 1).toLowerCase()) ? address.slice(0, at).toLowerCase() : undefined;
 }
-
-/** Envelope addresses: no white space, brackets, quotes-free local parts or control characters. */
-const ENVELOPE = /^[^\s<>()",;\\[\]\x00-\x1f\x7f]+$/;
-
-export function isValidEnvelopeAddress(address: string): boolean {
-  if (address.length > 254 || !ENVELOPE.test(address)) return false;
-  const at = address.lastIndexOf('@');
-  return at !== 0 && at !== address.length - 1;
-}

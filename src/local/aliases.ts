@@ -13,6 +13,7 @@
  * Hand-written: no maintained npm package parses this format (it is ~80 lines).
  */
 import { readFileSync } from 'node:fs';
+import { parseMailbox, validAddress } from '../message/addresses.js';
 
 export type AliasTarget =
   | { kind: 'address'; address: string; line: number; noExpand: boolean }
@@ -63,8 +64,6 @@ function splitTargets(value: string): string[] {
   return out.filter((t) => t !== '');
 }
 
-const ADDRESS = /^[^\s<>()",;:\\[\]\x00-\x1f\x7f]+(@[^\s@<>()",;:\\[\]\x00-\x1f\x7f]+)?$/;
-
 function readTarget(raw: string, line: number): AliasTarget | string {
   let text = raw;
   const quotedWhole = /^"(.*)"$/.exec(text);
@@ -72,11 +71,10 @@ function readTarget(raw: string, line: number): AliasTarget | string {
   if (/^:include:/i.test(text)) return { kind: 'refused', text: raw, reason: 'include files are not supported', line };
   if (text.startsWith('|')) return { kind: 'refused', text: raw, reason: 'programs are never run', line };
   if (text.startsWith('/')) return { kind: 'refused', text: raw, reason: 'mailbox files are never written', line };
-  const angle = /<([^<>]*)>\s*$/.exec(text);
-  let address = angle ? angle[1]!.trim() : text.trim();
-  const noExpand = address.startsWith('\\');
-  if (noExpand) address = address.slice(1);
-  if (!ADDRESS.test(address)) return `invalid target ${JSON.stringify(raw)}`;
+  const noExpand = text.trim().startsWith('\\');
+  const mailbox = parseMailbox(noExpand ? text.trim().slice(1) : text);
+  const address = mailbox && validAddress(mailbox.address, { requireDomain: false });
+  if (!address) return `invalid target ${JSON.stringify(raw)}`;
   return { kind: 'address', address, line, noExpand };
 }
 

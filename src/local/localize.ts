@@ -8,7 +8,8 @@ import type { LocalConfig } from '../config/types.js';
 import { SubmitError } from '../errors.js';
 import type { Envelope } from '../spool/types.js';
 import type { AliasTable } from './aliases.js';
-import { isValidEnvelopeAddress, localDomains } from './addresses.js';
+import { validAddress } from '../message/addresses.js';
+import { localDomains } from './addresses.js';
 import { masqueradeHeaders, masqueradeSender } from './masquerade.js';
 import { resolveRecipients } from './resolve.js';
 
@@ -25,14 +26,17 @@ export interface Localized {
 }
 
 export function localize(envelope: Envelope, bytes: Buffer, policy: LocalPolicy): Localized {
-  for (const address of [...envelope.recipients, ...(envelope.sender ? [envelope.sender] : [])]) {
-    if (!isValidEnvelopeAddress(address)) throw new SubmitError('EDATAERR', `invalid address ${JSON.stringify(address)}`);
-  }
+  const canonical = (address: string) => {
+    const valid = validAddress(address, { requireDomain: false });
+    if (valid === undefined) throw new SubmitError('EDATAERR', `invalid address ${JSON.stringify(address)}`);
+    return valid;
+  };
+  const sender = envelope.sender ? canonical(envelope.sender) : envelope.sender;
   const domains = localDomains(policy.hostname);
-  const { recipients, notes } = resolveRecipients(envelope.recipients, { aliases: policy.aliases, domains, admin: policy.local.admin });
+  const { recipients, notes } = resolveRecipients(envelope.recipients.map(canonical), { aliases: policy.aliases, domains, admin: policy.local.admin });
   const masquerade = { hostname: policy.hostname, domains, local: policy.local };
   return {
-    envelope: { sender: masqueradeSender(envelope.sender, masquerade), recipients },
+    envelope: { sender: masqueradeSender(sender, masquerade), recipients },
     bytes: masqueradeHeaders(bytes, masquerade),
     notes,
   };

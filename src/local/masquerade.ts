@@ -6,7 +6,8 @@
  * domain are left alone unless `[local] rewrite = "all"`.
  */
 import type { LocalConfig } from '../config/types.js';
-import { fieldValue, formatDisplayName, parseHeaderFields, parseMailbox, splitHeaders } from '../message/headers.js';
+import { formatDisplayName, parseMailbox } from '../message/addresses.js';
+import { fieldValue, parseHeaderFields, splitHeaders } from '../message/headers.js';
 import { localName } from './addresses.js';
 
 export interface MasqueradePolicy {

@@ -76,25 +76,3 @@ export function rfc5322Date(date = new Date()): string {
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
   );
 }
-
-/** A display name as a header phrase: RFC 2047 encoded words as they are, anything else quoted. */
-export function formatDisplayName(name: string): string {
-  if (/^=\?[^?]+\?[bBqQ]\?[^?]*\?=( =\?[^?]+\?[bBqQ]\?[^?]*\?=)*$/.test(name)) return name;
-  return `"${name.replace(/[\r\n]+/g, ' ').replace(/(["\\])/g, '\\$1')}"`;
-}
-
-/**
- * A single mailbox in a From-style field: `Name <addr>`, `"Name" <addr>`, `addr (Name)` or `addr`.
- * Returns undefined for anything else (groups, several mailboxes), which callers leave untouched.
- */
-export function parseMailbox(value: string): { name?: string; address: string } | undefined {
-  const angle = /^([^<>]*)<([^<>\s]*)>\s*(?:\(([^()]*)\))?\s*$/.exec(value);
-  if (angle) {
-    const phrase = angle[1]!.trim();
-    const name = /^"(.*)"$/.exec(phrase)?.[1]!.replace(/\\(.)/g, '$1') ?? phrase;
-    return { name: name || angle[3]?.trim() || undefined, address: angle[2]! };
-  }
-  const comment = /^([^\s()<>,;"]+)\s*(?:\(([^()]*)\))?\s*$/.exec(value);
-  if (comment) return { name: comment[2]?.trim() || undefined, address: comment[1]! };
-  return undefined;
-}

@@ -5,7 +5,8 @@
  * Date, Message-ID, From and To (undisclosed-recipients:;) added.
  */
 import { SubmitError } from '../errors.js';
-import { fieldValue, formatDisplayName, parseHeaderFields, rfc5322Date } from '../message/headers.js';
+import { formatDisplayName, parseAddressList } from '../message/addresses.js';
+import { fieldValue, parseHeaderFields, rfc5322Date } from '../message/headers.js';
 
 /** Input bytes → CRLF lines. Stops at a lone "." line unless `ignoreDots`. Bare CR is refused. */
 export function normalizeInput(input: Buffer, ignoreDots: boolean): Buffer {
@@ -42,8 +43,8 @@ function split(message: string): { header: string; body: string } {
 }
 
 export interface PrepareOptions {
-  /** -t: the address-list reader (recipients.ts, loaded only when -t is given). */
-  readRecipients?: (fieldValue: string) => string[];
+  /** -t: take recipients from To/Cc/Bcc. */
+  readRecipients?: boolean;
   /** Envelope sender (already defaulted to the invoking user). */
   sender: string;
   fullName?: string;
@@ -65,7 +66,7 @@ export function prepareMessage(normalized: Buffer, o: PrepareOptions): Prepared 
   const headerRecipients: string[] = [];
   if (o.readRecipients) {
     for (const field of fields) {
-      if (['to', 'cc', 'bcc'].includes(field.name.toLowerCase())) headerRecipients.push(...o.readRecipients(fieldValue(field)));
+      if (['to', 'cc', 'bcc'].includes(field.name.toLowerCase())) headerRecipients.push(...parseAddressList(fieldValue(field)).map((m) => m.address));
     }
   }
   const kept = fields.filter((f) => f.name.toLowerCase() !== 'bcc');
