@@ -192,12 +192,36 @@ describe('sendmail with the daemon running', () => {
     assert.match(none.stderr, /^sendmail: no recipients given/);
     const noneT = await runBin('sendmail', ['-t'], { input: 'Subject: x\n\ny\n', config });
     assert.equal(noneT.code, 64);
-    const bad = await runBin('sendmail', ['-i', 'bad<addr>@example.net'], { input: 'Subject: x\n\ny\n', config });
-    assert.equal(bad.code, 65);
-    assert.match(bad.stderr, /invalid address/);
+    for (const address of ['bad<addr>@example.net', 'bad\\@example.net', 'a@b@example.net']) {
+      const bad = await runBin('sendmail', ['-i', address], { input: 'Subject: x\n\ny\n', config });
+      assert.equal(bad.code, 65, address);
+      assert.match(bad.stderr, /invalid address/);
+    }
     const noConfig = await runBin('sendmail', ['-i', 'a@example.net'], { input: 'Subject: x\n\ny\n', config: join(dir.path, 'missing.toml') });
     assert.equal(noConfig.code, 78);
     assert.match(noConfig.stderr, /cannot read config: ENOENT/);
+  });
+
+  it('command-line recipients are RFC 5322 address lists, read exactly like -t headers (display names, commas in quotes, groups)', async () => {
+    const result = await runBin('sendmail', ['-i', '"Doe, J" <j@example.net>', 'Team: k@example.net, "L M" <l@example.net>;', 'root (local name), "john.doe"@example.net'], {
+      input: 'Subject: address lists on the command line\n\nz\n',
+      config,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('address lists on the command line');
+    assert.deepEqual(got!.recipients.sort(), ['j@example.net', 'john.doe@example.net', 'k@example.net', 'l@example.net', 'ops@example.com']);
+  });
+
+  it('-F with an RFC 2047 display name cannot inject header lines', async () => {
+    const result = await runBin('sendmail', ['-i', '-F', '=?utf-8?q?Bob\r\nX-Injected: yes\r\nBcc: evil@example.org?=', 'injection@example.net'], {
+      input: 'Subject: -F injection\n\nz\n',
+      config,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('-F injection');
+    const { header } = parts(got!);
+    assert.doesNotMatch(header, /^(X-Injected|Bcc):/im);
+    assert.deepEqual(got!.recipients, ['injection@example.net']);
   });
 
   it('mailshim sendmail ... is the same entry', async () => {

@@ -87,6 +87,8 @@ export function parseAddressList(text: string): Mailbox[] {
   const visit = (entries: ReturnType<typeof addressparser>) => {
     for (const entry of entries) {
       if ('group' in entry && entry.group) visit(entry.group);
+      // "bad<addr>@example.net": addressparser moves the domain into the name; keep the whole so the validator refuses it.
+      else if (entry.address && !entry.address.includes('@') && entry.name.includes('@')) out.push({ name: '', address: `${entry.name}<${entry.address}>` });
       else if (entry.address) out.push({ name: entry.name, address: entry.address });
       else if (entry.name && /^[^\s@<>()",;:]+$/.test(entry.name)) out.push({ name: '', address: entry.name });
     }
