@@ -19,6 +19,7 @@ export function defaultListener(): ListenConfig {
     maxConnectionsPerIp: 100,
     allowedSenders: [],
     idleTimeout: 300_000,
+    bareNewline: 'normalize',
   };
 }
 
@@ -67,6 +68,7 @@ export function readListen(table: TableReader): ListenConfig {
   const rateLimit = table.rate('rate_limit');
   const allowedSenders = table.stringList('allowed_senders', []);
   const idleTimeout = table.duration('idle_timeout', defaults.idleTimeout);
+  const bareNewline = table.oneOf('bare_newline', ['normalize', 'reject'] as const, defaults.bareNewline);
   table.finish();
   return {
     address,
@@ -85,5 +87,6 @@ export function readListen(table: TableReader): ListenConfig {
     rateLimit,
     allowedSenders,
     idleTimeout,
+    bareNewline,
   };
 }

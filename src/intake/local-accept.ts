@@ -1,10 +1,10 @@
 /**
  * The last step of every sendmail-path submission (socket or maildrop): prepend the Received
- * header, `spool.accept()` (resolves after fsync), log the accepted line.
+ * header, drop the DROPPED_HEADERS (Bcc, ...), `spool.accept()` (resolves after fsync), log the accepted line.
  */
 import { SpoolError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { messageIdOf } from '../message/headers.js';
+import { dropHeaders, messageIdOf } from '../message/headers.js';
 import type { Spool } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
 import { receivedHeader } from './received.js';
@@ -21,7 +21,7 @@ export interface LocalSubmission {
 
 export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<string> {
   const received = receivedHeader({ hostname, protocol: 'local', queueId: s.id, recipients: s.envelope.recipients, user: String(s.uid) });
-  const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
+  const bytes = Buffer.concat([Buffer.from(received, 'latin1'), dropHeaders(s.bytes)]);
   const messageId = messageIdOf(s.bytes);
   try {
     await spool.accept(s.envelope, bytes, { id: s.id, messageId, origin: { protocol: 'sendmail', user: s.user } });

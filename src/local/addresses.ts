@@ -1,8 +1,8 @@
-/** Which addresses are local to this machine: no domain, or one of its own host names. */
-import { hostname as systemHostname } from 'node:os';
+/** Which addresses are local to this machine: no domain, or one of `[local] local_domains`. */
+import type { LocalConfig } from '../config/types.js';
 
-export function localDomains(hostname: string): Set<string> {
-  return new Set([hostname, systemHostname(), 'localhost', 'localhost.localdomain'].map((d) => d.toLowerCase()));
+export function localDomains(local: Pick<LocalConfig, 'domains'>): Set<string> {
+  return new Set(local.domains.map((d) => d.toLowerCase()));
 }
 
 /** The local name ("root") of a local address ("root", "ROOT@web1"), or undefined for a remote one. */
