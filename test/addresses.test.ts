@@ -35,6 +35,13 @@ describe('parseAddressList', () => {
     );
   });
 
+  it('a bare local name before a quoted display name stays its own address (addressparser alone merges them)', () => {
+    assert.deepEqual(parseAddressList('root, "Ops" <ops@example.net>'), [
+      { name: '', address: 'root' },
+      { name: 'Ops', address: 'ops@example.net' },
+    ]);
+  });
+
   it('parseMailbox: one mailbox or nothing', () => {
     assert.deepEqual(parseMailbox('"Cron Daemon" <root>'), { name: 'Cron Daemon', address: 'root' });
     assert.equal(parseMailbox('a@x.net, b@x.net'), undefined);

@@ -77,7 +77,8 @@ describe('sendmail with the daemon running', () => {
     assert.match(header, /^Received: by relay\.test \(mailshim\) \(uid \d+\) with local id [0-9A-Z]{16}\r\n/);
     assert.match(header, /\r\nFrom: "Cron Daemon" <alerts@example\.com>\r\n/, 'display name kept');
     assert.doesNotMatch(header, /Reply-To/);
-    assert.match(header, /\r\nTo: root\r\nSubject: Cron <root@web1> \/usr\/local\/bin\/nightly\r\n/);
+    // An unqualified header address is qualified with the host name, like Postfix's append_at_myorigin.
+    assert.match(header, /\r\nTo: root@relay\.test\r\nSubject: Cron <root@web1> \/usr\/local\/bin\/nightly\r\n/);
     assert.match(header, /\r\nDate: .+\r\nMessage-ID: <[0-9A-Z]{16}@relay\.test>\r\n$/);
     assert.equal(body, 'nightly: 3 files rotated\r\n.\r\nstill the body (-i)\r\n');
   });

@@ -13,7 +13,7 @@
  * Hand-written: no maintained npm package parses this format (it is ~80 lines).
  */
 import { readFileSync } from 'node:fs';
-import { parseMailbox, validAddress } from '../message/addresses.js';
+import { parseMailbox, splitAddressList, validAddress } from '../message/addresses.js';
 
 export type AliasTarget =
   | { kind: 'address'; address: string; line: number; noExpand: boolean }
@@ -36,32 +36,6 @@ export interface AliasTable {
 
 export function emptyAliases(file = '(none)'): AliasTable {
   return { file, entries: new Map(), problems: [], warnings: [] };
-}
-
-/** Splits on commas outside double quotes and angle brackets. */
-function splitTargets(value: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quoted = false;
-  let angle = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' && quoted && i + 1 < value.length) {
-      current += c + value[++i];
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    else if (c === '<' && !quoted) angle = true;
-    else if (c === '>' && !quoted) angle = false;
-    if (c === ',' && !quoted && !angle) {
-      out.push(current.trim());
-      current = '';
-      continue;
-    }
-    current += c;
-  }
-  out.push(current.trim());
-  return out.filter((t) => t !== '');
 }
 
 function readTarget(raw: string, line: number): AliasTarget | string {
@@ -103,7 +77,7 @@ export function parseAliases(source: string, file: string): AliasTable {
       continue;
     }
     const targets: AliasTarget[] = [];
-    const raws = splitTargets(match[2]!);
+    const raws = splitAddressList(match[2]!, { groups: false });
     if (raws.length === 0) {
       table.problems.push(`${where}: ${name}: no targets`);
       continue;

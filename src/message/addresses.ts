@@ -79,21 +79,58 @@ export function validAddress(address: string, options: { requireDomain: boolean 
 }
 
 /**
+ * Splits an address list at the commas between its elements: outside quotes, angle brackets and
+ * comments. With `groups`, a group's "name:" is dropped and its ";" ends an element too.
+ * addressparser alone cannot be trusted with this: it reads `root, "Ops" <ops@x>` as one mailbox
+ * named "root, Ops" (its heuristic for unquoted `Doe, John <j@x>`), so each element is parsed alone.
+ */
+export function splitAddressList(text: string, options: { groups: boolean }): string[] {
+  const out: string[] = [];
+  let current = '';
+  let quoted = false;
+  let angle = 0;
+  let comment = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\\' && (quoted || comment > 0) && i + 1 < text.length) {
+      current += c + text[++i];
+      continue;
+    }
+    if (c === '"' && comment === 0) quoted = !quoted;
+    else if (!quoted && c === '(') comment++;
+    else if (!quoted && c === ')' && comment > 0) comment--;
+    else if (!quoted && comment === 0 && c === '<') angle++;
+    else if (!quoted && comment === 0 && c === '>' && angle > 0) angle--;
+    const top = !quoted && angle === 0 && comment === 0;
+    if (top && (c === ',' || (options.groups && c === ';'))) {
+      out.push(current.trim());
+      current = '';
+      continue;
+    }
+    if (top && options.groups && c === ':') {
+      current = ''; // "Team:" — the group's name is not an address
+      continue;
+    }
+    current += c;
+  }
+  out.push(current.trim());
+  return out.filter((t) => t !== '');
+}
+
+/**
  * Every mailbox in an RFC 5322 address list, groups flattened (`undisclosed-recipients:;` has
  * none). A bare word ("root") is kept as an unqualified address, as sendmail reads `To: root`.
  */
 export function parseAddressList(text: string): Mailbox[] {
   const out: Mailbox[] = [];
-  const visit = (entries: ReturnType<typeof addressparser>) => {
-    for (const entry of entries) {
-      if ('group' in entry && entry.group) visit(entry.group);
+  for (const element of splitAddressList(text, { groups: true })) {
+    for (const entry of addressparser(element, { flatten: true })) {
       // "bad<addr>@example.net": addressparser moves the domain into the name; keep the whole so the validator refuses it.
-      else if (entry.address && !entry.address.includes('@') && entry.name.includes('@')) out.push({ name: '', address: `${entry.name}<${entry.address}>` });
+      if (entry.address && !entry.address.includes('@') && entry.name.includes('@')) out.push({ name: '', address: element });
       else if (entry.address) out.push({ name: entry.name, address: entry.address });
       else if (entry.name && /^[^\s@<>()",;:]+$/.test(entry.name)) out.push({ name: '', address: entry.name });
     }
-  };
-  visit(addressparser(text));
+  }
   return out;
 }
 
