@@ -173,6 +173,26 @@ describe('sendmail with the daemon running', () => {
     assert.equal(parts(got).body, 'bs body\r\n.dot\r\n');
   });
 
+  it('sendmail -bs with the whole dialog on stdin (printf | sendmail -bs): every command answered, every message queued', async () => {
+    const dialog =
+      'EHLO localhost\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bs-piped1@example.net>\r\nDATA\r\nSubject: piped one\r\n\r\nx\r\n.\r\n' +
+      'MAIL FROM:<a@example.org>\r\nRCPT TO:<"bs.piped2"@example.net>\r\nRCPT TO:<bad\\@example.net>\r\nDATA\r\nSubject: piped two\r\n\r\ny\r\n.\r\n' +
+      'MAIL FROM:<a@example.org>\r\nRCPT TO:<bs-piped3@example.net>\r\nDATA\r\nSubject: piped three\r\n\r\nz\r\n.\r\nQUIT\r\n';
+    const result = await runBin('sendmail', ['-bs'], { input: dialog, config });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.match(/^250 2\.0\.0 Ok: queued as /gm)?.length, 3, result.stdout);
+    assert.match(result.stdout, /^501 5\.1\.3 /m, 'the malformed recipient is refused at RCPT');
+    assert.match(result.stdout, /^221 /m);
+    const [two] = await find('piped two');
+    assert.deepEqual(two!.recipients, ['bs.piped2@example.net']);
+    await find('piped three');
+    // stdin ending without QUIT still answers the DATA that was read
+    const unterminated = await runBin('sendmail', ['-bs'], { input: 'EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bs-noquit@example.net>\r\nDATA\r\nSubject: no quit\r\n\r\nq\r\n.\r\n', config });
+    assert.equal(unterminated.code, 0, unterminated.stderr);
+    assert.match(unterminated.stdout, /^250 2\.0\.0 Ok: queued as /m);
+    await find('no quit');
+  });
+
   it('-X never writes its file, and -C/-O/-d never change the config', async () => {
     const x = join(dir.path, 'x.php');
     const result = await runBin('sendmail', ['-t', '-i', '-X', x, '-C', join(dir.path, 'nonexistent.cf'), '-OQueueDirectory=/tmp', '-d0.1'], {

@@ -30,6 +30,7 @@ import type { Spool } from '../spool/spool.js';
 import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
 import { acceptData } from './message-check.js';
 import { receivedHeader } from './received.js';
+import { installPipelinedDataFix } from './smtp-stream-fix.js';
 import { checkEnvelopeAddress, installEnhancedReplyCodes, SmtpReply } from './smtp-replies.js';
 
 export interface IntakeSettings {
@@ -60,6 +61,7 @@ export class SmtpIntake {
     private readonly localPolicy?: () => LocalPolicy,
   ) {
     installEnhancedReplyCodes();
+    installPipelinedDataFix();
     this.allowed = allowMatcher(listen.allow);
     this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
     if (listen.usersFile) this.users = loadUsers(listen.usersFile);
