@@ -14,32 +14,25 @@ import type { BareNewline } from '../config/types.js';
 import { SmtpReply } from './smtp-replies.js';
 
 const CRLF = Buffer.from('\r\n');
-const LF = Buffer.from('\n');
 
 /**
- * Bare LF → CRLF. A client that ends lines with a bare LF also dot-stuffs the lines after them
- * (Python's smtplib does), and smtp-server unstuffs only after CRLF: undo that stuffing here so
- * a ".hidden" body line arrives as ".hidden", as Postfix's smtpd reads it.
+ * Bare LF → CRLF. (A client that ends lines with bare LF also dot-stuffs the lines after them,
+ * as Python's smtplib does; smtp-server already removes a stuffed dot after any LF.)
  * Returns the same buffer when there is nothing to do.
  */
 export function normalizeBareLf(data: Buffer): Buffer {
   let lf = data.indexOf(0x0a);
-  if (lf === -1) return data;
   const parts: Buffer[] = [];
   let start = 0;
-  let changed = false;
-  let afterBare = false;
   while (lf !== -1) {
-    const bare = lf === 0 || data[lf - 1] !== 0x0d;
-    const lineStart = afterBare && data[start] === 0x2e ? start + 1 : start;
-    changed ||= bare || lineStart !== start;
-    parts.push(data.subarray(lineStart, lf), bare ? CRLF : LF);
-    afterBare = bare;
-    start = lf + 1;
-    lf = data.indexOf(0x0a, start);
+    if (lf === 0 || data[lf - 1] !== 0x0d) {
+      parts.push(data.subarray(start, lf), CRLF);
+      start = lf + 1;
+    }
+    lf = data.indexOf(0x0a, lf + 1);
   }
-  if (!changed) return data;
-  parts.push(data.subarray(afterBare && data[start] === 0x2e ? start + 1 : start));
+  if (parts.length === 0) return data;
+  parts.push(data.subarray(start));
   return Buffer.concat(parts);
 }
 
