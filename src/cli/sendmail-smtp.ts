@@ -10,8 +10,8 @@ import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
-import { checkEnvelopeAddress, installEnhancedReplyCodes, SmtpReply } from '../intake/smtp-replies.js';
-import { installPipelinedDataFix } from '../intake/smtp-stream-fix.js';
+import { checkEnvelopeAddress, SmtpReply } from '../intake/smtp-replies.js';
+import { adaptSmtpServer } from '../intake/smtp-server-adapter.js';
 import type { SendmailArgs } from '../sendmail/args.js';
 import { submitMessage, type Invoker } from './sendmail.js';
 import { EX } from './sysexits.js';
@@ -34,8 +34,7 @@ function toReply(error: unknown): SmtpReply {
 }
 
 export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: Invoker): Promise<number> {
-  installEnhancedReplyCodes();
-  installPipelinedDataFix();
+  adaptSmtpServer();
   // A caller may pipe the whole dialog and close stdin at once: EOF ends the session only once
   // every command already read has been answered (as Postfix's sendmail -bs), never mid-DATA.
   // smtp-server's command parser is a Writable fed from stdin: its 'finish' comes once every

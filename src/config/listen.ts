@@ -20,6 +20,7 @@ export function defaultListener(): ListenConfig {
     allowedSenders: [],
     idleTimeout: 300_000,
     bareNewline: 'normalize',
+    greetPause: 0,
   };
 }
 
@@ -69,6 +70,8 @@ export function readListen(table: TableReader): ListenConfig {
   const allowedSenders = table.stringList('allowed_senders', []);
   const idleTimeout = table.duration('idle_timeout', defaults.idleTimeout);
   const bareNewline = table.oneOf('bare_newline', ['normalize', 'reject'] as const, defaults.bareNewline);
+  const greetPause = table.duration('greet_pause', defaults.greetPause);
+  if (greetPause > 60_000) table.problem('greet_pause', 'at most 60s: clients give up on a silent server');
   table.finish();
   return {
     address,
@@ -88,5 +91,6 @@ export function readListen(table: TableReader): ListenConfig {
     allowedSenders,
     idleTimeout,
     bareNewline,
+    greetPause,
   };
 }

@@ -47,6 +47,7 @@ export function maskedConfig(config: Config): string {
         allowed_senders: l.allowedSenders,
         idle_timeout: formatDuration(l.idleTimeout),
         bare_newline: l.bareNewline,
+        greet_pause: formatDuration(l.greetPause),
       };
       for (const key of Object.keys(entry)) if (entry[key] === undefined) delete entry[key];
       return entry;
