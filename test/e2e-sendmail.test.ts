@@ -233,6 +233,15 @@ describe('sendmail with the daemon running', () => {
     assert.deepEqual(got!.recipients.sort(), ['j@example.net', 'john.doe@example.net', 'k@example.net', 'l@example.net', 'ops@example.com']);
   });
 
+  it('a local name without alias goes to admin, logged by the daemon with the address the caller gave', async () => {
+    const result = await runBin('sendmail', ['-i', 'NoSuchUser@localhost'], { input: 'Subject: to admin via socket\n\nz\n', config });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('to admin via socket');
+    assert.deepEqual(got!.recipients, ['admin@example.com']);
+    const line = await daemon.waitForLog((l) => l.event === 'local-rewrite' && l.original === 'NoSuchUser@localhost');
+    assert.equal(line.to, 'admin@example.com');
+  });
+
   it('-F with an RFC 2047 display name cannot inject header lines', async () => {
     const result = await runBin('sendmail', ['-i', '-F', '=?utf-8?q?Bob\r\nX-Injected: yes\r\nBcc: evil@example.org?=', 'injection@example.net'], {
       input: 'Subject: -F injection\n\nz\n',

@@ -207,7 +207,7 @@ export class MaildropImporter {
     let envelope = { sender: request.sender, recipients: request.recipients };
     let bytes = frame.body;
     if (!request.localized) {
-      const { localize } = await import('../local/localize.js');
+      const { localize, logLocalized } = await import('../local/localize.js');
       let localized;
       try {
         localized = localize(envelope, bytes, this.policy());
@@ -215,6 +215,7 @@ export class MaildropImporter {
         // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
         return this.setAside(id, `refused (${(error as Error).message})`);
       }
+      logLocalized(this.log, localized, { queueId: id, user: request.user });
       envelope = localized.envelope;
       bytes = localized.bytes;
     }

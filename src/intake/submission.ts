@@ -13,7 +13,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { MailshimError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { localize, type LocalPolicy } from '../local/localize.js';
+import { localize, logLocalized, type LocalPolicy } from '../local/localize.js';
 import { isQueueId, newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
@@ -151,9 +151,9 @@ export class SubmissionServer {
     if (!isSubmitRequest(request, body.length)) throw new SubmitError('EUSAGE', 'malformed submit request');
     const policy = this.hooks.policy();
     const localized = localize({ sender: request.sender, recipients: request.recipients }, body, policy);
-    for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
     // The submitter picks the id (it is in the Message-ID); never let it replace a queued message.
     const id = isQueueId(request.id) && !this.spool.get(request.id) ? request.id : newQueueId();
+    logLocalized(this.log, localized, { queueId: id, user: request.user });
     return await acceptLocal(this.spool, policy.hostname, this.log, {
       id,
       envelope: localized.envelope,
