@@ -1,8 +1,8 @@
 /**
  * SparkPost Transmissions with raw RFC 822 content (POST /api/v1/transmissions,
- * Authorization: <API key>): `content.email_rfc822` carries the spooled message untouched and
- * `recipients` are exactly the envelope recipients. JSON strings are Unicode, so a message that is
- * not valid UTF-8 (raw 8-bit in another charset) cannot be carried byte-for-byte: unsupported.
+ * Authorization: <API key>): `content.email_rfc822` carries the spooled message (made 7-bit by
+ * delivery, see `wire`) and `recipients` are exactly the envelope recipients. JSON strings are
+ * Unicode, so a signed message (never re-encoded) that is not valid UTF-8 is unsupported.
  * No idempotency key: a retry after a timeout whose request did reach SparkPost sends twice.
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
@@ -14,6 +14,9 @@ import type { OutboundMessage } from './types.js';
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
+  /** email_rfc822 is a JSON string: 8-bit parts are made 7-bit before (signed mail excepted). */
+  readonly wire = { eightBit: false };
+
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
     let rfc822: string;
     try {
