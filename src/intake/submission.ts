@@ -14,7 +14,6 @@ import { dirname } from 'node:path';
 import { MailshimError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { localize, type LocalPolicy } from '../local/localize.js';
-import { findBareLineBreak } from './message-check.js';
 import { isQueueId, newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
@@ -150,7 +149,6 @@ export class SubmissionServer {
 
   private async submit(request: SubmitRequest, body: Buffer): Promise<string> {
     if (!isSubmitRequest(request, body.length)) throw new SubmitError('EUSAGE', 'malformed submit request');
-    if (findBareLineBreak(body) !== -1) throw new SubmitError('EDATAERR', 'message contains bare CR or LF line endings');
     const policy = this.hooks.policy();
     const localized = localize({ sender: request.sender, recipients: request.recipients }, body, policy);
     for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
