@@ -49,6 +49,8 @@ import libqp from 'libqp';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
 type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
+/** A MIME node (headers) with its body chunks, or multipart structure between parts (boundaries, preamble, epilogue). */
+type Item = { node: MimeNode; body: Buffer[] } | { data: Buffer };
 
 /** What an upstream can carry, declared on the Upstream interface (src/upstreams/types.ts). */
 export interface WireCapability {
@@ -124,6 +126,8 @@ function looksJapanese(bytes: Buffer, charset: string): boolean {
   } catch {
     return false;
   }
+  // Kana, and nothing outside Japanese text: JIS punctuation, arrows, maths, box drawing and shapes
+  // are fine; other U+0080–U+2FFF or private use (Shift_JIS user-defined lead bytes) means it is not.
   return /[\u3041-\u30fa]/.test(text) && !/[\u0080-\u2fff\ue000-\uf8ff]/.test(text.replace(/[\u2010-\u203b\u2190-\u21ff\u2200-\u22ff\u2500-\u257f\u25a0-\u25ff\u2600-\u26ff\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7]/g, ''));
 }
 
@@ -136,8 +140,8 @@ function charsetFor(declared: string | false, bytes: Buffer): string {
   return guessCharset(bytes);
 }
 
-async function split(raw: Buffer): Promise<Array<{ node: MimeNode; body: Buffer[] } | { data: Buffer }>> {
-  const items: Array<{ node: MimeNode; body: Buffer[] } | { data: Buffer }> = [];
+async function split(raw: Buffer): Promise<Item[]> {
+  const items: Item[] = [];
   // The whole message is in memory already: no header is too big to look at (mailsplit counts ≥ 64 per line).
   const splitter = new mailsplit.Splitter({ maxHeadSize: 64 * raw.length + 1024 });
   splitter.on('data', (chunk: { type: string; value?: Buffer }) => {
@@ -290,7 +294,7 @@ function scrub(data: Buffer, capability: WireCapability): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
-function isSigned(items: Array<{ node: MimeNode } | { data: Buffer }>): string | undefined {
+function isSigned(items: Item[]): string | undefined {
   for (const item of items) {
     if (!('node' in item)) continue;
     const node = item.node;
@@ -320,7 +324,7 @@ function needsReencoding(node: MimeNode, body: Buffer, capability: WireCapabilit
 export async function fitForWire(raw: Buffer, capability: WireCapability): Promise<WireResult> {
   const p = scan(raw);
   if (!lineIllegal(p) && !p.eightBit) return { raw, changed: false };
-  let items: Awaited<ReturnType<typeof split>>;
+  let items: Item[];
   try {
     items = await split(raw);
   } catch (error) {
@@ -335,7 +339,7 @@ export async function fitForWire(raw: Buffer, capability: WireCapability): Promi
   return 'unsupported' in rebuilt || rebuilt.changed ? rebuilt : { raw, changed: false };
 }
 
-async function rebuild(items: Array<{ node: MimeNode; body: Buffer[] } | { data: Buffer }>, capability: WireCapability): Promise<WireResult> {
+async function rebuild(items: Item[], capability: WireCapability): Promise<WireResult> {
   const out: Buffer[] = [];
   let changed = false;
   for (const item of items) {
