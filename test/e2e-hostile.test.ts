@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { startCapture, type Capture } from './helpers/capture.js';
+import { simpleParser } from 'mailparser';
+import { startCapture, strictRefusal, type Capture } from './helpers/capture.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
 import { RawSmtp } from './helpers/smtp-client.js';
@@ -86,7 +87,7 @@ describe('hostile input', () => {
     }
   });
 
-  it('8-bit body without BODY=8BITMIME, UTF-8 headers and long body lines are accepted and relayed byte for byte', async () => {
+  it('8-bit body without BODY=8BITMIME, UTF-8 headers and long body lines are accepted, and relayed legally with the same content', async () => {
     const c = await transaction('eightbit@example.org', ['eight@example.net']);
     const body = Buffer.concat([Buffer.from('Date: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <8bit@example.org>\r\nSubject: caf\u00e9 \u2615\r\n\r\n', 'utf8'), Buffer.from([0xe9, 0xe8, 0x0d, 0x0a]), Buffer.from('y'.repeat(2000) + '\r\n')]);
     c.write(body);
@@ -95,7 +96,11 @@ describe('hostile input', () => {
     await daemon.waitForLog((l) => l.event === 'delivery' && l.from === 'eightbit@example.org');
     const got = capture.messages.find((x) => x.sender === 'eightbit@example.org');
     assert.ok(got);
-    assert.ok(got.raw.subarray(got.raw.length - body.length).equals(body), 'bytes unchanged');
+    // The upstream gets 7-bit lines of at most 998 octets (src/message/wire.ts), the reader the same text.
+    assert.equal(strictRefusal(got.raw, undefined), undefined);
+    const parsed = await simpleParser(got.raw);
+    assert.equal(parsed.subject, 'caf\u00e9 \u2615');
+    assert.equal(parsed.text, '\u00e9\u00e8\n' + 'y'.repeat(2000) + '\n');
   });
 
   it('10,000 pipelined recipients: the first max_recipients get 250, the rest 452 4.5.3, the message is accepted', async () => {

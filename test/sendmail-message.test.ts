@@ -15,9 +15,15 @@ describe('sendmail message handling', () => {
     assert.equal(normalizeInput(Buffer.from('Subject: x\r\n\r\nno final newline'), true).toString(), 'Subject: x\r\n\r\nno final newline\r\n');
   });
 
-  it('drops an mbox "From " line and refuses bare CR', () => {
+  it('drops an mbox "From " line', () => {
     assert.equal(normalizeInput(Buffer.from('From root  Mon Nov 23\nSubject: x\n\nb\n'), true).toString(), 'Subject: x\r\n\r\nb\r\n');
-    assert.throws(() => normalizeInput(Buffer.from('Subject: x\n\na\rb\n'), true), (e: unknown) => e instanceof SubmitError && e.code === 'EDATAERR');
+  });
+
+  it('keeps every other byte: a CR without LF, NUL, 8-bit, a long line', () => {
+    const body = Buffer.concat([Buffer.from(' 10%\r 50%\r100%\na\0b \xe9\x82\xa0\n', 'latin1'), Buffer.alloc(5000, 0x78)]);
+    const out = normalizeInput(Buffer.concat([Buffer.from('Subject: x\n\n'), body]), true);
+    const expected = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), Buffer.from(body.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'), Buffer.from('\r\n')]);
+    assert.ok(out.equals(expected));
   });
 
   it('-t collects To, Cc and Bcc (groups, display names, bare local names) and removes Bcc', () => {

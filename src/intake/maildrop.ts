@@ -217,7 +217,7 @@ export class MaildropImporter {
     let localized;
     try {
       localized = localize({ sender: request.sender, recipients: request.recipients }, frame.body, this.policy());
-      checkLocalSubmission(localized.envelope, localized.bytes);
+      checkLocalSubmission(localized.envelope);
     } catch (error) {
       // Bad addresses, no alias and no [local] admin, malformed bytes: retrying will not help.
       if (error instanceof SubmitError) return this.setAside(token, `refused (${error.message})`);

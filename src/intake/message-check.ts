@@ -44,31 +44,3 @@ export function acceptData(data: Buffer, bareNewline: BareNewline): Buffer | Smt
   if (bareNewline === 'reject') return new SmtpReply(550, '5.5.2', 'Error: bare <LF> received');
   return normalized;
 }
-
-/** The offset of the first bare CR or bare LF, or -1 (the sendmail path's check, below). */
-export function findBareLineBreak(data: Buffer): number {
-  let lf = data.indexOf(0x0a);
-  let cr = data.indexOf(0x0d);
-  while (lf !== -1 || cr !== -1) {
-    if (cr !== -1 && (lf === -1 || cr < lf)) {
-      if (data[cr + 1] !== 0x0a) return cr;
-      lf = data.indexOf(0x0a, cr + 2);
-      cr = data.indexOf(0x0d, cr + 2);
-    } else {
-      return lf; // an LF before any CR cannot be part of a CRLF
-    }
-  }
-  return -1;
-}
-
-/**
- * The checks every sendmail-path message gets before it is spooled, whether it came over the
- * submission socket or from a maildrop file (which any local user can write by hand). One
- * function, so the two paths cannot drift apart; called from acceptLocal(). Returns the reason
- * to refuse, or undefined.
- */
-export function localMessageProblem(data: Buffer): string | undefined {
-  if (findBareLineBreak(data) !== -1) return 'message contains bare CR or LF line endings';
-  if (data.indexOf(0) !== -1) return 'message contains NUL characters';
-  return undefined;
-}

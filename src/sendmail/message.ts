@@ -8,7 +8,12 @@ import { SubmitError } from '../errors.js';
 import { parseAddressList } from '../message/addresses.js';
 import { fieldValue, HOP_COUNT_LIMIT, missingHeaders, parseHeaderFields } from '../message/headers.js';
 
-/** Input bytes → CRLF lines. Stops at a lone "." line unless `ignoreDots`. Bare CR is refused. */
+/**
+ * Input bytes → CRLF lines. Stops at a lone "." line unless `ignoreDots`. Anything else is kept
+ * as written — a CR without LF (progress bars), NUL, 8-bit in any charset, lines of any length,
+ * no final newline (one is added): cron must never lose a job's output. Delivery makes it legal
+ * on the wire without losing a byte (src/message/wire.ts).
+ */
 export function normalizeInput(input: Buffer, ignoreDots: boolean): Buffer {
   const text = input.toString('latin1');
   const lines = text.split('\n');
@@ -17,7 +22,6 @@ export function normalizeInput(input: Buffer, ignoreDots: boolean): Buffer {
   for (let line of lines) {
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (!ignoreDots && line === '.') break;
-    if (line.includes('\r')) throw new SubmitError('EDATAERR', 'message contains a bare CR (carriage return without line feed)');
     out.push(line);
   }
   if (out.length > 0 && out[0]!.startsWith('From ')) out.shift(); // mbox separator, not a header

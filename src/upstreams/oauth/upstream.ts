@@ -60,6 +60,11 @@ export function envelopeMime(raw: Buffer, recipients: string[], api: string): Ap
 export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstreamConfig> implements Upstream {
   readonly name: string;
   readonly type: string;
+  /**
+   * The raw message goes up (API upload, or SMTP to Google's or Microsoft's servers, which offer
+   * 8BITMIME): made wire-legal first, correctly declared 8-bit kept (src/message/wire.ts).
+   */
+  readonly wire = { eightBit: true };
   protected readonly tokens: TokenCache;
   private readonly limiter: Limiter;
   private readonly smtpPaths = new Map<string, SmtpUpstream>();
