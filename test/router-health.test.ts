@@ -33,6 +33,11 @@ describe('upstream health', () => {
     ['an auth failure (configuration) cools it down', { kind: 'smtp', code: 535, enhanced: '5.7.8', text: 'bad credentials', stage: 'auth' }, true],
     ['HTTP 503 cools it down', { kind: 'http', status: 503, text: 'unavailable' }, true],
     ['HTTP 422 for one payload leaves it healthy', { kind: 'http', status: 422, text: 'invalid recipient address' }, false],
+    ['an unverified sender (this message) leaves it healthy', { kind: 'smtp', code: 554, text: 'Message rejected: Email address is not verified.', stage: 'mail' }, false],
+    ['a sender-identity refusal over HTTP leaves it healthy', { kind: 'http', provider: 'sendgrid', status: 403, text: 'The from address does not match a verified Sender Identity' }, false],
+    ['"authorized recipients only" leaves it healthy', { kind: 'smtp', code: 550, enhanced: '5.7.1', text: 'Sandbox subdomains: add the address to authorized recipients', stage: 'rcpt' }, false],
+    ['relay access denied (no username configured) cools it down', { kind: 'smtp', code: 554, enhanced: '5.7.1', text: 'Relay access denied', stage: 'rcpt' }, true],
+    ['a TLS certificate rejection cools it down', { kind: 'tls', errorCode: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, true],
   ];
   for (const [name, answer, cools] of rows) {
     it(name, async () => {

@@ -57,8 +57,16 @@ export function applyOutcomes(
         }
         break;
       case 'config':
-        // Our own setup is broken: keep the message, whatever its age, until the operator fixes it.
-        state.status = 'deferred';
+        if (outcome.scope === 'message' && expired) {
+          // This upstream will not take this message (unverified sender, ...): like any deferral,
+          // it ends at max_age with a bounce, or it would wait forever.
+          state.status = 'failed';
+          state.dsnStatus = '4.4.7';
+          newlyFailed.push(state);
+        } else {
+          // The upstream refuses our setup: keep the message, whatever its age, until the operator fixes it.
+          state.status = 'deferred';
+        }
         break;
     }
   }

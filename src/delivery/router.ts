@@ -41,8 +41,13 @@ interface Entry {
 const MAX_PROBE_INTERVAL = 5 * 60_000;
 const PAUSE_AFTER_FAILURES = 3;
 
+/** A refusal that speaks about this message only (an unverified sender): the upstream itself is fine. */
+function isMessageRefusal(outcome: Classification): boolean {
+  return outcome.outcome === 'config' && outcome.scope === 'message';
+}
+
 function isUpstreamFailure(result: AttemptResult, outcome: Classification): boolean {
-  if (outcome.outcome === 'config') return true;
+  if (outcome.outcome === 'config') return !isMessageRefusal(outcome);
   if (outcome.outcome !== 'transient') return false;
   switch (result.kind) {
     case 'network':
@@ -159,12 +164,13 @@ export class Router {
    * cool-down (skip this upstream, and pause delivery when all are down) is only for failures of
    * the upstream as a whole — no connection, TLS, a refusal at connect or AUTH, HTTP 429/5xx, our
    * configuration — not for a reply about one message or mailbox (greylisting, throttling a
-   * sender), which the message's own backoff handles.
+   * sender, an unverified sender), which the message's own backoff handles.
    */
   private recordHealth(entry: Entry, attempts: Array<{ result: AttemptResult; outcome: Classification }>): void {
     const health = entry.health;
     const now = this.now();
-    const failed = attempts.filter(({ outcome }) => outcome.outcome === 'transient' || outcome.outcome === 'config');
+    // An upstream that refuses one message's sender has answered: it is healthy, and never paused for it.
+    const failed = attempts.filter(({ outcome }) => outcome.outcome === 'transient' || (outcome.outcome === 'config' && !isMessageRefusal(outcome)));
     if (failed.length < attempts.length || attempts.length === 0) {
       health.consecutiveFailures = 0;
       health.lastSuccessAt = now;

@@ -210,7 +210,7 @@ export class Scheduler extends EventEmitter {
     // failure past max_age is not "deferred" but given up: logged as result "expired".
     const groups = new Map<string, { outcome: RoutedOutcome; result: string; recipients: string[] }>();
     for (const [recipient, outcome] of outcomes) {
-      const result = outcome.outcome === 'transient' && bounced.has(recipient) ? 'expired' : outcome.outcome;
+      const result = (outcome.outcome === 'transient' || outcome.outcome === 'config') && bounced.has(recipient) ? 'expired' : outcome.outcome;
       const key = `${outcome.upstream}\u0000${result}\u0000${outcome.reply}`;
       const group = groups.get(key) ?? { outcome, result, recipients: [] };
       group.recipients.push(recipient);
@@ -234,8 +234,10 @@ export class Scheduler extends EventEmitter {
         nextAttemptAt: result === 'transient' || result === 'config' ? (nextAttemptAt === null ? undefined : new Date(nextAttemptAt).toISOString()) : undefined,
         dsnQueueIds: dsnIds.length > 0 && outcome.outcome !== 'delivered' ? dsnIds : undefined,
       };
-      if (outcome.outcome === 'config') {
-        this.log.error(fields, `upstream ${outcome.upstream} rejects our configuration: ${outcome.reply} — mail is held, fix the config and reload`);
+      if (result === 'config' && outcome.scope === 'message') {
+        this.log.error(fields, `upstream ${outcome.upstream} refuses this message: ${outcome.reply} — the message stays deferred (other mail flows); fix the sender setup, or it bounces at max_age`);
+      } else if (result === 'config') {
+        this.log.error(fields, `upstream ${outcome.upstream} rejects our configuration: ${outcome.reply} — mail stays deferred until the config is fixed and reloaded`);
       } else if (outcome.outcome === 'delivered') {
         this.log.info(fields, 'delivered');
       } else {

@@ -4,11 +4,14 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { checkSmtp } from './smtp-check.js';
+import { TLS_CONFIG_CODE } from './tls-codes.js';
 import { forAll, parseReply, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type SmtpStage, type Upstream } from './types.js';
 
 interface NodemailerError extends Error {
   code?: string;
   originalCode?: string;
+  /** Set by nodemailer on its own phase timeouts, e.g. "UPGRADE_TIMEOUT" for the TLS handshake. */
+  timeoutType?: string;
   response?: string;
   responseCode?: number;
   command?: string;
@@ -23,8 +26,8 @@ interface SendInfo {
   response: string;
 }
 
-/** Node's TLS error codes that mean "this certificate is not acceptable". */
-export const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ALTNAME|EPROTO|ERR_SSL/;
+/** Node's TLS error codes that mean "this certificate is not acceptable" (kept for the REST transport). */
+export const CERT_ERROR = TLS_CONFIG_CODE;
 
 export function stageOf(command: string | undefined): SmtpStage {
   const c = (command ?? '').toUpperCase();
@@ -35,15 +38,21 @@ export function stageOf(command: string | undefined): SmtpStage {
   return 'connect';
 }
 
-/** Translates one nodemailer error into what happened. */
+/**
+ * Translates one nodemailer error into what happened, by its codes (never its message text):
+ * the socket's own code (`originalCode`: ECONNRESET, CERT_HAS_EXPIRED, ...) first, then
+ * nodemailer's (ETLS, EAUTH, ESOCKET, ...).
+ */
 export function resultOfError(error: NodemailerError): AttemptResult {
   const reply = error.response ? parseReply(error.response) : undefined;
   if (reply && error.responseCode) {
     return { kind: 'smtp', code: reply.code, enhanced: reply.enhanced, text: reply.text, stage: stageOf(error.command) };
   }
   const system = error.originalCode ?? '';
-  if (error.code === 'ETLS' || CERT_ERROR.test(system) || /certificate|TLS|SSL/i.test(error.message)) {
-    return { kind: 'tls', errorCode: system || error.code || 'ETLS', message: error.message, timeout: /timeout/i.test(error.message) };
+  if (TLS_CONFIG_CODE.test(system)) return { kind: 'tls', errorCode: system, message: error.message };
+  if (error.code === 'ETLS' || error.timeoutType === 'UPGRADE_TIMEOUT') {
+    // The handshake failed without a certificate verdict (closed, reset, timed out): the network.
+    return { kind: 'tls', errorCode: system || error.code || 'ETLS', message: error.message, timeout: error.timeoutType !== undefined };
   }
   if (error.code === 'EAUTH') {
     return { kind: 'smtp', code: 535, enhanced: '5.7.8', text: error.message, stage: 'auth' };
