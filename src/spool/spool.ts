@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
 import { newQueueId } from './ids.js';
-import { isFinal, type AcceptMeta, type Envelope, type MessageRecord } from './types.js';
+import { isFinal, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn } from './types.js';
 
 type DueKey = [number, string];
 
@@ -329,16 +329,26 @@ function newRecord(id: string, envelope: Envelope, size: number, meta: AcceptMet
   return {
     id,
     sender: envelope.sender,
-    recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [] })),
+    recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [], ...recipientDsn(meta, address) })),
     receivedAt: now,
     size,
     messageId: meta.messageId,
     origin: meta.origin,
     isBounce: meta.isBounce ?? false,
+    ...(meta.dsn?.ret ? { dsnRet: meta.dsn.ret } : {}),
+    ...(meta.dsn?.envid ? { envid: meta.dsn.envid } : {}),
     held: false,
     nextAttemptAt: now,
     attempts: 0,
   };
+}
+
+/** The recipient's own DSN parameters, if any (only the two known fields, never the prototype). */
+function recipientDsn(meta: AcceptMeta, address: string): RecipientDsn {
+  const given = meta.dsn?.recipients;
+  if (!given || !Object.hasOwn(given, address)) return {};
+  const { notify, orcpt } = given[address]!;
+  return { ...(notify ? { notify } : {}), ...(orcpt ? { orcpt } : {}) };
 }
 
 function toSpoolError(error: unknown): SpoolError {

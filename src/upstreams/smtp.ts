@@ -5,6 +5,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { checkSmtp } from './smtp-check.js';
 import { TLS_CONFIG_CODE } from './tls-codes.js';
+import type { MessageDsn } from '../spool/types.js';
 import { forAll, parseReply, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type SmtpStage, type Upstream } from './types.js';
 
 interface NodemailerError extends Error {
@@ -43,10 +44,16 @@ export function stageOf(command: string | undefined): SmtpStage {
  * the socket's own code (`originalCode`: ECONNRESET, CERT_HAS_EXPIRED, ...) first, then
  * nodemailer's (ETLS, EAUTH, ESOCKET, ...).
  */
-export function resultOfError(error: NodemailerError): AttemptResult {
+export function resultOfError(error: NodemailerError, size?: number): AttemptResult {
   const reply = error.response ? parseReply(error.response) : undefined;
   if (reply && error.responseCode) {
     return { kind: 'smtp', code: reply.code, enhanced: reply.enhanced, text: reply.text, stage: stageOf(error.command) };
+  }
+  if (error.code === 'EMESSAGE' && error.command === 'MAIL FROM') {
+    // nodemailer refused to send a message larger than the server's EHLO SIZE: a permanent
+    // refusal, as Postfix's smtp client reports it, and the body was never uploaded.
+    const limit = /(\d+)\s*$/.exec(error.message)?.[1];
+    return { kind: 'smtp', code: 552, enhanced: '5.3.4', text: `message size ${size ?? '?'} exceeds size limit ${limit ?? '?'} of server`, stage: 'mail' };
   }
   const system = error.originalCode ?? '';
   if (TLS_CONFIG_CODE.test(system)) return { kind: 'tls', errorCode: system, message: error.message };
@@ -78,8 +85,33 @@ export function connectionOptions(config: SmtpUpstreamConfig, hostname: string) 
   };
 }
 
+/**
+ * What MAIL FROM declares about the message, where the server advertises the extension (nodemailer
+ * checks EHLO): SIZE= (RFC 1870, so an oversize message is refused before its body is sent),
+ * BODY=8BITMIME when any byte is 8-bit (RFC 6152; Postfix does the same). SMTPUTF8 (RFC 6531) is
+ * added by nodemailer itself when an envelope address is not ASCII. Only a declaration: turning
+ * 8-bit into 7-bit for a server without 8BITMIME is the message encoder's job, not this one's.
+ */
+export function declaration(raw: Buffer): { size: number; use8BitMime: boolean } {
+  let eightBit = false;
+  for (let i = 0; i < raw.length && !eightBit; i++) eightBit = raw[i]! > 0x7f;
+  return { size: raw.length, use8BitMime: eightBit };
+}
+
+/** The RFC 3461 parameters for one transaction (its recipients share NOTIFY and ORCPT). */
+function dsnParameters(dsn: MessageDsn, recipient: string): { ret?: string; envid?: string; notify?: string; orcpt?: string } {
+  const own = dsn.recipients?.[recipient];
+  return {
+    ...(dsn.ret ? { ret: dsn.ret } : {}),
+    ...(dsn.envid ? { envid: dsn.envid } : {}),
+    ...(own?.notify?.length ? { notify: own.notify.join(',') } : {}),
+    ...(own?.orcpt ? { orcpt: own.orcpt } : {}),
+  };
+}
+
 export class SmtpUpstream implements Upstream {
   readonly type = 'smtp';
+  readonly acceptsNullSender = true;
   readonly name: string;
   private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
 
@@ -100,18 +132,32 @@ export class SmtpUpstream implements Upstream {
   }
 
   async send(message: OutboundMessage): Promise<RecipientResult[]> {
+    // nodemailer passes one NOTIFY/ORCPT for a whole transaction: recipients whose DSN parameters
+    // differ go in transactions of their own (one, in the usual case of none given).
+    const groups = new Map<string, string[]>();
+    for (const recipient of message.recipients) {
+      const own = message.dsn?.recipients?.[recipient];
+      const key = JSON.stringify([own?.notify ?? null, own?.orcpt ?? null]);
+      groups.set(key, [...(groups.get(key) ?? []), recipient]);
+    }
+    const results = await Promise.all([...groups.values()].map((recipients) => this.sendTransaction(message, recipients)));
+    return results.flat();
+  }
+
+  private async sendTransaction(message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
     let info: SendInfo;
     try {
       info = (await this.transport.sendMail({
-        envelope: { from: message.sender, to: message.recipients },
+        envelope: { from: message.sender, to: recipients, ...declaration(message.raw) } as unknown as { from: string; to: string[] },
         raw: message.raw,
+        ...(message.dsn ? { dsn: dsnParameters(message.dsn, recipients[0]!) } : {}),
       })) as unknown as SendInfo;
     } catch (caught) {
       const error = caught as NodemailerError;
-      if (error.rejectedErrors?.length) return this.perRecipient(message.recipients, [], error.rejectedErrors, error);
-      return forAll(message.recipients, resultOfError(error));
+      if (error.rejectedErrors?.length) return this.perRecipient(recipients, [], error.rejectedErrors, error);
+      return forAll(recipients, resultOfError(error, message.raw.length));
     }
-    return this.perRecipient(message.recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response);
+    return this.perRecipient(recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response);
   }
 
   private perRecipient(

@@ -1,3 +1,5 @@
+import type { MessageDsn } from '../spool/types.js';
+
 /**
  * The one small interface every upstream implements. An upstream reports *what happened* for each
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
@@ -7,10 +9,13 @@
 export interface OutboundMessage {
   /** Spool queue id: stable across retries (idempotency keys, file names). */
   id: string;
+  /** "" is the null reverse-path <> (bounces). */
   sender: string;
   recipients: string[];
   raw: Buffer;
   messageId?: string;
+  /** RFC 3461 parameters to pass on where the upstream offers DSN (SMTP). */
+  dsn?: MessageDsn;
 }
 
 export type AttemptResult =
@@ -41,6 +46,12 @@ export interface RecipientResult {
 export interface Upstream {
   readonly name: string;
   readonly type: string;
+  /**
+   * The upstream sends a message with the null reverse-path <> as it is (RFC 5321 §4.5.5: bounces
+   * use it). Absent or false (every REST API: they need a verified sender), the router sends such
+   * a message from `bounce_from` instead.
+   */
+  readonly acceptsNullSender?: boolean;
   send(message: OutboundMessage): Promise<RecipientResult[]>;
   close(): Promise<void>;
   /**
