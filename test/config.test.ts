@@ -27,7 +27,7 @@ describe('config', () => {
     assert.equal(config.spool.path, '/var/spool/mailshim');
     assert.equal(config.spool.maxMessageSize, 25 * 1024 * 1024);
     assert.equal(config.spool.maxRecipients, 100);
-    assert.deepEqual(config.retry, { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 5 * 86_400_000 });
+    assert.deepEqual(config.retry, { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 5 * 86_400_000, delayWarning: 0 });
     assert.equal(config.listen.length, 1);
     const listen = config.listen[0]!;
     assert.deepEqual([listen.address, listen.allow, listen.tls, listen.auth], ['127.0.0.1:25', ['127.0.0.0/8', '::1/128'], 'none', 'off']);

@@ -17,6 +17,7 @@ export function maskedConfig(config: Config): string {
       initial_delay: formatDuration(config.retry.initialDelay),
       max_delay: formatDuration(config.retry.maxDelay),
       max_age: formatDuration(config.retry.maxAge),
+      ...(config.retry.delayWarning ? { delay_warning_time: formatDuration(config.retry.delayWarning) } : {}),
     },
     log: { level: config.log.level },
     local: {

@@ -114,6 +114,8 @@ export interface RetryConfig {
   initialDelay: number;
   maxDelay: number;
   maxAge: number;
+  /** delay_warning_time (Postfix): send the sender a "still trying" notice once a message is this old; 0/absent = never. */
+  delayWarning?: number;
 }
 
 export interface LogConfig {

@@ -9,6 +9,7 @@ import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
 import { classify, type Classification } from './classify.js';
+import { plainTextNotice } from './dsn.js';
 
 export interface UpstreamHealth {
   name: string;
@@ -26,6 +27,8 @@ export interface RoutedOutcome extends Classification {
   providerMessageId?: string;
   /** The upstream could not express the message (not a delivery failure as such). */
   unsupported?: boolean;
+  /** The upstream took the sender's NOTIFY request on (it offers DSN): we send no success notice. */
+  dsnPassedOn?: boolean;
   /** Earlier upstreams tried for this recipient in this attempt (failover), in order. */
   previous?: Array<{ upstream: string; outcome: OutcomeClass; reply: string }>;
 }
@@ -101,23 +104,19 @@ export class Router {
 
   async deliver(message: OutboundMessage): Promise<Map<string, RoutedOutcome>> {
     const outcomes = new Map<string, RoutedOutcome>();
-    const candidates = this.candidates(message.sender);
+    // A null-sender message (a bounce) is routed as the address it goes out from where <> cannot.
+    const routeAs = message.sender === '' && message.bounceFrom ? message.bounceFrom : message.sender;
+    const candidates = this.candidates(routeAs);
     if (candidates.length === 0) {
       for (const recipient of message.recipients) {
-        outcomes.set(recipient, { outcome: 'config', status: '4.7.0', reply: `no [[upstream]] accepts sender <${message.sender}> (match_from)`, upstream: '-' });
+        outcomes.set(recipient, { outcome: 'config', status: '4.7.0', reply: `no [[upstream]] accepts sender <${routeAs}> (match_from)`, upstream: '-' });
       }
       return outcomes;
     }
     let remaining = message.recipients;
     for (const entry of candidates) {
       if (remaining.length === 0) break;
-      let results: RecipientResult[];
-      try {
-        results = await entry.upstream.send({ ...message, recipients: remaining });
-      } catch (error) {
-        // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
-        results = remaining.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));
-      }
+      const results = await this.sendVia(entry.upstream, message, remaining);
       const next: string[] = [];
       for (const { recipient, result } of results) {
         const classification = classify(result);
@@ -128,6 +127,7 @@ export class Router {
           previous,
           upstream: entry.upstream.name,
           providerMessageId: result.kind === 'accepted' ? result.providerMessageId : undefined,
+          dsnPassedOn: (result.kind === 'accepted' && result.dsnPassedOn) || undefined,
           unsupported: result.kind === 'unsupported' || undefined,
         });
         // A message this upstream cannot express may still go through a raw-MIME upstream.
@@ -138,6 +138,22 @@ export class Router {
     }
     this.waitForSkipped(message.sender, candidates, outcomes);
     return outcomes;
+  }
+
+  /**
+   * One upstream's attempt. A null-sender message goes out from <> where the upstream can send
+   * that (SMTP), else from bounce_from (REST APIs need a verified sender). A notice we generated
+   * that the upstream cannot express (a JSON API has no field for message/delivery-status) is sent
+   * again through the same upstream as the plain-text version of the same notice.
+   */
+  private async sendVia(upstream: Upstream, message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
+    const sender = message.sender === '' && !upstream.acceptsNullSender && message.bounceFrom ? message.bounceFrom : message.sender;
+    const results = await safeSend(upstream, { ...message, sender, recipients });
+    const unsupported = message.isBounce ? results.filter((r) => r.result.kind === 'unsupported').map((r) => r.recipient) : [];
+    const plain = unsupported.length > 0 ? plainTextNotice(message.raw) : undefined;
+    if (!plain) return results;
+    const again = new Map((await safeSend(upstream, { ...message, sender, recipients: unsupported, raw: plain })).map((r) => [r.recipient, r]));
+    return results.map((r) => again.get(r.recipient) ?? r);
   }
 
   /**
@@ -220,6 +236,15 @@ export class Router {
 
   async close(): Promise<void> {
     await Promise.all(this.entries.map((e) => e.upstream.close()));
+  }
+}
+
+async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
+  try {
+    return await upstream.send(message);
+  } catch (error) {
+    // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
+    return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));
   }
 }
 

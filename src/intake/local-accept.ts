@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { messageIdOf } from '../message/headers.js';
 import type { Spool } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
+import { fromSendmail, type SendmailDsn } from './dsn-params.js';
 import { receivedHeader } from './received.js';
 
 export interface LocalSubmission {
@@ -17,6 +18,8 @@ export interface LocalSubmission {
   user: string;
   uid: number;
   via: 'socket' | 'maildrop';
+  /** sendmail -N/-R/-V as the submitter gave them. */
+  dsn?: SendmailDsn;
 }
 
 export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<string> {
@@ -24,7 +27,8 @@ export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s
   const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
   const messageId = messageIdOf(s.bytes);
   try {
-    await spool.accept(s.envelope, bytes, { id: s.id, messageId, origin: { protocol: 'sendmail', user: s.user } });
+    const dsn = fromSendmail(s.dsn, s.envelope.recipients);
+    await spool.accept(s.envelope, bytes, { id: s.id, messageId, origin: { protocol: 'sendmail', user: s.user }, ...(dsn ? { dsn } : {}) });
   } catch (error) {
     const reason = error instanceof SpoolError && error.code === 'ESPOOLFULL' ? 'spool is full' : 'spool write failed';
     throw new SubmitError('ETEMPFAIL', `${reason}; message not accepted`, { cause: error });

@@ -218,7 +218,7 @@ export class MaildropImporter {
       envelope = localized.envelope;
       bytes = localized.bytes;
     }
-    await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop' });
+    await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop', dsn: request.dsn });
     this.unlinkDurably(file); // synchronous, see the header comment
     return true;
   }

@@ -5,6 +5,7 @@
  * holds the same frame. Hand-rolled because it is a dozen lines and sits on the hot path.
  */
 import type { SubmitErrorCode } from '../errors.js';
+import { isSendmailDsn, type SendmailDsn } from './dsn-params.js';
 
 export interface SubmitRequest {
   op: 'submit';
@@ -18,6 +19,8 @@ export interface SubmitRequest {
   size: number;
   /** True when aliases and masquerading were already applied (maildrop files). */
   localized?: boolean;
+  /** sendmail -N/-R/-V. */
+  dsn?: SendmailDsn;
 }
 
 export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
@@ -65,6 +68,7 @@ export function isSubmitRequest(r: SubmitRequest, bodySize: number): boolean {
     r.recipients.every((a) => typeof a === 'string') &&
     typeof r.user === 'string' &&
     typeof r.uid === 'number' &&
+    isSendmailDsn(r.dsn) &&
     r.size === bodySize
   );
 }

@@ -163,6 +163,7 @@ export class SubmissionServer {
       user: request.user,
       uid: request.uid,
       via: 'socket',
+      dsn: request.dsn,
     });
   }
 }

@@ -21,6 +21,8 @@ interface NodemailerError extends Error {
 }
 
 interface SendInfo {
+  /** The server's EHLO keywords. */
+  ehlo?: string[];
   accepted: string[];
   rejected: string[];
   rejectedErrors?: NodemailerError[];
@@ -157,7 +159,8 @@ export class SmtpUpstream implements Upstream {
       if (error.rejectedErrors?.length) return this.perRecipient(recipients, [], error.rejectedErrors, error);
       return forAll(recipients, resultOfError(error, message.raw.length));
     }
-    return this.perRecipient(recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response);
+    const dsnPassedOn = message.dsn !== undefined && (info.ehlo ?? []).some((keyword) => /^DSN\b/i.test(keyword));
+    return this.perRecipient(recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response, dsnPassedOn);
   }
 
   private perRecipient(
@@ -166,12 +169,13 @@ export class SmtpUpstream implements Upstream {
     rejected: NodemailerError[],
     fallback: NodemailerError | undefined,
     response = '',
+    dsnPassedOn = false,
   ): RecipientResult[] {
     const acceptedSet = new Set(accepted.map((a) => a.toLowerCase()));
     const providerMessageId = /(?:queued as|Ok:?|id=?)\s*<?([^\s<>]+)>?\s*$/i.exec(response)?.[1];
     return recipients.map((recipient) => {
       if (acceptedSet.has(recipient.toLowerCase())) {
-        return { recipient, result: { kind: 'accepted', reply: response, providerMessageId } };
+        return { recipient, result: { kind: 'accepted', reply: response, providerMessageId, ...(dsnPassedOn ? { dsnPassedOn } : {}) } };
       }
       const error = rejected.find((e) => e.recipient?.toLowerCase() === recipient.toLowerCase()) ?? fallback;
       if (!error) return { recipient, result: { kind: 'network', errorCode: 'EUNKNOWN', message: 'no reply for recipient' } };

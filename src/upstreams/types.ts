@@ -16,11 +16,21 @@ export interface OutboundMessage {
   messageId?: string;
   /** RFC 3461 parameters to pass on where the upstream offers DSN (SMTP). */
   dsn?: MessageDsn;
+  /** A delivery status notification we generated (sender ""): see Router for how it travels. */
+  isBounce?: boolean;
+  /** bounce_from: the sender used for a null-sender message where the upstream cannot send from <>. */
+  bounceFrom?: string;
 }
 
 export type AttemptResult =
   /** The upstream took responsibility for this recipient. */
-  | { kind: 'accepted'; reply: string; providerMessageId?: string }
+  | {
+      kind: 'accepted';
+      reply: string;
+      providerMessageId?: string;
+      /** The upstream offered DSN and took our NOTIFY/RET: success notices come from further on. */
+      dsnPassedOn?: boolean;
+    }
   /** An SMTP reply other than success; `stage` is the command it answered. */
   | { kind: 'smtp'; code: number; enhanced?: string; text: string; stage: SmtpStage }
   /** Could not talk to the upstream at all (refused, reset, timeout, DNS). */

@@ -126,10 +126,9 @@ export function providerSuite<T>(c: ProviderCase<T>): void {
       const dsnIds = line.dsnQueueIds as string[];
       assert.equal(dsnIds.length, 1, 'one DSN queued');
       if (c.dsnUnsupported) {
+        // The provider cannot carry multipart/report: the same notice reaches the sender as plain text.
         const attempt = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === dsnIds[0]);
-        assert.equal(attempt.result, 'permanent');
-        assert.match(String(attempt.reply), c.dsnUnsupported);
-        return;
+        assert.equal(attempt.result, 'delivered', String(attempt.reply));
       }
       const dsn = await newAccepted(count);
       assert.deepEqual(c.recipientsOf(dsn), ['alice@example.org'], 'the DSN goes to the envelope sender');
