@@ -11,6 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { rfc5322Date, splitHeaders } from '../message/headers.js';
 import type { NewMessage } from '../spool/spool.js';
 import type { MessageRecord, NotifyKeyword, RecipientState } from '../spool/types.js';
+import { parseReply } from '../upstreams/types.js';
+import { agreedStatus } from './classify.js';
 
 /** Postfix's bounce_size_limit default: the most of the original message a notice returns. */
 export const BOUNCE_SIZE_LIMIT = 50_000;
@@ -101,7 +103,7 @@ export function buildDsn(input: DsnInput): Buffer {
     `Final-Recipient: rfc822; ${clean(r.address, 300)}`,
     ...(r.orcpt ? [`Original-Recipient: ${clean(r.orcpt, 300)}`] : []),
     `Action: ${wording.action}`,
-    `Status: ${kind === 'success' ? '2.0.0' : kind === 'delay' ? toTransient(r.dsnStatus) : (r.dsnStatus ?? '5.0.0')}`,
+    `Status: ${kind === 'success' ? '2.0.0' : kind === 'delay' ? transientStatus(r.lastReply) : (r.dsnStatus ?? '5.0.0')}`,
     ...(r.lastReply ? [`Diagnostic-Code: ${/^\d{3}\b/.test(r.lastReply) ? 'smtp' : 'x-mailshim'}; ${clean(r.lastReply)}`] : []),
     ...(r.lastAttemptAt ? [`Last-Attempt-Date: ${rfc5322Date(new Date(r.lastAttemptAt))}`] : []),
     ...(kind === 'delay' && input.maxAge ? [`Will-Retry-Until: ${rfc5322Date(new Date(record.receivedAt + input.maxAge))}`] : []),
@@ -147,7 +149,10 @@ export function buildDsn(input: DsnInput): Buffer {
   return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n'), attached, Buffer.from(`\r\n--${boundary}--\r\n`)]);
 }
 
-function toTransient(status: string | undefined): string {
+/** The status of a deferred recipient's last reply ("450 4.2.1 busy" → 4.2.1), for delay notices. */
+function transientStatus(lastReply: string | undefined): string {
+  const reply = lastReply ? parseReply(lastReply) : undefined;
+  const status = reply ? agreedStatus(reply.code, reply.enhanced) : undefined;
   return status?.startsWith('4.') ? status : '4.0.0';
 }
 
