@@ -44,9 +44,9 @@ interface SmtpRule {
 const SENDER_NOT_ALLOWED = /not verified|unverified|verify (your|the) (sender|domain|identity)|not (authori[sz]ed|allowed|permitted) to send|sender.{0,40}(not (allowed|authori[sz]ed|permitted)|denied)|sender identity/i;
 const ACCOUNT_DISABLED = /account.{0,30}(suspended|disabled|paused|under review)|sending (is )?(paused|disabled|suspended)/i;
 const RECIPIENTS_RESTRICTED = /authori[sz]ed recipients|sandbox/i;
-const RELAY_DENIED = /relay(ing)? (access )?(is )?(denied|not (allowed|permitted)|prohibited)|not (permitted|allowed|authori[sz]ed) to relay|unable to relay|(will|do) not relay/i;
+export const RELAY_DENIED = /relay(ing)? (access )?(is )?(denied|not (allowed|permitted)|prohibited)|not (permitted|allowed|authori[sz]ed) to relay|unable to relay|(will|do) not relay/i;
 const THROTTLED = /rate.?limit|throttl|too many (messages|connections|requests)|quota (exceeded|reached)|try (again )?later/i;
-const TLS_REQUIRED = /starttls|must issue|encryption required|tls required|secure connection required/i;
+export const TLS_REQUIRED = /starttls|must issue|encryption required|tls required|secure connection required/i;
 
 /**
  * Ordered: the first matching rule decides. The three-digit reply code decides the class (RFC 5321

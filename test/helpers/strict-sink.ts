@@ -12,6 +12,8 @@ export interface SinkOptions {
   extensions: string[];
   /** Answer STARTTLS with 220, then hang up when the ClientHello arrives (a middlebox killing the handshake). */
   resetOnStarttls?: boolean;
+  /** The reply to AUTH (advertise "AUTH PLAIN LOGIN" in extensions), e.g. "530 5.7.0 Must issue a STARTTLS command first". */
+  authReply?: string;
 }
 
 export interface SinkTransaction {
@@ -87,6 +89,8 @@ export async function startStrictSink(options: SinkOptions): Promise<StrictSink>
           socket.removeAllListeners('data');
           socket.once('data', () => socket.destroy());
           return;
+        } else if (verb === 'AUTH' && options.authReply) {
+          say(options.authReply);
         } else if (verb === 'MAIL') {
           const p = params(line);
           const unknown = [...p.keys()].find((k) => !MAIL_PARAMS[k] || !advertised.has(MAIL_PARAMS[k]));
