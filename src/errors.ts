@@ -23,7 +23,7 @@ export class ConfigError extends MailshimError {
 /** The spool could not durably store or update a message. */
 export class SpoolError extends MailshimError {
   constructor(
-    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY',
+    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'EACCES',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -35,7 +35,7 @@ export class SpoolError extends MailshimError {
  * A sendmail-style submission failed. The code maps one-to-one to a sysexits code
  * (cli/sysexits.ts) and to an SMTP reply for `sendmail -bs`.
  */
-export type SubmitErrorCode = 'EUSAGE' | 'EDATAERR' | 'ENOUSER' | 'ECANTCREAT' | 'ETEMPFAIL' | 'ECONFIG';
+export type SubmitErrorCode = 'EUSAGE' | 'EDATAERR' | 'ENOUSER' | 'ECANTCREAT' | 'ETEMPFAIL' | 'ECONFIG' | 'ENOPERM';
 
 export class SubmitError extends MailshimError {
   declare readonly code: SubmitErrorCode;

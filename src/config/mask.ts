@@ -59,7 +59,7 @@ export function maskedConfig(config: Config): string {
         entry[snake] = SECRET_KEYS.has(snake) ? '********' : value;
       }
       Object.assign(entry, { match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) });
-      if ('ca' in entry) entry.ca = '(PEM, ' + String(entry.ca).length + ' bytes)';
+      delete entry.ca; // the PEM text: ca_file (its path) is what loads back
       if ('rate_limit' in entry && 'rateLimit' in u && u.rateLimit) {
         delete entry.rate_limit; // re-added last, next to the other admission settings
         entry.rate_limit = `${u.rateLimit.count}/${formatDuration(u.rateLimit.perMs).replace(/^1(?=[a-z])/, '')}`;

@@ -51,6 +51,8 @@ export interface SmtpUpstreamConfig extends UpstreamCommon {
   password?: string;
   /** Extra trusted CA certificates (PEM text), for private relays. */
   ca?: string;
+  /** The file `ca` was read from (ca_file), as check-config prints it. */
+  caFile?: string;
 }
 
 export interface MaildirUpstreamConfig extends UpstreamCommon {

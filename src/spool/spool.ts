@@ -19,7 +19,7 @@
  * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
@@ -88,6 +88,13 @@ export class Spool extends EventEmitter {
    * before the daemon's first start) would leave files the daemon's own user cannot open.
    */
   static openExisting(path: string): Spool {
+    try {
+      accessSync(Spool.file(path), constants.R_OK | constants.W_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // A spool this user may not enter is not a missing one (mailq as a user: exit 77, not 75).
+      if (code === 'EACCES' || code === 'EPERM') throw new SpoolError('EACCES', `${path}: Permission denied (the spool belongs to the daemon's user; run this as that user or root)`, { cause: error });
+    }
     if (!existsSync(Spool.file(path))) {
       throw new SpoolError('ENOTFOUND', `no spool at ${path}: the daemon has not run yet with this config, or spool.path is wrong`);
     }
