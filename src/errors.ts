@@ -50,3 +50,10 @@ export class ControlError extends MailshimError {
     super(code, message, options);
   }
 }
+
+/** Password checks are saturated: the client should try again later (SMTP 454 4.7.0). */
+export class AuthBusyError extends MailshimError {
+  constructor(message: string) {
+    super('EAUTHBUSY', message);
+  }
+}

@@ -81,6 +81,24 @@ describe('listener security', () => {
     }
   });
 
+  it('a client that keeps guessing in one session is cut off with 421 once its address is locked out', async () => {
+    const dir = tempDir();
+    const users = await usersFile(dir.path);
+    const daemon = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, listenExtra: `auth = "optional"\nusers_file = "${users}"` })));
+    try {
+      const c = await RawSmtp.open(daemon.port);
+      await c.reply();
+      await c.command('EHLO c');
+      for (let i = 0; i < 5; i++) assert.match(await c.command(`AUTH PLAIN ${plain('scanner', `guess${i}`)}`), /^535 5\.7\.8 /);
+      assert.match(await c.command(`AUTH PLAIN ${plain('scanner', 'guess5')}`), /^421 4\.7\.0 /);
+      assert.equal(await c.reply(), '', 'the server closed the connection');
+      assert.ok(c.closed);
+    } finally {
+      await daemon.stop();
+      dir.cleanup();
+    }
+  });
+
   it('implicit TLS listener with an old-appliance-friendly clear-text AUTH LOGIN listener beside it', async () => {
     const dir = tempDir();
     const capture = await startCapture();

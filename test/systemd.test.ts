@@ -99,6 +99,8 @@ describe('mailshim install --systemd', () => {
     assert.equal(readFileSync(join(dir.path, 'etc/systemd/system/mailshim.socket'), 'utf8'), readFileSync(SOCKET, 'utf8'));
     assert.match(readFileSync(join(dir.path, 'etc/sysusers.d/mailshim.conf'), 'utf8'), /^u mailshim - /m);
     assert.equal(statSync(join(dir.path, 'etc/mailshim/credentials')).mode & 0o777, 0o700);
+    // Every local user's sendmail (PHP as www-data) reads the config: secrets live in *_file keys.
+    assert.equal(statSync(join(dir.path, 'etc/mailshim/mailshim.toml')).mode & 0o777, 0o644);
     const check = await runCli(['check-config', '--config', join(dir.path, 'etc/mailshim/mailshim.toml')]);
     assert.equal(check.code, 0, check.stderr);
 

@@ -1,6 +1,6 @@
 /**
  * Exit codes of the operator commands (queue, status, install, test-upstream), documented in
- * README.md, section Operations. Scripts may rely on them: sysexits.h values for errors, plus 1 for
+ * docs/operations.md. Scripts may rely on them: sysexits.h values for errors, plus 1 for
  * "understood, but nothing was done" (a declined confirmation, a held message).
  */
 import { ControlError, MailshimError, SpoolError } from '../errors.js';

@@ -65,12 +65,12 @@ export function install(options: InstallOptions): number {
     out(options, `kept the existing ${config}`);
   } else {
     copyFileSync(join(UNITS, 'mailshim.toml.example'), config);
-    chmodSync(config, 0o640);
+    // Readable by everyone: every local user's sendmail reads it (secrets belong in *_file keys).
+    chmodSync(config, 0o644);
     out(options, `wrote an example config to ${config}`);
   }
   if (real && options.createUser !== false) {
     createUser(sysusers, options.out);
-    execFileSync('chgrp', ['mailshim', config]);
   } else {
     out(options, `staged under ${root}: create the user there with \`systemd-sysusers --root=${root}\``);
   }

@@ -10,7 +10,8 @@ import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
-import { installEnhancedReplyCodes, SmtpReply } from '../intake/smtp-replies.js';
+import { SmtpReply } from '../intake/smtp-replies.js';
+import { adaptSmtpServer } from '../intake/smtp-server-adapter.js';
 import type { SendmailArgs } from '../sendmail/args.js';
 import { submitMessage, type Invoker } from './sendmail.js';
 import { EX } from './sysexits.js';
@@ -33,7 +34,7 @@ function toReply(error: unknown): SmtpReply {
 }
 
 export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: Invoker): Promise<number> {
-  installEnhancedReplyCodes();
+  adaptSmtpServer();
   const server = new SMTPServer({
     name: config.hostname,
     banner: 'mailshim (sendmail -bs)',

@@ -30,6 +30,8 @@ export interface ListenConfig {
   allowedSenders: string[];
   /** Idle time before a silent client is disconnected (ms). */
   idleTimeout: number;
+  /** Pause before the 220 banner (ms); a client that talks first is refused. 0 = greet at once. */
+  greetPause: number;
 }
 
 interface UpstreamCommon {

@@ -1,27 +1,4 @@
-/**
- * smtp-server picks the enhanced status code (RFC 3463) from a fixed table keyed by the basic
- * reply code, so it cannot say "452 4.5.3" (too many recipients) or "452 4.3.1" (spool full).
- * This one-method wrapper lets a reply text that already starts with an enhanced code ("4.5.3 ...")
- * carry its own code instead of getting a second, generic one. Everything else is unchanged.
- */
-import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-
-type Send = (code: number, data?: string | string[], context?: string | false) => void;
-
-const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
-let installed = false;
-
-export function installEnhancedReplyCodes(): void {
-  if (installed) return;
-  installed = true;
-  const prototype = SMTPConnection.prototype as unknown as { send: Send };
-  const original = prototype.send;
-  prototype.send = function (this: unknown, code, data, context) {
-    if (typeof data === 'string' && ENHANCED.test(data)) return original.call(this, code, data, false);
-    return original.call(this, code, data, context);
-  };
-}
-
+/** Replies that carry their own enhanced status code (see smtp-server-adapter.ts for why that works). */
 /** An error smtp-server turns into a reply: `code enhanced text`. */
 export class SmtpReply extends Error {
   readonly responseCode: number;

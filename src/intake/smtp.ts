@@ -19,7 +19,7 @@ import { verifyPassword } from '../auth/passwords.js';
 import { allowMatcher, isLoopbackHost } from '../config/address.js';
 import type { ListenConfig } from '../config/types.js';
 import { loadTlsFiles, loadUsers } from '../config/users.js';
-import { SpoolError, SubmitError } from '../errors.js';
+import { AuthBusyError, SpoolError, SubmitError } from '../errors.js';
 import { localize, type LocalPolicy } from '../local/localize.js';
 import type { Logger } from '../log.js';
 import { addressMatches } from '../message/address-pattern.js';
@@ -30,7 +30,8 @@ import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
 import { checkMessage } from './message-check.js';
 import { fromSmtp } from './dsn-params.js';
 import { receivedHeader } from './received.js';
-import { installEnhancedReplyCodes, SmtpReply } from './smtp-replies.js';
+import { SmtpReply } from './smtp-replies.js';
+import { adaptSmtpServer, type GreetPauseOption } from './smtp-server-adapter.js';
 
 export interface IntakeSettings {
   hostname: string;
@@ -69,7 +70,7 @@ export class SmtpIntake {
     /** Aliases and masquerading, as for sendmail submissions (local names like root@<hostname>). */
     private readonly localPolicy?: () => LocalPolicy,
   ) {
-    installEnhancedReplyCodes();
+    adaptSmtpServer();
     this.allowed = allowMatcher(listen.allow);
     this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
     if (listen.usersFile) this.users = loadUsers(listen.usersFile);
@@ -91,7 +92,8 @@ export class SmtpIntake {
     const listen = this.listen;
     const tlsFiles = listen.tls !== 'none' && listen.cert && listen.key ? loadTlsFiles(listen.cert, listen.key) : undefined;
     const disabled = this.disabledCommands(false);
-    const options: SMTPServerOptions = {
+    const options: SMTPServerOptions & GreetPauseOption = {
+      greetPause: listen.greetPause,
       name: this.settings.hostname,
       banner: 'mailshim',
       size: this.settings.maxMessageSize,
@@ -214,8 +216,20 @@ export class SmtpIntake {
     if (this.listen.requireTlsForAuth && !session.secure && !isLoopbackHost(ip)) {
       return callback(new SmtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
     }
+    // A client that keeps guessing in one session is cut off as soon as its address is locked out
+    // (not only at its next connection).
+    if (this.lockout.isLocked(ip)) return callback(new SmtpReply(421, '4.7.0', 'Too many failed authentication attempts; try again later'));
     const username = auth.username ?? '';
-    const ok = await verifyPassword(auth.password ?? '', this.users.get(username));
+    let ok: boolean;
+    try {
+      ok = await verifyPassword(auth.password ?? '', this.users.get(username));
+    } catch (error) {
+      const busy = error instanceof AuthBusyError;
+      const fields = { event: 'auth', client: ip, user: printableName(username), result: busy ? 'busy' : 'error' };
+      if (busy) this.log.warn(fields, 'authentication deferred: too many checks in progress');
+      else this.log.error({ ...fields, err: error }, 'password check failed');
+      return callback(new SmtpReply(454, '4.7.0', 'Temporary authentication failure; try again later'));
+    }
     if (ok) {
       this.lockout.succeed(ip);
       this.log.info({ event: 'auth', client: ip, user: printableName(username), result: 'ok' }, 'authenticated');

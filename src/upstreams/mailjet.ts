@@ -3,7 +3,7 @@
  * the message is converted, one message per call, up to 50 recipients. Mailjet returns a message
  * id per recipient, recorded per recipient. Mailjet forbids many headers; a message carrying one is
  * unsupported, except Message-ID, User-Agent and X-Mailer, which Mailjet always sets itself
- * (documented in the README, section Providers). No idempotency key (CustomID carries the queue id for
+ * (documented in docs/providers.md). No idempotency key (CustomID carries the queue id for
  * correlation only): a retry after a timeout whose request did reach Mailjet sends twice.
  */
 import type { MailjetUpstreamConfig } from '../config/types.js';

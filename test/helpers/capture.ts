@@ -3,10 +3,10 @@
  * can be scripted to answer 4xx/5xx per recipient, at MAIL FROM or DATA, or to be down.
  */
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { installEnhancedReplyCodes } from '../../src/intake/smtp-replies.js';
+import { adaptSmtpServer } from '../../src/intake/smtp-server-adapter.js';
 
 // Scripted replies carry their own enhanced code ("5.1.1 no such user"), as real servers send them.
-installEnhancedReplyCodes();
+adaptSmtpServer();
 
 export interface Captured {
   sender: string;

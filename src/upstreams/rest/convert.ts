@@ -49,7 +49,7 @@ export interface ProviderRules {
   provider: string;
   /** Lower-case header names the API refuses: a message carrying one is unsupported. */
   reserved: ReadonlySet<string>;
-  /** Lower-case header names the provider always sets itself (documented in the README, section Providers); dropped. */
+  /** Lower-case header names the provider always sets itself (documented in docs/providers.md); dropped. */
   regenerated: ReadonlySet<string>;
   /** Whether inline parts with a Content-ID can be expressed. */
   inlineImages: boolean;
