@@ -46,7 +46,7 @@ export function maskedConfig(config: Config): string {
         rate_limit: l.rateLimit ? `${l.rateLimit.count}/${formatDuration(l.rateLimit.perMs).replace(/^1/, '')}` : undefined,
         allowed_senders: l.allowedSenders,
         idle_timeout: formatDuration(l.idleTimeout),
-        greet_pause: formatDuration(l.greetPause),
+        greet_pause: l.greetPause ? formatDuration(l.greetPause) : undefined, // 0 (off) is the default and no valid duration
       };
       for (const key of Object.keys(entry)) if (entry[key] === undefined) delete entry[key];
       return entry;
