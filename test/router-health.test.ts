@@ -51,6 +51,15 @@ describe('upstream health', () => {
     });
   }
 
+  it('relay denied without a username says what is missing', async () => {
+    const smtpConfig: UpstreamConfig = { name: 'relay', type: 'smtp', host: 'h', port: 587, tls: 'starttls', matchFrom: [], maxConcurrency: 1, timeout: 1000 };
+    const router = new Router([new Scripted('relay', { kind: 'smtp', code: 554, enhanced: '5.7.1', text: '<b@example.net>: Relay access denied', stage: 'rcpt' })], [smtpConfig], retry, () => 0);
+    const outcome = (await router.deliver(message)).get('b@example.net')!;
+    assert.equal(outcome.outcome, 'config');
+    assert.match(outcome.reply, /Relay access denied \(no username is configured for upstream relay: set username and password\)$/);
+    assert.match(router.health()[0]!.lastError ?? '', /no username is configured/);
+  });
+
   it('pauses only when every upstream cools down, until the earliest probe time, capped at 5 minutes', async () => {
     let now = 0;
     const down: AttemptResult = { kind: 'network', errorCode: 'ECONNREFUSED', message: 'refused' };

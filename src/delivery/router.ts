@@ -8,7 +8,7 @@ import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
-import { classify, type Classification } from './classify.js';
+import { classify, RELAY_DENIED, type Classification } from './classify.js';
 import { plainTextNotice } from './dsn.js';
 
 export interface UpstreamHealth {
@@ -119,7 +119,7 @@ export class Router {
       const results = await this.sendVia(entry.upstream, message, remaining);
       const next: string[] = [];
       for (const { recipient, result } of results) {
-        const classification = classify(result);
+        const classification = withSetupHint(classify(result), result, entry.config);
         const earlier = outcomes.get(recipient);
         const previous = earlier ? [...(earlier.previous ?? []), { upstream: earlier.upstream, outcome: earlier.outcome, reply: earlier.reply }] : undefined;
         outcomes.set(recipient, {
@@ -237,6 +237,16 @@ export class Router {
   async close(): Promise<void> {
     await Promise.all(this.entries.map((e) => e.upstream.close()));
   }
+}
+
+/**
+ * A relay or authentication refusal from an SMTP upstream we send to without a `username` says
+ * what is missing, in the log line, `status` and `queue show` alike.
+ */
+function withSetupHint(c: Classification, result: AttemptResult, config: UpstreamConfig): Classification {
+  if (c.outcome !== 'config' || config.type !== 'smtp' || config.username !== undefined || result.kind !== 'smtp') return c;
+  if (!RELAY_DENIED.test(result.text) && ![530, 534, 535, 538].includes(result.code)) return c;
+  return { ...c, reply: `${c.reply} (no username is configured for upstream ${config.name}: set username and password)` };
 }
 
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
