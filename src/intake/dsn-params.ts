@@ -57,6 +57,18 @@ export function fromSendmail(dsn: SendmailDsn | undefined, recipients: readonly 
   };
 }
 
+/**
+ * `sendmail -bs`: the dialog's MAIL/RCPT parameters in the message-wide form the submission
+ * carries (RET, ENVID, and NOTIFY when every recipient gave the same; -N and friends otherwise).
+ */
+export function sendmailDsnOf(envelope: SmtpEnvelopeDsn, given: SendmailDsn | undefined): SendmailDsn | undefined {
+  const dsn = fromSmtp(envelope, envelope.rcptTo.map((r) => r.address));
+  const notifies = new Set(envelope.rcptTo.map((r) => JSON.stringify(dsn?.recipients?.[r.address]?.notify ?? null)));
+  const notify = notifies.size === 1 ? dsn?.recipients?.[envelope.rcptTo[0]?.address ?? '']?.notify : undefined;
+  const merged: SendmailDsn = { ...given, ...(notify ? { notify } : {}), ...(dsn?.ret ? { ret: dsn.ret } : {}), ...(dsn?.envid ? { envid: dsn.envid } : {}) };
+  return Object.keys(merged).length > 0 ? merged : undefined;
+}
+
 interface SmtpEnvelopeDsn {
   dsn?: { ret?: string | null; envid?: string | null };
   rcptTo: Array<{ address: string; dsn?: { notify?: string[]; orcpt?: string } }>;

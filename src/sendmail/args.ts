@@ -150,13 +150,13 @@ function applyValue(args: SendmailArgs, letter: string, value: string): void {
     case 'N': {
       // Postfix: "never", or a comma-separated list of "delay", "failure", "success".
       const notify = parseNotify(value);
-      if (!notify) throw usage(`-N ${value}: expected "never" or a list of "delay", "failure", "success"`);
+      if (!notify) throw usage(`-N ${JSON.stringify(value)}: expected "never" or a list of "delay", "failure", "success"`);
       args.dsn = { ...args.dsn, notify };
       return;
     }
     case 'R': {
       const ret = parseRet(value);
-      if (!ret) throw usage(`-R ${value}: expected "hdrs" or "full"`);
+      if (!ret) throw usage(`-R ${JSON.stringify(value)}: expected "hdrs" or "full"`);
       args.dsn = { ...args.dsn, ret };
       return;
     }
