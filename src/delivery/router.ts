@@ -136,7 +136,7 @@ export class Router {
       this.recordHealth(entry, results.map((r) => ({ result: r.result, outcome: outcomes.get(r.recipient)! })));
       remaining = next;
     }
-    this.waitForSkipped(message.sender, candidates, outcomes);
+    this.waitForSkipped(routeAs, candidates, outcomes);
     return outcomes;
   }
 
