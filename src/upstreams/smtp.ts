@@ -1,6 +1,7 @@
 /** SMTP submission upstream (587 STARTTLS, 465 implicit TLS, or plain on loopback) via nodemailer. */
 import { isIP } from 'node:net';
 import nodemailer, { type Transporter } from 'nodemailer';
+import type MimeNode from 'nodemailer/lib/mime-node/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { checkSmtp } from './smtp-check.js';
@@ -100,6 +101,12 @@ export function declaration(raw: Buffer): { size: number; use8BitMime: boolean }
   return { size: raw.length, use8BitMime: eightBit };
 }
 
+/**
+ * nodemailer copies extra envelope keys through to SMTPConnection.send(), which reads `size` and
+ * `use8BitMime` (smtp-connection `_setEnvelope`); @types/nodemailer does not list them.
+ */
+type DeclaredEnvelope = MimeNode.Envelope & ReturnType<typeof declaration>;
+
 /** The RFC 3461 parameters for one transaction (its recipients share NOTIFY and ORCPT). */
 function dsnParameters(dsn: MessageDsn, recipient: string): { ret?: string; envid?: string; notify?: string; orcpt?: string } {
   const own = dsn.recipients?.[recipient];
@@ -150,7 +157,7 @@ export class SmtpUpstream implements Upstream {
     let info: SendInfo;
     try {
       info = (await this.transport.sendMail({
-        envelope: { from: message.sender, to: recipients, ...declaration(message.raw) } as unknown as { from: string; to: string[] },
+        envelope: { from: message.sender, to: recipients, ...declaration(message.raw) } satisfies DeclaredEnvelope,
         raw: message.raw,
         ...(message.dsn ? { dsn: dsnParameters(message.dsn, recipients[0]!) } : {}),
       })) as unknown as SendInfo;
