@@ -68,6 +68,7 @@ describe('classification', () => {
     assert.equal(classify({ kind: 'http', provider: 'sendgrid', status: 403, text: 'The from address does not match a verified Sender Identity' }).scope, 'message');
     assert.equal(classify({ kind: 'http', provider: 'postmark', status: 401, errorCode: '10', text: 'Bad or missing Server API token' }).scope, 'upstream');
     assert.equal(classify({ kind: 'http', status: 400, text: 'Sender is not verified' }).scope, 'message');
+    assert.equal(classify({ kind: 'http', provider: 'mailgun', status: 404, text: 'Domain not found: mg.example.com' }).scope, 'upstream', 'the configured domain: our setup');
   });
 
   it('keeps Retry-After from HTTP answers', () => {

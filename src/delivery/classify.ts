@@ -101,8 +101,10 @@ const HTTP_ACCOUNT_WIDE = /suspend|paused|disabled|deactivated|pending|approval|
 function withHttpScope(c: Classification, r: Extract<AttemptResult, { kind: 'http' }>): Classification {
   if (c.outcome !== 'config') return c;
   const accountWide = [401, 402].includes(r.status) || HTTP_ACCOUNT_WIDE.test(r.errorCode ?? '') || /suspend|disabled|deactivated/i.test(r.text);
-  const aboutThisMessage = SENDER_NOT_ALLOWED.test(r.text) || RECIPIENTS_RESTRICTED.test(r.text) || /domain/i.test(r.text);
-  return { ...c, scope: !accountWide && (aboutThisMessage || r.status !== 403) ? 'message' : 'upstream' };
+  // Only a refusal that names the sender or the recipients is about this message; anything else
+  // (Mailgun's "Domain not found" for the configured domain) holds the queue as before.
+  const aboutThisMessage = SENDER_NOT_ALLOWED.test(r.text) || RECIPIENTS_RESTRICTED.test(r.text);
+  return { ...c, scope: !accountWide && aboutThisMessage ? 'message' : 'upstream' };
 }
 
 export function classify(result: AttemptResult): Classification {

@@ -82,7 +82,9 @@ export function connectionOptions(config: SmtpUpstreamConfig, hostname: string) 
     name: hostname,
     connectionTimeout: timeout,
     greetingTimeout: timeout,
-    socketTimeout: config.timeout,
+    // Strictly longer than the greeting timeout: a server that never greets is reported as such
+    // ("Greeting never received", the implicit-TLS hint), not as an idle socket; the two used to race.
+    socketTimeout: config.timeout + 1000,
     // SNI takes host names only (RFC 6066); an IP literal is verified against the certificate's IP SANs.
     tls: { ...(config.ca ? { ca: config.ca } : {}), ...(isIP(config.host) ? {} : { servername: config.host }), minVersion: 'TLSv1.2' as const },
   };
