@@ -31,7 +31,7 @@ describe('REST upstream config', () => {
       { SG: 'SG.secret' },
     );
     const [sg, mg, ses, mj, local] = config.upstreams;
-    assert.deepEqual(sg, { name: 'primary', matchFrom: [], maxConcurrency: 3, timeout: 20_000, rateLimit: { count: 10, perMs: 1000 }, type: 'sendgrid', apiKey: 'SG.secret', endpoint: 'https://api.sendgrid.com' });
+    assert.deepEqual(sg, { name: 'primary', matchFrom: [], maxConcurrency: 3, timeout: 20_000, rateLimit: { count: 10, perMs: 1000 }, unsupported: 'fallback', type: 'sendgrid', apiKey: 'SG.secret', endpoint: 'https://api.sendgrid.com' });
     assert.equal(mg?.type === 'mailgun' && mg.endpoint, 'https://api.eu.mailgun.net');
     assert.equal(ses?.type === 'ses' && ses.endpoint, 'https://email.eu-west-1.amazonaws.com');
     assert.equal(mj?.type === 'mailjet' && mj.secretKey, 's');
@@ -41,6 +41,28 @@ describe('REST upstream config', () => {
     assert.match(masked, /api_key = "\*\*\*\*\*\*\*\*"/);
     assert.match(masked, /secret_access_key = "\*\*\*\*\*\*\*\*"/);
     assert.match(masked, /rate_limit = "10\/s"/);
+  });
+
+  it('ships each provider\'s documented default rate_limit, which rate_limit overrides or "none" turns off', () => {
+    const rate = (upstream: string) => {
+      const [u] = parseConfig(doc(upstream), file, {}).upstreams;
+      return u && 'rateLimit' in u ? u.rateLimit : undefined;
+    };
+    assert.deepEqual(rate('type = "resend"\napi_key = "k"'), { count: 2, perMs: 1000 });
+    assert.deepEqual(rate('type = "brevo"\napi_key = "k"'), { count: 1000, perMs: 1000 });
+    assert.deepEqual(rate('type = "ses"\naccess_key_id = "A"\nsecret_access_key = "s"\nregion = "eu-west-1"'), { count: 1, perMs: 1000 });
+    assert.equal(rate('type = "postmark"\napi_key = "k"'), undefined, 'Postmark documents no number: 429 and its reset are honoured');
+    assert.deepEqual(rate('type = "resend"\napi_key = "k"\nrate_limit = "10/s"'), { count: 10, perMs: 1000 });
+    assert.equal(rate('type = "resend"\napi_key = "k"\nrate_limit = "none"'), undefined);
+  });
+
+  it('reads unsupported (default fallback) and Postmark\'s message_stream (default outbound)', () => {
+    const [a, b] = parseConfig(`${doc('type = "postmark"\napi_key = "k"\nmessage_stream = "alerts"\nunsupported = "degrade"')}[[upstream]]\nname = "b"\ntype = "brevo"\napi_key = "k"\n`, file, {}).upstreams;
+    assert.ok(a?.type === 'postmark' && a.messageStream === 'alerts' && a.unsupported === 'degrade');
+    assert.ok(b?.type === 'brevo' && b.unsupported === 'fallback');
+    const [c] = parseConfig(doc('type = "postmark"\napi_key = "k"'), file, {}).upstreams;
+    assert.ok(c?.type === 'postmark' && c.messageStream === 'outbound');
+    assert.deepEqual(problems('type = "brevo"\napi_key = "k"\nunsupported = "drop"'), [`${file}:8: upstream[0].unsupported: expected one of "fallback", "degrade", "bounce", got "drop"`]);
   });
 
   const cases: Array<[string, string, string | string[]]> = [

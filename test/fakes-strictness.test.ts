@@ -93,6 +93,7 @@ suite('postmark', () => startPostmarkFake('pm'), () => json({ 'x-postmark-server
   { name: 'a missing body', change: (c) => withBody(c, (b) => delete b.TextBody), status: 422, body: /TextBody or HtmlBody/ },
   { name: 'bad base64', change: (c) => withBody(c, (b) => ((b.Attachments as Json[])[0]!.Content = '@@@')), status: 422, body: /not base64/ },
   { name: 'more than 50 recipients', change: (c) => withBody(c, (b) => (b.Bcc = many(50).join(', '))), status: 422, body: /more than 50 recipients/ },
+  { name: 'an unknown message stream', change: (c) => withBody(c, (b) => (b.MessageStream = 'broadcasts')), status: 422, body: /"ErrorCode":1235/ },
 ]);
 
 suite('resend', () => startResendFake('re_k'), () => json({ authorization: 'Bearer re_k' }, '/emails', {
@@ -121,8 +122,11 @@ suite('mailjet', () => startMailjetFake('k', 's'), () => json({ authorization: '
 ]);
 
 suite('brevo', () => startBrevoFake('xkeysib'), () => json({ 'api-key': 'xkeysib' }, '/v3/smtp/email', {
-  sender: { email: 'a@example.org' }, to: [{ email: 'b@example.net' }], subject: 's', textContent: 'x', attachment: [{ content: b64, name: 'a.pdf' }],
+  sender: { email: 'a@example.org' }, to: [{ email: 'b@example.net' }], subject: 's', htmlContent: '<pre>x</pre>', textContent: 'x', attachment: [{ content: b64, name: 'a.pdf' }],
 }), 201, [
+  { name: 'text without htmlContent (required without a template)', change: (c) => withBody(c, (b) => delete b.htmlContent), status: 400, body: /htmlContent is missing/ },
+  { name: 'a display name over 70 characters', change: (c) => withBody(c, (b) => ((b.to as Json[])[0]!.name = 'n'.repeat(71))), status: 400, body: /max 70 character in to name/ },
+  { name: 'an idempotency key that is not a UUID', change: (c) => withBody(c, (b) => (b.headers = { idempotencyKey: 'mailshim-1' })), status: 400, body: /must be a valid UUID/ },
   { name: 'a wrong path', change: (c) => ({ ...c, path: '/v3/email' }), status: 404, body: /"code":"not_found"/ },
   { name: 'a missing key', change: (c) => ({ ...c, headers: without(c.headers, 'api-key') }), status: 401, body: /"code":"unauthorized"/ },
   { name: 'a wrong key', change: (c) => ({ ...c, headers: { ...c.headers, 'api-key': 'x' } }), status: 401, body: /Key not found/ },
@@ -142,6 +146,8 @@ suite('sparkpost', () => startSparkpostFake('spk'), () => json({ authorization: 
   { name: 'an unknown field', change: (c) => withBody(c, (b) => (b.subject = 'x')), status: 422, body: /"code":"1300"/ },
   { name: 'missing recipients', change: (c) => withBody(c, (b) => delete b.recipients), status: 422, body: /"code":"1400"/ },
   { name: 'raw content mixed with inline content', change: (c) => withBody(c, (b) => ((b.content as Json).html = '<p>')), status: 422, body: /"code":"1301"/ },
+  { name: 'an unknown option', change: (c) => withBody(c, (b) => (b.options = { tracking: false })), status: 422, body: /Unknown option 'tracking'/ },
+  { name: 'dot-stuffed raw content', change: (c) => withBody(c, (b) => ((b.content as Json).email_rfc822 = 'From: a@example.org\r\n\r\nx\r\n.\r\n')), status: 422, body: /dot-stuffed/ },
 ]);
 
 function mailgunForm(to: string[], message = true): FormData {
@@ -163,6 +169,11 @@ suite('mailgun', () => startMailgunFake('key-1', 'mg.example.org'), () => ({ pat
   { name: 'a missing message part', change: (c) => ({ ...c, body: mailgunForm(['b@example.net'], false) }), status: 400, body: /'message' parameter is missing/ },
   { name: 'a missing to', change: (c) => ({ ...c, body: mailgunForm([]) }), status: 400, body: /'to' parameter is missing/ },
   { name: 'more than 1000 recipients', change: (c) => ({ ...c, body: mailgunForm(many(1001)) }), status: 400, body: /maximum is 1000/ },
+  { name: 'a malformed tracking option', change: (c) => {
+    const form = mailgunForm(['b@example.net']);
+    form.append('o:tracking', 'off');
+    return { ...c, body: form };
+  }, status: 400, body: /o:tracking must be yes, no/ },
 ]);
 
 describe('fake ses verifies SigV4', () => {
@@ -183,6 +194,20 @@ describe('fake ses verifies SigV4', () => {
   it('rejects an unknown access key id', async () => assert.match((await signedSend(credentials.secretAccessKey, 'AKIDOTHER')).type, /^UnrecognizedClientException:/));
   it('rejects a body changed after signing', async () => assert.match((await signedSend(credentials.secretAccessKey, undefined, (b) => b.replace('b@example', 'c@example'))).type, /^SignatureDoesNotMatch:/));
   it('rejects a signature for another region', async () => assert.match((await signedSend(credentials.secretAccessKey, undefined, undefined, 'us-east-1')).type, /^SignatureDoesNotMatch:/));
+  const rawBody = (raw: string, to = 'b@example.net') => JSON.stringify({ Destination: { ToAddresses: [to] }, Content: { Raw: { Data: Buffer.from(raw).toString('base64') } } });
+  it('rejects a non-ASCII recipient domain and a line over 998 octets when correctly signed', async () => {
+    const f = (fake ??= await startSesFake(credentials));
+    const before = f.accepted.length;
+    for (const [payload, type] of [[rawBody('From: a@example.org\r\n\r\nx\r\n', 'b@bücher.example'), /^BadRequestException:/], [rawBody(`From: a@example.org\r\n\r\n${'x'.repeat(999)}\r\n`), /^MessageRejected:/]] as const) {
+      const url: URL = new URL(f.url + '/v2/email/outbound-emails');
+      const signed = aws4.sign({ host: url.host, path: url.pathname, method: 'POST', service: 'ses', region: credentials.region, body: payload, headers: { 'content-type': 'application/json' } }, credentials);
+      const headers = Object.fromEntries(Object.entries(signed.headers ?? {}).filter(([k]) => !/^(host|content-length)$/i.test(k)).map(([k, v]) => [k, String(v)]));
+      const response: Response = await fetch(url, { method: 'POST', headers, body: payload });
+      assert.equal(response.status, 400);
+      assert.match(response.headers.get('x-amzn-errortype') ?? '', type);
+    }
+    assert.equal(f.accepted.length, before);
+  });
   it('rejects an unsigned request', async () => {
     fake ??= await startSesFake(credentials);
     const response = await fetch(fake.url + '/v2/email/outbound-emails', { method: 'POST', headers: { 'content-type': 'application/json' }, body });

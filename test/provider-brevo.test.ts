@@ -41,7 +41,7 @@ providerSuite<Json>({
     assert.deepEqual(b.attachment, [{ content: PDF.toString('base64'), name: 'report.pdf' }]);
     const headers = b.headers as Record<string, string>;
     assert.equal(headers['X-Report-ID'], 'Q3-2026');
-    assert.match(headers['Idempotency-Key'] ?? '', /^mailshim-[0-9A-Z]+-[0-9a-f]{16}$/);
+    assert.match(headers.idempotencyKey ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(requestHeader(a.request, 'api-key'), KEY);
   },
   textOf: (a) => `${String(a.payload.textContent ?? '')}\n${String(a.payload.htmlContent ?? '')}`,

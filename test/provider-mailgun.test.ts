@@ -22,7 +22,7 @@ providerSuite<MailgunPayload>({
   recipientsOf: (a) => a.payload.to.map((t) => t.toLowerCase()).sort(),
   assertRich(a, built) {
     assertRawUntouched(a.payload.message, built.raw);
-    assert.deepEqual(a.payload.options, {}, 'no options added');
+    assert.deepEqual(a.payload.options, { 'o:tracking': 'no', 'o:tracking-clicks': 'no', 'o:tracking-opens': 'no' }, 'only tracking turned off');
   },
   textOf: (a) => a.payload.message.toString(),
   rateLimited: { status: 429, headers: { 'retry-after': '1' }, body: { message: 'Too many requests' } },

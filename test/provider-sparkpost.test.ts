@@ -15,10 +15,12 @@ providerSuite<Json>({
   env: { SP_KEY: KEY },
   secret: KEY,
   recipientsOf: (a) => recipients(a.payload).sort(),
+  requests: 3,
   assertRich(a, built) {
     const content = a.payload.content as { email_rfc822: string };
     assertRawUntouched(Buffer.from(content.email_rfc822, 'utf8'), built.raw);
-    assert.deepEqual(Object.keys(a.payload).sort(), ['content', 'recipients']);
+    assert.deepEqual(Object.keys(a.payload).sort(), ['content', 'options', 'recipients']);
+    assert.deepEqual(a.payload.options, { open_tracking: false, click_tracking: false, transactional: true });
   },
   textOf: (a) => (a.payload.content as { email_rfc822: string }).email_rfc822,
   rateLimited: { status: 429, headers: { 'retry-after': '1' }, body: { errors: [{ message: 'Too many requests' }] } },

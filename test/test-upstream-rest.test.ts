@@ -195,6 +195,46 @@ describe('mailshim test-upstream for REST providers', () => {
     assert.match(restricted.stdout, /^  ok   authenticated GET \/domains \(\d+ ms\): HTTP 401, a send-only API key \(it cannot list domains\)$/m);
   });
 
+  it('account-level problems with their fix: SES sandbox, Mailgun sandbox domain, a Resend sender domain not verified, a Mailjet sender not validated', async () => {
+    const sandboxDomain = 'sandbox0123abcd.mailgun.org';
+    const mgSandbox = await startMailgunFake(SECRET, sandboxDomain);
+    const resend = await startResendFake(SECRET, { domains: [{ name: 'example.org', status: 'verified' }, { name: 'mail.example.com', status: 'pending' }] });
+    const mailjet = await startMailjetFake('mj-public', SECRET, { senders: [{ Email: 'alice@example.org', Status: 'Active' }, { Email: 'bob@example.com', Status: 'Inactive' }] });
+    try {
+      const config = writeConfig(
+        dir.path,
+        restConfig(
+          `${dir.path}/spool`,
+          [
+            table('ses-sandbox', 'ses', fakes.get('ses')!.url, CASES.find((c) => c.type === 'ses')!.keys(SECRET)),
+            table('mg-sandbox', 'mailgun', mgSandbox.url, `api_key = "${SECRET}"\ndomain = "${sandboxDomain}"`),
+            table('resend-pending', 'resend', resend.url, `api_key = "${SECRET}"`),
+            table('mailjet-inactive', 'mailjet', mailjet.url, `api_key = "mj-public"\nsecret_key = "${SECRET}"`),
+          ].join('\n'),
+        ),
+        'warnings.toml',
+      );
+      const warned = await cli(config);
+      assert.equal(warned.code, 0, warned.stdout);
+      assert.match(section(warned.stdout, 'ses-sandbox'), /^       ! the account is in the SES sandbox in eu-west-1: it delivers only to verified addresses and domains — request production access/m);
+      assert.match(section(warned.stdout, 'mg-sandbox'), /^       ! sandbox0123abcd\.mailgun\.org is a Mailgun sandbox domain: it delivers only to the authorized recipients/m);
+      assert.match(section(warned.stdout, 'resend-pending'), /^       ! not verified yet: mail\.example\.com — mail from these domains is refused/m);
+
+      const resendFrom = await cli(config, 'resend-pending', '--send-to', 'ops@example.net', '--from', 'alerts@mail.example.com');
+      assert.equal(resendFrom.code, 78, resendFrom.stdout);
+      assert.match(resendFrom.stdout, /FAIL authenticated GET \/domains .*HTTP 200 domain_not_verified: mail\.example\.com is pending on this account, so mail from <alerts@mail\.example\.com> is refused/);
+      assert.match(resendFrom.stdout, /→ add mail\.example\.com under Domains in Resend/);
+      assert.equal(resend.accepted.length, 0);
+
+      const mailjetFrom = await cli(config, 'mailjet-inactive', '--send-to', 'ops@example.net', '--from', 'bob@example.com');
+      assert.equal(mailjetFrom.code, 78, mailjetFrom.stdout);
+      assert.match(mailjetFrom.stdout, /HTTP 200 sender-not-active: <bob@example\.com> is a sender with status Inactive on this account/);
+      assert.match(mailjetFrom.stdout, /→ validate <bob@example\.com> or its domain in Mailjet/);
+    } finally {
+      await Promise.all([mgSandbox.close(), resend.close(), mailjet.close()]);
+    }
+  });
+
   it('an https endpoint that does not speak TLS: the connect step fails at TLS, exit 78, no API call', async () => {
     const result = await cli(account, 'not-tls');
     const port = new URL(fakes.get('postmark')!.url).port;

@@ -59,6 +59,7 @@ export async function testUpstreams(config: Config, options: TestUpstreamOptions
       const steps = await upstream.check({ send });
       for (const step of steps) {
         options.out.write(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name} (${step.durationMs} ms): ${step.detail.replace(/\s+/g, ' ').trim()}\n`);
+        if (step.ok && step.advice) options.out.write(`       ! ${step.advice}\n`);
         if (!step.ok && step.failure) {
           const diagnosis = diagnose(step.failure, upstreamConfig);
           options.out.write(`       → ${step.advice ?? diagnosis.advice}\n`);

@@ -70,14 +70,25 @@ export type RestType = (typeof REST_TYPES)[number];
 interface RestCommon extends UpstreamCommon {
   /** Base URL of the API (https; http only for loopback test servers), without a trailing slash. */
   endpoint: string;
-  /** Requests per window, e.g. 10 per 1000 ms; undefined = unlimited. */
+  /** Requests per window, e.g. 10 per 1000 ms; undefined = unlimited. Defaults per provider (DEFAULT_RATES). */
   rateLimit?: { count: number; perMs: number };
+  /** What to do with a message this API cannot express (see UnsupportedPolicy). */
+  unsupported?: UnsupportedPolicy;
 }
+
+/**
+ * A message a JSON API cannot carry faithfully: "fallback" (default) tries the next upstream and
+ * bounces with the reason when none can; "degrade" sends what the API can express (inline images
+ * as regular attachments) and logs what changed; "bounce" bounces at once with the reason.
+ */
+export type UnsupportedPolicy = 'fallback' | 'degrade' | 'bounce';
 
 /** Providers authenticated by one API key. */
 export interface ApiKeyUpstreamConfig extends RestCommon {
   type: 'sendgrid' | 'postmark' | 'resend' | 'brevo' | 'sparkpost';
   apiKey: string;
+  /** Postmark only: the message stream (default "outbound"). */
+  messageStream?: string;
 }
 
 export interface MailgunUpstreamConfig extends RestCommon {

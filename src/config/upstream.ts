@@ -18,6 +18,18 @@ export const DEFAULT_ENDPOINTS: Record<Exclude<RestType, 'ses'>, string> = {
   sparkpost: 'https://api.sparkpost.com',
 };
 
+/**
+ * Default rate_limit per provider, from its documentation (README, section Providers): Resend allows
+ * 2 requests/s per team by default; Brevo documents 1,000 requests/s for POST /v3/smtp/email; an SES
+ * account starts in the sandbox at 1 message/s (its real rate is shown by test-upstream). The
+ * others document no fixed number for sending and answer 429 with a reset time, which is honoured.
+ */
+export const DEFAULT_RATES: Partial<Record<RestType, { count: number; perMs: number }>> = {
+  resend: { count: 2, perMs: 1000 },
+  brevo: { count: 1000, perMs: 1000 },
+  ses: { count: 1, perMs: 1000 },
+};
+
 export function sesEndpoint(region: string): string {
   return `https://email.${region}.amazonaws.com`;
 }
@@ -93,8 +105,10 @@ function requiredSecret(table: TableReader, key: string): string {
 }
 
 function readRest(table: TableReader, type: RestType, common: Common): RestUpstreamConfig {
-  const rate = table.rate('rate_limit');
-  const rest = { ...common, rateLimit: rate };
+  // rate_limit = "none" turns a provider's default off (an account with a raised limit).
+  const rate = table.has('rate_limit') && table.string('rate_limit') === 'none' ? undefined : (table.rate('rate_limit') ?? DEFAULT_RATES[type]);
+  const unsupported = table.oneOf('unsupported', ['fallback', 'degrade', 'bounce'] as const, 'fallback');
+  const rest = { ...common, rateLimit: rate, unsupported };
   const endpoint = (fallback: string) => readEndpoint(table, fallback);
   switch (type) {
     case 'ses': {
@@ -117,6 +131,11 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
       const apiKey = requiredSecret(table, 'api_key');
       const secretKey = requiredSecret(table, 'secret_key');
       return { ...rest, type, apiKey, secretKey, endpoint: endpoint(DEFAULT_ENDPOINTS.mailjet) };
+    }
+    case 'postmark': {
+      const messageStream = table.string('message_stream', 'outbound');
+      if (!/^[a-z0-9-]{1,30}$/i.test(messageStream)) table.problem('message_stream', `expected a Postmark stream id like "outbound", got ${JSON.stringify(messageStream)}`);
+      return { ...rest, type, apiKey: requiredSecret(table, 'api_key'), messageStream, endpoint: endpoint(DEFAULT_ENDPOINTS[type]) };
     }
     default:
       return { ...rest, type, apiKey: requiredSecret(table, 'api_key'), endpoint: endpoint(DEFAULT_ENDPOINTS[type]) };

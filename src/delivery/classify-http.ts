@@ -70,7 +70,8 @@ export const PROVIDER_HTTP_RULES: Readonly<Record<string, readonly HttpRule[]>> 
     { name: 'invalid from address', code: 'invalid_from_address', outcome: 'permanent', dsn: '5.1.7' },
   ],
   ses: [
-    { name: 'credentials or signature rejected', code: /^(InvalidClientTokenId|SignatureDoesNotMatch|AccessDenied(Exception)?|ExpiredToken|UnrecognizedClientException|IncompleteSignature|MissingAuthenticationToken)$/, outcome: 'config', dsn: '4.7.0' },
+    // AWS CommonErrors: several of these are HTTP 400 (RequestExpired = our clock is off), yet all mean "fix the credentials or the clock".
+    { name: 'credentials, signature or clock rejected', code: /^(InvalidClientTokenId|SignatureDoesNotMatch|AccessDenied(Exception)?|ExpiredToken(Exception)?|UnrecognizedClientException|IncompleteSignature(Exception)?|InvalidSignatureException|MissingAuthenticationToken(Exception)?|RequestExpired|NotAuthorized|OptInRequired)$/, outcome: 'config', dsn: '4.7.0' },
     { name: 'account suspended / sending paused / MAIL FROM not verified', code: /^(AccountSuspendedException|SendingPausedException|MailFromDomainNotVerifiedException)$/, outcome: 'config', dsn: '4.7.0' },
     { name: 'configuration set or identity not found', code: 'NotFoundException', outcome: 'config', dsn: '4.7.0' },
     { name: 'unverified identity', code: 'MessageRejected', text: /not verified|not authorized/i, outcome: 'config', dsn: '4.7.0' },

@@ -128,10 +128,10 @@ export class Router {
           upstream: entry.upstream.name,
           providerMessageId: result.kind === 'accepted' ? result.providerMessageId : undefined,
           dsnPassedOn: (result.kind === 'accepted' && result.dsnPassedOn) || undefined,
-          unsupported: result.kind === 'unsupported' || undefined,
+          unsupported: (result.kind === 'unsupported' && !result.final) || undefined,
         });
-        // A message this upstream cannot express may still go through a raw-MIME upstream.
-        if (classification.outcome === 'transient' || classification.outcome === 'config' || result.kind === 'unsupported') next.push(recipient);
+        // A message this upstream cannot express may still go through a raw-MIME upstream (unless it says bounce now).
+        if (classification.outcome === 'transient' || classification.outcome === 'config' || (result.kind === 'unsupported' && !result.final)) next.push(recipient);
       }
       this.recordHealth(entry, results.map((r) => ({ result: r.result, outcome: outcomes.get(r.recipient)! })));
       remaining = next;
@@ -204,9 +204,11 @@ export class Router {
     entry.downCount++;
     // Probe a failed upstream at least every MAX_PROBE_INTERVAL, however long max_delay is.
     const coolDown = Math.min(this.retry.maxDelay, MAX_PROBE_INTERVAL, this.retry.initialDelay * 2 ** Math.min(entry.downCount - 1, 20));
-    // A provider that said when to come back (Retry-After, rate-limit reset) is left alone until then.
+    // A provider that said when to come back (Retry-After, rate-limit reset) is left alone until
+    // then; when it said so for a rate limit, exactly until then, not for our own longer backoff.
     const askedFor = Math.max(0, ...attempts.map((a) => a.outcome.retryAfterMs ?? 0));
-    health.coolDownUntil = now + Math.max(coolDown, askedFor);
+    const rateLimitedOnly = failed.every(({ result }) => result.kind === 'http' && result.status === 429 && result.retryAfterMs !== undefined);
+    health.coolDownUntil = now + (rateLimitedOnly && askedFor > 0 ? askedFor : Math.max(coolDown, askedFor));
   }
 
   /**

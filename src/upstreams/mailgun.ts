@@ -2,10 +2,12 @@
  * Mailgun raw MIME (POST /v3/{domain}/messages.mime, HTTP Basic api:<key>): the spooled bytes go
  * up untouched as the `message` file part, and `to` lists exactly the envelope recipients (Mailgun
  * delivers to those, whatever the headers say). Up to 1000 recipients per request. No idempotency
- * key: a retry after a timeout whose request did reach Mailgun sends twice.
+ * key: a retry after a timeout whose request did reach Mailgun sends twice. Tracking is turned off
+ * per message (o:tracking, o:tracking-clicks, o:tracking-opens = "no"): a domain with tracking on
+ * would otherwise rewrite links and add a pixel to the bytes we accepted, breaking signatures.
  */
 import type { MailgunUpstreamConfig } from '../config/types.js';
-import { jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { jsonError, outboundRaw, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -19,7 +21,8 @@ export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
       const recipients = message.recipients.slice(i, i + MAX_RECIPIENTS);
       const form = new FormData();
       for (const recipient of recipients) form.append('to', recipient);
-      form.append('message', new Blob([new Uint8Array(message.raw)], { type: 'message/rfc822' }), 'message.mime');
+      for (const option of ['o:tracking', 'o:tracking-clicks', 'o:tracking-opens']) form.append(option, 'no');
+      form.append('message', new Blob([new Uint8Array(outboundRaw(message))], { type: 'message/rfc822' }), 'message.mime');
       calls.push({
         recipients,
         request: {
@@ -62,6 +65,12 @@ export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
         detail: `domain ${this.config.domain} is ${state}`,
         problem: { errorCode: state, text: `domain ${this.config.domain} is ${state}, not active` },
         advice: `finish verifying ${this.config.domain} in Mailgun (publish its DNS records, then Verify) before sending`,
+      };
+    }
+    if (/^sandbox[0-9a-f]*\.mailgun\.org$/i.test(this.config.domain)) {
+      return {
+        detail: `domain ${this.config.domain} is ${state ?? 'known'}`,
+        warning: `${this.config.domain} is a Mailgun sandbox domain: it delivers only to the authorized recipients listed for it — add and verify your own sending domain, then set domain = to it`,
       };
     }
     return { detail: `domain ${this.config.domain} is ${state ?? 'known'}` };

@@ -10,7 +10,7 @@ import type { MailjetUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import type { MailAddress, ProviderRules } from './rest/convert.js';
-import { apiUrl, basicAuth, field, parseJson, str, type HttpResponse } from './rest/http.js';
+import { apiUrl, basicAuth, field, parseJson, parseJsonLossless, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
 const RULES: ProviderRules = {
@@ -70,20 +70,31 @@ export class MailjetUpstream extends RestUpstream<MailjetUpstreamConfig> {
     };
   }
 
-  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+  protected override interpretCheck(response: HttpResponse, sender?: string): CheckVerdict {
     const verdict = super.interpretCheck(response);
     if (verdict.problem) return verdict;
     const senders = field(parseJson(response.text), 'Data');
     if (!Array.isArray(senders)) return verdict;
     const active = (senders as unknown[]).filter((s) => str(field(s, 'Status')) === 'Active').map((s) => str(field(s, 'Email')) ?? '?');
+    // A sender entry is an address or a whole domain ("*@example.org").
+    const covers = (entry: string) => entry.toLowerCase() === sender?.toLowerCase() || (entry.startsWith('*@') && sender?.toLowerCase().endsWith(entry.slice(1).toLowerCase()));
+    if (sender && active.length > 0 && !active.some(covers)) {
+      const listed = (senders as unknown[]).find((s) => covers(str(field(s, 'Email')) ?? ''));
+      return {
+        detail: `active senders: ${active.join(', ')}`,
+        problem: { errorCode: 'sender-not-active', text: `<${sender}> is ${listed ? `a sender with status ${str(field(listed, 'Status')) ?? '?'}` : 'not a validated sender'} on this account` },
+        advice: `validate <${sender}> or its domain in Mailjet (Account settings → Senders & domains), or send from an active sender`,
+      };
+    }
     if (active.length === 0) {
       return { detail: 'no active sender', problem: { errorCode: 'no-active-sender', text: 'no sender address or domain is validated (Active) on this account' }, advice: 'validate the sender address or domain in Mailjet (Account settings → Senders & domains) before sending' };
     }
     return { detail: `active senders: ${active.join(', ')}` };
   }
 
+  /** MessageID is a 64-bit integer: parsed losslessly (as its digits), never rounded. */
   private firstMessage(response: HttpResponse): unknown {
-    const messages = field(parseJson(response.text), 'Messages');
+    const messages = field(parseJsonLossless(response.text), 'Messages');
     return Array.isArray(messages) ? (messages[0] as unknown) : undefined;
   }
 

@@ -1,10 +1,13 @@
 /**
  * Postmark (POST /email, X-Postmark-Server-Token). No raw MIME: the message is converted.
  * 50 recipients (To+Cc+Bcc) per message; errors are 422 with a numeric ErrorCode. No idempotency
- * key: a retry after a timeout whose request did reach Postmark sends twice.
+ * key: a retry after a timeout whose request did reach Postmark sends twice. MessageStream is
+ * `message_stream` (default "outbound"). A 200 with ErrorCode 0 can still refuse some recipients:
+ * "Message OK, but will not deliver to these inactive addresses: …" (suppressed after a hard
+ * bounce, complaint or manual suppression): those bounce with that reason, the rest are delivered.
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
-import { bodies, convertedCalls, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { bodies, convertedCalls, jsonError, namedIn, RestUpstream, type Prepared, type ProviderCall, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { formatAddress, type ProviderRules } from './rest/convert.js';
 import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
@@ -20,7 +23,7 @@ export class PostmarkUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
         From: formatAddress(m.from),
         To: split.to.map(formatAddress).join(', '),
         Subject: m.subject,
-        MessageStream: 'outbound',
+        MessageStream: this.config.messageStream ?? 'outbound',
       };
       if (split.cc.length) body.Cc = split.cc.map(formatAddress).join(', ');
       if (split.bcc.length) body.Bcc = split.bcc.map(formatAddress).join(', ');
@@ -65,6 +68,15 @@ export class PostmarkUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
 
   protected messageIdOf(response: HttpResponse): string | undefined {
     return str(field(parseJson(response.text), 'MessageID'));
+  }
+
+  protected override refusedRecipientsOf(response: HttpResponse, call: ProviderCall): Map<string, ProviderError> | undefined {
+    const message = str(field(parseJson(response.text), 'Message')) ?? '';
+    const list = /inactive addresses:\s*([^]*?)(?:\.\s*Inactive recipients|\.?\s*$)/i.exec(message)?.[1];
+    if (!list) return undefined;
+    const refused = new Map<string, ProviderError>();
+    for (const recipient of namedIn(list, call.recipients)) refused.set(recipient.toLowerCase(), { errorCode: '406', text: message });
+    return refused;
   }
 
   protected override bodyError(response: HttpResponse): ProviderError | undefined {

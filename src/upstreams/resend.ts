@@ -8,7 +8,7 @@ import type { ApiKeyUpstreamConfig } from '../config/types.js';
 import { bodies, convertedCalls, headerObject, idempotencyKey, jsonError, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { formatAddress, splitAddresses, type ProviderRules } from './rest/convert.js';
-import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
+import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
 const RULES: ProviderRules = { provider: 'Resend', reserved: new Set(), regenerated: new Set(), inlineImages: true, requiresSubject: true };
@@ -60,15 +60,27 @@ export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     };
   }
 
-  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+  protected override interpretCheck(response: HttpResponse, sender?: string): CheckVerdict {
     const verdict = super.interpretCheck(response);
     // A "Sending access" key is valid but may only send: Resend answers 401 restricted_api_key here.
     if (verdict.problem?.errorCode === 'restricted_api_key') return { detail: 'a send-only API key (it cannot list domains)' };
     if (verdict.problem) return verdict;
     const domains = field(parseJson(response.text), 'data');
     if (!Array.isArray(domains)) return verdict;
-    const listed = (domains as unknown[]).map((d) => `${str(field(d, 'name')) ?? '?'} (${str(field(d, 'status')) ?? '?'})`);
-    return { detail: listed.length ? `domains: ${listed.join(', ')}` : 'no sending domain yet: only onboarding@resend.dev to your own address will work' };
+    const all = (domains as unknown[]).map((d) => ({ name: (str(field(d, 'name')) ?? '?').toLowerCase(), status: str(field(d, 'status')) ?? '?' }));
+    const detail = all.length ? `domains: ${all.map((d) => `${d.name} (${d.status})`).join(', ')}` : 'no sending domain yet: only onboarding@resend.dev to your own address will work';
+    const senderDomain = sender?.split('@').pop()?.toLowerCase();
+    const own = senderDomain ? all.find((d) => d.name === senderDomain) : undefined;
+    if (senderDomain && own?.status !== 'verified') {
+      return {
+        detail,
+        problem: { errorCode: 'domain_not_verified', text: `${senderDomain} is ${own ? own.status : 'not a sending domain'} on this account, so mail from <${sender}> is refused` },
+        advice: `add ${senderDomain} under Domains in Resend and publish its DNS records until it shows "verified" (or send from a verified domain)`,
+      };
+    }
+    const pending = all.filter((d) => d.status !== 'verified');
+    if (pending.length) return { detail, warning: `not verified yet: ${pending.map((d) => d.name).join(', ')} — mail from these domains is refused until their DNS records are published and verified in Resend` };
+    return { detail };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {
@@ -79,7 +91,6 @@ export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     return jsonError(response, 'name', 'message');
   }
 
-  protected override retryAfterOf(response: HttpResponse): number | undefined {
-    return parseRetryAfter(response.headers.get('retry-after')) ?? parseReset(response.headers.get('ratelimit-reset'), 'delta');
-  }
+  /** Resend's documented limit is 2 requests/s per team (the default rate_limit); 429 carries retry-after and ratelimit-reset (seconds). */
+  protected override readonly resetHeader = { name: 'ratelimit-reset', form: 'delta' as const };
 }

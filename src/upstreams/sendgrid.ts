@@ -2,13 +2,15 @@
  * SendGrid v3 Mail Send (POST /v3/mail/send, Bearer API key). No raw MIME: the message is
  * converted. Success is 202 with the id in the X-Message-Id header. Limits: 1000 recipients per
  * request. Reserved headers (x-sg-id, x-sg-eid) make a message unsupported. No idempotency key:
- * a retry after a timeout whose request did reach SendGrid sends twice.
+ * a retry after a timeout whose request did reach SendGrid sends twice. SendGrid accepts (202) a
+ * recipient whose display name contains "," or ";" and then drops that mail (its limitations page:
+ * names "cannot include ; or ,"), so those characters are taken out of every name.
  */
 import type { ApiKeyUpstreamConfig } from '../config/types.js';
-import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { bodies, convertedCalls, headerObject, RestUpstream, type Prepared, type ProviderCall, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import type { MailAddress, ProviderRules } from './rest/convert.js';
-import { apiUrl, field, parseJson, parseReset, parseRetryAfter, str, type HttpResponse } from './rest/http.js';
+import { apiUrl, field, parseJson, str, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
 
 const RULES: ProviderRules = {
@@ -19,7 +21,15 @@ const RULES: ProviderRules = {
   requiresSubject: true,
 };
 
-const person = (a: MailAddress) => (a.name ? { email: a.address, name: a.name } : { email: a.address });
+/** SendGrid silently drops mail to a name containing "," or ";". */
+export function sendgridName(name: string): string {
+  return name.replace(/[,;]+/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+const person = (a: MailAddress) => {
+  const name = a.name ? sendgridName(a.name) : '';
+  return name ? { email: a.address, name } : { email: a.address };
+};
 
 export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected prepare(message: OutboundMessage): Promise<Prepared> {
@@ -96,7 +106,19 @@ export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     };
   }
 
-  protected override retryAfterOf(response: HttpResponse): number | undefined {
-    return parseRetryAfter(response.headers.get('retry-after')) ?? parseReset(response.headers.get('x-ratelimit-reset'), 'epoch');
+  protected override readonly resetHeader = { name: 'x-ratelimit-reset', form: 'epoch' as const };
+
+  /** SendGrid names the address by its position: personalizations.<i>.<to|cc|bcc>.<j>(.email). */
+  protected override recipientsRejectedBy(error: ProviderError, status: number, call: ProviderCall): string[] | undefined {
+    const at = /^personalizations\.(\d+)\.(to|cc|bcc)\.(\d+)/.exec(error.errorCode ?? '');
+    if (at && (status === 400 || status === 422)) {
+      const sent = parseJson(String(call.request.body));
+      const personalizations = field(sent, 'personalizations');
+      const list = Array.isArray(personalizations) ? field(personalizations[Number(at[1])] as unknown, at[2]!) : undefined;
+      const email = Array.isArray(list) ? str(field(list[Number(at[3])] as unknown, 'email')) : undefined;
+      const named = email ? call.recipients.filter((r) => r.toLowerCase() === email.toLowerCase()) : [];
+      if (named.length) return named;
+    }
+    return super.recipientsRejectedBy(error, status, call);
   }
 }

@@ -3,11 +3,16 @@
  * Content.Raw.Data carries the spooled bytes untouched (base64); Destination.ToAddresses lists the
  * envelope recipients, which SES uses as the envelope (header To/Cc stay as written; Bcc works).
  * Up to 50 recipients per request. Signing uses the `aws4` library. No idempotency key: a retry
- * after a timeout whose request did reach SES sends twice.
+ * after a timeout whose request did reach SES sends twice. SES refuses raw lines over 998 octets
+ * and non-ASCII addresses: domains are sent as punycode, and a message SES would refuse for either
+ * reason is unsupported with that reason before anything is sent. Several credential and clock
+ * problems arrive as HTTP 400 (RequestExpired, NotAuthorized, IncompleteSignature, …): they are
+ * configuration errors (src/delivery/classify-http.ts), never bounces.
  */
+import { domainToASCII } from 'node:url';
 import aws4 from 'aws4';
 import type { SesUpstreamConfig } from '../config/types.js';
-import { RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
+import { outboundRaw, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { apiUrl, field, parseJson, str, type HttpRequest, type HttpResponse } from './rest/http.js';
 import type { OutboundMessage } from './types.js';
@@ -15,12 +20,58 @@ import type { OutboundMessage } from './types.js';
 const MAX_RECIPIENTS = 50;
 const PATH = '/v2/email/outbound-emails';
 
+/** The first line longer than 998 octets (without its CRLF), if any. */
+export function longLine(raw: Buffer): { line: number; octets: number } | undefined {
+  let start = 0;
+  for (let line = 1; start <= raw.length; line++) {
+    let end = raw.indexOf(0x0a, start);
+    if (end < 0) end = raw.length;
+    const octets = end - start - (end > start && raw[end - 1] === 0x0d ? 1 : 0);
+    if (octets > 998) return { line, octets };
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** The first address header (From, To, Cc, Reply-To, Sender) whose address has non-ASCII after the "@". */
+export function nonAsciiAddressHeader(raw: Buffer): string | undefined {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
+  for (const line of head.split(/\r?\n/)) {
+    const name = /^(from|to|cc|bcc|reply-to|sender):/i.exec(line)?.[1];
+    if (name && /@[^\s<>,;"]*[^\x00-\x7f]/.test(line)) return name;
+  }
+  return undefined;
+}
+
+/** user@bücher.example → user@xn--bcher-kva.example; undefined when the local part is not ASCII. */
+export function asciiAddress(address: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  const local = address.slice(0, at);
+  if (/[^\x00-\x7f]/.test(local)) return undefined;
+  const domain = address.slice(at + 1);
+  if (!/[^\x00-\x7f]/.test(domain)) return address;
+  const converted = domainToASCII(domain);
+  return converted ? `${local}@${converted}` : undefined;
+}
+
 export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
+    const raw = outboundRaw(message);
+    const long = longLine(raw);
+    if (long) return { unsupported: `line ${long.line} is ${long.octets} octets long; SES refuses lines over 998 octets (RFC 5322 §2.1.1)` };
+    const header = nonAsciiAddressHeader(raw);
+    if (header) return { unsupported: `the ${header} header has an address with a non-ASCII domain, which SES refuses; write it in punycode (xn--…)` };
+    const ascii = new Map<string, string>();
+    for (const recipient of message.recipients) {
+      const converted = asciiAddress(recipient);
+      if (!converted) return { unsupported: `SES accepts only ASCII addresses, and the local part of <${recipient}> is not (SMTPUTF8 is not supported)` };
+      ascii.set(recipient, converted);
+    }
     const calls = [];
     for (let i = 0; i < message.recipients.length; i += MAX_RECIPIENTS) {
       const recipients = message.recipients.slice(i, i + MAX_RECIPIENTS);
-      const body = JSON.stringify({ Destination: { ToAddresses: recipients }, Content: { Raw: { Data: message.raw.toString('base64') } } });
+      const body = JSON.stringify({ Destination: { ToAddresses: recipients.map((r) => ascii.get(r)!) }, Content: { Raw: { Data: raw.toString('base64') } } });
       calls.push({ recipients, request: this.signed('POST', PATH, body) });
     }
     return { calls };
@@ -51,7 +102,7 @@ export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
     };
   }
 
-  protected override interpretCheck(response: HttpResponse): CheckVerdict {
+  protected override interpretCheck(response: HttpResponse, _sender?: string): CheckVerdict {
     const verdict = super.interpretCheck(response);
     if (verdict.problem) return verdict;
     const json = parseJson(response.text);
@@ -65,7 +116,19 @@ export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
         advice: 'SES has paused sending for the account in this region: see the SES console (Account dashboard) and resolve the review, or use another region',
       };
     }
-    return { detail: `sending enabled in ${this.config.region}, ${mode}${limits}` };
+    const detail = `sending enabled in ${this.config.region}, ${mode}${limits}`;
+    const rate = Number(field(quota, 'MaxSendRate'));
+    const configured = this.config.rateLimit ? (this.config.rateLimit.count * 1000) / this.config.rateLimit.perMs : undefined;
+    if (field(json, 'ProductionAccessEnabled') !== true) {
+      return {
+        detail,
+        warning: `the account is in the SES sandbox in ${this.config.region}: it delivers only to verified addresses and domains — request production access (SES console → Account dashboard), or verify each recipient`,
+      };
+    }
+    if (Number.isFinite(rate) && rate > 0 && configured !== undefined && Math.abs(configured - rate) > 1e-9) {
+      return { detail, warning: `the account may send ${rate} messages/s and rate_limit allows ${configured}/s: set rate_limit = "${Math.floor(rate)}/s" to use it (SES counts each recipient)` };
+    }
+    return { detail };
   }
 
   protected messageIdOf(response: HttpResponse): string | undefined {

@@ -43,8 +43,11 @@ export type AttemptResult =
    * error code or name (e.g. Postmark 406, Resend "validation_error", SES "MessageRejected").
    */
   | { kind: 'http'; provider?: string; status: number; errorCode?: string; text: string; retryAfterMs?: number }
-  /** The message cannot be expressed for this upstream (e.g. a signed message for a JSON API). */
-  | { kind: 'unsupported'; text: string };
+  /**
+   * The message cannot be expressed for this upstream (e.g. a signed message for a JSON API).
+   * `final`: the upstream's `unsupported = "bounce"` setting — bounce now, try no other upstream.
+   */
+  | { kind: 'unsupported'; text: string; final?: boolean };
 
 export type SmtpStage = 'connect' | 'auth' | 'mail' | 'rcpt' | 'data';
 
@@ -86,7 +89,10 @@ export interface CheckStep {
   detail: string;
   /** On failure: what happened, in the same terms as send() results. */
   failure?: AttemptResult;
-  /** On failure: the upstream's own advice (e.g. which config key holds a rejected API key), preferred over the generic diagnosis. */
+  /**
+   * On failure: the upstream's own advice (e.g. which config key holds a rejected API key), preferred
+   * over the generic diagnosis. On success: an account-level warning with its fix (sandbox, …).
+   */
   advice?: string;
 }
 

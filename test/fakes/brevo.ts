@@ -1,14 +1,25 @@
 /**
- * Fake Brevo POST /v3/smtp/email, from developers.brevo.com (sendTransacEmail): header api-key
- * (wrong or missing → 401 {"code":"unauthorized","message":"Key not found"}), sender.email, to,
- * subject and htmlContent or textContent required, attachment [{content (base64), name}] with an
- * allow-listed extension, headers {name: string}. 201 {"messageId": "<...>"}.
- * Errors: {"code": "...", "message": "..."}.
+ * Fake Brevo POST /v3/smtp/email, from developers.brevo.com (reference `send-transac-email`, docs
+ * `heterogenous-versions-batch-emails` for idempotency, `api-limits` / `limit-headers`) and the
+ * behaviour anymail documents from live tests (docs/esps/brevo.rst): header api-key (wrong or
+ * missing → 401 {"code":"unauthorized","message":"Key not found"}), sender.email, to and subject
+ * required, htmlContent REQUIRED without templateId (textContent alone is refused), display names
+ * at most 70 characters (400 invalid_parameter), a non-ASCII name containing specials (",", ";", …)
+ * silently drops that recipient (201, nothing sent to it: `dropped`), non-ASCII attachment names
+ * arrive garbled (`deliveredFilenames`), attachment [{content (base64), name}] with an
+ * allow-listed extension, headers {name: string}; headers.idempotencyKey (or Idempotency-Key)
+ * must be a UUID, and a key seen in the last 30 minutes → 400 duplicate_parameter, NOT sent.
+ * 201 {"messageId": "<...>"}. Errors: {"code": "...", "message": "..."}.
  * GET /v3/account (same api-key) answers the account: email, company, plan [{type, credits}], relay.
  */
 import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
-export type BrevoFake = Fake<Json>;
+export interface BrevoFake extends Fake<Json> {
+  /** Recipients Brevo accepted with 201 and then silently dropped (non-ASCII name with specials). */
+  dropped: string[];
+  /** Attachment names as the recipient sees them (non-ASCII garbled, as Brevo does). */
+  deliveredFilenames: string[];
+}
 
 export const brevoError = (status: number, code: string, message: string): Reply => ({ status, body: { code, message } });
 
@@ -19,18 +30,36 @@ const EXTENSIONS = new Set(
 
 const FIELDS = ['sender', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'htmlContent', 'textContent', 'attachment', 'headers', 'templateId', 'params', 'messageVersions', 'tags', 'scheduledAt', 'batchId'];
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const IDEMPOTENCY_TTL_MS = 30 * 60_000;
+
+function checkName(value: unknown, field: string): Reply | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') return brevoError(400, 'invalid_parameter', `${field} name is not valid`);
+  if ([...value].length > 70) return brevoError(400, 'invalid_parameter', `You can have max 70 character in ${field} name`);
+  return undefined;
+}
+
+/** anymail (live-tested): a non-ASCII display name with specials makes Brevo drop the address. */
+const dropsRecipient = (name: unknown) => typeof name === 'string' && /[^\x00-\x7f]/.test(name) && /[,;:"<>()[\]@\\]/.test(name);
+
 function checkPeople(value: unknown, field: string, required: boolean): Reply | undefined {
   if (value === undefined && !required) return undefined;
   if (!Array.isArray(value) || value.length === 0) return brevoError(400, 'missing_parameter', `${field} is missing`);
   for (const p of value as unknown[]) {
     if (!isObject(p) || unknownKey(p, ['email', 'name']) || typeof p.email !== 'string') return brevoError(400, 'invalid_parameter', `${field} is not valid`);
     if (!EMAIL.test(p.email)) return brevoError(400, 'invalid_parameter', `email is not valid in ${field}`);
+    const name = checkName(p.name, field);
+    if (name) return name;
   }
   return undefined;
 }
 
-export function startBrevoFake(apiKey: string): Promise<BrevoFake> {
-  return startFake<Json>((request, fake) => {
+export async function startBrevoFake(apiKey: string, now: () => number = Date.now): Promise<BrevoFake> {
+  const keys = new Map<string, number>();
+  const dropped: string[] = [];
+  const deliveredFilenames: string[] = [];
+  const fake = await startFake<Json>((request, control) => {
     const route = `${request.method} ${request.path}`;
     if (route !== 'POST /v3/smtp/email' && route !== 'GET /v3/account') return brevoError(404, 'not_found', 'Invalid route');
     if (header(request, 'api-key') !== apiKey) return brevoError(401, 'unauthorized', 'Key not found');
@@ -53,7 +82,10 @@ export function startBrevoFake(apiKey: string): Promise<BrevoFake> {
     if (total > 99) return brevoError(400, 'invalid_parameter', 'Maximum 99 recipients are allowed per message');
     if (body.replyTo !== undefined && (!isObject(body.replyTo) || typeof body.replyTo.email !== 'string' || !EMAIL.test(body.replyTo.email))) return brevoError(400, 'invalid_parameter', 'replyTo email is not valid');
     if (typeof body.subject !== 'string' || body.subject === '') return brevoError(400, 'missing_parameter', 'subject is missing');
-    if (typeof body.htmlContent !== 'string' && typeof body.textContent !== 'string') return brevoError(400, 'missing_parameter', 'htmlContent or textContent is missing');
+    if (typeof body.htmlContent !== 'string' || body.htmlContent === '') return brevoError(400, 'missing_parameter', 'htmlContent is missing');
+    if (body.textContent !== undefined && typeof body.textContent !== 'string') return brevoError(400, 'invalid_parameter', 'textContent is not valid');
+    const sender = checkName(body.sender.name, 'sender');
+    if (sender) return sender;
     if (body.attachment !== undefined) {
       if (!Array.isArray(body.attachment)) return brevoError(400, 'invalid_parameter', 'attachment must be an array');
       for (const a of body.attachment as unknown[]) {
@@ -64,6 +96,21 @@ export function startBrevoFake(apiKey: string): Promise<BrevoFake> {
       }
     }
     if (body.headers !== undefined && (!isObject(body.headers) || Object.values(body.headers).some((v) => typeof v !== 'string'))) return brevoError(400, 'invalid_parameter', 'headers must be an object of strings');
-    return fake.accept(request, body, (id) => ({ status: 201, body: { messageId: `<${id}@smtp-relay.mailin.fr>` } }));
+    const headers = (body.headers ?? {}) as Record<string, string>;
+    const key = headers.idempotencyKey ?? headers['Idempotency-Key'];
+    if (key !== undefined && !UUID.test(key)) return brevoError(400, 'invalid_parameter', 'idempotencyKey must be a valid UUID');
+    if (key !== undefined && (keys.get(key) ?? -Infinity) > now() - IDEMPOTENCY_TTL_MS) {
+      return brevoError(400, 'duplicate_parameter', 'Request with the same idempotencyKey has already been processed');
+    }
+    const reply = control.accept(request, body, (id) => ({ status: 201, body: { messageId: `<${id}@smtp-relay.mailin.fr>` } }));
+    if (reply.status === 201) {
+      if (key !== undefined) keys.set(key, now());
+      for (const list of ['to', 'cc', 'bcc']) {
+        for (const p of (body[list] as Json[] | undefined) ?? []) if (dropsRecipient(p.name)) dropped.push(String(p.email));
+      }
+      for (const a of (body.attachment as Json[] | undefined) ?? []) deliveredFilenames.push(Buffer.from(String(a.name), 'utf8').toString('latin1'));
+    }
+    return reply;
   });
+  return Object.assign(fake, { dropped, deliveredFilenames });
 }

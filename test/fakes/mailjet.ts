@@ -6,6 +6,8 @@
  * recipient; errors per message {"Status":"error","Errors":[{ErrorIdentifier, ErrorCode, StatusCode,
  * ErrorMessage, ErrorRelatedTo}]} with HTTP 400, or global {ErrorIdentifier, ErrorCode, StatusCode, ErrorMessage}.
  * GET /v3/REST/sender (same auth) lists the senders {Count, Data: [{ID, Email, Status, ...}], Total}.
+ * MessageID is a JSON number beyond 2^53 (the guide's sample: 576460753067090994), written as
+ * raw JSON digits exactly as Mailjet does: a client that parses it as a double records a wrong id.
  */
 import { randomUUID } from 'node:crypto';
 import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
@@ -37,15 +39,19 @@ const FORBIDDEN_HEADERS = [
 
 const isContact = (c: unknown) => isObject(c) && !unknownKey(c, ['Email', 'Name']) && typeof c.Email === 'string' && EMAIL.test(c.Email);
 
-export function startMailjetFake(apiKey: string, secretKey: string): Promise<MailjetFake> {
-  return startFake<Json>((request, fake) => {
+/** The guide's sample MessageID: above Number.MAX_SAFE_INTEGER. */
+export const FIRST_MESSAGE_ID = 576460753067090994n;
+let nextMessageId = FIRST_MESSAGE_ID;
+
+export async function startMailjetFake(apiKey: string, secretKey: string, options: { senders?: Array<{ Email: string; Status: string }> } = {}): Promise<MailjetFake> {
+  const self: MailjetFake = await startFake<Json>((request, fake) => {
     const route = `${request.method} ${request.path}`;
     if (route !== 'POST /v3.1/send' && route !== 'GET /v3/REST/sender') return mailjetGlobalError(404, 'mj-0000', 'Object not found');
     if (header(request, 'authorization') !== 'Basic ' + Buffer.from(`${apiKey}:${secretKey}`).toString('base64')) {
       return mailjetGlobalError(401, 'mj-0015', 'API key authentication/authorization failure. You may be unauthorized to access the API or your API key may be expired.');
     }
     if (route === 'GET /v3/REST/sender') {
-      const senders = [{ ID: 1, Email: 'alice@example.org', Name: 'Alice', Status: 'Active', EmailType: 'transactional', IsDefaultSender: true, CreatedAt: '2026-01-01T00:00:00Z', DNSID: 1, Filename: '' }];
+      const senders = (options.senders ?? [{ Email: 'alice@example.org', Status: 'Active' }]).map((s, i) => ({ ID: i + 1, Name: '', EmailType: 'transactional', IsDefaultSender: i === 0, CreatedAt: '2026-01-01T00:00:00Z', DNSID: 1, Filename: '', ...s }));
       return { status: 200, body: { Count: senders.length, Data: senders, Total: senders.length } };
     }
     const body = parseJsonBody(request);
@@ -88,9 +94,22 @@ export function startMailjetFake(apiKey: string, secretKey: string): Promise<Mai
       const forbidden = Object.keys(m.Headers).find((h) => FORBIDDEN_HEADERS.includes(h.toLowerCase()));
       if (forbidden) return messageError(400, 'send-0011', `Header "${forbidden}" is not allowed.`, [`Headers.${forbidden}`]);
     }
-    return fake.accept(request, m, (id) => {
-      const list = (name: string) => ((m[name] as Json[] | undefined) ?? []).map((c, i) => ({ Email: c.Email, MessageUUID: randomUUID(), MessageID: `${id}-${name}${i}`, MessageHref: `https://api.mailjet.com/v3/REST/message/${id}` }));
-      return { status: 200, body: { Messages: [{ Status: 'success', CustomID: m.CustomID ?? '', To: list('To'), Cc: list('Cc'), Bcc: list('Bcc') }] } };
+    let first: string | undefined;
+    const reply = fake.accept(request, m, () => {
+      const list = (name: string) =>
+        ((m[name] as Json[] | undefined) ?? []).map((c) => {
+          const id = String(nextMessageId++);
+          first ??= id;
+          return { Email: c.Email, MessageUUID: randomUUID(), MessageID: `@@${id}@@`, MessageHref: `https://api.mailjet.com/v3/REST/message/${id}` };
+        });
+      const json = JSON.stringify({ Messages: [{ Status: 'success', CustomID: m.CustomID ?? '', To: list('To'), Cc: list('Cc'), Bcc: list('Bcc') }] });
+      // Bare 64-bit integers in the JSON text, as Mailjet sends them.
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: json.replace(/"@@(\d+)@@"/g, '$1') };
     });
+    // The accepted request is known by Mailjet's id for its first recipient (what the relay must log).
+    const last = self.accepted[self.accepted.length - 1];
+    if (first && last) last.id = first;
+    return reply;
   });
+  return self;
 }

@@ -5,10 +5,21 @@
  * [{Name, Value}], 200 {To, SubmittedAt, MessageID, ErrorCode: 0, Message: "OK"}.
  * Errors: 401/422 {"ErrorCode": n, "Message": "..."}.
  * GET /server (same token and Accept rules) answers the server's configuration {ID, Name, ...}.
+ * Inactive (suppressed) recipients, in `inactive` (postmark.js ErrorHandler tests, postmark gem
+ * error_spec, anymail's Postmark backend): when only some are inactive, 200 with ErrorCode 0 and
+ * "Message OK, but will not deliver to these inactive addresses: a, b." (nothing sent to them);
+ * when all are, 422 ErrorCode 406 "You tried to send to recipient(s) that have been marked as
+ * inactive. Found inactive addresses: …". MessageStream must name one of the server's streams
+ * (`streams`, default ["outbound"]); another is 422 ErrorCode 1235.
  */
 import { addressOf, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
-export type PostmarkFake = Fake<Json>;
+export interface PostmarkFake extends Fake<Json> {
+  /** Suppressed addresses (lower case). */
+  inactive: Set<string>;
+  /** Recipients actually sent to, per accepted message. */
+  deliveredTo: string[][];
+}
 
 const err = (status: number, code: number, message: string): Reply => ({ status, body: { ErrorCode: code, Message: message } });
 
@@ -21,8 +32,11 @@ function addressList(value: unknown): string[] | undefined {
   return out.every((a): a is string => a !== undefined) ? out : undefined;
 }
 
-export function startPostmarkFake(token: string): Promise<PostmarkFake> {
-  return startFake<Json>((request, fake) => {
+export async function startPostmarkFake(token: string, options: { streams?: string[] } = {}): Promise<PostmarkFake> {
+  const inactive = new Set<string>();
+  const deliveredTo: string[][] = [];
+  const streams = options.streams ?? ['outbound'];
+  const fake = await startFake<Json>((request, control) => {
     const route = `${request.method} ${request.path}`;
     if (route !== 'POST /email' && route !== 'GET /server') return { status: 404, body: '' };
     const given = header(request, 'x-postmark-server-token');
@@ -61,6 +75,16 @@ export function startPostmarkFake(token: string): Promise<PostmarkFake> {
         if (/\.(exe|bat|vbs|scr)$/i.test(a.Name)) return err(422, 411, `Forbidden attachment type: ${a.Name}`);
       }
     }
-    return fake.accept(request, body, (id) => ({ status: 200, body: { To: body.To, SubmittedAt: new Date().toISOString(), MessageID: id, ErrorCode: 0, Message: 'OK' } }));
+    if (body.MessageStream !== undefined && !streams.includes(String(body.MessageStream))) return err(422, 1235, `The message stream '${String(body.MessageStream)}' was not found on this server.`);
+    const everyone = [...to, ...cc, ...bcc].map((a) => a.toLowerCase());
+    const suppressed = everyone.filter((a) => inactive.has(a));
+    if (suppressed.length === everyone.length) {
+      return err(422, 406, `You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: ${suppressed.join(', ')}. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.`);
+    }
+    const message = suppressed.length ? `Message OK, but will not deliver to these inactive addresses: ${suppressed.join(', ')}.` : 'OK';
+    const reply = control.accept(request, body, (id) => ({ status: 200, body: { To: body.To, SubmittedAt: new Date().toISOString(), MessageID: id, ErrorCode: 0, Message: message } }));
+    if (reply.status === 200) deliveredTo.push(everyone.filter((a) => !inactive.has(a)));
+    return reply;
   });
+  return Object.assign(fake, { inactive, deliveredTo });
 }

@@ -4,7 +4,8 @@
  * required, to/cc/bcc at most 50 each, base64 attachments, Idempotency-Key (1-256 chars): the same
  * key and body answer the first response again without sending; a different body is 409
  * invalid_idempotent_request. 200 {"id"}. Errors: {"statusCode","name","message"}.
- * GET /domains (same auth) lists {object: "list", data: [{id, name, status, ...}]}; a "Sending
+ * GET /domains (same auth) lists {object: "list", data: [{id, name, status (verified, pending, failed,
+ * not_started, …), ...}]} (`domains`); a "Sending
  * access" key (`sendOnlyKey`) may POST /emails but gets 401 restricted_api_key there.
  */
 import { createHash } from 'node:crypto';
@@ -22,7 +23,7 @@ function list(value: unknown): string[] | undefined {
   return items as string[];
 }
 
-export function startResendFake(apiKey: string, options: { sendOnlyKey?: string } = {}): Promise<ResendFake> {
+export function startResendFake(apiKey: string, options: { sendOnlyKey?: string; domains?: Array<{ name: string; status: string }> } = {}): Promise<ResendFake> {
   const idempotent = new Map<string, { digest: string; reply: Reply }>();
   return startFake<Json>((request, fake) => {
     const route = `${request.method} ${request.path}`;
@@ -33,7 +34,8 @@ export function startResendFake(apiKey: string, options: { sendOnlyKey?: string 
     if (auth !== `Bearer ${apiKey}` && !sendOnly) return err(403, 'invalid_api_key', 'API key is invalid.');
     if (route === 'GET /domains') {
       if (sendOnly) return err(401, 'restricted_api_key', 'This API key is restricted to only send emails.');
-      return { status: 200, body: { object: 'list', has_more: false, data: [{ id: 'd91cd9bd-1176-453e-8fc1-35364d380206', name: 'example.org', status: 'verified', region: 'us-east-1', created_at: '2026-01-01T00:00:00.000Z' }] } };
+      const domains = options.domains ?? [{ name: 'example.org', status: 'verified' }];
+      return { status: 200, body: { object: 'list', has_more: false, data: domains.map((d, i) => ({ id: `d91cd9bd-1176-453e-8fc1-35364d38020${i}`, name: d.name, status: d.status, region: 'us-east-1', created_at: '2026-01-01T00:00:00.000Z' })) } };
     }
     const key = header(request, 'idempotency-key');
     if (key !== undefined && (key.length < 1 || key.length > 256)) return err(400, 'invalid_idempotency_key', 'The key must be between 1-256 chars.');

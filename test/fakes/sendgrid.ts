@@ -6,10 +6,16 @@
  * Errors: {"errors":[{"message","field","help"}]}.
  * GET /v3/scopes (the key's own permissions; same Bearer auth) answers {"scopes": [...]}: `scopes`
  * lets a test take mail.send away.
+ * A to/cc/bcc name containing "," or ";" (which the limitations page forbids) is NOT refused: SendGrid
+ * answers 202 and then drops that mail (sendgrid-nodejs #448, sendgrid-python #291): `dropped`.
+ * 429 carries X-RateLimit-Limit/Remaining/Reset (Unix time), per the rate-limits page.
  */
 import { EMAIL, header, isBase64, isObject, missingKey, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Reply } from './server.js';
 
-export type SendgridFake = Fake<Json>;
+export interface SendgridFake extends Fake<Json> {
+  /** Recipients accepted with 202 and then silently dropped (name with "," or ";"). */
+  dropped: string[];
+}
 
 const err = (status: number, message: string, field: string | null = null): Reply => ({ status, body: { errors: [{ message, field, help: null }] } });
 
@@ -21,12 +27,13 @@ function checkAddress(value: unknown, field: string): Reply | undefined {
   if (!isObject(value) || typeof value.email !== 'string') return err(400, 'The email address is required.', `${field}.email`);
   if (unknownKey(value, ['email', 'name'])) return err(400, `Unknown field ${unknownKey(value, ['email', 'name'])}`, field);
   if (!EMAIL.test(value.email)) return err(400, 'Does not contain a valid address.', `${field}.email`);
-  if (value.name !== undefined && (typeof value.name !== 'string' || /[;,]/.test(value.name))) return err(400, 'The name cannot contain ; or ,', `${field}.name`);
+  if (value.name !== undefined && typeof value.name !== 'string') return err(400, 'Invalid type. Expected: string', `${field}.name`);
   return undefined;
 }
 
-export function startSendgridFake(apiKey: string, options: { scopes?: string[] } = {}): Promise<SendgridFake> {
-  return startFake<Json>((request, fake) => {
+export async function startSendgridFake(apiKey: string, options: { scopes?: string[] } = {}): Promise<SendgridFake> {
+  const dropped: string[] = [];
+  const fake = await startFake<Json>((request, control) => {
     const route = `${request.method} ${request.path}`;
     if (route !== 'POST /v3/mail/send' && route !== 'GET /v3/scopes') return err(404, 'resource not found');
     const auth = header(request, 'authorization');
@@ -99,6 +106,13 @@ export function startSendgridFake(apiKey: string, options: { scopes?: string[] }
         if (RESERVED_HEADERS.includes(name.toLowerCase())) return err(400, `The header ${name} is a reserved header and cannot be overridden.`, 'headers');
       }
     }
-    return fake.accept(request, body, (id) => ({ status: 202, headers: { 'x-message-id': id } }));
+    const reply = control.accept(request, body, (id) => ({ status: 202, headers: { 'x-message-id': id } }));
+    if (reply.status === 202) {
+      for (const p of body.personalizations as Json[]) {
+        for (const list of ['to', 'cc', 'bcc']) for (const a of (p[list] as Json[] | undefined) ?? []) if (typeof a.name === 'string' && /[;,]/.test(a.name)) dropped.push(String(a.email));
+      }
+    }
+    return reply;
   });
+  return Object.assign(fake, { dropped });
 }

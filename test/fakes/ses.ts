@@ -5,7 +5,11 @@
  * Signature Version 4 specification (canonical request → string to sign → HMAC chain), for
  * service "ses" and the fake's region; x-amz-date must be within 15 minutes.
  * Success 200 {"MessageId"}; errors carry x-amzn-ErrorType and {"message"} (restJson1).
- * GetAccount (GET /v2/email/account, same signature check) answers the account's sending status.
+ * GetAccount (GET /v2/email/account, same signature check) answers the account's sending status
+ * (`account`: sending enabled, production access or sandbox).
+ * From AWS CommonErrors and the SES developer guide: a request signed more than 15 minutes off the
+ * server clock is HTTP 400 RequestExpired (not 403); raw lines over 998 octets and non-ASCII
+ * addresses (use punycode domains) are refused with HTTP 400.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { EMAIL, header, isBase64, isObject, parseJsonBody, startFake, unknownKey, type Fake, type Json, type Received, type Reply } from './server.js';
@@ -38,7 +42,7 @@ export function verifySigV4(request: Received, credentials: { accessKeyId: strin
   const at = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
   if (!at || !amzDate.startsWith(date)) return sesError(403, 'IncompleteSignatureException', 'X-Amz-Date is missing or does not match the credential scope.');
   const signedAt = Date.UTC(+at[1]!, +at[2]! - 1, +at[3]!, +at[4]!, +at[5]!, +at[6]!);
-  if (Math.abs(now - signedAt) > 15 * 60_000) return sesError(403, 'SignatureDoesNotMatch', 'Signature expired: the request time is too skewed.');
+  if (Math.abs(now - signedAt) > 15 * 60_000) return sesError(400, 'RequestExpired', `Request has expired: the request was signed at ${amzDate}, more than 15 minutes from the server time.`);
   const names = signedHeaders.split(';');
   if (!names.includes('host') || !names.includes('x-amz-date')) return sesError(403, 'SignatureDoesNotMatch', 'host and x-amz-date must be signed.');
   const [path, query = ''] = request.path.split('?') as [string, string?];
@@ -54,7 +58,7 @@ export function verifySigV4(request: Received, credentials: { accessKeyId: strin
   return undefined;
 }
 
-export function startSesFake(credentials: { accessKeyId: string; secretAccessKey: string; region: string }, account: { sendingEnabled?: boolean } = {}): Promise<SesFake> {
+export function startSesFake(credentials: { accessKeyId: string; secretAccessKey: string; region: string }, account: { sendingEnabled?: boolean; productionAccess?: boolean } = {}): Promise<SesFake> {
   return startFake<SesPayload>((request, fake) => {
     if (request.method === 'GET' && request.path === '/v2/email/account') {
       const problem = verifySigV4(request, { ...credentials, service: 'ses' });
@@ -64,7 +68,7 @@ export function startSesFake(credentials: { accessKeyId: string; secretAccessKey
         status: 200,
         body: {
           SendingEnabled: account.sendingEnabled ?? true,
-          ProductionAccessEnabled: false,
+          ProductionAccessEnabled: account.productionAccess ?? false,
           EnforcementStatus: account.sendingEnabled === false ? 'SHUTDOWN' : 'HEALTHY',
           DedicatedIpAutoWarmupEnabled: false,
           SendQuota: { Max24HourSend: 200, MaxSendRate: 1, SentLast24Hours: 0 },
@@ -84,7 +88,9 @@ export function startSesFake(credentials: { accessKeyId: string; secretAccessKey
     if (unknownKey(content.Raw, ['Data']) || !isBase64(content.Raw.Data)) return sesError(400, 'BadRequestException', 'Content.Raw.Data must be base64-encoded.');
     const raw = Buffer.from(content.Raw.Data, 'base64');
     if (!/\r?\n\r?\n/.test(raw.toString('latin1'))) return sesError(400, 'MessageRejected', 'Illegal header: the raw message has no header/body separator.');
-    if (raw.toString('latin1').split(/\r?\n/).some((line) => line.length > 1000)) return sesError(400, 'MessageRejected', 'Message lines must be at most 1000 characters.');
+    const head = raw.toString('utf8').split(/\r?\n\r?\n/)[0]!;
+    if (/^(from|to|cc|reply-to|sender):.*@[^\s<>,;"]*[^\x00-\x7f]/im.test(head)) return sesError(400, 'BadRequestException', 'Domain contains illegal character in an address header.');
+    if (raw.toString('latin1').split(/\r?\n/).some((line) => line.length > 998)) return sesError(400, 'MessageRejected', 'Message length exceeds limit: lines must be at most 998 octets.');
     const destinations: string[] = [];
     if (body.Destination !== undefined) {
       if (!isObject(body.Destination) || unknownKey(body.Destination, ['ToAddresses', 'CcAddresses', 'BccAddresses'])) return sesError(400, 'BadRequestException', 'Invalid Destination.');
@@ -92,6 +98,8 @@ export function startSesFake(credentials: { accessKeyId: string; secretAccessKey
         const value = body.Destination[list];
         if (value === undefined) continue;
         if (!Array.isArray(value) || value.some((a) => typeof a !== 'string' || !EMAIL.test(a))) return sesError(400, 'BadRequestException', `Invalid ${list}.`);
+        const nonAscii = (value as string[]).find((a) => /[^\x00-\x7f]/.test(a));
+        if (nonAscii) return sesError(400, 'BadRequestException', `Domain contains illegal character: ${nonAscii}`);
         destinations.push(...(value as string[]));
       }
     }

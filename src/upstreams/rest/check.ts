@@ -25,11 +25,14 @@ export interface CheckVerdict {
   problem?: { errorCode?: string; text: string };
   /** Provider-specific advice for this problem. */
   advice?: string;
+  /** An account-level problem that does not stop sending altogether (sandbox, unverified domain): shown with its fix. */
+  warning?: string;
 }
 
 export interface CheckHooks {
   credentialCheck(): CredentialCheck;
-  interpret(response: HttpResponse): CheckVerdict;
+  /** `sender`: the --from address of a test send, when there is one (checked against verified senders). */
+  interpret(response: HttpResponse, sender?: string): CheckVerdict;
   send(message: OutboundMessage): Promise<RecipientResult[]>;
 }
 
@@ -40,7 +43,7 @@ function elapsed(started: number): number {
   return Math.round(performance.now() - started);
 }
 
-async function credentialStep(provider: string, call: CredentialCheck, interpret: CheckHooks['interpret'], timeoutMs: number): Promise<CheckStep> {
+async function credentialStep(provider: string, call: CredentialCheck, interpret: (response: HttpResponse) => CheckVerdict, timeoutMs: number): Promise<CheckStep> {
   const name = `authenticated ${call.request.method} ${new URL(call.request.url).pathname}`;
   const started = performance.now();
   let response: HttpResponse;
@@ -52,7 +55,7 @@ async function credentialStep(provider: string, call: CredentialCheck, interpret
   }
   const durationMs = elapsed(started);
   const verdict = interpret(response);
-  if (!verdict.problem) return { name, ok: true, durationMs, detail: `HTTP ${response.status}, ${verdict.detail}` };
+  if (!verdict.problem) return { name, ok: true, durationMs, detail: `HTTP ${response.status}, ${verdict.detail}`, ...(verdict.warning ? { advice: verdict.warning } : {}) };
   const { errorCode, text } = verdict.problem;
   const refused = response.status === 401 || response.status === 403;
   return {
@@ -100,7 +103,7 @@ export async function checkRest(config: RestUpstreamConfig, request: CheckReques
   );
   steps.push(connect);
   if (!connect.ok) return steps;
-  const credentials = await credentialStep(config.type, hooks.credentialCheck(), (r) => hooks.interpret(r), timeoutMs);
+  const credentials = await credentialStep(config.type, hooks.credentialCheck(), (r) => hooks.interpret(r, request.send?.sender), timeoutMs);
   steps.push(credentials);
   if (!credentials.ok || !request.send) return steps;
   steps.push(await sendStep(request.send, hooks.send));

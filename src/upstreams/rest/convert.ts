@@ -59,7 +59,13 @@ export interface ProviderRules {
   attachmentExtensions?: ReadonlySet<string>;
 }
 
-export type Conversion = { message: ConvertedMessage } | { unsupported: string };
+/** `degraded`: what the conversion changed to fit the API (only with `degrade`). */
+export type Conversion = { message: ConvertedMessage; degraded?: string } | { unsupported: string };
+
+export interface ConvertOptions {
+  /** unsupported = "degrade": send inline parts as regular attachments instead of refusing the message. */
+  degrade?: boolean;
+}
 
 /**
  * Headers the conversion itself expresses, or that describe the original bytes and are rebuilt by
@@ -75,7 +81,7 @@ const HANDLED = new Set([
 
 const SIGNED_OR_ENCRYPTED_TYPES = /^(multipart\/(signed|encrypted)|application\/(x-)?pkcs7-(mime|signature)|application\/pgp-(encrypted|signature|keys))$/i;
 
-export async function convertMessage(raw: Buffer, rules: ProviderRules): Promise<Conversion> {
+export async function convertMessage(raw: Buffer, rules: ProviderRules, options: ConvertOptions = {}): Promise<Conversion> {
   let parsed: ParsedMail;
   try {
     parsed = await simpleParser(raw, { skipImageLinks: true, skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true });
@@ -113,18 +119,21 @@ export async function convertMessage(raw: Buffer, rules: ProviderRules): Promise
   }
 
   const attachments: ConvertedAttachment[] = [];
+  const degraded: string[] = [];
   for (const [i, a] of parsed.attachments.entries()) {
     const contentId = a.cid ?? a.contentId?.replace(/^<|>$/g, '');
-    const inline = Boolean(contentId) && (a.related || a.contentDisposition === 'inline');
+    let inline = Boolean(contentId) && (a.related || a.contentDisposition === 'inline');
     if (inline && !rules.inlineImages) {
-      return { unsupported: `${rules.provider}'s API cannot send inline parts with a Content-ID (cid:${contentId})` };
+      if (!options.degrade) return { unsupported: `${rules.provider}'s API cannot send inline parts with a Content-ID (cid:${contentId})` };
+      degraded.push(`inline part cid:${contentId} sent as a regular attachment`);
+      inline = false;
     }
     const filename = a.filename ?? `part-${i + 1}.${extensionFor(a.contentType)}`;
     const extension = /\.([^.]+)$/.exec(filename)?.[1]?.toLowerCase() ?? '';
     if (rules.attachmentExtensions && !rules.attachmentExtensions.has(extension)) {
       return { unsupported: `${rules.provider}'s API does not accept attachments named *.${extension || '(no extension)'} ("${filename}")` };
     }
-    attachments.push({ filename, contentType: a.contentType, content: a.content, contentId: inline ? contentId : undefined, inline });
+    attachments.push({ filename, contentType: withCharset(a), content: a.content, contentId: inline ? contentId : undefined, inline });
   }
 
   return {
@@ -140,7 +149,16 @@ export async function convertMessage(raw: Buffer, rules: ProviderRules): Promise
       attachments,
       headers,
     },
+    ...(degraded.length ? { degraded: degraded.join('; ') } : {}),
   };
+}
+
+/** A text attachment keeps its charset (a bare "text/plain" would be read as US-ASCII or guessed). */
+function withCharset(a: { contentType: string; headers: Map<string, unknown> }): string {
+  if (!/^text\//i.test(a.contentType)) return a.contentType;
+  const params = (a.headers.get('content-type') as { params?: Record<string, string> } | undefined)?.params;
+  const charset = params?.charset;
+  return charset && /^[\w.:-]+$/.test(charset) ? `${a.contentType}; charset=${charset}` : a.contentType;
 }
 
 function unfold(value: string): string {

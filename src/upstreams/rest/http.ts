@@ -3,6 +3,7 @@
  * keeps connections alive and pools them per origin, with a hard per-request timeout. Failures to
  * talk to the API at all are reported as network/TLS results, never thrown.
  */
+import { isSafeNumber, parse as parseLossless } from 'lossless-json';
 import type { AttemptResult } from '../types.js';
 import { CERT_ERROR } from '../smtp.js';
 
@@ -83,6 +84,19 @@ export function capRetryAfter(ms: number | undefined): number | undefined {
 export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * JSON.parse, except that a number JavaScript cannot hold exactly (Mailjet's 64-bit MessageID,
+ * 576460753067090994) is kept as its digits, a string. lossless-json does this on Node 20, where
+ * JSON.parse's reviver has no access to the source text (that arrives in Node 21+).
+ */
+export function parseJsonLossless(text: string): unknown {
+  try {
+    return parseLossless(text, null, (digits) => (isSafeNumber(digits) ? Number(digits) : digits));
   } catch {
     return undefined;
   }

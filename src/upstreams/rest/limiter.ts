@@ -1,7 +1,9 @@
 /**
  * Per-upstream admission: at most `max_concurrency` requests in flight and, when `rate_limit` is
  * set, a token bucket of `count` requests per window (refilled continuously). Callers wait in
- * FIFO order; nothing is dropped.
+ * FIFO order; nothing is dropped. When the provider answers 429 with a reset time, `holdUntil`
+ * stops every further request of this upstream until then (and no longer), so one rate-limited
+ * answer does not turn into a burst of them for the messages behind it.
  */
 export interface RateLimit {
   count: number;
@@ -14,6 +16,7 @@ export class Limiter {
   private tokens: number;
   private refilledAt: number;
   private rateChain: Promise<void> = Promise.resolve();
+  private heldUntil = 0;
 
   constructor(
     private readonly maxConcurrency: number,
@@ -28,9 +31,26 @@ export class Limiter {
     await this.slot();
     try {
       await this.token();
+      await this.hold();
       return await task();
     } finally {
       this.release();
+    }
+  }
+
+  /** The provider asked us to wait until `at` (epoch ms); later calls wait, an earlier hold is extended. */
+  holdUntil(at: number): void {
+    this.heldUntil = Math.max(this.heldUntil, at);
+  }
+
+  /** How much longer the provider asked us to wait (ms), 0 when not held. */
+  heldFor(): number {
+    return Math.max(0, this.heldUntil - this.now());
+  }
+
+  private async hold(): Promise<void> {
+    for (let wait = this.heldUntil - this.now(); wait > 0; wait = this.heldUntil - this.now()) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
