@@ -5,12 +5,11 @@
  * and delay_warning_time sends one "delayed" notice.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { relayConfig, type TestConfigOptions } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
-import { binPath, runBin } from './helpers/sendmail.js';
+import { bsSession, runBin } from './helpers/sendmail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -140,28 +139,19 @@ describe('sendmail -bs and DSN parameters', () => {
   it('RCPT NOTIFY=NEVER in a -bs dialog suppresses the bounce like -N never', async () => {
     await withRelay({}, {}, async (daemon, capture, config) => {
       capture.script.rcpt = new Map([['gone@example.net', [550, '5.1.1 no such user']]]);
-      const child = spawn(process.execPath, [binPath('sendmail'), '-bs'], { env: { ...process.env, MAILSHIM_CONFIG: config }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const waitFor = async (pattern: RegExp) => {
-        const deadline = Date.now() + 10_000;
-        while (!pattern.test(out)) {
-          if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(out)}`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
+      const { child, write, waitFor } = bsSession(config);
       await waitFor(/^220 /m);
-      child.stdin.write('EHLO localhost\r\n');
+      write('EHLO localhost\r\n');
       await waitFor(/^250[ -]DSN/m);
-      child.stdin.write('MAIL FROM:<cron@example.org>\r\n');
+      write('MAIL FROM:<cron@example.org>\r\n');
       await waitFor(/^250 Accepted/m);
-      child.stdin.write('RCPT TO:<gone@example.net> NOTIFY=NEVER\r\n');
+      write('RCPT TO:<gone@example.net> NOTIFY=NEVER\r\n');
       await waitFor(/^250 Accepted[\s\S]*^250 Accepted/m);
-      child.stdin.write('DATA\r\n');
+      write('DATA\r\n');
       await waitFor(/^354 /m);
-      child.stdin.write('Subject: via -bs\r\n\r\nbody\r\n.\r\n');
+      write('Subject: via -bs\r\n\r\nbody\r\n.\r\n');
       await waitFor(/^250 2\.0\.0 Ok: queued as/m);
-      child.stdin.write('QUIT\r\n');
+      write('QUIT\r\n');
       await new Promise((resolve) => child.once('close', resolve));
       const line = await daemon.waitForLog((l) => l.event === 'delivery' && l.result === 'permanent');
       assert.equal(line.dsnQueueIds, undefined, 'no notice queued');
