@@ -61,7 +61,7 @@ describe('routing a notice', () => {
   });
 
   it('a dropped notice is counted in mailshim_bounces_dropped_total', async () => {
-    const metrics = new Metrics({ counts: () => ({ messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null }), upstreamFailures: () => [] });
+    const metrics = new Metrics({ counts: () => ({ messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null }), upstreamFailures: () => [], spoolProblems: () => 0 });
     metrics.onAttempt({ isBounce: true, receivedAt: 0, startedAt: 0, finishedAt: 1, recipients: [{ upstream: 'api', outcome: 'permanent', bounced: true }] });
     assert.match(await metrics.text(), /^mailshim_bounces_dropped_total 1$/m);
   });

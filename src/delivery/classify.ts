@@ -99,7 +99,7 @@ const HTTP_ACCOUNT_WIDE = /suspend|paused|disabled|deactivated|pending|approval|
  * (SendGrid's 403 "does not match a verified Sender Identity") is the message's.
  */
 function withHttpScope(c: Classification, r: Extract<AttemptResult, { kind: 'http' }>): Classification {
-  if (c.outcome !== 'config') return c;
+  if (c.outcome !== 'config' || c.scope) return c; // a provider rule that knows (Graph's ErrorSendAsDenied) decides
   const accountWide = [401, 402].includes(r.status) || HTTP_ACCOUNT_WIDE.test(r.errorCode ?? '') || /suspend|disabled|deactivated/i.test(r.text);
   // Only a refusal that names the sender or the recipients is about this message; anything else
   // (Mailgun's "Domain not found" for the configured domain) holds the queue as before.
