@@ -28,7 +28,7 @@ export class SpoolError extends MailshimError {
      * ESPOOLSYNC: a commit became visible but its fsync failed; the process must stop (see spool.ts).
      * EIDEXISTS: an insert found its id taken (never an overwrite). ELOCKED: another process holds the spool.
      */
-    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'ESPOOLDAMAGED' | 'ESPOOLSYNC' | 'EIDEXISTS' | 'ELOCKED',
+    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'ESPOOLDAMAGED' | 'ESPOOLSYNC' | 'EIDEXISTS' | 'ELOCKED' | 'EACCES',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -40,7 +40,7 @@ export class SpoolError extends MailshimError {
  * A sendmail-style submission failed. The code maps one-to-one to a sysexits code
  * (cli/sysexits.ts) and to an SMTP reply for `sendmail -bs`.
  */
-export type SubmitErrorCode = 'EUSAGE' | 'EDATAERR' | 'ENOUSER' | 'ECANTCREAT' | 'ETEMPFAIL' | 'ECONFIG';
+export type SubmitErrorCode = 'EUSAGE' | 'EDATAERR' | 'ENOUSER' | 'ECANTCREAT' | 'ETEMPFAIL' | 'ECONFIG' | 'ENOPERM';
 
 export class SubmitError extends MailshimError {
   declare readonly code: SubmitErrorCode;

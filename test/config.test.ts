@@ -7,6 +7,7 @@ import { loadConfig, parseConfig } from '../src/config/load.js';
 import { maskedConfig } from '../src/config/mask.js';
 import { parseDuration, parseSize } from '../src/config/units.js';
 import { ConfigError } from '../src/errors.js';
+import { makeCert } from './helpers/tls.js';
 import { tempDir } from './helpers/tmp.js';
 
 const MINIMAL = `[[upstream]]\ntype = "maildir"\npath = "/tmp/out"\n`;
@@ -27,7 +28,7 @@ describe('config', () => {
     assert.equal(config.spool.path, '/var/spool/mailshim');
     assert.equal(config.spool.maxMessageSize, 25 * 1024 * 1024);
     assert.equal(config.spool.maxRecipients, 100);
-    assert.deepEqual(config.retry, { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 5 * 86_400_000 });
+    assert.deepEqual(config.retry, { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 5 * 86_400_000, delayWarning: 0 });
     assert.equal(config.listen.length, 1);
     const listen = config.listen[0]!;
     assert.deepEqual([listen.address, listen.allow, listen.tls, listen.auth], ['127.0.0.1:25', ['127.0.0.0/8', '::1/128'], 'none', 'off']);
@@ -100,6 +101,45 @@ describe('config', () => {
       assert.match(printed, /password = "\*{8}"/);
       writeFileSync(file, `[[upstream]]\ntype = "smtp"\nhost = "smtp.example.com"\nusername = "apikey"\npassword_file = "missing.secret"\n`);
       assert.throws(() => loadConfig(file, {}), (e: ConfigError) => e.problems[0] === `${file}:5: upstream[0].password_file: cannot read ${join(dir.path, 'missing.secret')}: ENOENT`);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('check-config output loads back as a config with the same settings', () => {
+    const dir = tempDir();
+    try {
+      const cert = makeCert(dir.path, 'ca', 'relay.example.com');
+      writeFileSync(join(dir.path, 'mailshim.toml'), `hostname = "relay.test"
+[spool]
+path = "spool"
+[retry]
+max_age = "3d"
+delay_warning_time = "4h"
+[[listen]]
+address = "127.0.0.1:2525"
+[[upstream]]
+name = "private"
+type = "smtp"
+host = "relay.example.com"
+ca_file = "${cert.cert}"
+username = "u"
+password = "secret-pw"
+match_from = ["*@example.org"]
+[[upstream]]
+name = "api"
+type = "postmark"
+api_key = "secret-key"
+`);
+      const config = loadConfig(join(dir.path, 'mailshim.toml'), {});
+      const printed = maskedConfig(config);
+      assert.doesNotMatch(printed, /secret-|PEM/);
+      writeFileSync(join(dir.path, 'printed.toml'), printed);
+      const again = loadConfig(join(dir.path, 'printed.toml'), {});
+      const strip = (c: typeof config) => ({ ...c, file: '', upstreams: c.upstreams.map((u) => ({ ...u, password: undefined, apiKey: undefined })), secretFiles: [], inlineSecrets: false, warnings: [] });
+      assert.deepEqual(strip(again), strip(config));
+      const smtp = again.upstreams[0]!;
+      assert.ok(smtp.type === 'smtp' && smtp.ca === cert.pem, 'ca_file names the same certificate');
     } finally {
       dir.cleanup();
     }

@@ -168,17 +168,26 @@ describe('hostile input', () => {
   });
 
   it('1,000 parallel connections: every one is answered (220 or 421 beyond max_connections) and service continues', async () => {
-    const opened = await Promise.all(Array.from({ length: 1000 }, () => RawSmtp.open(daemon.port).catch(() => undefined)));
-    const greetings = await Promise.all(opened.map((c) => (c ? c.reply(20_000) : Promise.resolve('refused'))));
-    const ok = greetings.filter((g) => g.startsWith('220')).length;
-    const busy = greetings.filter((g) => g.startsWith('421')).length;
-    assert.ok(ok > 0 && ok <= 50, `${ok} greeted (limit 50)`);
-    assert.equal(ok + busy, 1000, `every connection answered: ${ok} ok, ${busy} busy`);
-    for (const c of opened) c?.close();
-    await new Promise((r) => setTimeout(r, 300));
-    const t = await transaction('survivor@example.org');
-    assert.match(await t.command('Subject: ok\r\n\r\nok\r\n.'), /^250 /);
-    t.close();
+    // Its own daemon without the suite's 2 s idle_timeout: opening 1,000 connections can take longer
+    // than that on a loaded machine, and a greeted client cut off as idle would free its slot for
+    // another one, which is right but not what this test counts.
+    const own = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool-parallel`, upstreamPort: capture.port, listenExtra: 'max_connections = 50' }), 'parallel.toml'));
+    try {
+      const opened = await Promise.all(Array.from({ length: 1000 }, () => RawSmtp.open(own.port).catch(() => undefined)));
+      const greetings = await Promise.all(opened.map((c) => (c ? c.reply(20_000) : Promise.resolve('refused'))));
+      const ok = greetings.filter((g) => g.startsWith('220')).length;
+      const busy = greetings.filter((g) => g.startsWith('421')).length;
+      assert.ok(ok > 0 && ok <= 50, `${ok} greeted (limit 50)`);
+      assert.equal(ok + busy, 1000, `every connection answered: ${ok} ok, ${busy} busy`);
+      for (const c of opened) c?.close();
+      await new Promise((r) => setTimeout(r, 300));
+      const t = await RawSmtp.open(own.port);
+      assert.match(await t.reply(), /^220 /);
+      assert.match(await t.command('EHLO survivor.test'), /^250/);
+      t.close();
+    } finally {
+      await own.stop();
+    }
   });
 
   it('fuzz: any command line gets an SMTP reply, and the daemon survives', async () => {

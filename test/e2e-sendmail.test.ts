@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { startCapture, type Capture, type Captured } from './helpers/capture.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
-import { binPath, runBin } from './helpers/sendmail.js';
+import { binPath, bsSession, runBin } from './helpers/sendmail.js';
 import { tempDir } from './helpers/tmp.js';
 
 const ALIASES = `# test aliases
@@ -143,31 +143,22 @@ describe('sendmail with the daemon running', () => {
   });
 
   it('sendmail -bs speaks SMTP on stdin/stdout; local names @localhost go through the aliases', async () => {
-    const child = spawn(process.execPath, [binPath('sendmail'), '-bs'], { env: { ...process.env, MAILSHIM_CONFIG: config }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const waitFor = async (pattern: RegExp) => {
-      const deadline = Date.now() + 10_000;
-      while (!pattern.test(out)) {
-        if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(out)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
+    const { child, write, waitFor, output } = bsSession(config);
     await waitFor(/^220 relay\.test /m);
-    child.stdin.write('EHLO localhost\r\n');
+    write('EHLO localhost\r\n');
     await waitFor(/^250 /m);
-    child.stdin.write('MAIL FROM:<www-data@localhost>\r\n');
+    write('MAIL FROM:<www-data@localhost>\r\n');
     await waitFor(/^250 Accepted/m);
-    child.stdin.write('RCPT TO:<root@localhost>\r\n');
+    write('RCPT TO:<root@localhost>\r\n');
     await waitFor(/RCPT[\s\S]*^250 Accepted|^250 Accepted[\s\S]*^250 Accepted/m);
-    child.stdin.write('DATA\r\n');
+    write('DATA\r\n');
     await waitFor(/^354 /m);
-    child.stdin.write('Subject: via -bs\r\n\r\nbs body\r\n..dot\r\n.\r\n');
+    write('Subject: via -bs\r\n\r\nbs body\r\n..dot\r\n.\r\n');
     await waitFor(/^250 2\.0\.0 Ok: queued as [0-9A-Z]{16}/m);
-    child.stdin.write('QUIT\r\n');
+    write('QUIT\r\n');
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     assert.equal(code, 0);
-    assert.match(out, /^221 /m);
+    assert.match(output(), /^221 /m);
     const [got] = await find('bs body');
     assert.ok(got);
     assert.equal(got.sender, 'alerts@example.com');

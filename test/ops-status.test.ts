@@ -117,6 +117,13 @@ describe('status and metrics against a running daemon', () => {
     assert.equal(report.upstreams[0]!.state, 'config-error');
     assert.equal(report.upstreams[0]!.lastErrorClass, 'config');
     assert.match(report.summary, /^CRITICAL: upstream capture rejects our configuration/);
+    // "Held" means an operator hold (queue hold), in status, mailq and the logs alike: this message is deferred.
+    assert.doesNotMatch(report.summary, /held/);
+    assert.match(report.summary, /deferred/);
+    const configLine = daemon.logs.find((l) => l.event === 'delivery' && l.queueId === id && l.result === 'config')!;
+    assert.doesNotMatch(String(configLine.msg), /held/);
+    assert.match(String(configLine.msg), /deferred/);
+    assert.match((await cli('status')).stdout, /1 deferred, 0 held/);
     metrics = (await get(`${metricsUrl}/metrics`)).text;
     assert.equal(sample(metrics, 'mailshim_upstream_errors_total{upstream="capture",class="config"}'), 1);
     assert.equal(sample(metrics, 'mailshim_recipients_bounced_total{upstream="capture"}'), undefined, 'nothing bounced');

@@ -33,6 +33,11 @@ describe('upstream health', () => {
     ['an auth failure (configuration) cools it down', { kind: 'smtp', code: 535, enhanced: '5.7.8', text: 'bad credentials', stage: 'auth' }, true],
     ['HTTP 503 cools it down', { kind: 'http', status: 503, text: 'unavailable' }, true],
     ['HTTP 422 for one payload leaves it healthy', { kind: 'http', status: 422, text: 'invalid recipient address' }, false],
+    ['an unverified sender (this message) leaves it healthy', { kind: 'smtp', code: 554, text: 'Message rejected: Email address is not verified.', stage: 'mail' }, false],
+    ['a sender-identity refusal over HTTP leaves it healthy', { kind: 'http', provider: 'sendgrid', status: 403, text: 'The from address does not match a verified Sender Identity' }, false],
+    ['"authorized recipients only" leaves it healthy', { kind: 'smtp', code: 550, enhanced: '5.7.1', text: 'Sandbox subdomains: add the address to authorized recipients', stage: 'rcpt' }, false],
+    ['relay access denied (no username configured) cools it down', { kind: 'smtp', code: 554, enhanced: '5.7.1', text: 'Relay access denied', stage: 'rcpt' }, true],
+    ['a TLS certificate rejection cools it down', { kind: 'tls', errorCode: 'CERT_HAS_EXPIRED', message: 'certificate has expired' }, true],
   ];
   for (const [name, answer, cools] of rows) {
     it(name, async () => {
@@ -45,6 +50,15 @@ describe('upstream health', () => {
       assert.equal(router.pausedUntil() !== undefined, cools, 'the only upstream failing three times in a row pauses delivery');
     });
   }
+
+  it('relay denied without a username says what is missing', async () => {
+    const smtpConfig: UpstreamConfig = { name: 'relay', type: 'smtp', host: 'h', port: 587, tls: 'starttls', matchFrom: [], maxConcurrency: 1, timeout: 1000 };
+    const router = new Router([new Scripted('relay', { kind: 'smtp', code: 554, enhanced: '5.7.1', text: '<b@example.net>: Relay access denied', stage: 'rcpt' })], [smtpConfig], retry, () => 0);
+    const outcome = (await router.deliver(message)).get('b@example.net')!;
+    assert.equal(outcome.outcome, 'config');
+    assert.match(outcome.reply, /Relay access denied \(no username is configured for upstream relay: set username and password\)$/);
+    assert.match(router.health()[0]!.lastError ?? '', /no username is configured/);
+  });
 
   it('pauses only when every upstream cools down, until the earliest probe time, capped at 5 minutes', async () => {
     let now = 0;

@@ -55,8 +55,11 @@ describe('sendmail as an unprivileged user', () => {
 
       await daemon.stop();
       const mailqDown = await runBin('mailq', [], { config, ...user });
-      assert.equal(mailqDown.code, 75, 'the spool itself is private to the daemon');
-      assert.match(mailqDown.stderr, /^mailq: the daemon is not running and the spool is not readable/);
+      assert.equal(mailqDown.code, 77, 'the spool itself is private to the daemon: EX_NOPERM, not "try again"');
+      assert.match(mailqDown.stderr, /^mailq: the daemon is not running and the spool is not readable: .*Permission denied/);
+      const queueDown = await runBin('mailshim', ['queue', 'show', 'X', '--config', config], { ...user });
+      assert.equal(queueDown.code, 77, queueDown.stderr);
+      assert.match(queueDown.stderr, /Permission denied/);
       const down = await runBin('sendmail', ['-t', '-i'], { input: php.replace('order 1', 'order 2').replace('the socket', 'the maildrop'), config, ...user });
       assert.equal(down.code, 0, down.stderr);
       const maildrop = `${dir.path}/spool-maildrop`;

@@ -1,10 +1,14 @@
 /** `mailshim test-upstream` against real SMTP servers: healthy, bad credentials, wrong TLS pairing, nothing listening. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { runCli } from './helpers/cli.js';
 import { relayConfig } from './helpers/config.js';
 import { writeConfig } from './helpers/daemon.js';
+import { startStrictSink } from './helpers/strict-sink.js';
+import { makeCert } from './helpers/tls.js';
 import { closedPort, tempDir } from './helpers/tmp.js';
 
 function smtpUpstream(name: string, port: number, extra = ''): string {
@@ -100,5 +104,59 @@ describe('mailshim test-upstream', () => {
     const result = await cli('nope');
     assert.equal(result.code, 64);
     assert.match(result.stderr, /no upstream named "nope"; configured: open, authed, good-auth, plain-as-tls, tls-as-plain, refused/);
+  });
+});
+
+describe('mailshim test-upstream: TLS and policy advice', () => {
+  it('530 5.7.0 "Must issue a STARTTLS command first" at AUTH advises tls = "starttls", not the password', async () => {
+    const dir = tempDir();
+    const sink = await startStrictSink({ extensions: ['AUTH PLAIN LOGIN'], authReply: '530 5.7.0 Must issue a STARTTLS command first' });
+    try {
+      const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreams: smtpUpstream('plain', sink.port, 'username = "relay"\npassword = "pw"') }));
+      const result = await runCli(['test-upstream', 'plain', '--config', config]);
+      assert.equal(result.code, 78, result.stdout);
+      assert.match(result.stdout, /→ the server requires TLS before AUTH and mail: set tls = "starttls"/);
+      assert.doesNotMatch(result.stdout, /check username and password/);
+    } finally {
+      await sink.close();
+      dir.cleanup();
+    }
+  });
+
+  const tlsCase = async (cn: string, host: string, caFile: (dir: string) => string | undefined, check: (stdout: string) => void) => {
+    const dir = tempDir();
+    const cert = makeCert(dir.path, 'server', cn);
+    const capture = await startCapture({ key: readFileSync(cert.key), cert: readFileSync(cert.cert) });
+    try {
+      const ca = caFile(dir.path);
+      const upstream = `[[upstream]]\nname = "tls"\ntype = "smtp"\nhost = "${host}"\nport = ${capture.port}\ntls = "starttls"\ntimeout = "3s"\n${ca ? `ca_file = "${ca}"` : ''}\n`;
+      const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreams: upstream }));
+      const result = await runCli(['test-upstream', 'tls', '--config', config]);
+      assert.equal(result.code, 78, result.stdout);
+      check(result.stdout);
+    } finally {
+      await capture.close();
+      dir.cleanup();
+    }
+  };
+
+  it('host name mismatch: shows the names the certificate carries', async () => {
+    await tlsCase('other.test', 'localhost', (d) => join(d, 'server.crt'), (out) => {
+      assert.match(out, /→ the certificate does not carry the name "localhost"; it is for DNS:other\.test/);
+      assert.doesNotMatch(out, /ca_file/, 'ca_file is set and the CA is trusted: no ca_file advice');
+    });
+  });
+
+  it('unknown CA: shows the issuer and suggests ca_file', async () => {
+    await tlsCase('localhost', 'localhost', () => undefined, (out) => {
+      assert.match(out, /→ the certificate \(for DNS:localhost.*\) is issued by "CN=localhost", which is not trusted: for a private CA, put the CA certificate in ca_file/);
+    });
+  });
+
+  it('unknown CA with ca_file set: says the ca_file does not vouch for it, rather than suggesting ca_file', async () => {
+    await tlsCase('localhost', 'localhost', (d) => makeCert(d, 'unrelated', 'ca.test').cert, (out) => {
+      assert.match(out, /is issued by "CN=localhost", which is not trusted, not even by the CA in ca_file/);
+      assert.doesNotMatch(out, /for a private CA, put/);
+    });
   });
 });

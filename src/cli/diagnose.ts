@@ -4,7 +4,8 @@
  * the same table delivery uses, so the advice matches what the daemon would do with real mail.
  */
 import type { UpstreamConfig } from '../config/types.js';
-import { classify } from '../delivery/classify.js';
+import { classify, RELAY_DENIED, TLS_REQUIRED } from '../delivery/classify.js';
+import { isTlsConfigCode } from '../upstreams/tls-codes.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult } from '../upstreams/types.js';
 import { EX } from './sysexits.js';
@@ -52,10 +53,22 @@ function adviceFor(result: AttemptResult, upstream: UpstreamConfig): string | un
   }
   if (result.kind === 'tls') {
     if (WRONG_TLS_VERSION.test(text)) return `the server speaks plain SMTP on this port, not TLS: use tls = "starttls" (usually port 587), or port 465 with tls = "implicit"`;
-    if (/CERT|certificate|self.signed|ALTNAME|UNABLE_TO/i.test(`${result.errorCode} ${text}`)) return `the server's certificate is not trusted for "${upstream.type === 'smtp' ? upstream.host : ''}": check the host name matches the certificate; for a private CA set ca_file`;
+    if (isTlsConfigCode(result.errorCode)) {
+      const caHint = upstream.type === 'smtp' && upstream.ca !== undefined ? 'the CA in ca_file does not vouch for it either' : 'for a private CA set ca_file';
+      return `the server's certificate is not trusted for "${upstream.type === 'smtp' ? upstream.host : ''}" (${result.errorCode}): check the host name matches the certificate; ${caHint}`;
+    }
     return `TLS negotiation failed: check the port/TLS pairing (587 = "starttls", 465 = "implicit")`;
   }
   if (result.kind === 'smtp') {
+    if (result.code >= 500 && TLS_REQUIRED.test(text)) {
+      // "530 5.7.0 Must issue a STARTTLS command first": not a credentials problem.
+      return tls === 'implicit' ? 'the server demands STARTTLS on this port: use tls = "starttls" (usually port 587)' : 'the server requires TLS before AUTH and mail: set tls = "starttls" (usually port 587), or tls = "implicit" with port 465';
+    }
+    if (result.code >= 500 && RELAY_DENIED.test(text)) {
+      return upstream.type === 'smtp' && upstream.username === undefined
+        ? 'the server does not relay for unauthenticated clients, and no username is configured: set username and password (or password_file)'
+        : 'the server does not let this account relay for this sender or recipient: check which senders/domains the account may use';
+    }
     if (result.stage === 'auth' || [530, 534, 535, 538].includes(result.code)) {
       return /not (supported|advertised)|no supported/i.test(text)
         ? 'the server offers no AUTH here: it may require STARTTLS first (tls = "starttls"), or need no username'

@@ -1,7 +1,7 @@
 /** `mailq` / `sendmail -bp`: the queue in Postfix's layout, or JSON with --json. */
 import { existsSync, readdirSync } from 'node:fs';
 import type { ClientConfig } from '../config/local.js';
-import { SubmitError } from '../errors.js';
+import { SpoolError, SubmitError } from '../errors.js';
 import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { QueueEntry } from '../spool/listing.js';
 import { control } from '../sendmail/submit.js';
@@ -20,7 +20,8 @@ async function fetchQueue(config: ClientConfig): Promise<QueueEntry[]> {
   try {
     spool = Spool.openExisting(config.spoolPath);
   } catch (error) {
-    throw new SubmitError('ETEMPFAIL', `the daemon is not running and the spool is not readable: ${(error as Error).message}`);
+    const denied = error instanceof SpoolError && error.code === 'EACCES';
+    throw new SubmitError(denied ? 'ENOPERM' : 'ETEMPFAIL', `the daemon is not running and the spool is not readable: ${(error as Error).message}`);
   }
   try {
     return queueEntries(spool.list());

@@ -13,6 +13,7 @@ import { SubmitError } from '../errors.js';
 import { checkEnvelopeAddress, SmtpReply } from '../intake/smtp-replies.js';
 import { adaptSmtpServer } from '../intake/smtp-server-adapter.js';
 import type { SendmailArgs } from '../sendmail/args.js';
+import { sendmailDsnOf } from '../intake/dsn-params.js';
 import { submitMessage, type Invoker } from './sendmail.js';
 import { EX } from './sysexits.js';
 
@@ -52,7 +53,8 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     hideSTARTTLS: true,
-    hideDSN: true,
+    // RFC 3461 parameters are honoured like the command line's -N/-R/-V.
+    hideDSN: false,
     disableReverseLookup: true,
     logger: false,
     onMailFrom(address, _session, callback) {
@@ -79,7 +81,7 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
         const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog.
-        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false };
+        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, dsn: sendmailDsnOf(session.envelope as Parameters<typeof sendmailDsnOf>[0], args.dsn) };
         pending++;
         submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) })
           .then(

@@ -59,7 +59,7 @@ export async function submitMessage(config: ClientConfig, who: Invoker, input: M
   if (recipients.length === 0) {
     throw new SubmitError('EUSAGE', args.readRecipients ? 'no recipients found in To, Cc or Bcc' : 'no recipients given (name them, or use -t)');
   }
-  const result = await submit(config, { token: newSubmitToken(), sender, recipients, user: who.user, uid: who.uid, bytes: prepared.bytes });
+  const result = await submit(config, { token: newSubmitToken(), sender, recipients, user: who.user, uid: who.uid, bytes: prepared.bytes, dsn: args.dsn });
   for (const note of result.notes) process.stderr.write(`sendmail: ${note}\n`);
   if (args.verbose) {
     const how = result.via === 'daemon' ? 'by the daemon' : `in the maildrop (${result.reason})`;

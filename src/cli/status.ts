@@ -22,7 +22,7 @@ export function verdict(report: StatusReport): StatusVerdict {
   const storage = report.spool?.problems ?? [];
   if (storage.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: spool: ${storage.join('; ')}` };
   const config = report.upstreams.filter((u) => u.state === 'config-error');
-  if (config.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: upstream ${config.map((u) => u.name).join(', ')} rejects our configuration; mail is held` };
+  if (config.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: upstream ${config.map((u) => u.name).join(', ')} rejects our configuration; mail stays deferred until it is fixed` };
   const failing = report.upstreams.filter((u) => u.state === 'failing');
   if (failing.length > 0) return { exitCode: STATUS_EXIT.WARNING, summary: `WARNING: upstream ${failing.map((u) => u.name).join(', ')} failing; mail is being retried` };
   return { exitCode: STATUS_EXIT.OK, summary: `OK: ${report.queue.messages} message(s) queued` };

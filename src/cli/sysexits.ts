@@ -23,4 +23,5 @@ export const SUBMIT_EXIT: Record<string, number> = {
   ECANTCREAT: EX.CANTCREAT,
   ETEMPFAIL: EX.TEMPFAIL,
   ECONFIG: EX.CONFIG,
+  ENOPERM: EX.NOPERM,
 };

@@ -37,6 +37,8 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     initialDelay: retryTable.duration('initial_delay', 60_000),
     maxDelay: retryTable.duration('max_delay', 3_600_000),
     maxAge: retryTable.duration('max_age', 5 * 86_400_000),
+    // Postfix's delay_warning_time, off by default as in Postfix.
+    delayWarning: retryTable.duration('delay_warning_time', 0),
   };
   if (retry.maxDelay < retry.initialDelay) retryTable.problem('max_delay', 'must not be shorter than initial_delay');
   retryTable.finish();

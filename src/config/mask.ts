@@ -17,6 +17,7 @@ export function maskedConfig(config: Config): string {
       initial_delay: formatDuration(config.retry.initialDelay),
       max_delay: formatDuration(config.retry.maxDelay),
       max_age: formatDuration(config.retry.maxAge),
+      ...(config.retry.delayWarning ? { delay_warning_time: formatDuration(config.retry.delayWarning) } : {}),
     },
     log: { level: config.log.level },
     local: {
@@ -54,7 +55,7 @@ export function maskedConfig(config: Config): string {
         allowed_senders: l.allowedSenders,
         idle_timeout: formatDuration(l.idleTimeout),
         bare_newline: l.bareNewline,
-        greet_pause: formatDuration(l.greetPause),
+        greet_pause: l.greetPause ? formatDuration(l.greetPause) : undefined, // 0 (off) is the default and no valid duration
       };
       for (const key of Object.keys(entry)) if (entry[key] === undefined) delete entry[key];
       return entry;
@@ -68,7 +69,7 @@ export function maskedConfig(config: Config): string {
         entry[snake] = SECRET_KEYS.has(snake) ? '********' : value;
       }
       Object.assign(entry, { match_from: matchFrom, max_concurrency: maxConcurrency, timeout: formatDuration(timeout) });
-      if ('ca' in entry) entry.ca = '(PEM, ' + String(entry.ca).length + ' bytes)';
+      delete entry.ca; // the PEM text: ca_file (its path) is what loads back
       if ('rate_limit' in entry && 'rateLimit' in u && u.rateLimit) {
         delete entry.rate_limit; // re-added last, next to the other admission settings
         entry.rate_limit = `${u.rateLimit.count}/${formatDuration(u.rateLimit.perMs).replace(/^1(?=[a-z])/, '')}`;

@@ -58,6 +58,8 @@ export interface SmtpUpstreamConfig extends UpstreamCommon {
   password?: string;
   /** Extra trusted CA certificates (PEM text), for private relays. */
   ca?: string;
+  /** The file `ca` was read from (ca_file), as check-config prints it. */
+  caFile?: string;
 }
 
 export interface MaildirUpstreamConfig extends UpstreamCommon {
@@ -181,6 +183,8 @@ export interface RetryConfig {
   initialDelay: number;
   maxDelay: number;
   maxAge: number;
+  /** delay_warning_time (Postfix): send the sender a "still trying" notice once a message is this old; 0/absent = never. */
+  delayWarning?: number;
 }
 
 export interface LogConfig {

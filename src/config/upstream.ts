@@ -69,6 +69,7 @@ export function readUpstream(table: TableReader, index: number): UpstreamConfig 
         username,
         password,
         ca: caFile ? table.readFile('ca_file', caFile) : undefined,
+        caFile,
       };
       break;
     }

@@ -130,6 +130,6 @@ export function classifyHttp(r: HttpResult): Classification {
   const outcome = rule?.outcome ?? 'transient';
   const classification: Classification = { outcome, status: rule?.dsn ?? '4.0.0', reply };
   if (r.retryAfterMs !== undefined && outcome !== 'permanent') classification.retryAfterMs = r.retryAfterMs;
-  if (rule?.messageOnly) classification.messageOnly = true;
+  if (rule?.messageOnly) classification.scope = 'message';
   return classification;
 }

@@ -11,6 +11,7 @@ import type { RoutedOutcome } from './router.js';
 export interface Applied {
   record: MessageRecord;
   newlyFailed: RecipientState[];
+  newlyDelivered: RecipientState[];
 }
 
 export function applyOutcomes(
@@ -21,6 +22,7 @@ export function applyOutcomes(
   random: () => number = Math.random,
 ): Applied {
   const newlyFailed: RecipientState[] = [];
+  const newlyDelivered: RecipientState[] = [];
   const expired = now - record.receivedAt >= retry.maxAge;
   let retryAfter = 0;
   record.attempts++;
@@ -40,6 +42,7 @@ export function applyOutcomes(
         state.status = 'delivered';
         state.dsnStatus = outcome.status;
         state.providerMessageId = outcome.providerMessageId;
+        newlyDelivered.push(state);
         break;
       case 'permanent':
         state.status = 'failed';
@@ -57,12 +60,20 @@ export function applyOutcomes(
         }
         break;
       case 'config':
-        // Our own setup is broken: keep the message, whatever its age, until the operator fixes it.
-        state.status = 'deferred';
+        if (outcome.scope === 'message' && expired) {
+          // This upstream will not take this message (unverified sender, ...): like any deferral,
+          // it ends at max_age with a bounce, or it would wait forever.
+          state.status = 'failed';
+          state.dsnStatus = '4.4.7';
+          newlyFailed.push(state);
+        } else {
+          // The upstream refuses our setup: keep the message, whatever its age, until the operator fixes it.
+          state.status = 'deferred';
+        }
         break;
     }
   }
   const open = record.recipients.some((r) => !isFinal(r));
   record.nextAttemptAt = open ? now + Math.max(backoffDelay(record.attempts, retry, random), retryAfter) : null;
-  return { record, newlyFailed };
+  return { record, newlyFailed, newlyDelivered };
 }

@@ -9,7 +9,8 @@ import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
 import { fitForWire } from '../message/wire.js';
-import { classify, type Classification } from './classify.js';
+import { classify, RELAY_DENIED, type Classification } from './classify.js';
+import { plainTextNotice } from './dsn.js';
 
 export interface UpstreamHealth {
   name: string;
@@ -27,6 +28,8 @@ export interface RoutedOutcome extends Classification {
   providerMessageId?: string;
   /** The upstream could not express the message (not a delivery failure as such). */
   unsupported?: boolean;
+  /** The upstream took the sender's NOTIFY request on (it offers DSN): we send no success notice. */
+  dsnPassedOn?: boolean;
   /** Earlier upstreams tried for this recipient in this attempt (failover), in order. */
   previous?: Array<{ upstream: string; outcome: OutcomeClass; reply: string }>;
 }
@@ -42,9 +45,13 @@ interface Entry {
 const MAX_PROBE_INTERVAL = 5 * 60_000;
 const PAUSE_AFTER_FAILURES = 3;
 
+/** A refusal that speaks about this message only (an unverified sender): the upstream itself is fine. */
+function isMessageRefusal(outcome: Classification): boolean {
+  return outcome.outcome === 'config' && outcome.scope === 'message';
+}
+
 function isUpstreamFailure(result: AttemptResult, outcome: Classification): boolean {
-  // A configuration problem of one message (a From the mailbox may not send as) holds that message only.
-  if (outcome.outcome === 'config') return !outcome.messageOnly;
+  if (outcome.outcome === 'config') return !isMessageRefusal(outcome);
   if (outcome.outcome !== 'transient') return false;
   switch (result.kind) {
     case 'network':
@@ -98,30 +105,22 @@ export class Router {
 
   async deliver(message: OutboundMessage): Promise<Map<string, RoutedOutcome>> {
     const outcomes = new Map<string, RoutedOutcome>();
-    const candidates = this.candidates(message.sender);
+    // A null-sender message (a bounce) is routed as the address it goes out from where <> cannot.
+    const routeAs = message.sender === '' && message.bounceFrom ? message.bounceFrom : message.sender;
+    const candidates = this.candidates(routeAs);
     if (candidates.length === 0) {
       for (const recipient of message.recipients) {
-        outcomes.set(recipient, { outcome: 'config', status: '4.7.0', reply: `no [[upstream]] accepts sender <${message.sender}> (match_from)`, upstream: '-' });
+        outcomes.set(recipient, { outcome: 'config', status: '4.7.0', reply: `no [[upstream]] accepts sender <${routeAs}> (match_from)`, upstream: '-' });
       }
       return outcomes;
     }
     let remaining = message.recipients;
     for (const entry of candidates) {
       if (remaining.length === 0) break;
-      let results: RecipientResult[];
-      try {
-        const fitted = entry.upstream.wire ? await fitForWire(message.raw, entry.upstream.wire) : { raw: message.raw };
-        results =
-          'unsupported' in fitted
-            ? remaining.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }))
-            : await entry.upstream.send({ ...message, raw: fitted.raw, recipients: remaining });
-      } catch (error) {
-        // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
-        results = remaining.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));
-      }
+      const results = await this.sendVia(entry.upstream, message, remaining);
       const next: string[] = [];
       for (const { recipient, result } of results) {
-        const classification = classify(result);
+        const classification = withSetupHint(classify(result), result, entry.config);
         const earlier = outcomes.get(recipient);
         const previous = earlier ? [...(earlier.previous ?? []), { upstream: earlier.upstream, outcome: earlier.outcome, reply: earlier.reply }] : undefined;
         outcomes.set(recipient, {
@@ -129,6 +128,7 @@ export class Router {
           previous,
           upstream: entry.upstream.name,
           providerMessageId: result.kind === 'accepted' ? result.providerMessageId : undefined,
+          dsnPassedOn: (result.kind === 'accepted' && result.dsnPassedOn) || undefined,
           unsupported: (result.kind === 'unsupported' && !result.final) || undefined,
         });
         // A message this upstream cannot express may still go through a raw-MIME upstream (unless it says bounce now).
@@ -137,8 +137,24 @@ export class Router {
       this.recordHealth(entry, results.map((r) => ({ result: r.result, outcome: outcomes.get(r.recipient)! })));
       remaining = next;
     }
-    this.waitForSkipped(message.sender, candidates, outcomes);
+    this.waitForSkipped(routeAs, candidates, outcomes);
     return outcomes;
+  }
+
+  /**
+   * One upstream's attempt. A null-sender message goes out from <> where the upstream can send
+   * that (SMTP), else from bounce_from (REST APIs need a verified sender). A notice we generated
+   * that the upstream cannot express (a JSON API has no field for message/delivery-status) is sent
+   * again through the same upstream as the plain-text version of the same notice.
+   */
+  private async sendVia(upstream: Upstream, message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
+    const sender = message.sender === '' && !upstream.acceptsNullSender && message.bounceFrom ? message.bounceFrom : message.sender;
+    const results = await safeSend(upstream, { ...message, sender, recipients });
+    const unsupported = message.isBounce ? results.filter((r) => r.result.kind === 'unsupported').map((r) => r.recipient) : [];
+    const plain = unsupported.length > 0 ? plainTextNotice(message.raw) : undefined;
+    if (!plain) return results;
+    const again = new Map((await safeSend(upstream, { ...message, sender, recipients: unsupported, raw: plain })).map((r) => [r.recipient, r]));
+    return results.map((r) => again.get(r.recipient) ?? r);
   }
 
   /**
@@ -165,12 +181,13 @@ export class Router {
    * cool-down (skip this upstream, and pause delivery when all are down) is only for failures of
    * the upstream as a whole — no connection, TLS, a refusal at connect or AUTH, HTTP 429/5xx, our
    * configuration — not for a reply about one message or mailbox (greylisting, throttling a
-   * sender), which the message's own backoff handles.
+   * sender, an unverified sender), which the message's own backoff handles.
    */
   private recordHealth(entry: Entry, attempts: Array<{ result: AttemptResult; outcome: Classification }>): void {
     const health = entry.health;
     const now = this.now();
-    const failed = attempts.filter(({ outcome }) => outcome.outcome === 'transient' || outcome.outcome === 'config');
+    // An upstream that refuses one message's sender has answered: it is healthy, and never paused for it.
+    const failed = attempts.filter(({ outcome }) => outcome.outcome === 'transient' || (outcome.outcome === 'config' && !isMessageRefusal(outcome)));
     if (failed.length < attempts.length || attempts.length === 0) {
       health.consecutiveFailures = 0;
       health.lastSuccessAt = now;
@@ -222,6 +239,28 @@ export class Router {
 
   async close(): Promise<void> {
     await Promise.all(this.entries.map((e) => e.upstream.close()));
+  }
+}
+
+/**
+ * A relay or authentication refusal from an SMTP upstream we send to without a `username` says
+ * what is missing, in the log line, `status` and `queue show` alike.
+ */
+function withSetupHint(c: Classification, result: AttemptResult, config: UpstreamConfig): Classification {
+  if (c.outcome !== 'config' || config.type !== 'smtp' || config.username !== undefined || result.kind !== 'smtp') return c;
+  if (!RELAY_DENIED.test(result.text) && ![530, 534, 535, 538].includes(result.code)) return c;
+  return { ...c, reply: `${c.reply} (no username is configured for upstream ${config.name}: set username and password)` };
+}
+
+/** Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the stored bytes. */
+async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
+  try {
+    const fitted = upstream.wire ? await fitForWire(message.raw, upstream.wire) : { raw: message.raw };
+    if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
+    return await upstream.send({ ...message, raw: fitted.raw });
+  } catch (error) {
+    // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
+    return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));
   }
 }
 

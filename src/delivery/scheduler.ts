@@ -11,8 +11,9 @@ import type { RetryConfig } from '../config/types.js';
 import { bodyProblem } from '../spool/checksum.js';
 import type { Spool } from '../spool/spool.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
-import { dsnMessages } from './dsn.js';
-import { applyOutcomes } from './outcome.js';
+import type { OutboundMessage } from '../upstreams/types.js';
+import { dsnMessages, noticeMessages, wantsNotice } from './dsn.js';
+import { applyOutcomes, type Applied } from './outcome.js';
 import type { RoutedOutcome, Router } from './router.js';
 
 export interface SchedulerSettings {
@@ -37,6 +38,8 @@ export interface RecipientAttempt {
 
 /** Emitted as 'attempt' after each delivery attempt has been recorded in the spool. */
 export interface AttemptEvent {
+  /** The message was a notice we generated: a "bounced" recipient here is a dropped bounce. */
+  isBounce?: boolean;
   receivedAt: number;
   startedAt: number;
   finishedAt: number;
@@ -222,28 +225,44 @@ export class Scheduler extends EventEmitter {
     if (recipients.length === 0) return;
     const started = Date.now();
     const router = this.router;
-    const outcomes = await router.deliver({ id, sender: record.sender, recipients, raw, messageId: record.messageId });
+    const outcomes = await router.deliver({ id, sender: record.sender, recipients, raw, messageId: record.messageId, dsn: outboundDsn(record), isBounce: record.isBounce, bounceFrom: this.settings.bounceFrom });
     const now = Date.now();
     const retry = this.settings.retry;
-    let newlyFailed: RecipientState[] = [];
+    const dsnSettings = { ...this.settings, delayWarning: retry.delayWarning, maxAge: retry.maxAge };
+    let applied: Applied | undefined;
+    let delayed: RecipientState[] = [];
     const updated = await this.recordOutcome(id, () =>
       this.spool.update(
         id,
         (current) => {
-          const applied = applyOutcomes(current, outcomes, retry, now);
-          newlyFailed = applied.newlyFailed;
+          applied = applyOutcomes(current, outcomes, retry, now);
+          delayed = markDelayed(applied.record, retry.delayWarning ?? 0, now);
           return applied.record;
         },
-        (next) => dsnMessages(next, newlyFailed, raw, this.settings, now),
+        (next) => [
+          ...dsnMessages(next, applied!.newlyFailed, raw, dsnSettings, now),
+          // A success notice only where the upstream did not take the NOTIFY request on (Postfix: "relayed").
+          ...noticeMessages(next, 'success', applied!.newlyDelivered.filter((r) => !outcomes.get(r.address)?.dsnPassedOn), raw, dsnSettings, now),
+          ...noticeMessages(next, 'delay', delayed, raw, dsnSettings, now),
+        ],
       ),
     );
+    const newlyFailed = applied?.newlyFailed ?? [];
     const bounced = new Set(newlyFailed.map((r) => r.address));
     this.logAttempt(record, outcomes, started, now, updated?.record.nextAttemptAt ?? null, updated?.inserted ?? [], bounced);
     if (!updated) this.log.warn({ queueId: id }, 'message was removed while it was being delivered');
+    if (record.isBounce && newlyFailed.length > 0) {
+      // The notice itself could not be delivered anywhere: nothing is left to tell the sender.
+      this.log.error(
+        { event: 'bounce-dropped', queueId: id, to: newlyFailed.map((r) => r.address), reply: newlyFailed[0]!.lastReply },
+        `a delivery status notice could not be delivered through any upstream and is dropped: ${newlyFailed[0]!.lastReply ?? ''}`,
+      );
+    }
     const event: AttemptEvent = {
       receivedAt: record.receivedAt,
       startedAt: started,
       finishedAt: now,
+      isBounce: record.isBounce,
       recipients: [...outcomes].map(([address, o]) => ({ upstream: o.upstream, outcome: o.outcome, bounced: bounced.has(address) })),
     };
     this.emit('attempt', event);
@@ -306,7 +325,7 @@ export class Scheduler extends EventEmitter {
     // failure past max_age is not "deferred" but given up: logged as result "expired".
     const groups = new Map<string, { outcome: RoutedOutcome; result: string; recipients: string[] }>();
     for (const [recipient, outcome] of outcomes) {
-      const result = outcome.outcome === 'transient' && bounced.has(recipient) ? 'expired' : outcome.outcome;
+      const result = (outcome.outcome === 'transient' || outcome.outcome === 'config') && bounced.has(recipient) ? 'expired' : outcome.outcome;
       const key = `${outcome.upstream}\u0000${result}\u0000${outcome.reply}`;
       const group = groups.get(key) ?? { outcome, result, recipients: [] };
       group.recipients.push(recipient);
@@ -330,8 +349,10 @@ export class Scheduler extends EventEmitter {
         nextAttemptAt: result === 'transient' || result === 'config' ? (nextAttemptAt === null ? undefined : new Date(nextAttemptAt).toISOString()) : undefined,
         dsnQueueIds: dsnIds.length > 0 && outcome.outcome !== 'delivered' ? dsnIds : undefined,
       };
-      if (outcome.outcome === 'config') {
-        this.log.error(fields, `upstream ${outcome.upstream} rejects our configuration: ${outcome.reply} — mail is held, fix the config and reload`);
+      if (result === 'config' && outcome.scope === 'message') {
+        this.log.error(fields, `upstream ${outcome.upstream} refuses this message: ${outcome.reply} — the message stays deferred (other mail flows); fix the sender setup, or it bounces at max_age`);
+      } else if (result === 'config') {
+        this.log.error(fields, `upstream ${outcome.upstream} rejects our configuration: ${outcome.reply} — mail stays deferred until the config is fixed and reloaded`);
       } else if (outcome.outcome === 'delivered') {
         this.log.info(fields, 'delivered');
       } else {
@@ -339,4 +360,23 @@ export class Scheduler extends EventEmitter {
       }
     }
   }
+}
+
+/** The record's RFC 3461 parameters, as the upstream passes them on. */
+function outboundDsn(record: MessageRecord): OutboundMessage['dsn'] {
+  const recipients: Record<string, { notify?: RecipientState['notify']; orcpt?: string }> = {};
+  for (const r of record.recipients) if (r.notify || r.orcpt) recipients[r.address] = { notify: r.notify, orcpt: r.orcpt };
+  if (!record.dsnRet && !record.envid && Object.keys(recipients).length === 0) return undefined;
+  return { ret: record.dsnRet, envid: record.envid, recipients };
+}
+
+/**
+ * delay_warning_time: recipients still deferred once the message is that old get one "delayed"
+ * notice each (if they did not ask for NOTIFY without DELAY); marks them so it is sent once.
+ */
+function markDelayed(record: MessageRecord, delayWarning: number, now: number): RecipientState[] {
+  if (delayWarning <= 0 || now - record.receivedAt < delayWarning) return [];
+  const due = record.recipients.filter((r) => r.status === 'deferred' && !r.delayNotified && wantsNotice(r, 'delay'));
+  for (const r of due) r.delayNotified = true;
+  return due;
 }

@@ -12,6 +12,7 @@ import { dropHeaders, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Accepted, Spool, SubmitToken } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
+import { fromSendmail, type SendmailDsn } from './dsn-params.js';
 import { normalizeBareLf } from './message-check.js';
 import { receivedHeader } from './received.js';
 
@@ -24,6 +25,8 @@ export interface LocalSubmission {
   via: 'socket' | 'maildrop';
   /** The submitter's idempotency token (scoped to `uid`). */
   token?: string;
+  /** sendmail -N/-R/-V as the submitter gave them. */
+  dsn?: SendmailDsn;
 }
 
 /**
@@ -44,7 +47,8 @@ export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s
   const token: SubmitToken | undefined = s.token === undefined ? undefined : { uid: s.uid, token: s.token };
   let accepted: Accepted;
   try {
-    accepted = await spool.acceptOnce(s.envelope, bytes, { id, messageId, origin: { protocol: 'sendmail', user: s.user } }, token);
+    const dsn = fromSendmail(s.dsn, s.envelope.recipients);
+    accepted = await spool.acceptOnce(s.envelope, bytes, { id, messageId, origin: { protocol: 'sendmail', user: s.user }, ...(dsn ? { dsn } : {}) }, token);
   } catch (error) {
     const reason = error instanceof SpoolError && error.code === 'ESPOOLFULL' ? 'spool is full' : 'spool write failed';
     throw new SubmitError('ETEMPFAIL', `${reason}; message not accepted`, { cause: error });

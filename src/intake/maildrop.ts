@@ -225,7 +225,7 @@ export class MaildropImporter {
     }
     logLocalized(this.log, localized, { user: request.user });
     const { envelope, bytes } = localized;
-    const accepted = await acceptLocal(this.spool, this.policy().hostname, this.log, { envelope, bytes, user: request.user, uid: owner, via: 'maildrop', token });
+    const accepted = await acceptLocal(this.spool, this.policy().hostname, this.log, { envelope, bytes, user: request.user, uid: owner, via: 'maildrop', token, dsn: request.dsn });
     this.unlinkDurably(file);
     if (accepted.duplicate) this.log.info({ event: 'maildrop-duplicate', queueId: accepted.id }, 'maildrop file was already queued (same submission); removed');
     return !accepted.duplicate;

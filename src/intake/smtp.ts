@@ -29,6 +29,7 @@ import { newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
 import { acceptData } from './message-check.js';
+import { fromSmtp } from './dsn-params.js';
 import { receivedHeader } from './received.js';
 import { checkEnvelopeAddress, SmtpReply } from './smtp-replies.js';
 import { adaptSmtpServer, type GreetPauseOption } from './smtp-server-adapter.js';
@@ -98,7 +99,8 @@ export class SmtpIntake {
       disabledCommands: disabled,
       hideSTARTTLS: listen.tls !== 'starttls',
       hideENHANCEDSTATUSCODES: false,
-      hideDSN: true,
+      // RFC 3461: NOTIFY/RET/ENVID/ORCPT are stored and honoured (cron's NOTIFY=NEVER).
+      hideDSN: false,
       disableReverseLookup: true,
       logger: false,
       maxClients: listen.maxConnections,
@@ -324,7 +326,8 @@ export class SmtpIntake {
     const user = typeof session.user === 'string' ? session.user : undefined;
     const messageId = messageIdOf(data);
     try {
-      await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user } });
+      const dsn = fromSmtp(session.envelope as Parameters<typeof fromSmtp>[0], recipients);
+      await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user }, ...(dsn ? { dsn } : {}) });
     } catch (error) {
       this.log.error({ err: error, client: session.remoteAddress }, 'cannot spool message; client told to retry');
       if (error instanceof SpoolError && error.code === 'ESPOOLFULL') throw new SmtpReply(452, '4.3.1', 'Insufficient system storage; try again later');

@@ -6,6 +6,7 @@
  */
 import type { SubmitErrorCode } from '../errors.js';
 import { isSubmitToken } from '../spool/ids.js';
+import { isSendmailDsn, type SendmailDsn } from './dsn-params.js';
 
 export interface SubmitRequest {
   op: 'submit';
@@ -21,6 +22,8 @@ export interface SubmitRequest {
   user: string;
   uid: number;
   size: number;
+  /** sendmail -N/-R/-V. */
+  dsn?: SendmailDsn;
 }
 
 export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
@@ -68,6 +71,7 @@ export function isSubmitRequest(r: SubmitRequest, bodySize: number): boolean {
     r.recipients.every((a) => typeof a === 'string') &&
     typeof r.user === 'string' &&
     typeof r.uid === 'number' &&
+    isSendmailDsn(r.dsn) &&
     r.size === bodySize
   );
 }

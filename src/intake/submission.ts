@@ -252,6 +252,7 @@ export class SubmissionServer {
       uid: request.uid,
       via: 'socket',
       token: request.token,
+      dsn: request.dsn,
     });
   }
 }

@@ -24,6 +24,7 @@ export class Metrics {
   private readonly delivered: Counter<'upstream'>;
   private readonly deferred: Counter<'upstream'>;
   private readonly bounced: Counter<'upstream'>;
+  private readonly bouncesDropped: Counter;
   private readonly errors: Counter<'upstream' | 'class'>;
   private readonly attemptDuration: Histogram<'upstream'>;
   private readonly deliveryDelay: Histogram<'upstream'>;
@@ -35,6 +36,7 @@ export class Metrics {
     this.delivered = new Counter({ name: 'mailshim_recipients_delivered_total', help: 'Recipients handed over to an upstream', labelNames: ['upstream'], registers });
     this.deferred = new Counter({ name: 'mailshim_recipients_deferred_total', help: 'Recipient attempts that will be retried (transient or configuration failure)', labelNames: ['upstream'], registers });
     this.bounced = new Counter({ name: 'mailshim_recipients_bounced_total', help: 'Recipients given up (permanent failure or max_age expiry)', labelNames: ['upstream'], registers });
+    this.bouncesDropped = new Counter({ name: 'mailshim_bounces_dropped_total', help: 'Delivery status notices that no upstream could deliver (the sender was not told)', registers });
     this.errors = new Counter({ name: 'mailshim_upstream_errors_total', help: 'Failed recipient attempts by upstream and class (transient, permanent, config)', labelNames: ['upstream', 'class'], registers });
     this.attemptDuration = new Histogram({ name: 'mailshim_delivery_attempt_duration_seconds', help: 'Duration of one delivery attempt', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
     this.deliveryDelay = new Histogram({ name: 'mailshim_delivery_delay_seconds', help: 'Time from acceptance to successful delivery', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
@@ -90,6 +92,7 @@ export class Metrics {
         continue;
       }
       this.errors.inc({ upstream: r.upstream, class: r.outcome });
+      if (r.bounced && event.isBounce) this.bouncesDropped.inc();
       if (r.bounced) this.bounced.inc({ upstream: r.upstream });
       else this.deferred.inc({ upstream: r.upstream });
     }

@@ -15,6 +15,7 @@
  * `-C`, `-O`, `-X`, `-d` are accepted and *ignored*: they never change which config is read or
  * make mailshim write a file (CVE-2016-10033 was `-X` turning PHP's mail() into a file writer).
  */
+import { isEnvid, parseNotify, parseRet, type SendmailDsn } from '../intake/dsn-params.js';
 import { SubmitError } from '../errors.js';
 
 export type Mode = 'deliver' | 'smtp' | 'queue-list' | 'newaliases' | 'run-queue';
@@ -35,6 +36,8 @@ export interface SendmailArgs {
   recipients: string[];
   /** Options accepted for compatibility and ignored, as given (for -v and tests). */
   ignored: string[];
+  /** -N notify, -R ret, -V envid (RFC 3461), for every recipient. */
+  dsn?: SendmailDsn;
 }
 
 const usage = (message: string) => new SubmitError('EUSAGE', message);
@@ -144,6 +147,23 @@ function applyValue(args: SendmailArgs, letter: string, value: string): void {
     case 'F':
       args.fullName = value;
       return;
+    case 'N': {
+      // Postfix: "never", or a comma-separated list of "delay", "failure", "success".
+      const notify = parseNotify(value);
+      if (!notify) throw usage(`-N ${JSON.stringify(value)}: expected "never" or a list of "delay", "failure", "success"`);
+      args.dsn = { ...args.dsn, notify };
+      return;
+    }
+    case 'R': {
+      const ret = parseRet(value);
+      if (!ret) throw usage(`-R ${JSON.stringify(value)}: expected "hdrs" or "full"`);
+      args.dsn = { ...args.dsn, ret };
+      return;
+    }
+    case 'V':
+      if (!isEnvid(value)) throw usage('-V: the envelope id must be 1 to 100 printable ASCII characters');
+      args.dsn = { ...args.dsn, envid: value };
+      return;
     case 'o':
       if (value === 'i') {
         args.ignoreDots = true;
@@ -154,7 +174,7 @@ function applyValue(args: SendmailArgs, letter: string, value: string): void {
       args.ignored.push(`-o${value}`);
       return;
     default:
-      // -B body type, -N dsn, -R ret, -V envid, -h hops, -L tag, -p proto, -M macro, -A, -e and the
+      // -B body type, -h hops, -L tag, -p proto, -M macro, -A, -e and the
       // never-honoured -C config / -O option / -X logfile / -d debug.
       args.ignored.push(`-${letter}${value}`);
   }

@@ -7,6 +7,7 @@
 import { connect } from 'node:net';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
+import type { SendmailDsn } from '../intake/dsn-params.js';
 import { encodeFrame, type Reply, type Request, type SubmitRequest } from '../intake/submission-protocol.js';
 
 export type DaemonAnswer = { kind: 'down'; reason: string } | { kind: 'broken'; reason: string } | { kind: 'reply'; reply: Reply };
@@ -57,6 +58,7 @@ export interface Submission {
   user: string;
   uid: number;
   bytes: Buffer;
+  dsn?: SendmailDsn;
 }
 
 export interface Submitted {
@@ -69,7 +71,7 @@ export interface Submitted {
 }
 
 export async function submit(config: ClientConfig, s: Submission): Promise<Submitted> {
-  const request: SubmitRequest & { token: string } = { op: 'submit', token: s.token, sender: s.sender, recipients: s.recipients, user: s.user, uid: s.uid, size: s.bytes.length };
+  const request: SubmitRequest & { token: string } = { op: 'submit', token: s.token, sender: s.sender, recipients: s.recipients, user: s.user, uid: s.uid, size: s.bytes.length, ...(s.dsn ? { dsn: s.dsn } : {}) };
   const answer = await askDaemon(config.submission.socket, encodeFrame(request, s.bytes));
   if (answer.kind === 'reply') {
     const reply = answer.reply;

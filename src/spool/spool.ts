@@ -36,7 +36,7 @@
  * consistent snapshot. Every read-modify-write still runs inside one transaction.
  */
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
@@ -45,7 +45,7 @@ import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
 import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
 import { DiskReserve } from './reserve.js';
-import { isFinal, type AcceptMeta, type Envelope, type MessageRecord } from './types.js';
+import { isFinal, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn } from './types.js';
 
 type DueKey = [number, string];
 type ExpiryKey = [number, string];
@@ -172,6 +172,13 @@ export class Spool extends EventEmitter {
    * before the daemon's first start) would leave files the daemon's own user cannot open.
    */
   static openExisting(path: string, options: { tombstoneMs?: number } = {}): Spool {
+    try {
+      accessSync(Spool.file(path), constants.R_OK | constants.W_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // A spool this user may not enter is not a missing one (mailq as a user: exit 77, not 75).
+      if (code === 'EACCES' || code === 'EPERM') throw new SpoolError('EACCES', `${path}: Permission denied (the spool belongs to the daemon's user; run this as that user or root)`, { cause: error });
+    }
     if (!existsSync(Spool.file(path))) {
       throw new SpoolError('ENOTFOUND', `no spool at ${path}: the daemon has not run yet with this config, or spool.path is wrong`);
     }
@@ -575,7 +582,22 @@ export class Spool extends EventEmitter {
       if (this.lastTxnId() > before || /MDB_PANIC/.test(failure.message)) {
         return new SpoolError('ESPOOLSYNC', `commit visible but not synced to disk (${failure.message}); not trusting the spool in memory`, { cause: error });
       }
+      // LMDB reports a short write as EIO ("filesystem full?" in mdb.c): on a nearly full disk that
+      // is ENOSPC in disguise, and must get the reserve and the 452 a full disk gets.
+      if (failure.code === 'ESPOOLIO' && this.diskNearlyFull()) {
+        return new SpoolError('ESPOOLFULL', `spool is full: ${failure.message} (a short write on a nearly full file system)`, { cause: error });
+      }
       return failure;
+    }
+  }
+
+  /** Less free space than a message needs to be recorded: what a short write on this disk means. */
+  private diskNearlyFull(): boolean {
+    try {
+      const disk = statfsSync(this.path);
+      return disk.bavail * disk.bsize < Math.max(this.minFree, 1024 * 1024);
+    } catch {
+      return false;
     }
   }
 
@@ -637,12 +659,14 @@ function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMe
     id,
     bodyCrc32: bodyChecksum(bytes),
     sender: envelope.sender,
-    recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [] })),
+    recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [], ...recipientDsn(meta, address) })),
     receivedAt: now,
     size,
     messageId: meta.messageId,
     origin: meta.origin,
     isBounce: meta.isBounce ?? false,
+    ...(meta.dsn?.ret ? { dsnRet: meta.dsn.ret } : {}),
+    ...(meta.dsn?.envid ? { envid: meta.dsn.envid } : {}),
     held: false,
     nextAttemptAt: now,
     attempts: 0,
@@ -651,6 +675,14 @@ function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMe
 
 function tokenKey(t: SubmitToken): string {
   return `${t.uid}:${t.token}`;
+}
+
+/** The recipient's own DSN parameters, if any (only the two known fields, never the prototype). */
+function recipientDsn(meta: AcceptMeta, address: string): RecipientDsn {
+  const given = meta.dsn?.recipients;
+  if (!given || !Object.hasOwn(given, address)) return {};
+  const { notify, orcpt } = given[address]!;
+  return { ...(notify ? { notify } : {}), ...(orcpt ? { orcpt } : {}) };
 }
 
 /**

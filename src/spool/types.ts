@@ -16,8 +16,32 @@ export interface AttemptNote {
   reply: string;
 }
 
+/** RFC 3461 NOTIFY keywords. ["NEVER"] asks for no notice at all. */
+export type NotifyKeyword = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/** The DSN parameters (RFC 3461) a client gave for one recipient (RCPT NOTIFY/ORCPT, sendmail -N). */
+export interface RecipientDsn {
+  notify?: NotifyKeyword[];
+  /** ORCPT, xtext-decoded: "rfc822;bob@example.net". */
+  orcpt?: string;
+}
+
+/** The DSN parameters of a submission: MAIL RET/ENVID (sendmail -R/-V) and each recipient's. */
+export interface MessageDsn {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+  /** By recipient address as given in the envelope. */
+  recipients?: Record<string, RecipientDsn>;
+}
+
 export interface RecipientState {
   address: string;
+  /** RFC 3461 NOTIFY; absent = the default (a notice on failure; on delay when delay_warning_time is set). */
+  notify?: NotifyKeyword[];
+  /** RFC 3461 ORCPT as received, xtext-decoded. */
+  orcpt?: string;
+  /** A delay notice was sent for this recipient (delay_warning_time). */
+  delayNotified?: boolean;
   status: RecipientStatus;
   attempts: number;
   lastAttemptAt?: number;
@@ -50,6 +74,10 @@ export interface MessageRecord {
   origin: Origin;
   /** A DSN we generated: never bounced itself, whatever its envelope sender. */
   isBounce: boolean;
+  /** RFC 3461 RET: return the full message or only its headers in a failure notice. */
+  dsnRet?: 'FULL' | 'HDRS';
+  /** RFC 3461 ENVID, xtext-decoded. */
+  envid?: string;
   held: boolean;
   /** When delivery is next due; null while held or once nothing is left to deliver. */
   nextAttemptAt: number | null;
@@ -68,6 +96,7 @@ export interface AcceptMeta {
   messageId?: string;
   origin: Origin;
   isBounce?: boolean;
+  dsn?: MessageDsn;
 }
 
 export const HISTORY_LIMIT = 10;

@@ -9,6 +9,7 @@ import XOAuth2 from 'nodemailer/lib/xoauth2/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { connectProbe, networkFailure, timed } from './probe.js';
 import { connectionOptions, resultOfError, type OAuthTokenProvider } from './smtp.js';
+import { certificateAdvice, peekCertificate } from './tls-peek.js';
 import type { CheckRequest, CheckStep } from './types.js';
 
 export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, request: CheckRequest, oauth?: OAuthTokenProvider): Promise<CheckStep[]> {
@@ -37,6 +38,11 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
         }),
       (error) => resultOfError(error),
     );
+    if (!greeting.ok && greeting.failure?.kind === 'tls' && config.tls !== 'none') {
+      const cert = await peekCertificate({ host: config.host, port: config.port, starttls: config.tls === 'starttls', timeoutMs: timeout, hostname });
+      const advice = certificateAdvice(greeting.failure.errorCode, config.host, config.ca !== undefined, cert);
+      if (advice) greeting.advice = advice;
+    }
     steps.push(greeting);
     if (!greeting.ok) return steps;
 

@@ -1,3 +1,5 @@
+import type { MessageDsn } from '../spool/types.js';
+
 /**
  * The one small interface every upstream implements. An upstream reports *what happened* for each
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
@@ -8,15 +10,28 @@ import type { WireCapability } from '../message/wire.js';
 export interface OutboundMessage {
   /** Spool queue id: stable across retries (idempotency keys, file names). */
   id: string;
+  /** "" is the null reverse-path <> (bounces). */
   sender: string;
   recipients: string[];
   raw: Buffer;
   messageId?: string;
+  /** RFC 3461 parameters to pass on where the upstream offers DSN (SMTP). */
+  dsn?: MessageDsn;
+  /** A delivery status notification we generated (sender ""): see Router for how it travels. */
+  isBounce?: boolean;
+  /** bounce_from: the sender used for a null-sender message where the upstream cannot send from <>. */
+  bounceFrom?: string;
 }
 
 export type AttemptResult =
   /** The upstream took responsibility for this recipient. */
-  | { kind: 'accepted'; reply: string; providerMessageId?: string }
+  | {
+      kind: 'accepted';
+      reply: string;
+      providerMessageId?: string;
+      /** The upstream offered DSN and took our NOTIFY/RET: success notices come from further on. */
+      dsnPassedOn?: boolean;
+    }
   /** An SMTP reply other than success; `stage` is the command it answered. */
   | { kind: 'smtp'; code: number; enhanced?: string; text: string; stage: SmtpStage }
   /** Could not talk to the upstream at all (refused, reset, timeout, DNS). */
@@ -52,6 +67,12 @@ export interface Upstream {
    * own message (JSON APIs) or stores the bytes as they are (maildir).
    */
   readonly wire?: WireCapability;
+  /**
+   * The upstream sends a message with the null reverse-path <> as it is (RFC 5321 §4.5.5: bounces
+   * use it). Absent or false (every REST API: they need a verified sender), the router sends such
+   * a message from `bounce_from` instead.
+   */
+  readonly acceptsNullSender?: boolean;
   send(message: OutboundMessage): Promise<RecipientResult[]>;
   close(): Promise<void>;
   /**

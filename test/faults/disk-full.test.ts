@@ -56,11 +56,18 @@ describe('full file system while draining (tmpfs)', { skip: noMount }, () => {
       const filler = join(fs, 'filler');
       const filled = fill(filler);
       checked(t, `${count} × 300 KB queued with the upstream down, then the disk filled (${filled} more bytes)`);
-      assert.match(await sendMessage(daemon.port, 'full'), /^452 4\.3\.1 /, 'intake refused on a full disk');
-      const full = await runCli(['status', '--json', '--config', config]);
-      assert.equal(full.code, 2, full.stdout);
-      assert.ok((await spoolProblems()) > 0, 'metrics: mailshim_spool_problems > 0');
-      checked(t, `intake on the full disk → 452 4.3.1; status: ${JSON.parse(full.stdout).summary}`);
+      // Near the boundary LMDB's freed pages can make room for a small message again a moment later
+      // (then status rightly clears): so refuse-then-ask a few times and require CRITICAL once.
+      let full: Awaited<ReturnType<typeof runCli>> | undefined;
+      let problems = 0;
+      for (let i = 0; i < 5 && (full?.code !== 2 || problems === 0); i++) {
+        assert.match(await sendMessage(daemon.port, 'full'), /^452 4\.3\.1 /, 'intake refused on a full disk');
+        full = await runCli(['status', '--json', '--config', config]);
+        problems = await spoolProblems();
+      }
+      assert.equal(full!.code, 2, full!.stdout);
+      assert.ok(problems > 0, 'metrics: mailshim_spool_problems > 0');
+      checked(t, `intake on the full disk → 452 4.3.1; status: ${JSON.parse(full!.stdout).summary}`);
 
       capture = await startCapture({ port });
       const got = await capture.waitFor(count, 60_000);

@@ -5,7 +5,7 @@ export interface TestConfigOptions {
   upstreamExtra?: string;
   listenExtra?: string;
   allow?: string[];
-  retry?: { initial?: string; max?: string; age?: string };
+  retry?: { initial?: string; max?: string; age?: string; delayWarning?: string };
   extra?: string;
   upstreams?: string;
   /** Body of the [local] table. */
@@ -34,6 +34,7 @@ maildrop = ${JSON.stringify(`${o.spool}-maildrop`)}
 initial_delay = "${o.retry?.initial ?? '300ms'}"
 max_delay = "${o.retry?.max ?? '1s'}"
 max_age = "${o.retry?.age ?? '1h'}"
+${o.retry?.delayWarning ? `delay_warning_time = "${o.retry.delayWarning}"` : ''}
 
 [log]
 level = "debug"

@@ -1,5 +1,5 @@
 /** Runs bin/sendmail (or mailq, newaliases, mailshim) as a subprocess, the way callers do. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './daemon.js';
 
@@ -11,6 +11,25 @@ export interface BinResult {
 
 export function binPath(name: 'sendmail' | 'mailq' | 'newaliases' | 'mailshim'): string {
   return join(REPO, 'bin', name);
+}
+
+/** An interactive `sendmail -bs` session: write lines, wait for what it has answered so far to match. */
+export function bsSession(config: string): { child: ChildProcess; write(line: string): void; waitFor(pattern: RegExp): Promise<void>; output(): string } {
+  const child = spawn(process.execPath, [binPath('sendmail'), '-bs'], { env: { ...process.env, MAILSHIM_CONFIG: config }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    child,
+    write: (line) => child.stdin!.write(line),
+    output: () => out,
+    async waitFor(pattern) {
+      const deadline = Date.now() + 10_000;
+      while (!pattern.test(out)) {
+        if (Date.now() > deadline) throw new Error(`no ${pattern} in ${JSON.stringify(out)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+  };
 }
 
 export async function runBin(
