@@ -18,7 +18,6 @@ import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
-import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 import { VERSION } from './version.js';
@@ -242,7 +241,6 @@ export class Daemon {
         this.aliases = readAliases(this.config, this.log, this.aliases);
         return { entries: this.aliases.entries.size, problems: this.aliases.problems };
       },
-      list: () => queueEntries(this.spool.list()),
     };
   }
 

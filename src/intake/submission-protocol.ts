@@ -5,6 +5,7 @@
  * holds the same frame. Hand-rolled because it is a dozen lines and sits on the hot path.
  */
 import type { SubmitErrorCode } from '../errors.js';
+import type { QueueFilter } from '../spool/listing.js';
 
 export interface SubmitRequest {
   op: 'submit';
@@ -20,7 +21,11 @@ export interface SubmitRequest {
   localized?: boolean;
 }
 
-export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
+/**
+ * `list` is answered with a stream of lines, one `{"ok":true,"entry":{…}}` per message, then
+ * `{"ok":true,"end":true}`: the client prints each as it comes, neither side holds the queue.
+ */
+export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list'; filter?: QueueFilter };
 
 export type Reply = ({ ok: true } & Record<string, unknown>) | { ok: false; code: SubmitErrorCode; error: string };
 

@@ -8,6 +8,7 @@
  * them (logged as such). That grants nothing: any local user can already submit over SMTP on
  * localhost with any sender, and local senders are masqueraded anyway.
  */
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -16,6 +17,7 @@ import type { Logger } from '../log.js';
 import { localize, type LocalPolicy } from '../local/localize.js';
 import { findBareLineBreak } from './message-check.js';
 import { isQueueId, newQueueId } from '../spool/ids.js';
+import { asQueueFilter, queueEntries } from '../spool/listing.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
 import { asRequest, isSubmitRequest, MAX_HEADER, type Reply, type Request, type SubmitRequest } from './submission-protocol.js';
@@ -26,7 +28,6 @@ export interface SubmissionHooks {
   maxMessageSize(): number;
   flush(): Promise<number>;
   reloadAliases(): { entries: number; problems: string[] };
-  list(): unknown[];
 }
 
 const IDLE_MS = 60_000;
@@ -125,6 +126,13 @@ export class SubmissionServer {
       const body = Buffer.concat(chunks, size).subarray(headerLength, needed);
       chunks.length = 0;
       done = true;
+      if (request.op === 'list') {
+        this.streamList(socket, request.filter).catch((error: unknown) => {
+          this.log.error({ err: error }, 'queue listing failed');
+          reply({ ok: false, code: 'ETEMPFAIL', error: (error as Error).message });
+        });
+        return;
+      }
       this.handle(request, body).then(reply, (error: unknown) => {
         const code = error instanceof SubmitError ? error.code : 'ETEMPFAIL';
         if (!(error instanceof SubmitError)) this.log.error({ err: error }, 'local submission failed');
@@ -141,11 +149,28 @@ export class SubmissionServer {
         return { ok: true, due: await this.hooks.flush() };
       case 'reload-aliases':
         return { ok: true, ...this.hooks.reloadAliases() };
-      case 'list':
-        return { ok: true, queue: this.hooks.list() };
       default:
         throw new SubmitError('EUSAGE', 'unknown request');
     }
+  }
+
+  /**
+   * Writes the queue one entry per line as the spool is read a page at a time, waiting whenever
+   * the client is slower than the spool (`mailq | less`): memory stays bounded at any depth, and
+   * the event loop is yielded regularly so intake is not held up by a long listing.
+   */
+  private async streamList(socket: Socket, filter: unknown): Promise<void> {
+    socket.setTimeout(0); // a reader paused by its pager is not idle; nothing is held open for it
+    let written = 0;
+    for (const entry of queueEntries(this.spool.list(), asQueueFilter(filter))) {
+      if (socket.destroyed) return;
+      if (!socket.write(JSON.stringify({ ok: true, entry }) + '\n')) {
+        await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+      } else if (++written % 256 === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    socket.end(JSON.stringify({ ok: true, end: true }) + '\n');
   }
 
   private async submit(request: SubmitRequest, body: Buffer): Promise<string> {

@@ -168,8 +168,20 @@ export class Spool extends EventEmitter {
     return disk.bavail * disk.bsize + Math.max(0, allocated - live);
   }
 
-  *list(): Generator<MessageRecord> {
-    for (const { value } of this.messages.getRange()) yield value;
+  /**
+   * Every message in queue-id (arrival) order, read a page at a time: memory stays bounded by the
+   * page, and no read transaction stays open while the caller works (a long-lived reader would
+   * keep LMDB from reusing freed pages, growing the file). Each page is its own snapshot.
+   */
+  *list(pageSize = 500): Generator<MessageRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const range = this.messages.getRange(after === undefined ? { limit: pageSize } : { start: after, limit: pageSize + 1 });
+      const page = [...range].filter(({ key }) => key !== after).map(({ value }) => value);
+      if (page.length === 0) return;
+      yield* page;
+      after = page[page.length - 1]!.id;
+    }
   }
 
   counts(): SpoolCounts {
