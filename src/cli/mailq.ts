@@ -77,11 +77,13 @@ export class QueuePrinter {
 /** Thrown when our reader went away (`mailq | head`): stop quietly, as a SIGPIPE would. */
 class ReaderGone extends Error {}
 
-/** Writes with backpressure: waits while `out`'s buffer is full. */
+/** Writes with backpressure: waits while `out`'s buffer is full; ReaderGone once it failed or closed. */
 async function write(out: NodeJS.WritableStream, text: string): Promise<void> {
+  if ((out as { destroyed?: boolean }).destroyed) throw new ReaderGone();
   if (out.write(text)) return;
-  const [event] = await Promise.race([once(out, 'drain').then(() => ['drain']), once(out, 'error').then(() => ['error']), once(out, 'close').then(() => ['close'])]);
-  if (event !== 'drain') throw new ReaderGone();
+  // events.once rejects when 'error' comes first: both outcomes other than 'drain' mean the reader is gone.
+  const drained = await Promise.race([once(out, 'drain').then(() => true, () => false), once(out, 'close').then(() => false, () => false)]);
+  if (!drained) throw new ReaderGone();
 }
 
 /**
