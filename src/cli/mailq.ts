@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
-import { isQueueId } from '../spool/ids.js';
+import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { QueueEntry, QueueFilter } from '../spool/listing.js';
 import { listFromDaemon } from '../sendmail/submit.js';
 import { EX } from './sysexits.js';
@@ -34,7 +34,7 @@ async function* queueSource(config: ClientConfig, filter: QueueFilter): AsyncGen
 /** Messages still waiting in the maildrop (visible to its owner only: the directory is not listable). */
 function maildropCount(dir: string): number {
   try {
-    return readdirSync(dir).filter(isQueueId).length;
+    return readdirSync(dir).filter((name) => isSubmitToken(name) || isQueueId(name)).length;
   } catch {
     return 0;
   }

@@ -3,17 +3,18 @@
  * (like Postfix's maildrop/pickup). A world-writable sticky directory (mode 1733: anyone may
  * create files, nobody but the owner may list it or remove another user's file).
  *
- * Writing (sendmail command): temp file `.tmp.<id>` → write → fsync → rename to `<id>` → fsync
- * the directory (or syncfs it, see syncEntry). Exit 0 only after that: the message survives a crash from then on.
+ * Writing (sendmail command): temp file `.tmp.<token>` → write → fsync → rename to `<token>` →
+ * fsync the directory (or syncfs it, see syncEntry). Exit 0 only after that: the message survives
+ * a crash from then on. `<token>` is the submission's idempotency token (128 random bits), the same
+ * one the command first offered on the socket.
  *
- * Importing (daemon, at start and while running): for each `<id>`: if the spool already has
- * `<id>`, an earlier import committed it and crashed before the unlink — just unlink. Otherwise
- * `spool.accept()` with that id (resolves after fsync), then unlink and fsync the directory
- * *synchronously*. Why that is enough to never queue twice: the scheduler learns about a new
- * message through a timer, and a delivery completes only after network I/O, so no delivery of the
- * imported message can finish (and remove it from the spool) before the synchronous unlink has
- * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
- * (or is a symlink, or is refused) is renamed `.bad.<id>` and logged, never deleted.
+ * Importing (daemon, at start and while running): for each `<token>`: `spool.acceptOnce()` with
+ * that token scoped to the file's owner (resolves after fsync), then unlink and fsync the directory.
+ * The spool remembers a token for max_age after its message is gone, so the file is recognised as
+ * a duplicate — and only unlinked — when an earlier import committed it and crashed before the
+ * unlink, or when the socket submission it backs up was spooled but its reply was lost. A file
+ * that cannot be parsed (or is a symlink, or is refused) is renamed `.bad.<token>` and logged,
+ * never deleted.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LocalPolicy } from '../local/localize.js';
-import { isQueueId } from '../spool/ids.js';
+import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
 import { decodeFrame, encodeFrame, type SubmitRequest } from './submission-protocol.js';
@@ -59,8 +60,8 @@ export function ensureMaildrop(dir: string): void {
 }
 
 /** sendmail side: durably writes one message; throws SubmitError('ECANTCREAT') when it cannot. */
-export function writeMaildrop(dir: string, request: SubmitRequest, body: Buffer): void {
-  const temp = join(dir, `.tmp.${request.id}`);
+export function writeMaildrop(dir: string, request: SubmitRequest & { token: string }, body: Buffer): void {
+  const temp = join(dir, `.tmp.${request.token}`);
   let fd: number | undefined;
   try {
     try {
@@ -76,7 +77,7 @@ export function writeMaildrop(dir: string, request: SubmitRequest, body: Buffer)
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    const final = join(dir, request.id);
+    const final = join(dir, request.token);
     renameSync(temp, final);
     syncEntry(dir, final);
   } catch (error) {
@@ -160,7 +161,7 @@ export class MaildropImporter {
         this.removeStaleTemp(name);
         continue;
       }
-      if (!isQueueId(name)) continue;
+      if (!isSubmitToken(name) && !isQueueId(name)) continue;
       try {
         if (await this.importOne(name)) imported++;
       } catch (error) {
@@ -170,8 +171,8 @@ export class MaildropImporter {
     return imported;
   }
 
-  private async importOne(id: string): Promise<boolean> {
-    const file = join(this.dir, id);
+  private async importOne(token: string): Promise<boolean> {
+    const file = join(this.dir, token);
     let data: Buffer;
     let owner: number;
     try {
@@ -182,12 +183,12 @@ export class MaildropImporter {
         fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
-        return this.setAside(id, 'a symbolic link');
+        return this.setAside(token, 'a symbolic link');
       }
       try {
         const stat = fstatSync(fd);
         owner = stat.uid;
-        if (!stat.isFile()) return this.setAside(id, 'not a regular file');
+        if (!stat.isFile()) return this.setAside(token, 'not a regular file');
         data = readFileSync(fd);
       } finally {
         closeSync(fd);
@@ -196,13 +197,11 @@ export class MaildropImporter {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // imported by a concurrent pass
       throw error;
     }
-    if (this.spool.get(id)) {
-      this.unlinkDurably(file);
-      this.log.info({ event: 'maildrop-duplicate', queueId: id }, 'maildrop file was already imported; removed');
-      return false;
-    }
     const frame = decodeFrame(data);
-    if (!frame || frame.request.op !== 'submit' || frame.request.id !== id) return this.setAside(id, 'not a maildrop file');
+    // Files written before tokens existed are named by the queue id their frame carries ("id");
+    // that name then serves as the token, so their import stays idempotent too.
+    const named = frame?.request.op === 'submit' ? (frame.request.token ?? (frame.request as { id?: unknown }).id) : undefined;
+    if (!frame || frame.request.op !== 'submit' || named !== token) return this.setAside(token, 'not a maildrop file');
     const request = frame.request;
     let envelope = { sender: request.sender, recipients: request.recipients };
     let bytes = frame.body;
@@ -213,14 +212,15 @@ export class MaildropImporter {
         localized = localize(envelope, bytes, this.policy());
       } catch (error) {
         // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
-        return this.setAside(id, `refused (${(error as Error).message})`);
+        return this.setAside(token, `refused (${(error as Error).message})`);
       }
       envelope = localized.envelope;
       bytes = localized.bytes;
     }
-    await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop' });
-    this.unlinkDurably(file); // synchronous, see the header comment
-    return true;
+    const accepted = await acceptLocal(this.spool, this.policy().hostname, this.log, { envelope, bytes, user: request.user, uid: owner, via: 'maildrop', token });
+    this.unlinkDurably(file);
+    if (accepted.duplicate) this.log.info({ event: 'maildrop-duplicate', queueId: accepted.id }, 'maildrop file was already queued (same submission); removed');
+    return !accepted.duplicate;
   }
 
   private setAside(id: string, why: string): false {

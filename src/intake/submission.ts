@@ -7,6 +7,14 @@
  * Trust: node cannot read SO_PEERCRED, so the user/uid in a request are as the client claims
  * them (logged as such). That grants nothing: any local user can already submit over SMTP on
  * localhost with any sender, and local senders are masqueraded anyway.
+ *
+ * Idempotency: a request may carry a token (128 random bits, made by the sendmail command); the
+ * same (uid, token) queues one message however often it arrives — here or as a maildrop file,
+ * whose uid is the file owner (fstat), not a claim. Since the socket's uid is only claimed, the
+ * token's safety rests on its secrecy: it is random, travels only over this socket and as a file
+ * name in the maildrop, which nobody can list (mode 1733), and is never logged. To make another
+ * user's message be dropped as a "duplicate" one would have to guess 128 bits. A token can never
+ * touch a queued message either: it only ever makes a new submission return the earlier id.
  */
 import { once } from 'node:events';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -16,7 +24,6 @@ import { MailshimError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { localize, type LocalPolicy } from '../local/localize.js';
 import { findBareLineBreak } from './message-check.js';
-import { isQueueId, newQueueId } from '../spool/ids.js';
 import { asQueueFilter, queueEntries } from '../spool/listing.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
@@ -144,7 +151,7 @@ export class SubmissionServer {
   private async handle(request: Request, body: Buffer): Promise<Reply> {
     switch (request.op) {
       case 'submit':
-        return { ok: true, id: await this.submit(request, body) };
+        return { ok: true, ...(await this.submit(request, body)) };
       case 'flush':
         return { ok: true, due: await this.hooks.flush() };
       case 'reload-aliases':
@@ -165,7 +172,7 @@ export class SubmissionServer {
     for (const entry of queueEntries(this.spool.list(), asQueueFilter(filter))) {
       if (socket.destroyed) return;
       if (!socket.write(JSON.stringify({ ok: true, entry }) + '\n')) {
-        await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
+        await Promise.race([once(socket, 'drain').catch(() => undefined), once(socket, 'close')]);
       } else if (++written % 256 === 0) {
         await new Promise((resolve) => setImmediate(resolve));
       }
@@ -173,21 +180,19 @@ export class SubmissionServer {
     socket.end(JSON.stringify({ ok: true, end: true }) + '\n');
   }
 
-  private async submit(request: SubmitRequest, body: Buffer): Promise<string> {
+  private async submit(request: SubmitRequest, body: Buffer): Promise<{ id: string; duplicate: boolean }> {
     if (!isSubmitRequest(request, body.length)) throw new SubmitError('EUSAGE', 'malformed submit request');
     if (findBareLineBreak(body) !== -1) throw new SubmitError('EDATAERR', 'message contains bare CR or LF line endings');
     const policy = this.hooks.policy();
     const localized = localize({ sender: request.sender, recipients: request.recipients }, body, policy);
     for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
-    // The submitter picks the id (it is in the Message-ID); never let it replace a queued message.
-    const id = isQueueId(request.id) && !this.spool.get(request.id) ? request.id : newQueueId();
     return await acceptLocal(this.spool, policy.hostname, this.log, {
-      id,
       envelope: localized.envelope,
       bytes: localized.bytes,
       user: request.user,
       uid: request.uid,
       via: 'socket',
+      token: request.token,
     });
   }
 }
