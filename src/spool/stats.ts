@@ -32,10 +32,15 @@ export function count(stats: SpoolStats, before: MessageRecord | undefined, afte
   return next;
 }
 
+/** Adds one more message to counters being built by a scan. */
+export function tally(stats: SpoolStats, record: MessageRecord): void {
+  add(stats, record, 1);
+}
+
 /** The counters a full scan finds: for the start-up self-check, `queue verify`, and tests. */
 export function statsOf(records: Iterable<MessageRecord>): SpoolStats {
   const stats = emptyStats();
-  for (const record of records) add(stats, record, 1);
+  for (const record of records) tally(stats, record);
   return stats;
 }
 
