@@ -224,6 +224,8 @@ export class Daemon {
         recipientsByStatus: counts.recipientsByStatus,
         oldestReceivedAt: counts.oldestReceivedAt,
         oldestAgeSeconds: counts.oldestReceivedAt === null ? null : Math.max(0, Math.round((now - counts.oldestReceivedAt) / 1000)),
+        fileBytes: this.spool.fileBytes(),
+        liveBytes: this.spool.liveBytes(),
       },
       inFlight: this.scheduler.inFlightCount,
       metrics: this.metricsAddress ?? null,

@@ -135,6 +135,19 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
             }),
         )
         .command(
+          'compact',
+          'shrink the spool file to its live data after a backlog drained (stop the daemon first)',
+          (c) => c,
+          (a) =>
+            withConfig(a.config, async (config) => {
+              const { compactSpool } = await import('../spool/compact.js');
+              const { beforeBytes, afterBytes } = await compactSpool(config.spool.path);
+              const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+              process.stdout.write(`spool compacted: ${mb(beforeBytes)} -> ${mb(afterBytes)}\n`);
+              return 0;
+            }),
+        )
+        .command(
           'verify',
           'check the spool: every message has its body, bodies match their checksums, the due index agrees (exit 0 OK, 65 problems, 75 unreadable)',
           (c) => c.option('json', { type: 'boolean', default: false }),

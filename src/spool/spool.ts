@@ -323,6 +323,16 @@ export class Spool extends EventEmitter {
     );
   }
 
+  /** Writes a compacted copy of the spool (live pages only) to `path`: see compact.ts. */
+  async compactCopy(path: string): Promise<void> {
+    await this.root.backup(path, true);
+  }
+
+  /** Size of the spool file (it grows on demand and never shrinks by itself). */
+  fileBytes(): number {
+    return statSync(Spool.file(this.path)).size;
+  }
+
   /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
   liveBytes(): number {
     let total = 0;
