@@ -249,7 +249,7 @@ export class Daemon {
     } catch (error) {
       this.log.error({ err: error, event: 'submission-disabled', socket }, `local submission socket disabled: ${(error as Error).message}`);
     }
-    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log);
+    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log, () => this.config.spool.maxMessageSize);
     try {
       await maildrop.start();
       this.maildrop = maildrop;
@@ -266,6 +266,7 @@ export class Daemon {
     return {
       policy: () => this.localPolicy(),
       maxMessageSize: () => this.config.spool.maxMessageSize,
+      limits: () => this.config.submission,
       // sendmail -q: every deferred message is due now (and upstream cool-downs are forgotten).
       flush: async () => (await this.queueAction({ op: 'retry-all' }, undefined)).count ?? 0,
       reloadAliases: () => {

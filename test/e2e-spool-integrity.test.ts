@@ -84,7 +84,7 @@ describe('idempotent sendmail submissions', () => {
       const first = await socketSubmit(`${spool}.sock`, lost, uid, 'reply lost');
       await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === first.id && l.result === 'delivered');
       const body = Buffer.from('From: <app@example.org>\r\nTo: <rcpt@example.net>\r\nSubject: reply lost\r\n\r\nhello\r\n');
-      writeMaildrop(`${spool}-maildrop`, { op: 'submit', token: lost, sender: 'app@example.org', recipients: ['rcpt@example.net'], user: 'app', uid, size: body.length, localized: true }, body);
+      writeMaildrop(`${spool}-maildrop`, { op: 'submit', token: lost, sender: 'app@example.org', recipients: ['rcpt@example.net'], user: 'app', uid, size: body.length }, body);
       await daemon.waitForLog((l) => l.event === 'maildrop-duplicate' && l.queueId === first.id);
       assert.equal(existsSync(`${spool}-maildrop/${lost}`), false, 'the duplicate file is removed');
       assert.equal(capture.messages.filter((m) => m.raw.includes('Subject: reply lost')).length, 1, 'delivered once');

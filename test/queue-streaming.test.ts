@@ -91,7 +91,8 @@ describe('streaming queue listings', () => {
         yield record;
       }
     };
-    const server = new SubmissionServer(config.submission.socket, counting, {} as never, createLogger('silent'));
+    const limits = () => ({ maxConnections: 10, maxConnectionsPerUid: 10, requestTimeout: 60_000, streamThreshold: 1024 * 1024 });
+    const server = new SubmissionServer(config.submission.socket, counting, { limits } as never, createLogger('silent'), join(dir.path, 'incoming'));
     await server.start();
     try {
       const stream = (await listFromDaemon(config, {}))!;

@@ -9,6 +9,7 @@ import { messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Accepted, Spool, SubmitToken } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
+import { localMessageProblem } from './message-check.js';
 import { receivedHeader } from './received.js';
 
 export interface LocalSubmission {
@@ -22,7 +23,19 @@ export interface LocalSubmission {
   token?: string;
 }
 
+/**
+ * Refuses what must never be spooled from the sendmail path: the message checks and an empty
+ * recipient list. SubmitError EDATAERR/EUSAGE: permanent, the caller tells the submitter (socket)
+ * or sets the file aside (maildrop).
+ */
+export function checkLocalSubmission(envelope: Envelope, bytes: Buffer): void {
+  const problem = localMessageProblem(bytes);
+  if (problem) throw new SubmitError('EDATAERR', problem);
+  if (envelope.recipients.length === 0) throw new SubmitError('EUSAGE', 'no recipients');
+}
+
 export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<Accepted> {
+  checkLocalSubmission(s.envelope, s.bytes);
   const id = newQueueId();
   const received = receivedHeader({ hostname, protocol: 'local', queueId: id, recipients: s.envelope.recipients, user: String(s.uid) });
   const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);

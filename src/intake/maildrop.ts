@@ -14,18 +14,20 @@
  * a duplicate — and only unlinked — when an earlier import committed it and crashed before the
  * unlink, or when the socket submission it backs up was spooled but its reply was lost. A file
  * that cannot be parsed (or is a symlink, or is refused) is renamed `.bad.<token>` and logged,
- * never deleted.
+ * never deleted. Any local user can write
+ * a file here, so the importer trusts none of it: the size is checked before reading
+ * (max_message_size), and the message gets the same local policy and checks as a socket submission.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LocalPolicy } from '../local/localize.js';
+import { localize, type LocalPolicy } from '../local/localize.js';
 import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
-import { acceptLocal } from './local-accept.js';
-import { decodeFrame, encodeFrame, type SubmitRequest } from './submission-protocol.js';
+import { acceptLocal, checkLocalSubmission } from './local-accept.js';
+import { decodeFrame, encodeFrame, MAX_HEADER, type SubmitRequest } from './submission-protocol.js';
 
 export const MAILDROP_MODE = 0o1733;
 
@@ -106,6 +108,7 @@ export class MaildropImporter {
     private readonly spool: Spool,
     private policy: () => LocalPolicy,
     private readonly log: Logger,
+    private readonly maxMessageSize: () => number,
     private readonly pollMs = 2000,
   ) {}
 
@@ -189,6 +192,9 @@ export class MaildropImporter {
         const stat = fstatSync(fd);
         owner = stat.uid;
         if (!stat.isFile()) return this.setAside(token, 'not a regular file');
+        // Checked before reading: a file of any size can be left here by any user.
+        const limit = this.maxMessageSize() + MAX_HEADER;
+        if (stat.size > limit) return this.setAside(token, `too big (${stat.size} bytes; max_message_size is ${this.maxMessageSize()})`);
         data = readFileSync(fd);
       } finally {
         closeSync(fd);
@@ -203,20 +209,22 @@ export class MaildropImporter {
     const named = frame?.request.op === 'submit' ? (frame.request.token ?? (frame.request as { id?: unknown }).id) : undefined;
     if (!frame || frame.request.op !== 'submit' || named !== token) return this.setAside(token, 'not a maildrop file');
     const request = frame.request;
-    let envelope = { sender: request.sender, recipients: request.recipients };
-    let bytes = frame.body;
-    if (!request.localized) {
-      const { localize } = await import('../local/localize.js');
-      let localized;
-      try {
-        localized = localize(envelope, bytes, this.policy());
-      } catch (error) {
-        // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
-        return this.setAside(token, `refused (${(error as Error).message})`);
-      }
-      envelope = localized.envelope;
-      bytes = localized.bytes;
+    if (frame.body.length > this.maxMessageSize()) return this.setAside(token, `too big (${frame.body.length} bytes; max_message_size is ${this.maxMessageSize()})`);
+    // The same policy and checks as a socket submission, always: the file may have been written by
+    // hand, so nothing it claims is trusted (a `localized: true` is ignored; files written by older
+    // versions were localized already, and qualifying, masquerading and expanding aliases into
+    // full addresses again leaves them as they are).
+    let localized;
+    try {
+      localized = localize({ sender: request.sender, recipients: request.recipients }, frame.body, this.policy());
+      checkLocalSubmission(localized.envelope, localized.bytes);
+    } catch (error) {
+      // Bad addresses, no alias and no [local] admin, malformed bytes: retrying will not help.
+      if (error instanceof SubmitError) return this.setAside(token, `refused (${error.message})`);
+      throw error;
     }
+    for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+    const { envelope, bytes } = localized;
     const accepted = await acceptLocal(this.spool, this.policy().hostname, this.log, { envelope, bytes, user: request.user, uid: owner, via: 'maildrop', token });
     this.unlinkDurably(file);
     if (accepted.duplicate) this.log.info({ event: 'maildrop-duplicate', queueId: accepted.id }, 'maildrop file was already queued (same submission); removed');

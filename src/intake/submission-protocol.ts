@@ -22,8 +22,6 @@ export interface SubmitRequest {
   user: string;
   uid: number;
   size: number;
-  /** True when aliases and masquerading were already applied (maildrop files). */
-  localized?: boolean;
 }
 
 /**

@@ -135,14 +135,12 @@ async function toMaildrop(config: ClientConfig, request: SubmitRequest & { token
     notes.push(`cannot read ${config.local.aliases}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; no aliases used`);
     aliases = emptyAliases(config.local.aliases);
   }
+  // Run here only so that its errors (no such user, bad address) reach the caller now; the file
+  // holds the message as submitted, and the daemon applies the policy when it imports it.
   const localized = localize({ sender: request.sender, recipients: request.recipients }, bytes, { hostname: config.hostname, local: config.local, aliases });
   notes.push(...localized.notes);
   try {
-    writeMaildrop(
-      config.submission.maildrop,
-      { ...request, sender: localized.envelope.sender, recipients: localized.envelope.recipients, size: localized.bytes.length, localized: true },
-      localized.bytes,
-    );
+    writeMaildrop(config.submission.maildrop, request, bytes);
   } catch (error) {
     throw new SubmitError(failCode, `${reason}, and ${(error as Error).message}; message not accepted`, { cause: error });
   }

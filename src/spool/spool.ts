@@ -160,7 +160,10 @@ export class Spool extends EventEmitter {
       path: Spool.file(path),
       maxDbs: 8,
       compression: false,
-    });
+      // File mode of queue.mdb and its lock file (mdb_env_open's mode; lmdb-js passes it through,
+      // default 0664): mail is nobody else's business, whatever the directory's mode.
+      permissionsMode: 0o600,
+    } as Parameters<typeof open>[0]);
     this.messages = this.root.openDB<MessageRecord, string>({ name: 'messages', encoding: 'msgpack' });
     this.bodies = this.root.openDB<Buffer, string>({ name: 'bodies', encoding: 'binary' });
     this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });

@@ -30,7 +30,7 @@ describe('maildrop import under a failed fsync (strace)', { skip: straceMissing(
       const body = Buffer.from('From: root@relay.test\r\nTo: rcpt@example.net\r\nSubject: dropped\r\n\r\nhello\r\n');
       const file = join(`${spool}-maildrop`, token);
       try {
-        writeMaildrop(`${spool}-maildrop`, { op: 'submit', token, sender: 'root@relay.test', recipients: ['rcpt@example.net'], user: 'root', uid: 0, size: body.length, localized: true }, body);
+        writeMaildrop(`${spool}-maildrop`, { op: 'submit', token, sender: 'root@relay.test', recipients: ['rcpt@example.net'], user: 'root', uid: 0, size: body.length }, body);
         assert.equal(await daemon.exited, 74, 'the import hit the failed fsync and stopped');
       } finally {
         await faults.detach();
