@@ -14,6 +14,7 @@ import { listFromDaemon } from '../src/sendmail/submit.js';
 import { queueShape, type QueueEntry } from '../src/spool/listing.js';
 import { messageState, Spool } from '../src/spool/spool.js';
 import { isFinal, type MessageRecord } from '../src/spool/types.js';
+import { textSink } from './helpers/sink.js';
 import { tempDir } from './helpers/tmp.js';
 
 const TOTAL = 3000;
@@ -32,17 +33,6 @@ async function fill(spool: Spool): Promise<void> {
     const ids = await Promise.all(batch);
     for (let k = 0; k < ids.length; k++) if ((start + k) % 7 === 0) await spool.hold(ids[k]!);
   }
-}
-
-function collector(): Writable & { text: string } {
-  const out = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      out.text += chunk.toString();
-      done();
-    },
-  }) as Writable & { text: string };
-  out.text = '';
-  return out;
 }
 
 describe('streaming queue listings', () => {
@@ -118,7 +108,7 @@ describe('streaming queue listings', () => {
 
   it('mailq with the daemon down reads the spool: --limit, --from, --to, --older-than, --state', async () => {
     const ids = async (filter: Parameters<typeof mailq>[2]) => {
-      const out = collector();
+      const out = textSink();
       assert.equal(await mailq(config, true, filter, out), 0);
       return (JSON.parse(out.text) as { queue: QueueEntry[] }).queue.map((e) => e.id);
     };
@@ -136,11 +126,11 @@ describe('streaming queue listings', () => {
     const realNow = Date.now();
     assert.deepEqual(await ids({ olderThanMs, state: 'held', limit: 10 }), expect((r) => realNow - r.receivedAt >= olderThanMs && r.held, 10));
     // The text layout: header, one block per message, the total line.
-    const out = collector();
+    const out = textSink();
     await mailq(config, false, { limit: 2 }, out);
     assert.match(out.text, /^-Queue ID- /);
     assert.match(out.text, /-- \d+ Kbytes in 2 Requests\.\n$/);
-    const none = collector();
+    const none = textSink();
     await mailq(config, false, { from: 'nobody.example' }, none);
     assert.equal(none.text, 'No message matches\n');
   });

@@ -9,23 +9,15 @@
  * crash at any point leaves either the old file or the complete new one, plus at most a stale
  * `queue.mdb.compact` that the next run removes.
  */
-import { chmodSync, chownSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncPath } from './fsync.js';
 import { lockSpool } from './lock.js';
 import { Spool } from './spool.js';
 
 export interface CompactResult {
   beforeBytes: number;
   afterBytes: number;
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export async function compactSpool(spoolPath: string): Promise<CompactResult> {
