@@ -140,8 +140,12 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
           (c) => c,
           (a) =>
             withConfig(a.config, async (config) => {
-              const { compactSpool } = await import('../spool/compact.js');
-              const { beforeBytes, afterBytes } = await compactSpool(config.spool.path);
+              const [{ compactSpool }, { SpoolError }] = await Promise.all([import('../spool/compact.js'), import('../errors.js')]);
+              const result = await compactSpool(config.spool.path).catch((error: unknown) => {
+                if (error instanceof SpoolError && error.code === 'ELOCKED') throw new CommandError(EX.TEMPFAIL, `${error.message}: stop the daemon first (systemctl stop mailshim), then compact`);
+                throw error;
+              });
+              const { beforeBytes, afterBytes } = result;
               const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
               process.stdout.write(`spool compacted: ${mb(beforeBytes)} -> ${mb(afterBytes)}\n`);
               return 0;
