@@ -8,6 +8,7 @@ import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
+import { fitForWire } from '../message/wire.js';
 import { classify, type Classification } from './classify.js';
 
 export interface UpstreamHealth {
@@ -109,7 +110,11 @@ export class Router {
       if (remaining.length === 0) break;
       let results: RecipientResult[];
       try {
-        results = await entry.upstream.send({ ...message, recipients: remaining });
+        const fitted = entry.upstream.wire ? await fitForWire(message.raw, entry.upstream.wire) : { raw: message.raw };
+        results =
+          'unsupported' in fitted
+            ? remaining.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }))
+            : await entry.upstream.send({ ...message, raw: fitted.raw, recipients: remaining });
       } catch (error) {
         // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
         results = remaining.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));

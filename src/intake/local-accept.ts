@@ -1,15 +1,18 @@
 /**
- * The last step of every sendmail-path submission (socket or maildrop): prepend the Received
- * header, `spool.acceptOnce()` (resolves after fsync; idempotent per token), log the accepted line
- * (or the duplicate).
+ * The last step of every sendmail-path submission (socket or maildrop): bare LF → CRLF (as SMTP
+ * intake does by default), prepend the Received header, drop the DROPPED_HEADERS (Bcc, ...),
+ * `spool.acceptOnce()` (resolves after fsync; idempotent per token), log the accepted line (or the
+ * duplicate). Every other byte is kept — a bare CR, NUL, 8-bit, long lines: whatever a program
+ * wrote (issue 19); delivery makes it legal on the wire (message/wire.ts), so nothing of it can
+ * reach an upstream raw.
  */
 import { SpoolError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { messageIdOf } from '../message/headers.js';
+import { dropHeaders, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Accepted, Spool, SubmitToken } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
-import { localMessageProblem } from './message-check.js';
+import { normalizeBareLf } from './message-check.js';
 import { receivedHeader } from './received.js';
 
 export interface LocalSubmission {
@@ -24,21 +27,19 @@ export interface LocalSubmission {
 }
 
 /**
- * Refuses what must never be spooled from the sendmail path: the message checks and an empty
- * recipient list. SubmitError EDATAERR/EUSAGE: permanent, the caller tells the submitter (socket)
- * or sets the file aside (maildrop).
+ * Refuses what must never be spooled from the sendmail path, whether it came over the socket or
+ * from a maildrop file anyone can write: a message without recipients. SubmitError EUSAGE:
+ * permanent, the caller tells the submitter (socket) or sets the file aside (maildrop).
  */
-export function checkLocalSubmission(envelope: Envelope, bytes: Buffer): void {
-  const problem = localMessageProblem(bytes);
-  if (problem) throw new SubmitError('EDATAERR', problem);
+export function checkLocalSubmission(envelope: Envelope): void {
   if (envelope.recipients.length === 0) throw new SubmitError('EUSAGE', 'no recipients');
 }
 
 export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<Accepted> {
-  checkLocalSubmission(s.envelope, s.bytes);
+  checkLocalSubmission(s.envelope);
   const id = newQueueId();
   const received = receivedHeader({ hostname, protocol: 'local', queueId: id, recipients: s.envelope.recipients, user: String(s.uid) });
-  const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
+  const bytes = Buffer.concat([Buffer.from(received, 'latin1'), dropHeaders(normalizeBareLf(s.bytes))]);
   const messageId = messageIdOf(s.bytes);
   const token: SubmitToken | undefined = s.token === undefined ? undefined : { uid: s.uid, token: s.token };
   let accepted: Accepted;

@@ -1,6 +1,6 @@
 /**
- * Mailgun raw MIME (POST /v3/{domain}/messages.mime, HTTP Basic api:<key>): the spooled bytes go
- * up untouched as the `message` file part, and `to` lists exactly the envelope recipients (Mailgun
+ * Mailgun raw MIME (POST /v3/{domain}/messages.mime, HTTP Basic api:<key>): the spooled bytes
+ * (made wire-legal by delivery, see `wire`) go up as the `message` file part, and `to` lists exactly the envelope recipients (Mailgun
  * delivers to those, whatever the headers say). Up to 1000 recipients per request. No idempotency
  * key: a retry after a timeout whose request did reach Mailgun sends twice. Tracking is turned off
  * per message (o:tracking, o:tracking-clicks, o:tracking-opens = "no"): a domain with tracking on
@@ -15,6 +15,9 @@ import type { OutboundMessage } from './types.js';
 const MAX_RECIPIENTS = 1000;
 
 export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
+  /** The message goes up as a file (bytes): correctly declared 8-bit parts may stay. */
+  readonly wire = { eightBit: true };
+
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
     const calls = [];
     for (let i = 0; i < message.recipients.length; i += MAX_RECIPIENTS) {

@@ -1,6 +1,7 @@
 /**
  * Amazon SES v2 SendEmail with raw content (POST /v2/email/outbound-emails, SigV4 service "ses").
- * Content.Raw.Data carries the spooled bytes untouched (base64); Destination.ToAddresses lists the
+ * Content.Raw.Data carries the spooled bytes (base64; made 7-bit and wire-legal by delivery, see
+ * `wire`); Destination.ToAddresses lists the
  * envelope recipients, which SES uses as the envelope (header To/Cc stay as written; Bcc works).
  * Up to 50 recipients per request. Signing uses the `aws4` library. No idempotency key: a retry
  * after a timeout whose request did reach SES sends twice. SES refuses raw lines over 998 octets
@@ -56,6 +57,9 @@ export function asciiAddress(address: string): string | undefined {
 }
 
 export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
+  /** Raw.Data: lines ≤ 998; SES advises encoding non-ASCII content, so 8-bit parts are made 7-bit. */
+  readonly wire = { eightBit: false };
+
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
     const raw = outboundRaw(message);
     const long = longLine(raw);

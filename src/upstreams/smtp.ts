@@ -82,6 +82,8 @@ export interface OAuthTokenProvider {
 export class SmtpUpstream implements Upstream {
   readonly type = 'smtp';
   readonly name: string;
+  /** 7-bit: the pooled client cannot see the server's EHLO before the bytes are chosen (src/message/wire.ts). */
+  readonly wire = { eightBit: false };
   private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
 
   constructor(

@@ -1,8 +1,8 @@
 /**
  * SparkPost Transmissions with raw RFC 822 content (POST /api/v1/transmissions,
- * Authorization: <API key>): `content.email_rfc822` carries the spooled message and `recipients`
- * are exactly the envelope recipients. JSON strings are Unicode, so a message that is not valid
- * UTF-8 (raw 8-bit in another charset) cannot be carried byte-for-byte: unsupported.
+ * Authorization: <API key>): `content.email_rfc822` carries the spooled message (made 7-bit by
+ * delivery, see `wire`) and `recipients` are exactly the envelope recipients. JSON strings are
+ * Unicode, so a signed message (never re-encoded) that is not valid UTF-8 is unsupported.
  *
  * SparkPost rewrites what it is given unless told not to (developers.sparkpost.com/api/transmissions,
  * "email_rfc822"): open and click tracking are on by default (turned off here, and the mail marked
@@ -35,6 +35,9 @@ export async function substitutionHazard(rfc822: string): Promise<string | undef
 }
 
 export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
+  /** email_rfc822 is a JSON string: 8-bit parts are made 7-bit before (signed mail excepted). */
+  readonly wire = { eightBit: false };
+
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
     let rfc822: string;
     try {

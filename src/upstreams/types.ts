@@ -3,6 +3,7 @@
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
  * means (delivered, retry, bounce, hold). Upstreams never touch the spool.
  */
+import type { WireCapability } from '../message/wire.js';
 
 export interface OutboundMessage {
   /** Spool queue id: stable across retries (idempotency keys, file names). */
@@ -44,6 +45,13 @@ export interface RecipientResult {
 export interface Upstream {
   readonly name: string;
   readonly type: string;
+  /**
+   * For upstreams that carry the message's own bytes (SMTP, raw-MIME APIs): what they can carry.
+   * Delivery makes each message fit before send() (src/message/wire.ts: lines ≤ 998 octets, no
+   * bare CR/LF or NUL, 8-bit only where allowed and declared). Absent: the upstream builds its
+   * own message (JSON APIs) or stores the bytes as they are (maildir).
+   */
+  readonly wire?: WireCapability;
   send(message: OutboundMessage): Promise<RecipientResult[]>;
   close(): Promise<void>;
   /**

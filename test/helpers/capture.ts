@@ -42,11 +42,33 @@ export interface Capture {
   waitFor(count: number, timeoutMs?: number): Promise<Captured[]>;
 }
 
-export async function startCapture(options: Partial<SMTPServerOptions> & { port?: number; users?: Record<string, string> } = {}): Promise<Capture> {
+/**
+ * What a strict provider refuses at the end of DATA (as Amazon SES, Gmail and Exchange Online do
+ * for some of it): a line over 998 octets (RFC 5322 §2.1.1), a CR or LF outside CRLF (RFC 5321
+ * §2.3.8), NUL, and 8-bit octets without MAIL FROM BODY=8BITMIME (RFC 6152 §3). Returns the reply.
+ */
+export function strictRefusal(raw: Buffer, body: string | undefined): [number, string] | undefined {
+  let lineStart = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i]!;
+    if (b === 0) return [554, '5.6.0 NUL character in message'];
+    if (b === 0x0d && raw[i + 1] !== 0x0a) return [554, '5.6.0 bare CR in message'];
+    if (b === 0x0a && raw[i - 1] !== 0x0d) return [554, '5.6.0 bare LF in message'];
+    if (b === 0x0a) {
+      if (i - 1 - lineStart > 998) return [554, '5.6.0 line longer than 998 octets'];
+      lineStart = i + 1;
+    }
+    if (b >= 0x80 && body?.toUpperCase() !== '8BITMIME') return [554, '5.6.1 8-bit content without BODY=8BITMIME'];
+  }
+  if (raw.length - lineStart > 998) return [554, '5.6.0 line longer than 998 octets'];
+  return undefined;
+}
+
+export async function startCapture(options: Partial<SMTPServerOptions> & { port?: number; users?: Record<string, string>; strict?: boolean } = {}): Promise<Capture> {
   const messages: Captured[] = [];
   const script: CaptureScript = {};
   const waiters: Array<() => void> = [];
-  const { port: wantedPort, users, ...serverOptions } = options;
+  const { port: wantedPort, users, strict, ...serverOptions } = options;
   const server = new SMTPServer({
     disabledCommands: users ? [] : ['AUTH'],
     authOptional: !users,
@@ -74,10 +96,14 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
       stream.on('end', async () => {
         await script.beforeDataReply?.();
         if (script.data) return callback(new ScriptedError(script.data[0], script.data[1]));
+        const raw = Buffer.concat(chunks);
+        const from = session.envelope.mailFrom as { args?: Record<string, string> } | false;
+        const refusal = strict ? strictRefusal(raw, from ? from.args?.BODY : undefined) : undefined;
+        if (refusal) return callback(new ScriptedError(refusal[0], refusal[1]));
         messages.push({
           sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           recipients: session.envelope.rcptTo.map((r) => r.address),
-          raw: Buffer.concat(chunks),
+          raw,
           user: typeof session.user === 'string' ? session.user : undefined,
         });
         for (const wake of waiters.splice(0)) wake();

@@ -246,8 +246,9 @@ export async function convertedCalls(
 }
 
 /**
- * The bytes a raw-MIME upstream sends. The outbound 7-bit / line-length transform for JSON-carried
- * MIME belongs here (one place for SparkPost, SES and Mailgun); until then the spooled bytes as is.
+ * The bytes a raw-MIME upstream sends: already made legal for this upstream by delivery (its
+ * `wire` capability, src/message/wire.ts: 7-bit for SparkPost and SES, lines ≤ 998, no bare CR/LF
+ * or NUL), so the message's bytes as they arrive here.
  */
 export function outboundRaw(message: OutboundMessage): Buffer {
   return message.raw;
