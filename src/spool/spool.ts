@@ -339,7 +339,7 @@ export class Spool extends EventEmitter {
   /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
   liveBytes(): number {
     let total = 0;
-    for (const db of [this.messages, this.bodies, this.due]) {
+    for (const db of [this.messages, this.bodies, this.due, this.stats]) {
       const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
       total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
     }
