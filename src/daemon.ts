@@ -19,7 +19,6 @@ import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
-import { queueEntries } from './spool/listing.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { Spool } from './spool/spool.js';
 import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
@@ -225,6 +224,8 @@ export class Daemon {
         recipientsByStatus: counts.recipientsByStatus,
         oldestReceivedAt: counts.oldestReceivedAt,
         oldestAgeSeconds: counts.oldestReceivedAt === null ? null : Math.max(0, Math.round((now - counts.oldestReceivedAt) / 1000)),
+        fileBytes: this.spool.fileBytes(),
+        liveBytes: this.spool.liveBytes(),
       },
       inFlight: this.scheduler.inFlightCount,
       metrics: this.metricsAddress ?? null,
@@ -272,7 +273,6 @@ export class Daemon {
         this.aliases = readAliases(this.config, this.log, this.aliases);
         return { entries: this.aliases.entries.size, problems: this.aliases.problems };
       },
-      list: () => queueEntries(this.spool.list()),
     };
   }
 

@@ -101,6 +101,7 @@ describe('status and metrics against a running daemon', () => {
     assert.equal(warning.code, 1, warning.stdout);
     assert.match(warning.stdout, /capture .* failing, 1 consecutive failure\(s\), last error \d+s ago \(transient\): 451 /);
     assert.match(warning.stdout, /^Queue: 1 message\(s\): 0 pending, 1 deferred, 0 held; 0 being delivered; oldest \d+s$/m);
+    assert.match(warning.stdout, /^Spool: \d+\.\d MB file, \d+\.\d MB live /m, 'status shows the spool file against its live data');
     assert.match(warning.stdout, /^WARNING: upstream capture failing/m);
     let metrics = (await get(`${metricsUrl}/metrics`)).text;
     assert.equal(sample(metrics, 'mailshim_recipients_deferred_total{upstream="capture"}'), 1);

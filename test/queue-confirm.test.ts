@@ -1,23 +1,13 @@
 /** `queue delete` asks on a terminal: answered no keeps the message, yes deletes it (real spool, in process). */
 import assert from 'node:assert/strict';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { remove, type QueueContext } from '../src/cli/queue.js';
 import { createLogger } from '../src/log.js';
 import { Spool } from '../src/spool/spool.js';
+import { textSink } from './helpers/sink.js';
 import { tempDir } from './helpers/tmp.js';
-
-function sink(): Writable & { text: string } {
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      stream.text += chunk.toString();
-      callback();
-    },
-  }) as Writable & { text: string };
-  stream.text = '';
-  return stream;
-}
 
 /** A stdin that claims to be a terminal and answers `answer`. */
 function terminal(answer: string): PassThrough & { isTTY: boolean } {
@@ -30,14 +20,14 @@ describe('queue delete confirmation', () => {
   let dir: ReturnType<typeof tempDir>;
   let spool: Spool;
   let ctx: QueueContext;
-  let out: ReturnType<typeof sink>;
+  let out: ReturnType<typeof textSink>;
 
   before(() => {
     dir = tempDir();
     const config = parseConfig(`[spool]\npath = "${dir.path}/spool"\n[control]\nsocket = "${dir.path}/none.sock"\n[[upstream]]\ntype = "maildir"\npath = "${dir.path}/out"\n`, `${dir.path}/m.toml`, {});
     spool = Spool.open(config.spool.path);
-    out = sink();
-    ctx = { config, spool, log: createLogger('info', sink()), out };
+    out = textSink();
+    ctx = { config, spool, log: createLogger('info', textSink()), out };
   });
 
   after(async () => {

@@ -49,6 +49,17 @@ export function memoryOf(pid: number): { rssKb: number; hwmKb: number } {
   }
 }
 
+/** Resident memory split as the kernel reports it: anonymous (heap, stacks) vs file-backed (mapped LMDB pages, code), in kB. */
+export function rssSplitOf(pid: number): { anonKb: number; fileKb: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+    return { anonKb: field('RssAnon'), fileKb: field('RssFile') + field('RssShmem') };
+  } catch {
+    return { anonKb: 0, fileKb: 0 };
+  }
+}
+
 /** A process and all its descendants (for Postfix's master and its children). */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
@@ -97,6 +108,8 @@ export interface MailshimOptions {
   spoolPath?: string;
   /** Replaces the [[upstream]] table (the REST workload); default: the SMTP capture on upstreamPort. */
   upstreamToml?: string;
+  /** Appended verbatim (e.g. a [metrics] table). */
+  extraToml?: string;
 }
 
 export function mailshimConfig(o: MailshimOptions): string {
@@ -134,6 +147,7 @@ tls = "none"
 max_concurrency = ${o.concurrency}
 timeout = "30s"`
 }
+${o.extraToml ?? ''}
 `;
 }
 

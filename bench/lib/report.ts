@@ -27,6 +27,11 @@ export function table(rows: Row[]): string {
     const target = r.target ? `${r.target.text} ${meets(r) === null ? '' : meets(r) ? 'MET' : 'MISSED'}` : '';
     return [r.label, r.unit, fmt(r.mailshim), fmt(r.postfix), fmt(r.ceiling), ratio === null ? '—' : `${ratio.toFixed(2)}×${r.better === 'lower' ? ' (less is better)' : ''}`, target.trim()];
   });
+  return markdownTable(header, lines);
+}
+
+/** A Markdown table with padded columns. */
+export function markdownTable(header: string[], lines: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const row = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
   return [row(header), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...lines.map(row)].join('\n');

@@ -1,20 +1,22 @@
-/** `mailq` / `sendmail -bp`: the queue in Postfix's layout, or JSON with --json. */
+/**
+ * `mailq` / `sendmail -bp` / `mailshim queue list`: the queue in Postfix's layout, or JSON with
+ * --json. Streams: each message is printed as it is read, so the first line appears at once and
+ * memory does not grow with the queue (an array of a million entries would need gigabytes).
+ */
+import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import type { ClientConfig } from '../config/local.js';
 import { SpoolError, SubmitError } from '../errors.js';
 import { isQueueId, isSubmitToken } from '../spool/ids.js';
-import type { QueueEntry } from '../spool/listing.js';
-import { control } from '../sendmail/submit.js';
+import type { QueueEntry, QueueFilter } from '../spool/listing.js';
+import { listFromDaemon } from '../sendmail/submit.js';
 import { EX } from './sysexits.js';
 
 /** Asks the daemon (any user may); when it is down, reads the spool directly (needs its owner's rights). */
-async function fetchQueue(config: ClientConfig): Promise<QueueEntry[]> {
-  const reply = await control(config, { op: 'list' });
-  if (reply) {
-    if (!reply.ok) throw new SubmitError(reply.code, reply.error);
-    return reply.queue as QueueEntry[];
-  }
-  if (!existsSync(config.spoolPath)) return [];
+async function* queueSource(config: ClientConfig, filter: QueueFilter): AsyncGenerator<QueueEntry> {
+  const fromDaemon = await listFromDaemon(config, filter);
+  if (fromDaemon) return yield* fromDaemon;
+  if (!existsSync(config.spoolPath)) return;
   const [{ Spool }, { queueEntries }] = await Promise.all([import('../spool/spool.js'), import('../spool/listing.js')]);
   let spool;
   try {
@@ -24,7 +26,7 @@ async function fetchQueue(config: ClientConfig): Promise<QueueEntry[]> {
     throw new SubmitError(denied ? 'ENOPERM' : 'ETEMPFAIL', `the daemon is not running and the spool is not readable: ${(error as Error).message}`);
   }
   try {
-    return queueEntries(spool.list());
+    yield* queueEntries(spool.list(), filter);
   } finally {
     await spool.close();
   }
@@ -47,29 +49,67 @@ function arrival(iso: string): string {
   return `${day} ${month} ${String(d.getDate()).padStart(2)} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-export function formatQueue(entries: QueueEntry[], inMaildrop = 0): string {
-  const waiting = inMaildrop > 0 ? `${inMaildrop} message(s) in the maildrop, waiting for the daemon\n` : '';
-  if (entries.length === 0) return `Mail queue is empty\n${waiting}`;
-  const indent = ' '.repeat(47);
-  let out = '-Queue ID-        --Size-- ----Arrival Time---- -Sender/Recipient-------\n';
-  let bytes = 0;
-  for (const e of entries) {
-    bytes += e.size;
+/** Postfix's mailq layout, piece by piece: `entry()` per message, then `end()`. */
+export class QueuePrinter {
+  private count = 0;
+  private bytes = 0;
+
+  entry(e: QueueEntry): string {
+    const indent = ' '.repeat(47);
+    let out = this.count === 0 ? '-Queue ID-        --Size-- ----Arrival Time---- -Sender/Recipient-------\n' : '';
+    this.count++;
+    this.bytes += e.size;
     const id = (e.id + (e.held ? '!' : '')).padEnd(17);
     out += `${id} ${String(e.size).padStart(8)} ${arrival(e.arrival)}  ${e.sender || 'MAILER-DAEMON'}\n`;
     for (const r of e.recipients) {
       if (r.lastError) out += `${indent}(${r.lastError.replace(/\s+/g, ' ').slice(0, 200)})\n`;
       out += `${indent}${r.address}\n`;
     }
-    out += '\n';
+    return out + '\n';
   }
-  out += `-- ${Math.ceil(bytes / 1024)} Kbytes in ${entries.length} Request${entries.length === 1 ? '' : 's'}.\n`;
-  return out + waiting;
+
+  end(inMaildrop = 0, filtered = false): string {
+    const waiting = inMaildrop > 0 ? `${inMaildrop} message(s) in the maildrop, waiting for the daemon\n` : '';
+    if (this.count === 0) return `${filtered ? 'No message matches' : 'Mail queue is empty'}\n${waiting}`;
+    return `-- ${Math.ceil(this.bytes / 1024)} Kbytes in ${this.count} Request${this.count === 1 ? '' : 's'}.\n${waiting}`;
+  }
 }
 
-export async function mailq(config: ClientConfig, json: boolean): Promise<number> {
-  const entries = await fetchQueue(config);
-  const inMaildrop = maildropCount(config.submission.maildrop);
-  process.stdout.write(json ? JSON.stringify({ queue: entries, maildrop: inMaildrop }, null, 2) + '\n' : formatQueue(entries, inMaildrop));
-  return EX.OK;
+/** Thrown when our reader went away (`mailq | head`): stop quietly, as a SIGPIPE would. */
+class ReaderGone extends Error {}
+
+/** Writes with backpressure: waits while `out`'s buffer is full; ReaderGone once it failed or closed. */
+async function write(out: NodeJS.WritableStream, text: string): Promise<void> {
+  if ((out as { destroyed?: boolean }).destroyed) throw new ReaderGone();
+  if (out.write(text)) return;
+  // events.once rejects when 'error' comes first: both outcomes other than 'drain' mean the reader is gone.
+  const drained = await Promise.race([once(out, 'drain').then(() => true, () => false), once(out, 'close').then(() => false, () => false)]);
+  if (!drained) throw new ReaderGone();
+}
+
+/**
+ * --json prints the same document as before ({"queue": [...], "maildrop": N}), streamed: one entry
+ * per line inside the array, so `jq` reads it whole and a line-oriented script can follow it.
+ */
+export async function mailq(config: ClientConfig, json: boolean, filter: QueueFilter = {}, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const swallow = () => undefined;
+  out.on('error', swallow); // EPIPE: the reader stopped reading; handled as ReaderGone
+  try {
+    const printer = new QueuePrinter();
+    let first = true;
+    if (json) await write(out, '{"queue": [\n');
+    for await (const entry of queueSource(config, filter)) {
+      await write(out, json ? `${first ? '' : ',\n'}${JSON.stringify(entry)}` : printer.entry(entry));
+      first = false;
+    }
+    const inMaildrop = maildropCount(config.submission.maildrop);
+    const filtered = Object.keys(filter).length > 0;
+    await write(out, json ? `${first ? '' : '\n'}], "maildrop": ${inMaildrop}}\n` : printer.end(inMaildrop, filtered));
+    return EX.OK;
+  } catch (error) {
+    if (error instanceof ReaderGone) return EX.OK;
+    throw error;
+  } finally {
+    out.off('error', swallow);
+  }
 }

@@ -54,16 +54,43 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
         .command(
           'list',
           'the queue as mailq shows it (queue id, size, arrival, sender, pending recipients with their last error)',
-          (c) => c.option('json', { type: 'boolean', default: false, describe: 'machine-readable' }),
+          (c) =>
+            c
+              .option('json', { type: 'boolean', default: false, describe: 'machine-readable: {"queue": [...]} with one entry per line, streamed' })
+              .option('limit', { type: 'number', describe: 'list at most this many messages (oldest first)' })
+              .option('from', { type: 'string', describe: 'sender address, or domain (with its subdomains)' })
+              .option('to', { type: 'string', describe: 'a pending recipient\'s address, or domain (with its subdomains)' })
+              .option('older-than', { type: 'string', describe: 'received at least this long ago, e.g. "30m", "2h"' })
+              .option('state', { choices: ['pending', 'deferred', 'held'] as const, describe: 'only messages in this state' }),
           async (a) => {
-            const [{ loadClientConfig }, { mailq }] = await Promise.all([import('../config/local.js'), import('./mailq.js')]);
+            const [{ loadClientConfig }, { mailq }, { parseDuration }] = await Promise.all([import('../config/local.js'), import('./mailq.js'), import('../config/units.js')]);
             try {
-              process.exitCode = await mailq(loadClientConfig(configPath(a.config)), a.json);
+              const olderThanMs = a.olderThan === undefined ? undefined : parseDuration(a.olderThan);
+              if (a.olderThan !== undefined && olderThanMs === undefined) throw new CommandError(EX.USAGE, `--older-than: expected a duration like "30m" or "2h", got "${a.olderThan}"`);
+              if (a.limit !== undefined && !(Number.isInteger(a.limit) && a.limit >= 0)) throw new CommandError(EX.USAGE, `--limit: expected a whole number, got ${a.limit}`);
+              const filter = Object.fromEntries(Object.entries({ from: a.from, to: a.to, olderThanMs, state: a.state, limit: a.limit }).filter(([, v]) => v !== undefined));
+              process.exitCode = await mailq(loadClientConfig(configPath(a.config)), a.json, filter);
             } catch (error) {
               process.stderr.write(`mailshim: ${(error as Error).message}\n`);
-              process.exitCode = EX.TEMPFAIL;
+              process.exitCode = error instanceof CommandError ? error.exitCode : EX.TEMPFAIL;
             }
           },
+        )
+        .command(
+          'summary',
+          'how many recipients per domain have waited how long, like Postfix\'s qshape (reads the spool)',
+          (c) =>
+            c
+              .option('sender', { type: 'boolean', default: false, describe: 'by sender domain (messages) instead of recipient domain (recipients)' })
+              .option('buckets', { alias: 'b', type: 'number', default: 10, describe: 'number of age columns' })
+              .option('bucket-minutes', { alias: 't', type: 'number', default: 5, describe: 'upper bound of the first age column, in minutes; each next one doubles' })
+              .option('top', { type: 'number', describe: 'show only the N biggest domains' }),
+          (a) =>
+            withQueue(a.config, async (ctx) => {
+              if (!(Number.isInteger(a.buckets) && a.buckets >= 2)) throw new CommandError(EX.USAGE, '--buckets: expected a whole number of at least 2');
+              if (!(a.bucketMinutes > 0)) throw new CommandError(EX.USAGE, '--bucket-minutes: expected a positive number');
+              return (await import('./queue-summary.js')).summary(ctx, { bySender: a.sender, buckets: a.buckets, bucketMinutes: a.bucketMinutes, top: a.top ?? Infinity });
+            }),
         )
         .command(
           'show <id>',
@@ -105,6 +132,23 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
               const timeoutMs = parseDuration(a.timeout);
               if (timeoutMs === undefined) throw new CommandError(EX.USAGE, `--timeout: expected a duration like "30s" or "5m", got "${a.timeout}"`);
               return (await import('./queue.js')).flush(ctx, { wait: a.wait, timeoutMs, progress: process.stderr });
+            }),
+        )
+        .command(
+          'compact',
+          'shrink the spool file to its live data after a backlog drained (stop the daemon first)',
+          (c) => c,
+          (a) =>
+            withConfig(a.config, async (config) => {
+              const [{ compactSpool }, { SpoolError }] = await Promise.all([import('../spool/compact.js'), import('../errors.js')]);
+              const result = await compactSpool(config.spool.path).catch((error: unknown) => {
+                if (error instanceof SpoolError && error.code === 'ELOCKED') throw new CommandError(EX.TEMPFAIL, `${error.message}: stop the daemon first (systemctl stop mailshim), then compact`);
+                throw error;
+              });
+              const { beforeBytes, afterBytes } = result;
+              const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+              process.stdout.write(`spool compacted: ${mb(beforeBytes)} -> ${mb(afterBytes)}\n`);
+              return 0;
             }),
         )
         .command(

@@ -28,6 +28,10 @@ export function verdict(report: StatusReport): StatusVerdict {
   return { exitCode: STATUS_EXIT.OK, summary: `OK: ${report.queue.messages} message(s) queued` };
 }
 
+function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
 function ago(at: number | null, now: number): string {
   return at === null ? 'never' : `${formatAge(now - at)} ago`;
 }
@@ -45,6 +49,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
       return `${head}, ${u.consecutiveFailures} consecutive failure(s), last error ${ago(u.lastErrorAt, now)} (${u.lastErrorClass}): ${u.lastError}`;
     }),
     `Queue: ${q.messages} message(s): ${q.byState.pending} pending, ${q.byState.deferred} deferred, ${q.byState.held} held; ${report.inFlight} being delivered; oldest ${q.oldestAgeSeconds === null ? '-' : formatAge(q.oldestAgeSeconds * 1000)}`,
+    ...(q.fileBytes !== undefined && q.liveBytes !== undefined ? [`Spool: ${megabytes(q.fileBytes)} file, ${megabytes(q.liveBytes)} live (the rest is free pages, reused for new mail)`] : []),
     ...(report.metrics ? [`Metrics: http://${report.metrics}/metrics`] : []),
   ];
   return lines.join('\n') + '\n';

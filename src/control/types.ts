@@ -22,6 +22,9 @@ export interface QueueStatus {
   recipientsByStatus: Record<string, number>;
   oldestReceivedAt: number | null;
   oldestAgeSeconds: number | null;
+  /** Size of the spool file and of the data live in it (the rest is free pages LMDB reuses; `queue compact` returns them). */
+  fileBytes?: number;
+  liveBytes?: number;
 }
 
 export interface StatusReport {

@@ -28,17 +28,10 @@ import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal, checkLocalSubmission } from './local-accept.js';
 import { decodeFrame, encodeFrame, MAX_HEADER, type SubmitRequest } from './submission-protocol.js';
+import { fsyncPath } from '../spool/fsync.js';
 
 export const MAILDROP_MODE = 0o1733;
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Makes the rename durable. An unprivileged submitter cannot open the directory (mode 1733 has
@@ -48,7 +41,7 @@ function fsyncDir(dir: string): void {
  */
 function syncEntry(dir: string, file: string): void {
   try {
-    fsyncDir(dir);
+    fsyncPath(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
     execFileSync('sync', ['-f', file], { stdio: 'ignore' });
@@ -239,7 +232,7 @@ export class MaildropImporter {
 
   private unlinkDurably(file: string): void {
     unlinkSync(file);
-    fsyncDir(this.dir);
+    fsyncPath(this.dir);
   }
 
   private removeStaleTemp(name: string): void {

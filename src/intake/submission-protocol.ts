@@ -7,6 +7,7 @@
 import type { SubmitErrorCode } from '../errors.js';
 import { isSubmitToken } from '../spool/ids.js';
 import { isSendmailDsn, type SendmailDsn } from './dsn-params.js';
+import type { QueueFilter } from '../spool/listing.js';
 
 export interface SubmitRequest {
   op: 'submit';
@@ -26,7 +27,11 @@ export interface SubmitRequest {
   dsn?: SendmailDsn;
 }
 
-export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
+/**
+ * `list` is answered with a stream of lines, one `{"ok":true,"entry":{…}}` per message, then
+ * `{"ok":true,"end":true}`: the client prints each as it comes, neither side holds the queue.
+ */
+export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list'; filter?: QueueFilter };
 
 export type Reply = ({ ok: true } & Record<string, unknown>) | { ok: false; code: SubmitErrorCode; error: string };
 

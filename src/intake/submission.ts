@@ -22,6 +22,7 @@
  * and bodies over `stream_threshold` staged on disk. A refused client gets ETEMPFAIL, on which the
  * sendmail command falls back to the maildrop, so nothing is lost.
  */
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -29,6 +30,7 @@ import type { SubmissionConfig } from '../config/types.js';
 import { MailshimError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { localize, logLocalized, type LocalPolicy } from '../local/localize.js';
+import { asQueueFilter, queueEntries } from '../spool/listing.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
 import { ConnectionCounter } from './limits.js';
@@ -41,7 +43,6 @@ export interface SubmissionHooks {
   maxMessageSize(): number;
   flush(): Promise<number>;
   reloadAliases(): { entries: number; problems: string[] };
-  list(): unknown[];
   /** Connection caps, request deadline and staging threshold ([submission]; re-read per connection). */
   limits(): Pick<SubmissionConfig, 'maxConnections' | 'maxConnectionsPerUid' | 'requestTimeout' | 'streamThreshold'>;
 }
@@ -202,6 +203,22 @@ export class SubmissionServer {
         if (!request) return reply({ ok: false, code: 'EUSAGE', error: 'malformed request' });
         chunk = head.subarray(newline + 1);
         head = Buffer.alloc(0);
+        if (request.op === 'list') {
+          state = 'handling';
+          clearTimeout(deadline);
+          this.receiving.delete(socket);
+          this.streamList(socket, request.filter).then(
+            () => {
+              release();
+              socket.end(JSON.stringify({ ok: true, end: true }) + '\n');
+            },
+            (error: unknown) => {
+              this.log.error({ err: error }, 'queue listing failed');
+              reply({ ok: false, code: 'ETEMPFAIL', error: (error as Error).message });
+            },
+          );
+          return;
+        }
         if (request.op !== 'submit') return complete(request, async () => Buffer.alloc(0), false);
         const size = request.size;
         if (!Number.isSafeInteger(size) || size < 0) return reply({ ok: false, code: 'EUSAGE', error: 'malformed submit request' });
@@ -233,10 +250,27 @@ export class SubmissionServer {
         return { ok: true, due: await this.hooks.flush() };
       case 'reload-aliases':
         return { ok: true, ...this.hooks.reloadAliases() };
-      case 'list':
-        return { ok: true, queue: this.hooks.list() };
       default:
         throw new SubmitError('EUSAGE', 'unknown request');
+    }
+  }
+
+  /**
+   * Writes the queue one entry per line as the spool is read a page at a time, waiting whenever
+   * the client is slower than the spool (`mailq | less`): memory stays bounded at any depth, and
+   * the event loop is yielded regularly so intake is not held up by a long listing. The caller
+   * writes the end line.
+   */
+  private async streamList(socket: Socket, filter: unknown): Promise<void> {
+    socket.setTimeout(0); // a reader paused by its pager is not idle; nothing is held open for it
+    let written = 0;
+    for (const entry of queueEntries(this.spool.list(), asQueueFilter(filter))) {
+      if (socket.destroyed) return;
+      if (!socket.write(JSON.stringify({ ok: true, entry }) + '\n')) {
+        await Promise.race([once(socket, 'drain').catch(() => undefined), once(socket, 'close')]);
+      } else if (++written % 256 === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
 

@@ -5,10 +5,12 @@
  * is on disk. The fallback modules are loaded lazily: the usual path never reads the aliases.
  */
 import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
 import type { SendmailDsn } from '../intake/dsn-params.js';
 import { encodeFrame, type Reply, type Request, type SubmitRequest } from '../intake/submission-protocol.js';
+import type { QueueEntry, QueueFilter } from '../spool/listing.js';
 
 export type DaemonAnswer = { kind: 'down'; reason: string } | { kind: 'broken'; reason: string } | { kind: 'reply'; reply: Reply };
 
@@ -48,6 +50,43 @@ export async function control(config: ClientConfig, request: Request): Promise<R
   if (answer.kind === 'reply') return answer.reply;
   if (answer.kind === 'down') return undefined;
   throw new SubmitError('ETEMPFAIL', `lost the connection to the daemon: ${answer.reason}`);
+}
+
+/**
+ * The daemon's queue listing as it streams in (see the `list` request), or undefined when no
+ * daemon listens. Lines are read as the caller consumes them, so a slow consumer slows the daemon
+ * down instead of buffering the queue here.
+ */
+export async function listFromDaemon(config: ClientConfig, filter: QueueFilter): Promise<AsyncGenerator<QueueEntry> | undefined> {
+  const socket = connect(config.submission.socket);
+  socket.on('error', () => undefined); // a broken stream shows as a listing without its end line
+  const connected = await new Promise<boolean>((resolve) => {
+    socket.once('connect', () => resolve(true));
+    socket.once('error', () => resolve(false));
+  });
+  if (!connected) {
+    socket.destroy();
+    return undefined;
+  }
+  socket.write(encodeFrame({ op: 'list', filter }));
+  return (async function* () {
+    try {
+      for await (const line of createInterface({ input: socket, crlfDelay: Infinity })) {
+        let reply: Reply;
+        try {
+          reply = JSON.parse(line) as Reply;
+        } catch {
+          throw new SubmitError('ETEMPFAIL', 'malformed reply from the daemon');
+        }
+        if (!reply.ok) throw new SubmitError(reply.code, reply.error);
+        if (reply.end === true) return;
+        yield reply.entry as QueueEntry;
+      }
+    } finally {
+      socket.destroy();
+    }
+    throw new SubmitError('ETEMPFAIL', 'lost the connection to the daemon in the middle of the listing');
+  })();
 }
 
 export interface Submission {

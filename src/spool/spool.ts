@@ -45,6 +45,7 @@ import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
 import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
 import { DiskReserve } from './reserve.js';
+import { count, sameStats, statsOf, type SpoolStats } from './stats.js';
 import { isFinal, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn } from './types.js';
 
 type DueKey = [number, string];
@@ -114,6 +115,9 @@ export interface SpoolFault {
 /** Called when a commit became visible but was not made durable: the process must stop (never returns). */
 export type FailStop = (error: SpoolError) => void;
 
+/** The key of the counters record in the `stats` database. */
+const COUNTERS = 'counters';
+
 export class Spool extends EventEmitter {
   private readonly root: RootDatabase;
   private readonly messages: Database<MessageRecord, string>;
@@ -121,6 +125,10 @@ export class Spool extends EventEmitter {
   private readonly due: Database<null, DueKey>;
   private readonly tokens: Database<TokenEntry, string>;
   private readonly expiry: Database<null, ExpiryKey>;
+  /** The queue's counters (stats.ts), one record under COUNTERS, written in the transactions that change them. */
+  private readonly stats: Database<SpoolStats, string>;
+  /** The counters as changed so far by the transaction body now running; written at its end. */
+  private statsInTxn: SpoolStats | undefined;
   private closed = false;
   private readonly reserve: DiskReserve | undefined;
   private fault: SpoolFault | undefined;
@@ -161,6 +169,7 @@ export class Spool extends EventEmitter {
     this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });
     this.tokens = this.root.openDB<TokenEntry, string>({ name: 'tokens', encoding: 'msgpack' });
     this.expiry = this.root.openDB<null, ExpiryKey>({ name: 'expiry', encoding: 'msgpack' });
+    this.stats = this.root.openDB<SpoolStats, string>({ name: 'stats', encoding: 'msgpack' });
   }
 
   private static file(path: string): string {
@@ -324,10 +333,20 @@ export class Spool extends EventEmitter {
     );
   }
 
+  /** Writes a compacted copy of the spool (live pages only) to `path`: see compact.ts. */
+  async compactCopy(path: string): Promise<void> {
+    await this.root.backup(path, true);
+  }
+
+  /** Size of the spool file (it grows on demand and never shrinks by itself). */
+  fileBytes(): number {
+    return statSync(Spool.file(this.path)).size;
+  }
+
   /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
   liveBytes(): number {
     let total = 0;
-    for (const db of [this.messages, this.bodies, this.due]) {
+    for (const db of [this.messages, this.bodies, this.due, this.stats]) {
       const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
       total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
     }
@@ -347,20 +366,58 @@ export class Spool extends EventEmitter {
     return disk.bavail * disk.bsize + Math.max(0, allocated - live);
   }
 
-  *list(): Generator<MessageRecord> {
-    for (const { value } of this.messages.getRange()) yield value;
+  /**
+   * Every message in queue-id (arrival) order, read a page at a time: memory stays bounded by the
+   * page, and no read transaction stays open while the caller works (a long-lived reader would
+   * keep LMDB from reusing freed pages, growing the file). Each page is its own snapshot.
+   */
+  *list(pageSize = 500): Generator<MessageRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const range = this.messages.getRange(after === undefined ? { limit: pageSize } : { start: after, limit: pageSize + 1 });
+      const page = [...range].filter(({ key }) => key !== after).map(({ value }) => value);
+      if (page.length === 0) return;
+      yield* page;
+      after = page[page.length - 1]!.id;
+    }
   }
 
+  /**
+   * The queue's counts without scanning it: the counters kept in the spool, and the oldest message
+   * from the first key of the (arrival-ordered) message ids. A spool whose counters are not built
+   * yet (an older spool before the daemon's start-up check) is scanned instead.
+   */
   counts(): SpoolCounts {
-    const counts: SpoolCounts = { messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null };
-    for (const record of this.list()) {
-      counts.messages++;
-      if (record.held) counts.held++;
-      counts.byState[messageState(record)]++;
-      if (counts.oldestReceivedAt === null || record.receivedAt < counts.oldestReceivedAt) counts.oldestReceivedAt = record.receivedAt;
-      for (const r of record.recipients) counts.recipientsByStatus[r.status] = (counts.recipientsByStatus[r.status] ?? 0) + 1;
-    }
-    return counts;
+    const stored = this.stats.get(COUNTERS);
+    const stats = stored ?? statsOf(this.list());
+    const [oldest] = this.messages.getRange({ limit: 1 }).map(({ value }) => value);
+    return {
+      messages: stats.messages,
+      held: stats.byState.held,
+      byState: { ...stats.byState },
+      recipientsByStatus: Object.fromEntries(Object.entries(stats.recipientsByStatus).filter(([, n]) => n > 0)),
+      oldestReceivedAt: oldest?.receivedAt ?? null,
+    };
+  }
+
+  /**
+   * The start-up self-check and `queue verify`: the stored counters against `scanned` (a full
+   * scan). 'missing' for a spool written before counters existed.
+   */
+  countersAgainst(scanned: SpoolStats): 'ok' | 'missing' | 'mismatch' {
+    const stored = this.stats.get(COUNTERS);
+    if (!stored) return 'missing';
+    return sameStats(stored, scanned) ? 'ok' : 'mismatch';
+  }
+
+  /** Recomputes the counters from a full scan, in one transaction (the lock holder only). */
+  async rebuildCounters(): Promise<SpoolStats> {
+    let stats: SpoolStats | undefined;
+    await this.commit(() => {
+      stats = statsOf(this.list());
+      this.stats.putSync(COUNTERS, stats);
+    });
+    return stats!;
   }
 
   /**
@@ -387,9 +444,9 @@ export class Spool extends EventEmitter {
       const now = Date.now();
       const extras = extra(next);
       this.unindexSync(current);
-      if (done) this.retireSync(next, now);
+      if (done) this.retireSync(next, now, current);
       else {
-        this.messages.putSync(id, next);
+        this.recordSync(id, current, next);
         this.indexSync(next);
       }
       const inserted: string[] = [];
@@ -439,7 +496,7 @@ export class Spool extends EventEmitter {
       for (const record of waiting) {
         this.unindexSync(record);
         record.nextAttemptAt = now;
-        this.messages.putSync(record.id, record);
+        this.messages.putSync(record.id, record); // the time only: no counter changes
         this.indexSync(record);
       }
     });
@@ -482,7 +539,7 @@ export class Spool extends EventEmitter {
       throw new SpoolError('EIDEXISTS', `queue id ${record.id} is already taken; nothing was stored`);
     }
     this.bodies.putSync(record.id, bytes);
-    this.messages.putSync(record.id, record);
+    this.recordSync(record.id, undefined, record);
     this.indexSync(record);
   }
 
@@ -502,9 +559,20 @@ export class Spool extends EventEmitter {
     }
   }
 
-  /** Removes a message that is finished (or deleted); its token, if any, becomes a tombstone. */
-  private retireSync(record: MessageRecord, now: number): void {
-    this.messages.removeSync(record.id);
+  /**
+   * Writes (`after`) or removes (no `after`) a message record and moves the counters from
+   * `before` to `after`. Every change of a record's state or recipients goes through here.
+   */
+  private recordSync(id: string, before: MessageRecord | undefined, after: MessageRecord | undefined): void {
+    if (after) this.messages.putSync(id, after);
+    else this.messages.removeSync(id);
+    const base = this.statsInTxn ?? this.stats.get(COUNTERS);
+    if (base) this.statsInTxn = count(base, before, after); // none yet: built at the daemon's start
+  }
+
+  /** Removes a message that is finished (or deleted); its token, if any, becomes a tombstone. `stored`: the record as it is in the spool. */
+  private retireSync(record: MessageRecord, now: number, stored: MessageRecord = record): void {
+    this.recordSync(record.id, stored, undefined);
     this.bodies.removeSync(record.id);
     if (record.tokenKey === undefined) return;
     const expiresAt = now + this.tombstoneMs;
@@ -566,8 +634,13 @@ export class Spool extends EventEmitter {
     try {
       await this.root.childTransaction(() => {
         try {
+          this.statsInTxn = undefined;
           body();
+          // The counters go in the same (child) transaction: aborted with it, committed with it.
+          if (this.statsInTxn) this.stats.putSync(COUNTERS, this.statsInTxn);
+          this.statsInTxn = undefined;
         } catch (error) {
+          this.statsInTxn = undefined;
           thrown = { error };
           throw error;
         }

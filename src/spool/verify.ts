@@ -11,6 +11,7 @@
  */
 import { bodyProblem } from './checksum.js';
 import type { Spool } from './spool.js';
+import { emptyStats, tally } from './stats.js';
 
 export interface MessageProblem {
   id: string;
@@ -29,13 +30,17 @@ export interface VerifyReport {
   staleDue: Array<{ at: number; id: string }>;
   /** Records that should be scheduled but have no due-index entry (would never be delivered). */
   unscheduled: string[];
+  /** The stored counters (status, /metrics) against this scan: 'missing' on a spool older than them. */
+  counters: 'ok' | 'missing' | 'mismatch';
 }
 
 export function verifySpool(spool: Spool): VerifyReport {
-  const report: VerifyReport = { messages: 0, bodies: 0, dueEntries: 0, damaged: [], orphanBodies: [], staleDue: [], unscheduled: [] };
+  const report: VerifyReport = { messages: 0, bodies: 0, dueEntries: 0, damaged: [], orphanBodies: [], staleDue: [], unscheduled: [], counters: 'ok' };
   const scheduled = new Map<string, number>();
+  const scanned = emptyStats();
   for (const record of spool.list()) {
     report.messages++;
+    tally(scanned, record);
     if (record.nextAttemptAt !== null && !record.held) scheduled.set(record.id, record.nextAttemptAt);
     const problem = record.damaged ?? bodyProblem(record.bodyCrc32, spool.body(record.id), record.size);
     if (problem) report.damaged.push({ id: record.id, problem });
@@ -47,6 +52,7 @@ export function verifySpool(spool: Spool): VerifyReport {
     else report.staleDue.push({ at, id });
   }
   for (const id of scheduled.keys()) if (!due.has(id)) report.unscheduled.push(id);
+  report.counters = spool.countersAgainst(scanned);
   for (const id of spool.bodyIds()) {
     report.bodies++;
     if (!spool.get(id)) report.orphanBodies.push(id);
@@ -55,7 +61,7 @@ export function verifySpool(spool: Spool): VerifyReport {
 }
 
 export function verifyClean(report: VerifyReport): boolean {
-  return report.damaged.length + report.orphanBodies.length + report.staleDue.length + report.unscheduled.length === 0;
+  return report.damaged.length + report.orphanBodies.length + report.staleDue.length + report.unscheduled.length === 0 && report.counters !== 'mismatch';
 }
 
 /** Human-readable lines, one per problem, for the CLI and the start-up log. */
@@ -65,5 +71,6 @@ export function describeProblems(report: VerifyReport): string[] {
     ...report.orphanBodies.map((id) => `${id}: body without a queue record`),
     ...report.staleDue.map((d) => `${d.id}: due-index entry ${new Date(d.at).toISOString()} does not match any queued message`),
     ...report.unscheduled.map((id) => `${id}: queued but missing from the due index (would never be delivered)`),
+    ...(report.counters === 'mismatch' ? ['queue counters (status, /metrics) do not match the messages; the daemon rebuilds them at its next start'] : []),
   ];
 }
