@@ -12,7 +12,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchCapture, type BenchCapture } from './lib/capture.js';
 import { runLoad, type LoadResult } from './lib/loadgen.js';
-import { freePort, memoryOf, PostfixInstance, processTree, REPO, sampleTreeRss, sleep, startMailshim, waitForPort } from './lib/procs.js';
+import { freePort, PostfixInstance, REPO, sampleTreeRss, sleep, startMailshim } from './lib/procs.js';
+import { mailshimTarget, postfixTarget, type Target } from './lib/targets.js';
 import { median, percentile, svg, table, type Row } from './lib/report.js';
 
 interface Options {
@@ -59,70 +60,6 @@ interface TargetFigures {
 }
 
 const empty = (): TargetFigures => ({ intakeSmall: null, intakeLarge: null, relaySmall: null, relayLarge: null, p50: null, p99: null, idleRssMb: null, peakRssMb: null, sendmailMs: null, notes: [] });
-
-/** Something that accepts SMTP on a port and relays to an upstream port. */
-interface Target {
-  name: string;
-  start(upstreamPort: number): Promise<number>;
-  stop(): Promise<void>;
-  /** Current RSS in kB (summed over processes for Postfix). */
-  rssKb(): number;
-  /** Peak RSS since start in kB, if the system tracks it; else undefined (sampled instead). */
-  hwmKb(): number | undefined;
-  rootPid(): number | undefined;
-}
-
-function mailshimTarget(base: string): Target {
-  let running: Awaited<ReturnType<typeof startMailshim>> | undefined;
-  let n = 0;
-  return {
-    name: 'mailshim',
-    async start(upstreamPort) {
-      const port = await freePort();
-      const dir = join(base, `mailshim-${++n}`);
-      running = await startMailshim({ dir, port, upstreamPort, concurrency: 20 });
-      return port;
-    },
-    async stop() {
-      await running?.stop();
-      running = undefined;
-    },
-    rssKb: () => (running ? memoryOf(running.pid).rssKb : 0),
-    hwmKb: () => (running ? memoryOf(running.pid).hwmKb : undefined),
-    rootPid: () => running?.pid,
-  };
-}
-
-function postfixTarget(base: string): Target {
-  let instance: PostfixInstance | undefined;
-  let n = 0;
-  return {
-    name: 'postfix',
-    async start(upstreamPort) {
-      const port = await freePort();
-      instance = new PostfixInstance(join(base, `postfix-${++n}`), port, upstreamPort);
-      instance.setup();
-      instance.start();
-      await waitForPort(port);
-      return port;
-    },
-    async stop() {
-      instance?.stop();
-      // postfix stop returns before every child has exited; give them a moment.
-      await sleep(1500);
-      instance = undefined;
-    },
-    rssKb: () => {
-      const pid = instance?.masterPid();
-      if (!pid) return 0;
-      return treeRss(pid);
-    },
-    hwmKb: () => undefined,
-    rootPid: () => instance?.masterPid(),
-  };
-}
-
-const treeRss = (pid: number) => processTree(pid).reduce((sum, p) => sum + memoryOf(p).rssKb, 0);
 
 /** Intake: upstream down (a closed port), so only accept + spool is measured. */
 async function intake(target: Target, o: Options, f: TargetFigures): Promise<void> {

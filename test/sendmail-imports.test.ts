@@ -4,7 +4,7 @@
  * `import()` expressions (lazy paths: -bs, -bp, -bi, the maildrop fallback) are not followed.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from './helpers/daemon.js';
@@ -38,6 +38,20 @@ describe('sendmail start-up import graph', () => {
       assert.ok(!names.includes(heavy), `${heavy} must not be on the hot path: ${names.join(', ')}`);
     }
     assert.ok(names.length <= 16, `static graph has ${names.length} modules: ${names.join(', ')}`);
+  });
+
+  it('the build bundles the hot path into one file that shares errors.js with the lazy modules', (t) => {
+    const bundle = join(REPO, 'dist/src/cli/sendmail.bundle.js');
+    if (!existsSync(bundle)) return t.skip('no bundle in this build (esbuild not installed)');
+    const { files, packages } = staticGraph(bundle);
+    // npm packages stay outside the bundle: the config parser and nodemailer's one-file,
+    // dependency-free address parser (the address module reads command-line recipients with it).
+    assert.deepEqual([...packages].sort(), ['nodemailer/lib/addressparser', 'smol-toml']);
+    // One project module besides the bundle: errors.js, kept separate so that the SubmitError a
+    // lazily imported module (-bs, mailq, the maildrop fallback) throws is the class the entry tests.
+    const names = [...files].map((f) => f.slice(join(REPO, 'dist/src/').length)).sort();
+    assert.deepEqual(names, ['cli/sendmail.bundle.js', 'errors.js']);
+    assert.doesNotMatch(readFileSync(bundle, 'utf8'), /class (MailshimError|SubmitError)\b/);
   });
 
   it('the graph walker sees heavy imports (it can fail)', () => {

@@ -4,7 +4,8 @@
  * 250 per message (p50/p99 from 250 to upstream acceptance), which smtp-source does not report;
  * one generator for all targets keeps the comparison fair. Each session is one raw socket that
  * sends MAIL/RCPT/DATA for one message at a time and reuses the connection (RSET-free, like
- * smtp-source -d).
+ * smtp-source -d), or opens a new connection per message (`connectionPerMessage`, like
+ * smtp-source without -d). bench/compare.ts drives the same targets with smtp-source itself.
  */
 import { connect, type Socket } from 'node:net';
 
@@ -26,6 +27,11 @@ export interface LoadOptions {
   onAccepted?: (token: string, reply: string, at: number) => void;
   /** +1 when a session starts waiting for its reply to the message data, -1 when it has it. */
   onData?: (delta: number) => void;
+  /**
+   * One connection per message (connect, EHLO, one transaction, QUIT), as cron jobs, PHP and
+   * monitoring agents do, like smtp-source without -d. Default: keep the connection (smtp-source -d).
+   */
+  connectionPerMessage?: boolean;
 }
 
 export interface LoadResult {
@@ -36,6 +42,10 @@ export interface LoadResult {
   elapsedMs: number;
   /** performance.now() of each 250, by token. */
   acceptedAt: Map<string, number>;
+  /** Connect → 220 banner (ms), one entry per connection opened. */
+  bannerMs: number[];
+  /** Connect (or, on a kept connection, MAIL FROM) → 250 to the message data (ms), per accepted message. */
+  messageMs: number[];
 }
 
 /** A body of `size` bytes of 76-column text lines (no dots at line starts). */
@@ -62,10 +72,17 @@ class Session {
     socket.on('error', () => {});
   }
 
+  /** performance.now() when the TCP connection was established. */
+  openedAt = 0;
+
   static open(port: number): Promise<Session> {
     return new Promise((resolve, reject) => {
       const socket = connect({ port, host: '127.0.0.1' });
-      socket.once('connect', () => resolve(new Session(socket)));
+      socket.once('connect', () => {
+        const session = new Session(socket);
+        session.openedAt = performance.now();
+        resolve(session);
+      });
       socket.once('error', reject);
     });
   }
@@ -126,6 +143,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const to = o.recipient ?? 'sink@upstream.test';
   const body = bodyOf(o.size);
   const acceptedAt = new Map<string, number>();
+  const bannerMs: number[] = [];
+  const messageMs: number[] = [];
   const failures: Record<string, number> = {};
   let next = 0;
   let refused = 0;
@@ -148,6 +167,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           session = await Session.open(o.port);
           const greeting = await session.reply(30_000);
           if (!greeting.startsWith('220')) throw new Error(greeting);
+          bannerMs.push(performance.now() - session.openedAt);
           session.write('EHLO loadgen.test\r\n');
           const ehlo = await session.reply(30_000);
           if (!ehlo.startsWith('250')) throw new Error(ehlo);
@@ -169,11 +189,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         `From: <${from}>\r\nTo: <${to}>\r\nSubject: bench ${n}\r\nMessage-ID: <${token}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}.\r\n`,
         'latin1',
       );
+      const begun = o.connectionPerMessage ? session.openedAt : performance.now();
       const reply = await sendOne(session, from, to, data, o.onData);
       if (reply.startsWith('250')) {
         const at = performance.now();
         acceptedAt.set(token, at);
+        messageMs.push(at - begun);
         o.onAccepted?.(token, reply, at);
+        if (o.connectionPerMessage) {
+          await quit(session);
+          session = undefined;
+        }
         continue;
       }
       fail(reply);
@@ -186,13 +212,17 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         await new Promise((r) => setTimeout(r, reply.startsWith('4') ? 100 : 200));
       } else refused++;
     }
-    if (session && !session.closed) {
-      session.write('QUIT\r\n');
-      await session.reply(2000);
-      session.close();
-    }
+    if (session) await quit(session);
   }
 
   await Promise.all(Array.from({ length: o.sessions }, () => worker()));
-  return { accepted: acceptedAt.size, refused, failures, elapsedMs: performance.now() - started, acceptedAt };
+  return { accepted: acceptedAt.size, refused, failures, elapsedMs: performance.now() - started, acceptedAt, bannerMs, messageMs };
+}
+
+async function quit(session: Session): Promise<void> {
+  if (!session.closed) {
+    session.write('QUIT\r\n');
+    await session.reply(2000);
+  }
+  session.close();
 }

@@ -232,6 +232,19 @@ export class PostfixInstance {
       log(`apt-get install postfix failed: ${(error as Error).message}`);
       return false;
     }
+    // The package enables the system service; the bench only ever runs private instances, so
+    // make sure nothing of Postfix's holds port 25 now or after a reboot.
+    for (const [command, ...args] of [
+      ['/usr/sbin/postfix', 'stop'],
+      ['systemctl', 'disable', '--now', 'postfix'],
+      ['update-rc.d', 'postfix', 'disable'],
+    ] as const) {
+      try {
+        execFileSync(command, args, { stdio: 'ignore' });
+      } catch {
+        /* not running, or no such init system */
+      }
+    }
     return PostfixInstance.available();
   }
 

@@ -1,5 +1,5 @@
 /** Queue ids: time-ordered (so `mailq` lists oldest first) and unguessable enough to never collide. */
-import { randomBytes } from 'node:crypto';
+import { openSync, readSync } from 'node:fs';
 
 const ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ'; // no vowels: ids never spell words
 
@@ -11,6 +11,25 @@ function encode(value: bigint, length: number): string {
     value /= base;
   }
   return out;
+}
+
+let urandom: number | undefined;
+
+/**
+ * Random bytes from /dev/urandom (the fd stays open for the process). Not node:crypto: loading
+ * it costs the sendmail entry ~4-5 ms of CPU per run, a sixth of its start-up beyond bare Node
+ * (docs/performance.md); without /dev/urandom, Web Crypto (a global, loaded only then).
+ */
+function randomBytes(length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  try {
+    urandom ??= openSync('/dev/urandom', 'r');
+    if (readSync(urandom, bytes, 0, length, null) === length) return bytes;
+  } catch {
+    /* no /dev/urandom (a minimal chroot) */
+  }
+  globalThis.crypto.getRandomValues(bytes);
+  return bytes;
 }
 
 export function newQueueId(now = Date.now()): string {
