@@ -4,10 +4,6 @@
  * is used as a known answer, so the check is proven against a signature we did not make.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { createSign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { signMailgun, verifyMailgun } from '../src/events/providers/mailgun.js';
 import { verifySendgrid } from '../src/events/providers/sendgrid.js';
@@ -15,7 +11,8 @@ import { signSvix, verifyResend } from '../src/events/providers/resend.js';
 import { verifyPostmark } from '../src/events/providers/postmark.js';
 import { verifyBrevo } from '../src/events/providers/brevo.js';
 import { verifySes } from '../src/events/providers/ses.js';
-import { snsStringToSign, type SnsMessage } from '../src/events/sns.js';
+import type { SnsMessage } from '../src/events/sns.js';
+import { snsTestCertificate } from './helpers/sns.js';
 import { WEBHOOK_PROVIDERS } from '../src/events/providers/index.js';
 import { ReplayGuard, TIMESTAMP_TOLERANCE_MS } from '../src/events/verify.js';
 import { WebhookRejected, type WebhookRequest } from '../src/events/types.js';
@@ -86,18 +83,6 @@ test('Basic auth providers (Postmark, Mailjet, SparkPost, Brevo): exact credenti
   rejects(() => verifyBrevo(req('{}', { authorization: 'Bearer tok-124' }), { token: 'tok-123' }), /bearer/);
   rejects(() => verifyBrevo(req('{}', auth('hook', 's3cret:with:colons')), { ...secrets, token: 'tok-123' }), /bearer/);
 });
-
-/** An RSA certificate like SNS's signing certificate, made with openssl; returns PEM and a signer. */
-export function snsTestCertificate(dir: string): { pem: string; sign: (message: SnsMessage) => string } {
-  const key = join(dir, 'sns.key');
-  const cert = join(dir, 'sns.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=sns.amazonaws.com', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  const privateKey = readFileSync(key, 'utf8');
-  return {
-    pem: readFileSync(cert, 'utf8'),
-    sign: (message) => createSign(message.SignatureVersion === '1' ? 'sha1' : 'sha256').update(snsStringToSign(message)).sign(privateKey, 'base64'),
-  };
-}
 
 test('SES via SNS: signature by the certificate at an sns.<region>.amazonaws.com URL, configured topic only, fresh, not replayed', async (t) => {
   const dir = tempDir();

@@ -45,19 +45,24 @@ export function requireFresh(timestamp: string | undefined, now: number): number
   return ms;
 }
 
+/** Where verification claims a nonce (a ReplayGuard, or a per-request view of one). */
+export interface Replay {
+  /** Remembers `key`; throws WebhookRejected when it was already seen. */
+  claim(key: string, now: number): void;
+}
+
 /**
  * Tokens (Mailgun's token, Svix's message id) seen within the freshness window. A token older than
  * the window is refused as stale anyway, so remembering each one for the window (twice, for clock
  * skew either way) is enough; the memory is bounded and the oldest entries go first.
  */
-export class ReplayGuard {
+export class ReplayGuard implements Replay {
   private readonly seen = new Map<string, number>();
   constructor(
     private readonly maxEntries = 100_000,
     private readonly keepMs = 2 * TIMESTAMP_TOLERANCE_MS,
   ) {}
 
-  /** Remembers `key`; throws when it was already seen. */
   claim(key: string, now: number): void {
     for (const [k, at] of this.seen) {
       if (now - at <= this.keepMs && this.seen.size < this.maxEntries) break;

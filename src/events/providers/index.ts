@@ -5,7 +5,7 @@
  */
 import type { RestType } from '../../config/types.js';
 import type { WebhookRequest, WebhookResult } from '../types.js';
-import type { ReplayGuard, WebhookSecrets } from '../verify.js';
+import type { Replay, WebhookSecrets } from '../verify.js';
 import { parseBrevo, verifyBrevo } from './brevo.js';
 import { parseMailgun, verifyMailgun } from './mailgun.js';
 import { parseMailjet, verifyMailjet } from './mailjet.js';
@@ -18,9 +18,9 @@ import { parseSparkpost, verifySparkpost } from './sparkpost.js';
 export interface VerifyContext {
   now: number;
   /** Nonces with a 5-minute window (Mailgun tokens, svix-id). */
-  replay: ReplayGuard;
+  replay: Replay;
   /** SNS message ids, kept for the hour SNS messages stay acceptable. */
-  snsReplay: ReplayGuard;
+  snsReplay: Replay;
   fetchCertificate: CertificateFetcher;
 }
 

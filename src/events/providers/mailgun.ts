@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import type { ProviderEvent, WebhookRequest, WebhookResult } from '../types.js';
 import { WebhookRejected } from '../types.js';
-import { requireFresh, safeEqual, type ReplayGuard, type WebhookSecrets } from '../verify.js';
+import { requireFresh, safeEqual, type Replay, type WebhookSecrets } from '../verify.js';
 import { normalizeMessageId } from '../message-id.js';
 import { dateOf, field, jsonBody, lower, reasonOf, str } from './common.js';
 
@@ -16,7 +16,7 @@ export function signMailgun(key: string, timestamp: string, token: string): stri
   return createHmac('sha256', key).update(timestamp + token).digest('hex');
 }
 
-export function verifyMailgun(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: ReplayGuard): void {
+export function verifyMailgun(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: Replay): void {
   if (!secrets.signingKey) throw new WebhookRejected('no webhook_signing_key configured');
   const signature = field(jsonBody(request.body), 'signature');
   const timestamp = str(field(signature, 'timestamp'));

@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import type { ProviderEvent, WebhookRequest, WebhookResult } from '../types.js';
 import { WebhookRejected } from '../types.js';
-import { requireFresh, safeEqual, type ReplayGuard, type WebhookSecrets } from '../verify.js';
+import { requireFresh, safeEqual, type Replay, type WebhookSecrets } from '../verify.js';
 import { normalizeMessageId } from '../message-id.js';
 import { dateOf, field, jsonBody, lower, reasonOf, str } from './common.js';
 
@@ -17,7 +17,7 @@ export function signSvix(secret: string, id: string, timestamp: string, body: Bu
   return 'v1,' + createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
 }
 
-export function verifyResend(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: ReplayGuard): void {
+export function verifyResend(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: Replay): void {
   if (!secrets.signingKey) throw new WebhookRejected('no webhook_signing_key configured');
   const id = request.headers['svix-id'];
   const timestamp = request.headers['svix-timestamp'];

@@ -7,7 +7,7 @@
 import type { ProviderEvent, WebhookRequest, WebhookResult } from '../types.js';
 import { WebhookRejected } from '../types.js';
 import { requireSnsUrl, snsMessageOf, topicRegion, verifySnsSignature, type SnsMessage } from '../sns.js';
-import type { ReplayGuard, WebhookSecrets } from '../verify.js';
+import type { Replay, WebhookSecrets } from '../verify.js';
 import { normalizeMessageId } from '../message-id.js';
 import { dateOf, field, jsonBody, lower, reasonOf, str } from './common.js';
 import { parseJsonLossless } from '../../upstreams/rest/http.js';
@@ -17,7 +17,7 @@ export const SNS_MAX_AGE_MS = 60 * 60_000;
 
 export type CertificateFetcher = (url: URL) => Promise<string>;
 
-export async function verifySes(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: ReplayGuard, fetchCertificate: CertificateFetcher): Promise<SnsMessage> {
+export async function verifySes(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: Replay, fetchCertificate: CertificateFetcher): Promise<SnsMessage> {
   const message = snsMessageOf(jsonBody(request.body));
   if (!secrets.topicArns?.includes(message.TopicArn)) throw new WebhookRejected(`SNS topic ${message.TopicArn} is not in webhook_topic_arn`);
   const region = topicRegion(message.TopicArn);
