@@ -83,7 +83,7 @@ describe('REST upstream config', () => {
     ['bad rate_limit', 'type = "resend"\napi_key = "k"\nrate_limit = "10 per second"', `${file}:8: upstream[0].rate_limit: expected a rate like "10/s" or "120/m", got "10 per second"`],
     ['bad match_from', 'type = "resend"\napi_key = "k"\nmatch_from = ["billing.example.com"]', `${file}:8: upstream[0].match_from: expected sender patterns like "*@billing.example.com", got "billing.example.com"`],
     ['smtp key on a REST upstream', 'type = "resend"\napi_key = "k"\nhost = "smtp.resend.com"', `${file}:8: upstream[0].host: unknown key`],
-    ['unknown type', 'type = "sendgird"', `${file}:6: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", got "sendgird"`],
+    ['unknown type', 'type = "sendgird"', `${file}:6: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", "m365", "gmail", got "sendgird"`],
   ];
   for (const [name, table, expected] of cases) {
     it(`reports ${name}`, () => {

@@ -62,7 +62,7 @@ describe('config', () => {
   it('requires an upstream and its type', () => {
     assert.deepEqual(problems(`hostname = "x"\n`), ['mailshim.toml: upstream: at least one [[upstream]] table is required']);
     assert.deepEqual(problems(`[[upstream]]\nname = "a"\n`), ['mailshim.toml:1: upstream[0].type: is required']);
-    assert.deepEqual(problems(`[[upstream]]\ntype = "carrier-pigeon"\n`), ['mailshim.toml:2: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", got "carrier-pigeon"']);
+    assert.deepEqual(problems(`[[upstream]]\ntype = "carrier-pigeon"\n`), ['mailshim.toml:2: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", "m365", "gmail", got "carrier-pigeon"']);
   });
 
   it('refuses tls = "none" unless the host is loopback', () => {

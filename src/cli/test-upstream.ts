@@ -56,7 +56,7 @@ export async function testUpstreams(config: Config, options: TestUpstreamOptions
         continue;
       }
       const send = options.sendTo ? testMessage(config, upstreamConfig, options.from ?? config.bounceFrom, options.sendTo) : undefined;
-      const steps = await upstream.check({ send });
+      const steps = await upstream.check({ send, from: options.from });
       for (const step of steps) {
         options.out.write(`  ${step.ok ? 'ok  ' : 'FAIL'} ${step.name} (${step.durationMs} ms): ${step.detail.replace(/\s+/g, ' ').trim()}\n`);
         if (step.ok && step.advice) options.out.write(`       ! ${step.advice}\n`);

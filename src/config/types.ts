@@ -124,7 +124,56 @@ export interface SesUpstreamConfig extends RestCommon {
 
 export type RestUpstreamConfig = ApiKeyUpstreamConfig | MailgunUpstreamConfig | MailjetUpstreamConfig | SesUpstreamConfig;
 
-export type UpstreamConfig = SmtpUpstreamConfig | MaildirUpstreamConfig | RestUpstreamConfig;
+/** Where an OAuth upstream's SMTP path connects (smtp.office365.com / smtp.gmail.com:587 unless overridden). */
+export interface OAuthSmtpTarget {
+  host: string;
+  port: number;
+  tls: TlsMode;
+  /** Extra trusted CA certificates (PEM text), for tests and TLS-intercepting proxies. */
+  ca?: string;
+}
+
+interface OAuthCommon extends UpstreamCommon {
+  /** Base URL of the mail API (Graph or Gmail), for via = "graph" / "api" and test-upstream. */
+  endpoint: string;
+  /** Token endpoint URL. */
+  tokenEndpoint: string;
+  /** The mailbox that sends when the envelope sender is not one of `mailboxDomains`. */
+  sendAs?: string;
+  /** Domains whose addresses are mailboxes of this tenant/Workspace (default: the domain of send_as). */
+  mailboxDomains: string[];
+  smtp: OAuthSmtpTarget;
+}
+
+/** Microsoft 365 / Exchange Online: client credentials (secret or certificate assertion). */
+export interface M365UpstreamConfig extends OAuthCommon {
+  type: 'm365';
+  via: 'graph' | 'smtp';
+  tenant: string;
+  clientId: string;
+  clientSecret?: string;
+  /** PEM certificate (public) and its private key, for the client assertion. */
+  certificate?: string;
+  privateKey?: string;
+}
+
+/** Google Workspace: service account with domain-wide delegation (JWT bearer grant). */
+export interface GmailUpstreamConfig extends OAuthCommon {
+  type: 'gmail';
+  via: 'api' | 'smtp';
+  clientEmail: string;
+  /** The service account's numeric client id (for the delegation advice), when the key file has it. */
+  clientId?: string;
+  privateKey: string;
+  privateKeyId?: string;
+}
+
+/** The OAuth 2.0 mailbox provider types (src/upstreams/m365.ts, gmail.ts). */
+export const OAUTH_TYPES = ['m365', 'gmail'] as const;
+
+export type OAuthUpstreamConfig = M365UpstreamConfig | GmailUpstreamConfig;
+
+export type UpstreamConfig = SmtpUpstreamConfig | MaildirUpstreamConfig | RestUpstreamConfig | OAuthUpstreamConfig;
 
 export interface SpoolConfig {
   path: string;
@@ -220,4 +269,4 @@ export interface Config {
 }
 
 /** Keys whose values are secrets: masked by check-config and never logged. */
-export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key', 'session_token', 'webhook_signing_key', 'webhook_password', 'webhook_token']);
+export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key', 'session_token', 'client_secret', 'private_key', 'webhook_signing_key', 'webhook_password', 'webhook_token']);

@@ -10,6 +10,7 @@
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult } from '../upstreams/types.js';
 import type { Classification } from './classify.js';
+import { GMAIL_HTTP_RULES, M365_HTTP_RULES } from './classify-oauth.js';
 
 export type HttpResult = Extract<AttemptResult, { kind: 'http' }>;
 
@@ -24,6 +25,8 @@ export interface HttpRule {
   outcome: OutcomeClass;
   /** RFC 3463 status for the DSN and logs. */
   dsn: string;
+  /** A config outcome about this message only (its From), not the upstream: no cool-down. */
+  messageOnly?: true;
 }
 
 const SENDER_SETUP = /not (been )?verified|unverified|verify (your|the) (sender|domain|identity)|sender identity|sender signature|domain (is )?not (found|configured|verified)|unconfigured|not allowed to send|suspend|disabled|deactivated|sandbox|authori[sz]ed recipients/i;
@@ -41,6 +44,8 @@ export const SHARED_HTTP_RULES: readonly HttpRule[] = [
 ];
 
 export const PROVIDER_HTTP_RULES: Readonly<Record<string, readonly HttpRule[]>> = {
+  m365: M365_HTTP_RULES,
+  gmail: GMAIL_HTTP_RULES,
   sendgrid: [
     { name: 'unverified sender identity', text: /sender identity|from address does not match/i, outcome: 'config', dsn: '4.7.0' },
     { name: 'too many requests', status: 429, outcome: 'transient', dsn: '4.7.0' },
@@ -125,5 +130,6 @@ export function classifyHttp(r: HttpResult): Classification {
   const outcome = rule?.outcome ?? 'transient';
   const classification: Classification = { outcome, status: rule?.dsn ?? '4.0.0', reply };
   if (r.retryAfterMs !== undefined && outcome !== 'permanent') classification.retryAfterMs = r.retryAfterMs;
+  if (rule?.messageOnly) classification.messageOnly = true;
   return classification;
 }

@@ -19,6 +19,8 @@ export interface Classification {
   /** Human-readable reply, e.g. "550 5.1.1 no such user". */
   reply: string;
   retryAfterMs?: number;
+  /** A configuration problem of this message only (e.g. a From the mailbox may not send as): hold it, but the upstream is not failing. */
+  messageOnly?: boolean;
 }
 
 type SmtpResult = Extract<AttemptResult, { kind: 'smtp' }>;

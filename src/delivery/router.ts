@@ -42,7 +42,8 @@ const MAX_PROBE_INTERVAL = 5 * 60_000;
 const PAUSE_AFTER_FAILURES = 3;
 
 function isUpstreamFailure(result: AttemptResult, outcome: Classification): boolean {
-  if (outcome.outcome === 'config') return true;
+  // A configuration problem of one message (a From the mailbox may not send as) holds that message only.
+  if (outcome.outcome === 'config') return !outcome.messageOnly;
   if (outcome.outcome !== 'transient') return false;
   switch (result.kind) {
     case 'network':

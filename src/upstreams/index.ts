@@ -28,6 +28,10 @@ export async function createUpstream(config: UpstreamConfig, hostname: string): 
       return new (await import('./mailjet.js')).MailjetUpstream(config);
     case 'ses':
       return new (await import('./ses.js')).SesUpstream(config);
+    case 'm365':
+      return new (await import('./m365.js')).M365Upstream(config, hostname);
+    case 'gmail':
+      return new (await import('./gmail.js')).GmailUpstream(config, hostname);
   }
 }
 
@@ -42,6 +46,9 @@ export function upstreamTarget(config: UpstreamConfig): string {
       return `${config.endpoint} (domain ${config.domain})`;
     case 'ses':
       return `${config.endpoint} (${config.region})`;
+    case 'm365':
+    case 'gmail':
+      return config.via === 'smtp' ? `${config.smtp.host}:${config.smtp.port} (${config.smtp.tls}, XOAUTH2)` : config.endpoint;
     default:
       return config.endpoint;
   }

@@ -5,12 +5,13 @@
  */
 import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import XOAuth2 from 'nodemailer/lib/xoauth2/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { connectProbe, networkFailure, timed } from './probe.js';
-import { connectionOptions, resultOfError } from './smtp.js';
+import { connectionOptions, resultOfError, type OAuthTokenProvider } from './smtp.js';
 import type { CheckRequest, CheckStep } from './types.js';
 
-export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, request: CheckRequest): Promise<CheckStep[]> {
+export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, request: CheckRequest, oauth?: OAuthTokenProvider): Promise<CheckStep[]> {
   const timeout = Math.min(config.timeout, 30_000);
   const steps: CheckStep[] = [];
   steps.push(await timed(`tcp connect ${config.host}:${config.port}`, () => connectProbe({ host: config.host, port: config.port, timeoutMs: timeout }), networkFailure));
@@ -39,7 +40,17 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
     steps.push(greeting);
     if (!greeting.ok) return steps;
 
-    if (config.username !== undefined) {
+    if (oauth) {
+      const token = await oauth.token(false);
+      const xoauth2 = new XOAuth2({ user: oauth.user, accessToken: token.value, expires: token.expiresAt });
+      const auth = await timed(
+        `auth XOAUTH2 as ${oauth.user}`,
+        () => new Promise<string>((resolve, reject) => connection.login({ user: oauth.user, oauth2: xoauth2, method: 'XOAUTH2' } as never, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),
+        (error) => resultOfError(error),
+      );
+      steps.push(auth);
+      if (!auth.ok) return steps;
+    } else if (config.username !== undefined) {
       const auth = await timed(
         `auth as ${config.username}`,
         () => new Promise<string>((resolve, reject) => connection.login({ user: config.username!, pass: config.password ?? '' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),

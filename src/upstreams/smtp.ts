@@ -69,6 +69,16 @@ export function connectionOptions(config: SmtpUpstreamConfig, hostname: string) 
   };
 }
 
+/**
+ * SASL XOAUTH2 instead of a password (the m365 and gmail upstreams' SMTP path): the mailbox to
+ * authenticate as and where its access token comes from. `renew` is true when the server refused
+ * the previous token; the result's expiresAt tells nodemailer when to ask again.
+ */
+export interface OAuthTokenProvider {
+  user: string;
+  token(renew: boolean): Promise<{ value: string; expiresAt: number }>;
+}
+
 export class SmtpUpstream implements Upstream {
   readonly type = 'smtp';
   readonly name: string;
@@ -77,17 +87,23 @@ export class SmtpUpstream implements Upstream {
   constructor(
     private readonly config: SmtpUpstreamConfig,
     private readonly hostname: string,
+    private readonly oauth?: OAuthTokenProvider,
   ) {
     this.name = config.name;
     const options: SMTPPool.Options = {
       ...connectionOptions(config, hostname),
       pool: true,
       maxConnections: config.maxConcurrency,
-      auth: config.username !== undefined ? { user: config.username, pass: config.password ?? '' } : undefined,
+      auth: oauth ? { type: 'OAuth2', user: oauth.user } : config.username !== undefined ? { user: config.username, pass: config.password ?? '' } : undefined,
       disableFileAccess: true,
       disableUrlAccess: true,
     };
     this.transport = nodemailer.createTransport(options);
+    if (oauth) {
+      this.transport.set('oauth2_provision_cb', (_user: string, renew: boolean, callback: (error: Error | null, token?: string, expires?: number) => void) => {
+        oauth.token(renew).then((token) => callback(null, token.value, token.expiresAt), (error: Error) => callback(error));
+      });
+    }
   }
 
   async send(message: OutboundMessage): Promise<RecipientResult[]> {
@@ -125,7 +141,7 @@ export class SmtpUpstream implements Upstream {
   }
 
   check(request: CheckRequest): Promise<CheckStep[]> {
-    return checkSmtp(this.config, this.hostname, request);
+    return checkSmtp(this.config, this.hostname, request, this.oauth);
   }
 
   async close(): Promise<void> {

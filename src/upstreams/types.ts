@@ -57,6 +57,8 @@ export interface Upstream {
 
 export interface CheckRequest {
   send?: OutboundMessage;
+  /** `--from`: the sender to check as (mailbox providers check that mailbox even without --send-to). */
+  from?: string;
 }
 
 export interface CheckStep {
