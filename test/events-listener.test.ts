@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
+import { maskedConfig } from '../src/config/mask.js';
 import { permissionProblems } from '../src/config/permissions.js';
 import type { RestUpstreamConfig } from '../src/config/types.js';
 import { EventsListener, type EventSink } from '../src/events/listener.js';
@@ -151,6 +152,8 @@ test('config: [events] defaults to loopback 127.0.0.1:8025; webhook keys per pro
     const cfg = parseConfig(config(dir.path).replace('address = "127.0.0.1:0"\n', ''), join(dir.path, 'mailshim.toml'), { MG: 'k' });
     assert.equal(cfg.events!.address, '127.0.0.1:8025');
     assert.equal((cfg.upstreams[0] as RestUpstreamConfig).webhookSigningKey, KEY);
+    const masked = maskedConfig(cfg);
+    assert.ok(!masked.includes(KEY) && /webhook_signing_key = "\*+"/.test(masked) && /\[events\]/.test(masked), 'check-config masks the webhook key and shows [events]');
     chmodSync(join(dir.path, 'mg.key'), 0o644);
     assert.match(permissionProblems(cfg).join('\n'), /mg\.key holds a secret/);
     assert.throws(() => parseConfig(config(dir.path, 'webhook_username = "u"'), join(dir.path, 'm.toml'), { MG: 'k' }), /webhook_username/);
