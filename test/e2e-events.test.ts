@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import { signMailgun } from '../src/events/providers/mailgun.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
-import { tempDir } from './helpers/tmp.js';
+import { runCli } from './helpers/cli.js';
+import { closedPort, tempDir } from './helpers/tmp.js';
 
 const KEY = 'e2e-mailgun-signing-key';
 
@@ -26,9 +27,11 @@ test('daemon: [events] listener records verified events in the log and metrics; 
   const dir = tempDir();
   t.after(dir.cleanup);
   writeFileSync(join(dir.path, 'mg-webhook.key'), KEY, { mode: 0o600 });
+  // A fixed port: `mailshim events test` finds the listener through the config.
+  const eventsPort = await closedPort();
   const config = writeConfig(dir.path, relayConfig({
     spool: `${dir.path}/spool`,
-    extra: `[metrics]\naddress = "127.0.0.1:0"\n\n[events]\naddress = "127.0.0.1:0"\n\n[control]\nsocket = "${dir.path}/ctl.sock"`,
+    extra: `[metrics]\naddress = "127.0.0.1:0"\n\n[events]\naddress = "127.0.0.1:${eventsPort}"\npublic_url = "https://relay.example.com/events"\n\n[control]\nsocket = "${dir.path}/ctl.sock"`,
     upstreams: `[[upstream]]\nname = "mg"\ntype = "mailgun"\napi_key = "key-x"\ndomain = "mg.example.org"\nendpoint = "http://127.0.0.1:1"\nwebhook_signing_key_file = "${dir.path}/mg-webhook.key"\n`,
   }));
   const daemon = await startDaemon(config);
@@ -50,4 +53,15 @@ test('daemon: [events] listener records verified events in the log and metrics; 
   assert.equal(await counter(), '1');
   assert.equal(daemon.logs.filter((l) => l.event === 'provider-event').length, 1);
   assert.ok(!daemon.output().includes(KEY), 'the signing key is never logged');
+
+  // mailshim events test: a correctly signed sample reaches the listener and is recorded.
+  const sample = await runCli(['events', 'test', 'mg', '--config', config]);
+  assert.equal(sample.code, 0, sample.stdout + sample.stderr);
+  assert.match(sample.stdout, /mg: 200 ok — the listener verified and recorded/);
+  const recorded = await daemon.waitForLog((l) => l.event === 'provider-event' && l.providerMessageId === 'mailshim-events-test');
+  assert.equal(recorded.type, 'delivered');
+  // test-upstream prints the webhook URL and the Mailgun console steps.
+  const tu = await runCli(['test-upstream', 'mg', '--config', config]);
+  assert.match(tu.stdout, /webhook URL: https:\/\/relay\.example\.com\/events\/mg; listener 127\.0\.0\.1:\d+/);
+  assert.match(tu.stdout, /Mailgun: Sending → Webhooks → add https:\/\/relay\.example\.com\/events\/mg/);
 });

@@ -121,3 +121,19 @@ test('SES via SNS: signature by the certificate at an sns.<region>.amazonaws.com
   await rejectsAsync(verify(message({ Timestamp: new Date(now - 2 * 3600_000).toISOString() })), /stale/);
   assert.ok(fetched.every((u) => new URL(u).hostname === 'sns.eu-west-1.amazonaws.com'), 'no certificate fetched from any other host');
 });
+
+test('events test samples: each one passes its provider\'s verification and parses as one delivered event; SendGrid and SES say why there is none', async () => {
+  const { sampleEvent } = await import('../src/events/samples.js');
+  const secrets = { signingKey: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', username: 'u', password: 'p' };
+  for (const type of ['mailgun', 'resend', 'postmark', 'mailjet', 'brevo', 'sparkpost', 'sendgrid', 'ses'] as const) {
+    const sample = sampleEvent({ type, name: type } as never, secrets, 'to@example.org');
+    if ('unavailable' in sample) {
+      assert.ok(type === 'sendgrid' || type === 'ses', type);
+      continue;
+    }
+    const request = req(sample.body, sample.headers);
+    const now = Date.now();
+    await WEBHOOK_PROVIDERS[type].verify(request, secrets, { now, replay: new ReplayGuard(), snsReplay: new ReplayGuard(), fetchCertificate: async () => '' });
+    assert.deepEqual(WEBHOOK_PROVIDERS[type].parse(request).events.map((e) => [e.type, e.recipient, e.providerMessageId]), [['delivered', 'to@example.org', 'mailshim-events-test']], type);
+  }
+});
