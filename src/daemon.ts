@@ -22,6 +22,7 @@ import { EventsListener, type EventSink } from './events/listener.js';
 import type { ProviderEvent } from './events/types.js';
 import { queueEntries } from './spool/listing.js';
 import { Spool } from './spool/spool.js';
+import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 import { VERSION } from './version.js';
 
@@ -88,7 +89,7 @@ export class Daemon {
     if (!this.config.metrics) return;
     const { Metrics } = await import('./metrics/metrics.js');
     const { spool, scheduler } = this;
-    const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health() });
+    const metrics = new Metrics({ counts: () => spool.counts(), upstreamFailures: () => scheduler.activeRouter.health(), spoolProblems: () => spool.health().problems.length });
     spool.on('accepted', (_id: string, origin: string) => metrics.onAccepted(origin));
     scheduler.on('attempt', (event: AttemptEvent) => metrics.onAttempt(event));
     this.metrics = metrics;
@@ -97,7 +98,10 @@ export class Daemon {
   static async start(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
     // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
-    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5) });
+    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5), reserve: SPOOL_RESERVE_BYTES });
+    spool.failStop = failStopHandler(log);
+    spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
+    await checkSpoolAtStart(spool, log);
     const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
     const daemon = new Daemon(config, spool, scheduler, log);
     await daemon.startMetrics();
@@ -224,6 +228,7 @@ export class Daemon {
       },
       inFlight: this.scheduler.inFlightCount,
       metrics: this.metricsAddress ?? null,
+      spool: { problems: this.spool.health().problems },
     };
   }
 

@@ -23,7 +23,11 @@ export class ConfigError extends MailshimError {
 /** The spool could not durably store or update a message. */
 export class SpoolError extends MailshimError {
   constructor(
-    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY',
+    /**
+     * ESPOOLDAMAGED: the spool file is unreadable or inconsistent (start-up check, exit 75).
+     * ESPOOLSYNC: a commit became visible but its fsync failed; the process must stop (see spool.ts).
+     */
+    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'ESPOOLDAMAGED' | 'ESPOOLSYNC',
     message: string,
     options?: { cause?: unknown },
   ) {

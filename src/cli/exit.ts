@@ -17,6 +17,11 @@ export const EXIT = {
   TIMEOUT: EX.TEMPFAIL,
   NO_PERMISSION: EX.NOPERM,
   CONFIG: EX.CONFIG,
+  /** `queue verify` found problems. */
+  DATA_PROBLEM: EX.DATAERR,
+  CANT_CREATE: EX.CANTCREAT,
+  /** The spool file is damaged (as `serve` exits). */
+  SPOOL_DAMAGED: EX.TEMPFAIL,
 } as const;
 
 /** An operator command ending with a message on stderr and a documented exit code. */
@@ -34,7 +39,7 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof ControlError) return error.code === 'EDAEMONDOWN' ? EXIT.DAEMON_DOWN : EXIT.SOFTWARE;
   const errno = (error as NodeJS.ErrnoException | undefined)?.code ?? ((error as Error | undefined)?.cause as NodeJS.ErrnoException | undefined)?.code;
   if (errno === 'EACCES' || errno === 'EPERM' || /permission denied/i.test((error as Error | undefined)?.message ?? '')) return EXIT.NO_PERMISSION;
-  if (error instanceof SpoolError) return EXIT.SPOOL_IO;
+  if (error instanceof SpoolError) return error.code === 'ESPOOLDAMAGED' ? EXIT.SPOOL_DAMAGED : EXIT.SPOOL_IO;
   if (error instanceof MailshimError && error.code === 'ECONFIG') return EXIT.CONFIG;
   return EXIT.SOFTWARE;
 }

@@ -8,6 +8,11 @@ import { EX } from './sysexits.js';
 function fail(error: unknown): never {
   if (error instanceof MailshimError) {
     process.stderr.write(`mailshim: ${error.message}\n`);
+    // A damaged spool: EX_TEMPFAIL, and systemd does not restart into it (RestartPreventExitStatus=75).
+    if (error.code === 'ESPOOLDAMAGED') {
+      process.stderr.write('mailshim: not starting; run `mailshim queue verify`, rescue mail with `mailshim queue dump --raw DIR`, see docs/operations.md\n');
+      process.exit(EX.TEMPFAIL);
+    }
     process.exit(error.code === 'ECONFIG' ? EX.CONFIG : EX.SOFTWARE);
   }
   process.stderr.write(`mailshim: ${(error as Error)?.stack ?? String(error)}\n`);

@@ -107,6 +107,18 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
               return (await import('./queue.js')).flush(ctx, { wait: a.wait, timeoutMs, progress: process.stderr });
             }),
         )
+        .command(
+          'verify',
+          'check the spool: every message has its body, bodies match their checksums, the due index agrees (exit 0 OK, 65 problems, 75 unreadable)',
+          (c) => c.option('json', { type: 'boolean', default: false }),
+          (a) => withQueue(a.config, async (ctx) => (await import('./queue-rescue.js')).verify(ctx, a.json)),
+        )
+        .command(
+          'dump',
+          'copy every queued message out of the spool as DIR/ID.eml plus DIR/ID.json (envelope), readable without mailshim',
+          (c) => c.option('raw', { type: 'string', demandOption: true, describe: 'directory to write into (created; existing files are never overwritten)' }),
+          (a) => withQueue(a.config, async (ctx) => (await import('./queue-rescue.js')).dumpRaw(ctx, a.raw)),
+        )
         .demandCommand(1, 'name a queue command; see mailshim queue --help'),
     )
     .command(

@@ -19,6 +19,8 @@ export interface StatusVerdict {
 }
 
 export function verdict(report: StatusReport): StatusVerdict {
+  const storage = report.spool?.problems ?? [];
+  if (storage.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: spool: ${storage.join('; ')}` };
   const config = report.upstreams.filter((u) => u.state === 'config-error');
   if (config.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: upstream ${config.map((u) => u.name).join(', ')} rejects our configuration; mail is held` };
   const failing = report.upstreams.filter((u) => u.state === 'failing');

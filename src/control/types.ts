@@ -35,6 +35,8 @@ export interface StatusReport {
   queue: QueueStatus;
   inFlight: number;
   metrics: string | null;
+  /** Storage faults (disk full, failed writes); any makes `status` CRITICAL. Absent from daemons before 0.1. */
+  spool?: { problems: string[] };
 }
 
 export function upstreamState(h: UpstreamHealth): UpstreamStatus['state'] {

@@ -5,8 +5,10 @@
  * changes made by other processes (`queue retry`, sendmail submissions) are seen within a second.
  */
 import { EventEmitter } from 'node:events';
+import { SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RetryConfig } from '../config/types.js';
+import { bodyProblem } from '../spool/checksum.js';
 import type { Spool } from '../spool/spool.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
 import { dsnMessages } from './dsn.js';
@@ -21,6 +23,8 @@ export interface SchedulerSettings {
   concurrency: number;
   /** How often to look at the due index when nothing woke us (ms). */
   pollInterval?: number;
+  /** Delays between tries to record an outcome (default OUTCOME_RETRY_DELAYS; tests shorten them). */
+  outcomeRetryDelays?: number[];
 }
 
 /** One recipient's result within an attempt, for observers (metrics): no addresses, no content. */
@@ -39,8 +43,20 @@ export interface AttemptEvent {
   recipients: RecipientAttempt[];
 }
 
+/**
+ * Recording an outcome that failed is retried after these delays (ms), the delivery is not: the
+ * message stays "in flight" meanwhile, so it is not picked again. After the last one the spool's
+ * fail-stop ends the process (see Spool.commit): a restart re-reads the spool from disk.
+ */
+export const OUTCOME_RETRY_DELAYS = [250, 1000, 2000, 4000, 8000];
+
+/** After an unexpected delivery failure the message is left alone this long (in memory only). */
+export const FAILURE_PAUSE_MS = 60_000;
+
 export class Scheduler extends EventEmitter {
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Messages not to pick before a time, after a failure that would otherwise repeat at once. */
+  private readonly notBefore = new Map<string, number>();
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
@@ -117,10 +133,18 @@ export class Scheduler extends EventEmitter {
     try {
       const free = pausedUntil === undefined ? this.settings.concurrency - this.inFlight.size : 0;
       if (free > 0) {
-        const ids = this.spool.dueIds(Date.now(), free + this.inFlight.size).filter((id) => !this.inFlight.has(id)).slice(0, free);
+        const now = Date.now();
+        for (const [id, until] of this.notBefore) if (until <= now) this.notBefore.delete(id);
+        const ids = this.spool
+          .dueIds(now, free + this.inFlight.size + this.notBefore.size)
+          .filter((id) => !this.inFlight.has(id) && !this.notBefore.has(id))
+          .slice(0, free);
         for (const id of ids) {
           const job = this.deliver(id)
-            .catch((error: unknown) => this.log.error({ err: error, queueId: id }, 'delivery failed unexpectedly; message stays queued'))
+            .catch((error: unknown) => {
+              this.notBefore.set(id, Date.now() + FAILURE_PAUSE_MS);
+              this.log.error({ err: error, queueId: id }, `delivery failed unexpectedly; message stays queued, next try in ${FAILURE_PAUSE_MS / 1000} s at the earliest`);
+            })
             .finally(() => {
               this.inFlight.delete(id);
               this.wake();
@@ -138,7 +162,7 @@ export class Scheduler extends EventEmitter {
     // Messages being delivered stay in the due index until their outcome is recorded; skip them,
     // or their past due time would make this loop spin.
     const nextDue =
-      pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set(this.inFlight.keys()));
+      pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set([...this.inFlight.keys(), ...this.notBefore.keys()]));
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => this.tick(), delay);
@@ -147,7 +171,14 @@ export class Scheduler extends EventEmitter {
   private async deliver(id: string): Promise<void> {
     const record = this.spool.get(id);
     const raw = this.spool.body(id);
-    if (!record || record.held || !raw) return;
+    if (!record || record.held) return;
+    // Never send a damaged copy: a body that no longer matches its accept-time checksum is held.
+    const damaged = bodyProblem(record.bodyCrc32, raw, record.size);
+    if (damaged || !raw) {
+      await this.spool.quarantine(id, damaged ?? 'message body missing from the spool');
+      this.log.error({ event: 'spool-damaged', queueId: id, problem: damaged }, `${id}: ${damaged}; message held, not delivered (see mailshim queue verify)`);
+      return;
+    }
     const recipients = record.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred').map((r) => r.address);
     if (recipients.length === 0) return;
     const started = Date.now();
@@ -156,14 +187,16 @@ export class Scheduler extends EventEmitter {
     const now = Date.now();
     const retry = this.settings.retry;
     let newlyFailed: RecipientState[] = [];
-    const updated = await this.spool.update(
-      id,
-      (current) => {
-        const applied = applyOutcomes(current, outcomes, retry, now);
-        newlyFailed = applied.newlyFailed;
-        return applied.record;
-      },
-      (next) => dsnMessages(next, newlyFailed, raw, this.settings, now),
+    const updated = await this.recordOutcome(id, () =>
+      this.spool.update(
+        id,
+        (current) => {
+          const applied = applyOutcomes(current, outcomes, retry, now);
+          newlyFailed = applied.newlyFailed;
+          return applied.record;
+        },
+        (next) => dsnMessages(next, newlyFailed, raw, this.settings, now),
+      ),
     );
     const bounced = new Set(newlyFailed.map((r) => r.address));
     this.logAttempt(record, outcomes, started, now, updated?.record.nextAttemptAt ?? null, updated?.inserted ?? [], bounced);
@@ -175,6 +208,30 @@ export class Scheduler extends EventEmitter {
       recipients: [...outcomes].map(([address, o]) => ({ upstream: o.upstream, outcome: o.outcome, bounced: bounced.has(address) })),
     };
     this.emit('attempt', event);
+  }
+
+  /**
+   * Records an attempt's outcome, retrying the spool write (never the delivery) a bounded number
+   * of times. Once the upstream has the message, forgetting that would send it again — in a tight
+   * loop before this existed (issue 10). If the spool still refuses, stop the process: the spool's
+   * own fail-stop when it has one (the daemon), otherwise the error goes to the caller.
+   */
+  private async recordOutcome<T>(id: string, write: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await write();
+      } catch (error) {
+        const delay = (this.settings.outcomeRetryDelays ?? OUTCOME_RETRY_DELAYS)[attempt];
+        if (delay === undefined) {
+          const failure = new SpoolError('ESPOOLSYNC', `cannot record the outcome of delivering ${id} after ${attempt + 1} tries: ${(error as Error).message}`, { cause: error });
+          this.spool.failStop?.(failure);
+          throw failure;
+        }
+        if (!this.running) throw error; // shutting down: the message stays queued as it was
+        this.log.error({ err: error, event: 'outcome-not-recorded', queueId: id, retryInMs: delay }, `${id}: cannot record the delivery outcome; retrying the spool write in ${delay} ms (the message is not sent again meanwhile)`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** Upstreams that failed before another took the message: still worth an alert (config) or a warning. */

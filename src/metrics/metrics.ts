@@ -12,6 +12,8 @@ export interface MetricsSources {
   counts(): SpoolCounts;
   /** Upstream name → consecutive failures, read at scrape time. */
   upstreamFailures(): Array<{ name: string; consecutiveFailures: number }>;
+  /** Storage problems (disk full, failed writes) that make `status` CRITICAL, read at scrape time. */
+  spoolProblems(): number;
 }
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400];
@@ -55,6 +57,14 @@ export class Metrics {
       collect() {
         const oldest = sources.counts().oldestReceivedAt;
         this.set(oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      },
+    });
+    new Gauge({
+      name: 'mailshim_spool_problems',
+      help: 'Spool storage problems now (disk full, reserve in use, failed write); 0 = healthy',
+      registers,
+      collect() {
+        this.set(sources.spoolProblems());
       },
     });
     new Gauge({

@@ -23,7 +23,11 @@ import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
+import { bodyChecksum } from './checksum.js';
+import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
+import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
+import { DiskReserve } from './reserve.js';
 import { isFinal, type AcceptMeta, type Envelope, type MessageRecord } from './types.js';
 
 type DueKey = [number, string];
@@ -55,20 +59,48 @@ export interface NewMessage {
   meta: AcceptMeta;
 }
 
+/** What went wrong with the spool's storage lately; shown by `status` (CRITICAL) until resolved. */
+export interface SpoolFault {
+  code: SpoolError['code'];
+  message: string;
+  at: number;
+  /** For a refusal of new mail: true once a message of the refused size would fit again. */
+  resolved?: () => boolean;
+}
+
+/** Called when a commit became visible but was not made durable: the process must stop (never returns). */
+export type FailStop = (error: SpoolError) => void;
+
 export class Spool extends EventEmitter {
   private readonly root: RootDatabase;
   private readonly messages: Database<MessageRecord, string>;
   private readonly bodies: Database<Buffer, string>;
   private readonly due: Database<null, DueKey>;
   private closed = false;
+  private readonly reserve: DiskReserve | undefined;
+  private fault: SpoolFault | undefined;
+  /** Set by the daemon; without it (the CLI) a durability failure is thrown as ESPOOLSYNC. */
+  failStop: FailStop | undefined;
 
   private constructor(
     readonly path: string,
     private readonly maxSize: number,
     private readonly minFree: number,
+    reserveBytes: number,
   ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
+    ignoreOrphanCommitRejections();
+    // Never let LMDB map a damaged file: it would crash with SIGBUS/SIGSEGV and no message.
+    const file = Spool.file(path);
+    const problem = existsSync(file) ? spoolFileProblem(file) : undefined;
+    if (problem) throw new SpoolError('ESPOOLDAMAGED', problem);
+    if (reserveBytes > 0) {
+      // Never more than an eighth of the file system: a small dedicated spool disk keeps most of its room.
+      const disk = statfsSync(path);
+      this.reserve = new DiskReserve(path, Math.min(reserveBytes, Math.floor((disk.blocks * disk.bsize) / 8)));
+      this.reserve.ensure();
+    }
     this.root = open({
       path: Spool.file(path),
       maxDbs: 8,
@@ -100,11 +132,15 @@ export class Spool extends EventEmitter {
    * behind: LMDB writes copy-on-write, so recording deliveries and deleting messages needs free
    * pages too — without this reserve a full disk would stop the queue from ever draining.
    */
-  static open(path: string, options: { maxSize?: number; minFree?: number } = {}): Spool {
+  static open(path: string, options: { maxSize?: number; minFree?: number; reserve?: number } = {}): Spool {
     try {
-      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0);
+      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0, options.reserve ?? 0);
     } catch (error) {
-      throw new SpoolError('ESPOOLIO', `cannot open spool at ${path}: ${(error as Error).message}`, { cause: error });
+      if (error instanceof SpoolError && error.code === 'ESPOOLDAMAGED') {
+        throw new SpoolError('ESPOOLDAMAGED', `spool at ${path} is damaged: ${error.message}`, { cause: error });
+      }
+      const damaged = /MDB_INVALID|MDB_CORRUPTED|MDB_VERSION_MISMATCH|MDB_PAGE_NOTFOUND/.test((error as Error).message);
+      throw new SpoolError(damaged ? 'ESPOOLDAMAGED' : 'ESPOOLIO', `cannot open spool at ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -113,15 +149,19 @@ export class Spool extends EventEmitter {
    * fsynced. On failure nothing is stored (the transaction is atomic) and a SpoolError is thrown.
    */
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
-    const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes.length, meta, now);
+    const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
     const live = this.liveBytes();
+    const fits = () => this.liveBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
     if (live + bytes.length > this.maxSize) {
-      throw new SpoolError('ESPOOLFULL', `spool is full (max_size ${this.maxSize} bytes)`);
+      throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
     }
     if (this.minFree > 0 && this.roomBytes(live) < this.minFree + bytes.length) {
-      throw new SpoolError('ESPOOLFULL', `not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`);
+      throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`, fits);
     }
-    await this.commit(() => this.insertSync(record, bytes));
+    if (this.reserve && !this.reserve.ensure()) {
+      throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
+    }
+    await this.commit(() => this.insertSync(record, bytes), 'intake');
     this.emit('accepted', record.id, record.origin.protocol);
     return record.id;
   }
@@ -159,6 +199,12 @@ export class Spool extends EventEmitter {
       total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
     }
     return total;
+  }
+
+  /** New mail refused for lack of room: remembered for `status` until there is room again. */
+  private refused(message: string, resolved: () => boolean): SpoolError {
+    this.fault = { code: 'ESPOOLFULL', message, at: Date.now(), resolved };
+    return new SpoolError('ESPOOLFULL', message);
   }
 
   /** Room for new data: free space on the filesystem plus allocated pages of the file that are not live (reused by LMDB). */
@@ -216,7 +262,7 @@ export class Spool extends EventEmitter {
       const now = Date.now();
       insertedIds = [];
       for (const message of extra(next)) {
-        const record = newRecord(newQueueId(now), message.envelope, message.bytes.length, message.meta, now);
+        const record = newRecord(newQueueId(now), message.envelope, message.bytes, message.meta, now);
         this.insertSync(record, message.bytes);
         insertedIds.push(record.id);
       }
@@ -306,28 +352,113 @@ export class Spool extends EventEmitter {
     if (record.nextAttemptAt !== null) this.due.removeSync([record.nextAttemptAt, record.id]);
   }
 
-  /** Runs `body` in a write transaction and waits until the commit is on stable storage. */
-  private async commit(body: () => void): Promise<void> {
+  /**
+   * Runs `body` in a write transaction and waits until the commit is on stable storage.
+   *
+   * Failures. A commit that fails before LMDB writes its meta page (ENOSPC or EIO writing data
+   * pages) is invisible: nothing changed, the SpoolError goes to the caller (intake answers
+   * 452/451, delivery keeps the old state). A bookkeeping commit (anything but new mail) that
+   * fails with ENOSPC gets the disk reserve released and one more try (see reserve.ts).
+   *
+   * A commit that became visible but whose fsync failed is different: its pages may never reach
+   * the disk (Linux marks them clean after a failed fsync, so a later fsync "succeeds" without
+   * writing them — the PostgreSQL fsync lesson), and every later commit would build on them. The
+   * spool cannot be trusted in memory any more, and undoing the commit would need another fsync
+   * on the same failing disk. So it is a fail-stop: `failStop` (the daemon exits at once, before
+   * any reply is sent) — the SMTP client sees the connection drop, not a 451, and retries; after
+   * the restart the message is either wholly in the spool or absent, so the worst case is a
+   * duplicate, never a loss, and never a 451'd message delivered.
+   */
+  private async commit(body: () => void, kind: 'intake' | 'bookkeeping' = 'bookkeeping'): Promise<void> {
     if (this.closed) throw new SpoolError('ESPOOLIO', 'spool is closed');
+    let error = await this.tryCommit(body);
+    if (error?.code === 'ESPOOLFULL' && kind === 'bookkeeping' && this.reserve?.release()) {
+      this.emit('reserve-released');
+      error = await this.tryCommit(body);
+    }
+    if (!error) {
+      if (this.fault && this.fault.code !== 'ESPOOLSYNC') this.fault = undefined;
+      return;
+    }
+    this.fault = { code: error.code, message: error.message, at: Date.now() };
+    if (error.code === 'ESPOOLSYNC') this.failStop?.(error);
+    throw error;
+  }
+
+  private async tryCommit(body: () => void): Promise<SpoolError | undefined> {
+    const before = this.lastTxnId();
     try {
       await this.root.transaction(body);
       await this.root.flushed;
+      return undefined;
     } catch (error) {
-      throw toSpoolError(error);
+      const failure = await toSpoolError(error);
+      // The transaction id moved: the commit is visible (to this and other processes) but not
+      // durable. MDB_PANIC: LMDB could not write its meta page and refuses all further work.
+      if (this.lastTxnId() > before || /MDB_PANIC/.test(failure.message)) {
+        return new SpoolError('ESPOOLSYNC', `commit visible but not synced to disk (${failure.message}); not trusting the spool in memory`, { cause: error });
+      }
+      return failure;
     }
+  }
+
+  /** The environment's last committed transaction; Infinity when LMDB cannot even say (it panicked). */
+  private lastTxnId(): number {
+    try {
+      return (this.root.getStats() as { lastTxnId: number }).lastTxnId;
+    } catch {
+      return Infinity;
+    }
+  }
+
+  /**
+   * Problems an operator must know about (status goes CRITICAL): the last failed commit, until a
+   * commit succeeds again, and a released disk reserve, until it can be written again.
+   */
+  health(): { problems: string[] } {
+    if (this.reserve && !this.reserve.held && this.roomBytes() >= this.minFree + this.reserve.size) this.reserve.ensure();
+    const fault = this.fault;
+    if (fault?.code === 'ESPOOLFULL' && (this.reserve?.held ?? true) && (fault.resolved ? fault.resolved() : this.roomBytes() > this.minFree)) this.fault = undefined;
+    const problems: string[] = [];
+    if (this.fault) problems.push(`${this.fault.message} (at ${new Date(this.fault.at).toISOString()})`);
+    if (this.reserve && !this.reserve.held) problems.push(`disk full: the reserve ${this.reserve.file} is released; new mail is refused until there is room for it`);
+    return { problems };
+  }
+
+  /** Keys of the stored bodies (for the integrity check). */
+  *bodyIds(): Generator<string> {
+    for (const key of this.bodies.getKeys()) yield key;
+  }
+
+  /** Every entry of the due index as [time, id] (for the integrity check). */
+  *dueEntries(): Generator<DueKey> {
+    for (const key of this.due.getKeys()) yield key;
+  }
+
+  /** Holds a message whose stored copy is damaged, with the reason; it is never delivered as it is. */
+  async quarantine(id: string, problem: string): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => {
+      if (record.held && record.damaged === problem) return false;
+      record.held = true;
+      record.damaged = problem;
+      return true;
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.root.flushed;
+    // After a failed commit lmdb-js never resolves `flushed`; do not hang the shutdown on it.
+    if (!this.fault) await this.root.flushed;
     await this.root.close();
   }
 }
 
-function newRecord(id: string, envelope: Envelope, size: number, meta: AcceptMeta, now: number): MessageRecord {
+function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now: number): MessageRecord {
+  const size = bytes.length;
   return {
     id,
+    bodyCrc32: bodyChecksum(bytes),
     sender: envelope.sender,
     recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [] })),
     receivedAt: now,
@@ -341,15 +472,21 @@ function newRecord(id: string, envelope: Envelope, size: number, meta: AcceptMet
   };
 }
 
-function toSpoolError(error: unknown): SpoolError {
+/**
+ * lmdb-js reports a failed commit as "Commit failed" with the LMDB cause in a promise, rejected
+ * when its write thread finishes (usually at once; seconds on a loaded machine). Wait for it, but
+ * not forever: without it the failure is reported as an I/O error (451) rather than ENOSPC (452).
+ */
+async function toSpoolError(error: unknown): Promise<SpoolError> {
   if (error instanceof SpoolError) return error;
-  // lmdb-js rejects the writes of a failed commit with an error whose `commitError` promise holds
-  // the cause; nobody else awaits that promise, and left unhandled it would crash the daemon.
-  const commitError = (error as { commitError?: Promise<unknown> } | undefined)?.commitError;
-  if (commitError instanceof Promise) commitError.catch(() => {});
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (/MDB_MAP_FULL|ENOSPC|No space left|mapsize/i.test(message) || code === 'ENOSPC') {
+  const pending = commitCause(error);
+  let timer: NodeJS.Timeout | undefined;
+  const cause = pending ? await Promise.race([pending, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]) : undefined;
+  clearTimeout(timer);
+  const detail = cause instanceof Error ? `: ${cause.message}` : '';
+  const message = (error instanceof Error ? error.message : String(error)) + detail;
+  const errno = (cause as { code?: unknown } | undefined)?.code ?? (error as NodeJS.ErrnoException | undefined)?.code;
+  if (/MDB_MAP_FULL|ENOSPC|No space left|mapsize/i.test(message) || errno === 'ENOSPC' || errno === 28) {
     return new SpoolError('ESPOOLFULL', `spool is full: ${message}`, { cause: error });
   }
   return new SpoolError('ESPOOLIO', `spool write failed: ${message}`, { cause: error });

@@ -54,6 +54,10 @@ export interface MessageRecord {
   /** When delivery is next due; null while held or once nothing is left to deliver. */
   nextAttemptAt: number | null;
   attempts: number;
+  /** CRC-32 of the stored body, written at accept time (absent on records from before 0.1). */
+  bodyCrc32?: number;
+  /** Why the message was held by the integrity check (its stored copy is damaged). */
+  damaged?: string;
 }
 
 export interface AcceptMeta {

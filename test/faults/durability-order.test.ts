@@ -1,0 +1,56 @@
+/**
+ * "250 only after fsync", tested so that it can fail. kill -9 leaves the page cache intact, so a
+ * kill -9 test passes even with the fsync removed. Here strace records the daemon's syscalls and
+ * slows every fdatasync(2) down by 300 ms: the write of the message's pages, then a completed
+ * fdatasync, must both come before the "250 ... queued as" reply is written.
+ *
+ * Checked by mutation: with `noSync: true` in Spool's open() this fails (no sync before the 250).
+ * Removing only `await root.flushed` does not make it fail with lmdb-js 3.5: its commit promise
+ * already resolves after mdb_txn_commit() returns, and with overlappingSync that call includes the
+ * fdatasync (mdb.c, mdb_txn_commit's "done:" block). The await stays as the documented contract
+ * (lmdb-js promises only visibility for the commit promise); this test guards the behaviour.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { relayConfig } from '../helpers/config.js';
+import { startDaemon, writeConfig } from '../helpers/daemon.js';
+import { closedPort, tempDir } from '../helpers/tmp.js';
+import { checked, inject, sendMessage, straceMissing } from './helpers.js';
+
+const noStrace = straceMissing();
+
+describe('durability order (strace)', { skip: noStrace }, () => {
+  it('writes the message pages, completes an fdatasync, and only then writes the 250', async (t) => {
+    const dir = tempDir();
+    const port = await closedPort(); // upstream down: the message stays queued, nothing else writes
+    const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: port }));
+    const daemon = await startDaemon(config);
+    const trace = join(dir.path, 'trace');
+    try {
+      const tracer = await inject(daemon.child.pid!, ['fdatasync:delay_exit=300000'], { file: trace, also: ['fsync', 'msync', 'pwrite64', 'writev', 'write'] });
+      let reply: string;
+      try {
+        reply = await sendMessage(daemon.port, 'durable7', 1000);
+      } finally {
+        await tracer.detach();
+      }
+      assert.match(reply, /^250 2\.0\.0 Ok: queued as (\w+)/);
+      const id = /queued as (\w+)/.exec(reply)![1]!;
+      const lines = readFileSync(trace, 'utf8').split('\n');
+      const replyAt = lines.findIndex((l) => /\bwritev?\(/.test(l) && l.includes(`250 2.0.0 Ok: queued as ${id}`));
+      const pagesAt = lines.findIndex((l) => /\b(pwrite64|writev)\(/.test(l) && l.includes('Subject: durable7'));
+      assert.ok(replyAt > 0, 'found the 250 in the trace');
+      assert.ok(pagesAt >= 0 && pagesAt < replyAt, 'the message pages were written before the 250');
+      // A completed fdatasync/fsync/msync between the page write and the reply (strace prints the
+      // result on the call's own line, or on its "resumed" line when another thread interleaved).
+      const synced = lines.slice(pagesAt + 1, replyAt).find((l) => /(fdatasync|fsync|msync)\(\d*.*\) += 0|<\.\.\. (fdatasync|fsync|msync) resumed>.*= 0/.test(l));
+      assert.ok(synced, `a completed sync between the page write and the 250:\n${lines.slice(pagesAt, replyAt + 1).map((l) => l.slice(0, 140)).join('\n')}`);
+      checked(t, `order: pages (line ${pagesAt}) → "${synced!.trim().slice(0, 80)}" → 250 (line ${replyAt}), with every fdatasync delayed 300 ms`);
+    } finally {
+      await daemon.stop();
+      dir.cleanup();
+    }
+  });
+});
