@@ -158,8 +158,13 @@ const WEBHOOK_METHOD: Record<RestType, 'signing_key' | 'basic' | 'basic_or_token
   ses: 'topic',
 };
 
-/** The webhook_* keys: only the ones this provider's method uses are accepted (finish() refuses the rest). */
-function readWebhook(table: TableReader, type: RestType) {
+/** The webhook_* keys: only the ones this provider's method uses are accepted (finish() refuses the rest); unset ones are left out. */
+function readWebhook(table: TableReader, type: RestType): Partial<Pick<RestUpstreamConfig, 'webhookSigningKey' | 'webhookUsername' | 'webhookPassword' | 'webhookToken' | 'webhookTopicArn'>> {
+  const found = readWebhookKeys(table, type);
+  return Object.fromEntries(Object.entries(found).filter(([, value]) => value !== undefined));
+}
+
+function readWebhookKeys(table: TableReader, type: RestType) {
   const method = WEBHOOK_METHOD[type];
   if (method === 'signing_key') return { webhookSigningKey: table.secret('webhook_signing_key') };
   if (method === 'topic') {
