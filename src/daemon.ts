@@ -7,6 +7,7 @@ import type { Config, ListenConfig } from './config/types.js';
 import { ControlServer } from './control/server.js';
 import { upstreamState, type ListenerStatus, type StatusReport } from './control/types.js';
 import { Router } from './delivery/router.js';
+import { applyQueueAction, auditEntry, type QueueAction, type QueueActionResult } from './delivery/queue-actions.js';
 import { Scheduler, type AttemptEvent, type SchedulerSettings } from './delivery/scheduler.js';
 import { boundAddressOfFd, matchListen, takeActivationFds } from './intake/activation.js';
 import { defaultListener } from './config/listen.js';
@@ -21,8 +22,10 @@ import { MetricsServer } from './metrics/server.js';
 import { EventsListener, type EventSink } from './events/listener.js';
 import type { ProviderEvent } from './events/types.js';
 import { queueEntries } from './spool/listing.js';
+import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { Spool } from './spool/spool.js';
 import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
+import { SpoolError } from './errors.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 import { VERSION } from './version.js';
 
@@ -76,6 +79,7 @@ export class Daemon {
   private aliases: AliasTable = emptyAliases();
   private submission: SubmissionServer | undefined;
   private maildrop: MaildropImporter | undefined;
+  private lock: SpoolLock | undefined;
 
   private constructor(
     private config: Config,
@@ -97,13 +101,37 @@ export class Daemon {
 
   static async start(config: Config, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
     for (const warning of config.warnings) log.warn({ event: 'config-warning' }, warning);
-    // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
-    const spool = Spool.open(config.spool.path, { maxSize: config.spool.maxSize, minFree: Math.ceil(config.spool.maxMessageSize * 1.5), reserve: SPOOL_RESERVE_BYTES });
-    spool.failStop = failStopHandler(log);
-    spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
-    await checkSpoolAtStart(spool, log);
-    const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
-    const daemon = new Daemon(config, spool, scheduler, log);
+    // One daemon per spool, decided before anything is read: a second one (same config started
+    // twice, or another config naming the same spool.path) exits 75. A queue command holding the
+    // lock for a moment (daemon down) is waited for.
+    let lock: SpoolLock;
+    try {
+      lock = await lockSpool(config.spool.path, 'daemon', 15_000, (holder) =>
+        log.warn({ event: 'spool-lock-wait', holder: holder?.pid, role: holder?.role }, `waiting up to 15 s for \`mailshim ${holder?.role ?? 'queue'}\` (pid ${holder?.pid ?? '?'}) to release the spool`),
+      );
+    } catch (error) {
+      if (error instanceof SpoolError && error.code === 'ELOCKED') throw new SpoolError('ELOCKED', `${error.message}; not starting: only one daemon may use a spool`);
+      throw error;
+    }
+    let daemon: Daemon;
+    try {
+      // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
+      const spool = Spool.open(config.spool.path, {
+        maxSize: config.spool.maxSize,
+        minFree: Math.ceil(config.spool.maxMessageSize * 1.5),
+        reserve: SPOOL_RESERVE_BYTES,
+        tombstoneMs: config.retry.maxAge,
+      });
+      spool.failStop = failStopHandler(log);
+      spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
+      await checkSpoolAtStart(spool, log);
+      const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
+      daemon = new Daemon(config, spool, scheduler, log);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+    daemon.lock = lock;
     await daemon.startMetrics();
     daemon.aliases = readAliases(config, log, daemon.aliases);
     try {
@@ -113,7 +141,7 @@ export class Daemon {
         status: () => daemon.status(),
         reload: () => daemon.reload(),
         flush: () => daemon.flush(),
-        audit: (entry) => log.warn({ ...entry, event: 'operator', action: entry.event }, `operator: ${entry.event}${entry.queueId ? ` ${entry.queueId}` : ''}`),
+        queue: (action, operatorUid) => daemon.queueAction(action, operatorUid),
       });
       log.info({ event: 'control', socket: config.control.socket }, `control socket ${config.control.socket}`);
       await daemon.startEvents();
@@ -130,9 +158,9 @@ export class Daemon {
       const where = upstreamTarget(upstream);
       log.info({ event: 'upstream', upstream: upstream.name, type: upstream.type, where }, `upstream ${upstream.name}: ${upstream.type} ${where}`);
     }
-    const counts = spool.counts();
+    const counts = daemon.spool.counts();
     log.info({ event: 'started', spool: config.spool.path, queued: counts.messages, hostname: config.hostname }, `mailshim started with ${counts.messages} queued message(s)`);
-    scheduler.start();
+    daemon.scheduler.start();
     return daemon;
   }
 
@@ -248,7 +276,7 @@ export class Daemon {
     } catch (error) {
       this.log.error({ err: error, event: 'submission-disabled', socket }, `local submission socket disabled: ${(error as Error).message}`);
     }
-    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log);
+    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log, () => this.config.spool.maxMessageSize);
     try {
       await maildrop.start();
       this.maildrop = maildrop;
@@ -265,18 +293,35 @@ export class Daemon {
     return {
       policy: () => this.localPolicy(),
       maxMessageSize: () => this.config.spool.maxMessageSize,
+      limits: () => this.config.submission,
       // sendmail -q: every deferred message is due now (and upstream cool-downs are forgotten).
-      flush: async () => {
-        const due = await this.spool.retryAll();
-        this.flush();
-        return due;
-      },
+      flush: async () => (await this.queueAction({ op: 'retry-all' }, undefined)).count ?? 0,
       reloadAliases: () => {
         this.aliases = readAliases(this.config, this.log, this.aliases);
         return { entries: this.aliases.entries.size, problems: this.aliases.problems };
       },
       list: () => queueEntries(this.spool.list()),
     };
+  }
+
+  /**
+   * An operator's queue change (control socket): applied once the message's in-flight attempt has
+   * returned, so its outcome wins; logged (the journal keeps what the operator's terminal loses).
+   * A change that makes mail due also forgets upstream cool-downs, as `queue flush` does.
+   */
+  async queueAction(action: QueueAction, operatorUid: number | undefined): Promise<QueueActionResult> {
+    const settings = { hostname: this.config.hostname, bounceFrom: this.config.bounceFrom };
+    const apply = () => applyQueueAction(this.spool, action, settings);
+    if ('id' in action && this.scheduler.isInFlight(action.id)) {
+      this.log.info({ event: 'operator-wait', action: `queue-${action.op}`, queueId: action.id }, `operator: ${action.op} ${action.id} waits for its current delivery attempt`);
+    }
+    const result = 'id' in action ? await this.scheduler.exclusive(action.id, apply) : await apply();
+    if (result.result === 'done') {
+      const { level, fields } = auditEntry(action, result);
+      this.log[level]({ event: 'operator', action: `queue-${action.op}`, operatorUid, ...fields }, `operator: ${action.op}${'id' in action ? ` ${action.id}` : ''}`);
+      if (action.op === 'retry' || action.op === 'release' || action.op === 'retry-all' || result.dsnId) this.flush();
+    }
+    return result;
   }
 
   /** `queue flush`: forget upstream cool-downs and look at the due index now. */
@@ -340,6 +385,7 @@ export class Daemon {
     if (left > 0) this.log.warn({ event: 'stopping', inFlight: left }, `${left} delivery attempt(s) still running; they will be retried after restart`);
     await this.scheduler.activeRouter.close();
     await this.spool.close();
+    this.lock?.release();
     this.log.info({ event: 'stopped' }, 'stopped');
   }
 }

@@ -26,8 +26,9 @@ export class SpoolError extends MailshimError {
     /**
      * ESPOOLDAMAGED: the spool file is unreadable or inconsistent (start-up check, exit 75).
      * ESPOOLSYNC: a commit became visible but its fsync failed; the process must stop (see spool.ts).
+     * EIDEXISTS: an insert found its id taken (never an overwrite). ELOCKED: another process holds the spool.
      */
-    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'ESPOOLDAMAGED' | 'ESPOOLSYNC',
+    code: 'ESPOOLFULL' | 'ESPOOLIO' | 'ENOTFOUND' | 'ESPOOLBUSY' | 'ESPOOLDAMAGED' | 'ESPOOLSYNC' | 'EIDEXISTS' | 'ELOCKED',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -5,7 +5,7 @@ import nodemailer from 'nodemailer';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
-import { RawSmtp } from './helpers/smtp-client.js';
+import { greetingFrom, RawSmtp } from './helpers/smtp-client.js';
 import { tempDir } from './helpers/tmp.js';
 
 const MESSAGE = (subject: string, extra = '') =>
@@ -130,12 +130,8 @@ describe('allow-list', () => {
     const dir = tempDir();
     const daemon = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, allow: ['127.0.0.1/32'] })));
     try {
-      const outsider = await RawSmtp.open(daemon.port, '127.0.0.1', '127.0.0.2');
-      assert.match(await outsider.reply(), /^554 5\.7\.1 /);
-      outsider.close();
-      const insider = await RawSmtp.open(daemon.port, '127.0.0.1', '127.0.0.1');
-      assert.match(await insider.reply(), /^220 /);
-      insider.close();
+      assert.match(await greetingFrom(daemon.port, '127.0.0.2'), /^554 5\.7\.1 /);
+      assert.match(await greetingFrom(daemon.port, '127.0.0.1'), /^220 /);
     } finally {
       await daemon.stop();
       dir.cleanup();

@@ -3,7 +3,7 @@
  * newaliases, the remaining exit codes, and mailshim install/uninstall.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startCapture } from './helpers/capture.js';
@@ -12,7 +12,8 @@ import { REPO, startDaemon, writeConfig } from './helpers/daemon.js';
 import { runBin } from './helpers/sendmail.js';
 import { tempDir } from './helpers/tmp.js';
 
-const queueFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => /^[0-9A-Z]{16}$/.test(n)) : []);
+/** Maildrop files are named by the submission's idempotency token (32 hex digits). */
+const queueFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => /^[0-9a-f]{32}$/.test(n)) : []);
 
 describe('daemon down, then up', () => {
   it('keeps the message in the maildrop, imports it exactly once, lists it in mailq and runs it with -q', async () => {
@@ -38,9 +39,9 @@ describe('daemon down, then up', () => {
       assert.equal(sent.stderr, '');
       const files = queueFiles(maildrop);
       assert.equal(files.length, 1, 'one maildrop file, durably renamed into place');
-      const id = files[0]!;
+      const token = files[0]!;
       const saved = join(dir.path, 'saved-maildrop-file');
-      copyFileSync(join(maildrop, id), saved);
+      copyFileSync(join(maildrop, token), saved);
       assert.equal(lstatSync(maildrop).mode & 0o7777, 0o1733, 'maildrop is world-writable and sticky, not listable');
 
       const down = await runBin('mailq', [], { config });
@@ -48,11 +49,12 @@ describe('daemon down, then up', () => {
       assert.match(down.stdout, /1 message\(s\) in the maildrop, waiting for the daemon/);
 
       daemon = await startDaemon(config);
+      const accepted = await daemon.waitForLog((l) => l.event === 'accepted' && l.via === 'maildrop');
+      const id = String(accepted.queueId);
       const attempt = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id);
       assert.equal(attempt.result, 'transient');
       assert.deepEqual(queueFiles(maildrop), [], 'imported file removed');
-      const accepted = await daemon.waitForLog((l) => l.event === 'accepted' && l.queueId === id);
-      assert.equal(accepted.via, 'maildrop');
+      assert.ok(!daemon.output().includes(token), 'the token is a secret: never logged');
 
       const listing = await runBin('mailq', [], { config });
       assert.equal(listing.code, 0, listing.stderr);
@@ -69,18 +71,19 @@ describe('daemon down, then up', () => {
       assert.equal(bp.stdout, listing.stdout, 'sendmail -bp is mailq');
 
       // A crash between spool.accept and the unlink leaves the file behind: it must not queue twice.
-      copyFileSync(saved, join(maildrop, id));
+      copyFileSync(saved, join(maildrop, `.tmp.${token}`)); // then rename, as sendmail does: the importer never sees half a file
+      renameSync(join(maildrop, `.tmp.${token}`), join(maildrop, token));
       await daemon.waitForLog((l) => l.event === 'maildrop-duplicate' && l.queueId === id);
       assert.deepEqual(queueFiles(maildrop), []);
       const again = JSON.parse((await runBin('mailq', ['--json'], { config })).stdout) as { queue: unknown[] };
       assert.equal(again.queue.length, 1);
 
       // A symlink planted in the world-writable maildrop is set aside, never followed.
-      const planted = '237ZZZZZZZZZZZZZ';
+      const planted = '0123456789abcdef0123456789abcdef';
       symlinkSync(config, join(maildrop, planted));
       await daemon.waitForLog((l) => l.event === 'maildrop-bad' && String(l.msg).includes('symbolic link'));
       assert.equal(lstatSync(join(maildrop, `.bad.${planted}`)).isSymbolicLink(), true);
-      assert.ok(!daemon.logs.some((l) => l.event === 'accepted' && l.queueId === planted));
+      assert.equal(daemon.logs.filter((l) => l.event === 'accepted').length, 1, 'the planted link queued nothing');
 
       // The next retry is an hour away; sendmail -q makes it due now.
       capture.script.rcpt = undefined;

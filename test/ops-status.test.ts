@@ -1,6 +1,6 @@
 /** `mailshim status`, `reload` and the [metrics] endpoint against a running daemon. */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { runCli } from './helpers/cli.js';
@@ -151,10 +151,16 @@ describe('status and metrics against a running daemon', () => {
     daemon = await startDaemon(config);
     const ok = await cli('status', '--json');
     assert.equal((JSON.parse(ok.stdout) as { pid: number }).pid, daemon.child.pid);
-    const second = await startDaemon(config).then(
-      () => assert.fail('a second daemon must not start'),
-      (error: Error) => error.message,
-    );
+    const refused = (file: string) =>
+      startDaemon(file).then(
+        () => assert.fail('a second daemon must not start'),
+        (error: Error) => error.message,
+      );
+    // The same config: refused by the spool lock before anything else.
+    assert.match(await refused(config), /spool .* is locked by a mailshim daemon \(pid \d+\)/);
+    // Another spool but the same control socket: refused by the socket check.
+    const other = writeConfig(dir.path, readFileSync(config, 'utf8').replaceAll(`${dir.path}/spool`, `${dir.path}/other-spool`), 'other.toml');
+    const second = await refused(other);
     assert.match(second, /another mailshim daemon answers on .*ctl\.sock/);
     assert.equal((await cli('status')).code, 0, 'the first daemon is unaffected');
   });

@@ -5,7 +5,7 @@ import { SubmitError } from '../src/errors.js';
 import { normalizeInput, prepareMessage } from '../src/sendmail/message.js';
 import { addressesIn } from '../src/sendmail/recipients.js';
 
-const base = { sender: 'www-data', hostname: 'web1.test', queueId: '237ZH4KZBL0VZP2Q', now: new Date('2026-11-23T03:00:00Z') };
+const base = { sender: 'www-data', hostname: 'web1.test', uniqueId: '237ZH4KZBL0VZP2Q', now: new Date('2026-11-23T03:00:00Z') };
 
 describe('sendmail message handling', () => {
   it('turns LF into CRLF, ends at a lone "." without -i and keeps it with -i', () => {

@@ -60,7 +60,7 @@ describe('sendmail as an unprivileged user', () => {
       const down = await runBin('sendmail', ['-t', '-i'], { input: php.replace('order 1', 'order 2').replace('the socket', 'the maildrop'), config, ...user });
       assert.equal(down.code, 0, down.stderr);
       const maildrop = `${dir.path}/spool-maildrop`;
-      const files = readdirSync(maildrop).filter((n) => /^[0-9A-Z]{16}$/.test(n));
+      const files = readdirSync(maildrop).filter((n) => /^[0-9a-f]{32}$/.test(n));
       assert.equal(files.length, 1);
       assert.equal(statSync(`${maildrop}/${files[0]}`).uid, user.uid, 'the maildrop file belongs to the submitter');
 
@@ -68,7 +68,10 @@ describe('sendmail as an unprivileged user', () => {
       await capture.waitFor(2);
       const second = capture.messages[1]!;
       assert.ok(second.raw.includes('sent by www-data via the maildrop'));
-      assert.match(second.raw.toString(), new RegExp(`^Received: by relay\\.test \\(mailshim\\) \\(uid ${user.uid}\\) with local id ${files[0]}\\r\\n`));
+      // The file is named by the submission token; the daemon picks the queue id when it imports it.
+      const imported = await daemon.waitForLog((l) => l.event === 'accepted' && l.via === 'maildrop');
+      assert.equal(imported.uid, user.uid, 'attributed to the file owner');
+      assert.match(second.raw.toString(), new RegExp(`^Received: by relay\\.test \\(mailshim\\) \\(uid ${user.uid}\\) with local id ${String(imported.queueId)}\\r\\n`));
     } finally {
       await daemon.stop();
       await capture.close();

@@ -69,9 +69,9 @@ describe('spool', () => {
       await spool.update(id, (r) => ({ ...r, held: true }));
       assert.deepEqual(spool.dueIds(Date.now() + 1e9, 10), []);
       assert.equal(spool.get(id)!.nextAttemptAt, null);
-      assert.equal(await spool.remove(id), true);
+      assert.equal((await spool.remove(id))?.id, id);
       assert.equal(await spool.update(id, (r) => r), undefined);
-      assert.equal(await spool.remove(id), false);
+      assert.equal(await spool.remove(id), undefined);
     } finally {
       await spool.close();
       dir.cleanup();

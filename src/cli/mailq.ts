@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
-import { isQueueId } from '../spool/ids.js';
+import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { QueueEntry } from '../spool/listing.js';
 import { control } from '../sendmail/submit.js';
 import { EX } from './sysexits.js';
@@ -32,7 +32,7 @@ async function fetchQueue(config: ClientConfig): Promise<QueueEntry[]> {
 /** Messages still waiting in the maildrop (visible to its owner only: the directory is not listable). */
 function maildropCount(dir: string): number {
   try {
-    return readdirSync(dir).filter(isQueueId).length;
+    return readdirSync(dir).filter((name) => isSubmitToken(name) || isQueueId(name)).length;
   } catch {
     return 0;
   }

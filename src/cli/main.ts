@@ -13,7 +13,8 @@ function fail(error: unknown): never {
       process.stderr.write('mailshim: not starting; run `mailshim queue verify`, rescue mail with `mailshim queue dump --raw DIR`, see docs/operations.md\n');
       process.exit(EX.TEMPFAIL);
     }
-    process.exit(error.code === 'ECONFIG' ? EX.CONFIG : EX.SOFTWARE);
+    // ELOCKED: another daemon holds the spool; 75 so that a supervisor may try again later.
+    process.exit(error.code === 'ECONFIG' ? EX.CONFIG : error.code === 'ELOCKED' ? EX.TEMPFAIL : EX.SOFTWARE);
   }
   process.stderr.write(`mailshim: ${(error as Error)?.stack ?? String(error)}\n`);
   process.exit(EX.SOFTWARE);

@@ -15,7 +15,7 @@ async function withQueue(configFlag: string | undefined, run: (ctx: QueueContext
     const config = loadConfig(configPath(configFlag));
     const { Spool } = await import('../spool/spool.js');
     const { createLogger } = await import('../log.js');
-    const spool = Spool.openExisting(config.spool.path);
+    const spool = Spool.openExisting(config.spool.path, { tombstoneMs: config.retry.maxAge });
     try {
       process.exitCode = await run({ config, spool, log: createLogger('info', process.stderr), out: process.stdout });
     } finally {
@@ -49,7 +49,7 @@ const ID = { describe: 'queue id (as printed by mailq)', type: 'string' } as con
 
 export function operatorCommands<T extends { config: string | undefined }>(cli: Argv<T>): Argv<T> {
   return cli
-    .command('queue', 'inspect and change the mail queue (safe while the daemon runs)', (y) =>
+    .command('queue', 'inspect and change the mail queue (changes go through the daemon when it runs)', (y) =>
       y
         .command(
           'list',

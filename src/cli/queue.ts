@@ -1,15 +1,17 @@
 /**
- * `mailshim queue show|retry|hold|release|delete|flush|bounce`. Safe while the daemon runs: every
- * change is a spool transaction (LMDB serialises writers across processes), and the daemon's
- * scheduler polls the due index, so it sees a retry or release within a second.
+ * `mailshim queue show|retry|hold|release|delete|flush|bounce`. Reading is safe any time (LMDB
+ * readers see a consistent snapshot). Changes go through the running daemon, or are written here
+ * under the spool lock when no daemon runs: see change().
  */
 import { createInterface } from 'node:readline/promises';
 import type { Config } from '../config/types.js';
 import { ControlClient } from '../control/client.js';
-import { giveUp } from '../delivery/giveup.js';
+import { applyQueueAction, auditEntry, type QueueAction, type QueueActionResult } from '../delivery/queue-actions.js';
+import { ControlError, SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { splitHeaders } from '../message/headers.js';
 import { isQueueId } from '../spool/ids.js';
+import { lockSpool } from '../spool/lock.js';
 import { messageState, type ActionResult, type Spool } from '../spool/spool.js';
 import type { MessageRecord } from '../spool/types.js';
 import { CommandError, EXIT, formatAge } from './exit.js';
@@ -49,7 +51,8 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
   }
   const headers = body ? splitHeaders(body).header.replace(/\r\n/g, '\n').replace(/\n+$/, '') : '';
   if (format === 'json') {
-    ctx.out.write(JSON.stringify({ ...record, state: messageState(record), headers }, null, 2) + '\n');
+    // tokenKey holds the submitter's idempotency token, a secret: not printed.
+    ctx.out.write(JSON.stringify({ ...record, tokenKey: undefined, state: messageState(record), headers }, null, 2) + '\n');
     return;
   }
   const now = ctx.now?.() ?? Date.now();
@@ -82,51 +85,65 @@ function report(ctx: QueueContext, id: string, result: ActionResult, done: strin
 }
 
 /**
- * Records an operator action: a JSON line on stderr, and the same entry in the daemon's log (the
- * journal) when it runs, so deletions and bounces are traceable after the terminal is gone.
+ * Applies a queue change. While the daemon runs it goes through the control socket: the daemon
+ * applies it after the message's in-flight attempt (if any) returns, and logs it. Only when no
+ * daemon answers is the spool written here, holding the spool lock for that moment, so a daemon
+ * cannot start meanwhile (it waits for the lock for a few seconds) and two writers never meet.
+ * Every change is also written to stderr as a JSON line (the operator's own audit trail).
  */
-async function audit(ctx: QueueContext, level: 'info' | 'warn', fields: { event: string; [key: string]: unknown }, message: string): Promise<void> {
-  ctx.log[level](fields, message);
-  await new ControlClient(ctx.config.control.socket, 2000).audit({ ...fields, operatorUid: process.getuid?.() }).catch(() => undefined);
+async function change(ctx: QueueContext, action: QueueAction, message: string): Promise<QueueActionResult> {
+  const result = await applyAnywhere(ctx, action);
+  if (result.result === 'done') {
+    const { level, fields } = auditEntry(action, result);
+    ctx.log[level]({ event: `queue-${action.op}`, ...fields }, message);
+  }
+  return result;
 }
 
-/** Tell a running daemon to look now and forget upstream cool-downs; fine if it is not running. */
-async function nudgeDaemon(ctx: QueueContext): Promise<void> {
-  await new ControlClient(ctx.config.control.socket, 2000).flush().catch(() => undefined);
+async function applyAnywhere(ctx: QueueContext, action: QueueAction): Promise<QueueActionResult> {
+  try {
+    return await new ControlClient(ctx.config.control.socket, DAEMON_TIMEOUT_MS).queue(action);
+  } catch (error) {
+    if (!(error instanceof ControlError && error.code === 'EDAEMONDOWN')) throw error;
+  }
+  let lock;
+  try {
+    lock = await lockSpool(ctx.config.spool.path, `queue ${action.op}`);
+  } catch (error) {
+    if (!(error instanceof SpoolError && error.code === 'ELOCKED')) throw error;
+    throw new CommandError(EXIT.TIMEOUT, `${error.message}, but no daemon answers on ${ctx.config.control.socket}; try again in a moment (is it starting?)`);
+  }
+  try {
+    return await applyQueueAction(ctx.spool, action, { hostname: ctx.config.hostname, bounceFrom: ctx.config.bounceFrom }, ctx.now?.() ?? Date.now());
+  } finally {
+    lock.release();
+  }
 }
+
+/** How long a queue command waits for the daemon: it answers once the message's current attempt returned. */
+const DAEMON_TIMEOUT_MS = 10 * 60_000;
 
 export async function retry(ctx: QueueContext, id: string | undefined, all: boolean): Promise<number> {
   if (all === (id !== undefined)) throw new CommandError(EXIT.USAGE, 'name one queue id, or --all');
   if (all) {
-    const count = await ctx.spool.retryAll(ctx.now?.() ?? Date.now());
-    await audit(ctx, 'info', { event: 'queue-retry', all: true, count }, 'operator: retry all');
-    await nudgeDaemon(ctx);
-    ctx.out.write(`${count} message(s) scheduled for immediate delivery\n`);
+    const { count } = await change(ctx, { op: 'retry-all' }, 'operator: retry all');
+    ctx.out.write(`${count ?? 0} message(s) scheduled for immediate delivery\n`);
     return EXIT.OK;
   }
   const queueId = checkId(id!);
-  const result = await ctx.spool.retryNow(queueId, ctx.now?.() ?? Date.now());
-  if (result === 'done') {
-    await audit(ctx, 'info', { event: 'queue-retry', queueId }, 'operator: retry');
-    await nudgeDaemon(ctx);
-  }
+  const { result } = await change(ctx, { op: 'retry', id: queueId }, 'operator: retry');
   return report(ctx, queueId, result, 'scheduled for immediate delivery', 'is held; run `mailshim queue release` to deliver it', EXIT.NOTHING_DONE);
 }
 
 export async function hold(ctx: QueueContext, id: string): Promise<number> {
   const queueId = checkId(id);
-  const result = await ctx.spool.hold(queueId);
-  if (result === 'done') await audit(ctx, 'info', { event: 'queue-hold', queueId }, 'operator: hold');
+  const { result } = await change(ctx, { op: 'hold', id: queueId }, 'operator: hold');
   return report(ctx, queueId, result, 'held', 'already held', EXIT.OK);
 }
 
 export async function release(ctx: QueueContext, id: string): Promise<number> {
   const queueId = checkId(id);
-  const result = await ctx.spool.release(queueId, ctx.now?.() ?? Date.now());
-  if (result === 'done') {
-    await audit(ctx, 'info', { event: 'queue-release', queueId }, 'operator: release');
-    await nudgeDaemon(ctx);
-  }
+  const { result } = await change(ctx, { op: 'release', id: queueId }, 'operator: release');
   return report(ctx, queueId, result, 'released, due now', 'was not held', EXIT.OK);
 }
 
@@ -147,25 +164,18 @@ export async function remove(ctx: QueueContext, id: string, yes: boolean, input:
     ctx.out.write(`${record.id}: not deleted\n`);
     return EXIT.NOTHING_DONE;
   }
-  const removed = await ctx.spool.remove(record.id);
-  if (!removed) throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${record.id}: no such message in the queue (delivered meanwhile?)`);
-  await audit(
-    ctx,
-    'warn',
-    { event: 'queue-delete', queueId: record.id, messageId: record.messageId, from: record.sender, recipients: record.recipients.map((r) => r.address) },
-    'operator: message deleted without delivery or bounce',
-  );
+  const { result } = await change(ctx, { op: 'delete', id: record.id }, 'operator: message deleted without delivery or bounce');
+  if (result !== 'done') throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${record.id}: no such message in the queue (delivered or bounced meanwhile)`);
   ctx.out.write(`${record.id}: deleted\n`);
   return EXIT.OK;
 }
 
 export async function bounce(ctx: QueueContext, id: string): Promise<number> {
   const queueId = mustExist(ctx, id).id;
-  const result = await giveUp(ctx.spool, queueId, { hostname: ctx.config.hostname, bounceFrom: ctx.config.bounceFrom }, ctx.now?.() ?? Date.now());
-  if (!result) throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${queueId}: no such message in the queue (delivered meanwhile?)`);
-  await audit(ctx, 'warn', { event: 'queue-bounce', queueId, recipients: result.failed, dsnQueueId: result.dsnId }, 'operator: gave up on message');
-  if (result.dsnId) await nudgeDaemon(ctx);
-  ctx.out.write(`${queueId}: gave up on ${result.failed.length} recipient(s); ${result.dsnId ? `bounce queued as ${result.dsnId}` : 'no bounce (null sender or itself a bounce)'}\n`);
+  const done = await change(ctx, { op: 'bounce', id: queueId }, 'operator: gave up on message');
+  if (done.result !== 'done') throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${queueId}: no such message in the queue (delivered or bounced meanwhile)`);
+  const failed = done.failed ?? [];
+  ctx.out.write(`${queueId}: gave up on ${failed.length} recipient(s); ${done.dsnId ? `bounce queued as ${done.dsnId}` : 'no bounce (null sender or itself a bounce)'}\n`);
   return EXIT.OK;
 }
 
@@ -189,9 +199,7 @@ function waiting(spool: Spool): number {
 }
 
 export async function flush(ctx: QueueContext, options: FlushOptions): Promise<number> {
-  const scheduled = await ctx.spool.retryAll(ctx.now?.() ?? Date.now());
-  await audit(ctx, 'info', { event: 'queue-flush', count: scheduled }, 'operator: flush');
-  await nudgeDaemon(ctx);
+  await change(ctx, { op: 'retry-all' }, 'operator: flush');
   const held = ctx.spool.counts().byState.held;
   const total = waiting(ctx.spool);
   ctx.out.write(`flush: ${total} message(s) to deliver${held ? `, ${held} held (not flushed)` : ''}\n`);

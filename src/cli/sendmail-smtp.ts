@@ -59,7 +59,7 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
         // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog.
         const perMessage: SendmailArgs = { ...args, sender, readRecipients: false };
         submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) }).then(
-          (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+          (id) => callback(null, id ? `2.0.0 Ok: queued as ${id}` : '2.0.0 Ok: queued in the maildrop'),
           (error: unknown) => callback(toReply(error)),
         );
       });

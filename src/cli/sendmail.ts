@@ -13,7 +13,7 @@ import { MailshimError, SubmitError } from '../errors.js';
 import { parseSendmailArgs, type SendmailArgs } from '../sendmail/args.js';
 import { normalizeInput, prepareMessage } from '../sendmail/message.js';
 import { control, submit } from '../sendmail/submit.js';
-import { newQueueId } from '../spool/ids.js';
+import { newQueueId, newSubmitToken } from '../spool/ids.js';
 import { EX, SUBMIT_EXIT } from './sysexits.js';
 
 export interface Invoker {
@@ -48,23 +48,22 @@ export interface MessageInput {
   normalized: Buffer;
 }
 
-/** Header completion, -t, then submission; shared by the plain mode and -bs. Returns the queue id. */
-export async function submitMessage(config: ClientConfig, who: Invoker, input: MessageInput): Promise<string> {
+/** Header completion, -t, then submission; shared by the plain mode and -bs. Returns the queue id (undefined: in the maildrop). */
+export async function submitMessage(config: ClientConfig, who: Invoker, input: MessageInput): Promise<string | undefined> {
   const { args } = input;
   if (input.normalized.length > config.maxMessageSize) throw new SubmitError('EDATAERR', `message too big (limit ${config.maxMessageSize} bytes)`);
-  const id = newQueueId();
   const sender = args.sender ?? who.user;
   const readRecipients = args.readRecipients ? (await import('../sendmail/recipients.js')).addressesIn : undefined;
-  const prepared = prepareMessage(input.normalized, { readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, queueId: id });
+  const prepared = prepareMessage(input.normalized, { readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, uniqueId: newQueueId() });
   const recipients = [...input.recipients, ...prepared.headerRecipients];
   if (recipients.length === 0) {
     throw new SubmitError('EUSAGE', args.readRecipients ? 'no recipients found in To, Cc or Bcc' : 'no recipients given (name them, or use -t)');
   }
-  const result = await submit(config, { id, sender, recipients, user: who.user, uid: who.uid, bytes: prepared.bytes });
+  const result = await submit(config, { token: newSubmitToken(), sender, recipients, user: who.user, uid: who.uid, bytes: prepared.bytes });
   for (const note of result.notes) process.stderr.write(`sendmail: ${note}\n`);
   if (args.verbose) {
     const how = result.via === 'daemon' ? 'by the daemon' : `in the maildrop (${result.reason})`;
-    process.stdout.write(`mailshim: queued as ${result.id} ${how}\n`);
+    process.stdout.write(result.id ? `mailshim: queued as ${result.id} ${how}\n` : `mailshim: queued ${how}; the daemon assigns the queue id when it starts\n`);
   }
   return result.id;
 }

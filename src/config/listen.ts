@@ -1,5 +1,5 @@
 /** Validation of one [[listen]] table, including the rules that keep a listener from being an open relay. */
-import { isLoopbackHost, parseCidr, parseHostPort } from './address.js';
+import { isLoopbackHost, normalizeCidr, parseCidr, parseHostPort } from './address.js';
 import type { TableReader } from './reader.js';
 import type { ListenConfig } from './types.js';
 
@@ -54,12 +54,17 @@ export function readListen(table: TableReader): ListenConfig {
     table.warn('require_tls_for_auth', 'passwords are accepted in clear text on a network listener');
     if (isWildcard(host) && !allowGiven) table.problem('allow', 'a wildcard listener accepting clear-text AUTH needs an explicit allow list');
   }
-  // An allow-list wider than a /8 without mandatory AUTH would relay for anyone: refuse it.
+  // An allow-list wider than a /8 (IPv4) or a /32 (IPv6) without mandatory AUTH would relay for
+  // anyone: refuse it. Judged after normalizeCidr, i.e. on the ranges the matcher really admits
+  // (an IPv4-mapped IPv6 range is the IPv4 range it maps).
   if (auth !== 'required') {
-    for (const cidr of allow.map(parseCidr)) {
-      if (cidr && cidr.prefix < (cidr.family === 'ipv4' ? 8 : 32)) {
-        table.problem('allow', `${cidr.address}/${cidr.prefix} without auth = "required" would make an open relay`);
-      }
+    for (const text of allow) {
+      const cidr = parseCidr(text);
+      const wide = (cidr ? normalizeCidr(cidr) : []).find((c) => c.prefix < (c.family === 'ipv4' ? 8 : 32));
+      if (!cidr || !wide) continue;
+      const written = `${cidr.address}/${cidr.prefix}`;
+      const means = `${wide.address}/${wide.prefix}`;
+      table.problem('allow', `${written}${means === written ? '' : ` (covers ${means})`} without auth = "required" would make an open relay`);
     }
   }
   const maxConnections = table.integer('max_connections', 1, 100_000, defaults.maxConnections);

@@ -39,7 +39,12 @@ export function readSubmission(table: TableReader, spoolPath: string): Submissio
   const submission: SubmissionConfig = {
     socket: table.path_('socket', DEFAULT_SOCKET)!,
     maildrop: table.path_('maildrop', `${spoolPath}-maildrop`)!,
+    maxConnections: table.integer('max_connections', 1, 10_000, 20),
+    maxConnectionsPerUid: table.integer('max_connections_per_uid', 1, 10_000, 5),
+    requestTimeout: table.duration('request_timeout', 60_000),
+    streamThreshold: table.size('stream_threshold', 1024 * 1024),
   };
+  if (submission.maxConnectionsPerUid > submission.maxConnections) table.problem('max_connections_per_uid', 'must not be more than max_connections');
   table.finish();
   return submission;
 }

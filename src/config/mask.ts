@@ -26,7 +26,14 @@ export function maskedConfig(config: Config): string {
       rewrite: config.local.rewrite,
       keep_original_from_as_reply_to: config.local.keepOriginalFromAsReplyTo,
     },
-    submission: { socket: config.submission.socket, maildrop: config.submission.maildrop },
+    submission: {
+      socket: config.submission.socket,
+      maildrop: config.submission.maildrop,
+      max_connections: config.submission.maxConnections,
+      max_connections_per_uid: config.submission.maxConnectionsPerUid,
+      request_timeout: formatDuration(config.submission.requestTimeout),
+      stream_threshold: config.submission.streamThreshold,
+    },
     control: { socket: config.control.socket, mode: '0' + config.control.mode.toString(8) },
     ...(config.metrics ? { metrics: { address: config.metrics.address } } : {}),
     ...(config.events

@@ -212,6 +212,14 @@ export interface SubmissionConfig {
   socket: string;
   /** World-writable sticky directory used when the daemon is not running. */
   maildrop: string;
+  /** Concurrent connections on the socket; more are answered "try later" (sendmail then uses the maildrop). */
+  maxConnections: number;
+  /** Concurrent submissions per uid, as the client claims it (node cannot read SO_PEERCRED). */
+  maxConnectionsPerUid: number;
+  /** Time a client has for its whole request, header and body (ms); not reset by each byte. */
+  requestTimeout: number;
+  /** Bodies larger than this are written to a private temporary file as they arrive, not held in memory. */
+  streamThreshold: number;
 }
 
 /** The daemon's control socket (status, reload, flush) for the `mailshim` CLI; never the sendmail path. */

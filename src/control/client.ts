@@ -1,7 +1,7 @@
 /** The CLI side of the control socket (see server.ts). */
 import { request } from 'node:http';
 import { ControlError } from '../errors.js';
-import type { AuditEntry } from './server.js';
+import type { QueueAction, QueueActionResult } from '../delivery/queue-actions.js';
 import type { StatusReport } from './types.js';
 
 async function call<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number, body?: unknown): Promise<T> {
@@ -46,8 +46,9 @@ export class ControlClient {
     return (await call<{ reloaded: boolean }>(this.socketPath, 'POST', '/reload', this.timeoutMs)).reloaded;
   }
 
-  async audit(entry: AuditEntry): Promise<void> {
-    await call<{ logged: boolean }>(this.socketPath, 'POST', '/audit', this.timeoutMs, entry);
+  /** Has the daemon apply a queue change; it answers once done (after the message's in-flight attempt returned). */
+  queue(action: QueueAction): Promise<QueueActionResult> {
+    return call<QueueActionResult>(this.socketPath, 'POST', '/queue', this.timeoutMs, { ...action, operatorUid: process.getuid?.() });
   }
 
   async flush(): Promise<void> {

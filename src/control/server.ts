@@ -5,13 +5,15 @@
  *   GET  /status  → StatusReport (JSON)
  *   POST /reload  → {"reloaded": bool}   (same as SIGHUP)
  *   POST /flush   → {"woken": true}      (forget upstream cool-downs and look at the queue now)
- *   POST /audit   ← {"event": "queue-delete", ...}: an operator action, written to the daemon's log
- *                   (the journal) so it outlives the operator's terminal
- * Plain node:http rather than a framework: three routes, no bodies to parse.
+ *   POST /queue   ← {"op": "hold"|"release"|"retry"|"delete"|"bounce", "id": ID} or {"op": "retry-all"}
+ *                 → QueueActionResult: an operator's queue change, applied by the daemon (after the
+ *                   message's in-flight attempt returns) and written to its log (the journal)
+ * Plain node:http rather than a framework: four routes, one small JSON body.
  */
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
+import { asQueueAction, type QueueAction, type QueueActionResult } from '../delivery/queue-actions.js';
 import { ControlError } from '../errors.js';
 import type { StatusReport } from './types.js';
 
@@ -19,14 +21,8 @@ export interface ControlHandlers {
   status(): StatusReport;
   reload(): Promise<boolean>;
   flush(): void;
-  audit(entry: AuditEntry): void;
-}
-
-/** An operator action reported by the CLI. */
-export interface AuditEntry {
-  event: string;
-  queueId?: string;
-  [field: string]: unknown;
+  /** `operatorUid` is the uid the queue command says it runs as (for the log; the socket's mode is the check). */
+  queue(action: QueueAction, operatorUid: number | undefined): Promise<QueueActionResult>;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -106,11 +102,12 @@ async function route(handlers: ControlHandlers, request: IncomingMessage, respon
       handlers.flush();
       return send(200, { woken: true });
     }
-    if (route === 'POST /audit') {
-      const entry = await readJson(request);
-      if (typeof entry !== 'object' || entry === null || typeof (entry as AuditEntry).event !== 'string') return send(400, { error: 'expected {"event": "...", ...}' });
-      handlers.audit(entry as AuditEntry);
-      return send(200, { logged: true });
+    if (route === 'POST /queue') {
+      const body = await readJson(request);
+      const action = asQueueAction(body);
+      if (!action) return send(400, { error: 'expected {"op": "hold"|"release"|"retry"|"delete"|"bounce", "id": QUEUE_ID} or {"op": "retry-all"}' });
+      const uid = (body as { operatorUid?: unknown }).operatorUid;
+      return send(200, await handlers.queue(action, typeof uid === 'number' ? uid : undefined));
     }
     send(404, { error: `unknown request ${route}` });
   } catch (error) {

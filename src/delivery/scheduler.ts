@@ -57,12 +57,18 @@ export class Scheduler extends EventEmitter {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Messages not to pick before a time, after a failure that would otherwise repeat at once. */
   private readonly notBefore = new Map<string, number>();
+  /** Messages an operator action is waiting for or working on: not started meanwhile. */
+  private readonly reserved = new Map<string, Promise<unknown>>();
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private again = false;
   private paused = false;
   private readonly onAccepted = () => this.wake();
+  private readonly onStaleDue = (count: number) => {
+    this.log.warn({ event: 'stale-due', count }, `removed ${count} stale due-index entr${count === 1 ? 'y' : 'ies'} (no such message, or not due then)`);
+    this.wake();
+  };
 
   constructor(
     private readonly spool: Spool,
@@ -76,6 +82,7 @@ export class Scheduler extends EventEmitter {
   start(): void {
     this.running = true;
     this.spool.on('accepted', this.onAccepted);
+    this.spool.on('stale-due', this.onStaleDue);
     this.wake();
   }
 
@@ -100,12 +107,47 @@ export class Scheduler extends EventEmitter {
   async stop(graceMs: number): Promise<number> {
     this.running = false;
     this.spool.off('accepted', this.onAccepted);
+    this.spool.off('stale-due', this.onStaleDue);
     clearTimeout(this.timer);
     const all = Promise.allSettled([...this.inFlight.values()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
     return this.inFlight.size;
+  }
+
+  /**
+   * Runs an operator action on message `id` once its in-flight attempt (if any) has returned and
+   * its outcome is recorded, and starts no attempt meanwhile. So `queue bounce` or `delete` during
+   * a delivery sees the delivery's outcome (a delivered message is simply gone) instead of
+   * cancelling mail that arrived.
+   */
+  async exclusive<T>(id: string, action: () => Promise<T>): Promise<T> {
+    const earlier = this.reserved.get(id) ?? Promise.resolve();
+    const run = earlier.then(async () => {
+      await this.inFlight.get(id); // never rejects: the job catches its own errors
+      return await action();
+    });
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.reserved.set(id, settled);
+    void settled.then(() => {
+      if (this.reserved.get(id) === settled) this.reserved.delete(id);
+      this.wake();
+    });
+    return await run;
+  }
+
+  isInFlight(id: string): boolean {
+    return this.inFlight.has(id);
+  }
+
+  /** Ids the loop must not start: being delivered, or reserved by an operator action. */
+  /** Messages not to start now: being delivered, reserved by an operator action, or paused after a failure. */
+  private busy(): Set<string> {
+    return new Set([...this.inFlight.keys(), ...this.reserved.keys(), ...this.notBefore.keys()]);
   }
 
   wake(): void {
@@ -135,10 +177,7 @@ export class Scheduler extends EventEmitter {
       if (free > 0) {
         const now = Date.now();
         for (const [id, until] of this.notBefore) if (until <= now) this.notBefore.delete(id);
-        const ids = this.spool
-          .dueIds(now, free + this.inFlight.size + this.notBefore.size)
-          .filter((id) => !this.inFlight.has(id) && !this.notBefore.has(id))
-          .slice(0, free);
+        const ids = this.spool.dueIds(now, free, this.busy());
         for (const id of ids) {
           const job = this.deliver(id)
             .catch((error: unknown) => {
@@ -162,7 +201,7 @@ export class Scheduler extends EventEmitter {
     // Messages being delivered stay in the due index until their outcome is recorded; skip them,
     // or their past due time would make this loop spin.
     const nextDue =
-      pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(new Set([...this.inFlight.keys(), ...this.notBefore.keys()]));
+      pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(this.busy());
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => this.tick(), delay);

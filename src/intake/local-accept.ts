@@ -1,37 +1,60 @@
 /**
  * The last step of every sendmail-path submission (socket or maildrop): prepend the Received
- * header, `spool.accept()` (resolves after fsync), log the accepted line.
+ * header, `spool.acceptOnce()` (resolves after fsync; idempotent per token), log the accepted line
+ * (or the duplicate).
  */
 import { SpoolError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { messageIdOf } from '../message/headers.js';
-import type { Spool } from '../spool/spool.js';
+import { newQueueId } from '../spool/ids.js';
+import type { Accepted, Spool, SubmitToken } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
+import { localMessageProblem } from './message-check.js';
 import { receivedHeader } from './received.js';
 
 export interface LocalSubmission {
-  id: string;
   envelope: Envelope;
   bytes: Buffer;
   /** The submitting user's name (as claimed) and uid (the maildrop file's owner, or as claimed on the socket). */
   user: string;
   uid: number;
   via: 'socket' | 'maildrop';
+  /** The submitter's idempotency token (scoped to `uid`). */
+  token?: string;
 }
 
-export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<string> {
-  const received = receivedHeader({ hostname, protocol: 'local', queueId: s.id, recipients: s.envelope.recipients, user: String(s.uid) });
+/**
+ * Refuses what must never be spooled from the sendmail path: the message checks and an empty
+ * recipient list. SubmitError EDATAERR/EUSAGE: permanent, the caller tells the submitter (socket)
+ * or sets the file aside (maildrop).
+ */
+export function checkLocalSubmission(envelope: Envelope, bytes: Buffer): void {
+  const problem = localMessageProblem(bytes);
+  if (problem) throw new SubmitError('EDATAERR', problem);
+  if (envelope.recipients.length === 0) throw new SubmitError('EUSAGE', 'no recipients');
+}
+
+export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s: LocalSubmission): Promise<Accepted> {
+  checkLocalSubmission(s.envelope, s.bytes);
+  const id = newQueueId();
+  const received = receivedHeader({ hostname, protocol: 'local', queueId: id, recipients: s.envelope.recipients, user: String(s.uid) });
   const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
   const messageId = messageIdOf(s.bytes);
+  const token: SubmitToken | undefined = s.token === undefined ? undefined : { uid: s.uid, token: s.token };
+  let accepted: Accepted;
   try {
-    await spool.accept(s.envelope, bytes, { id: s.id, messageId, origin: { protocol: 'sendmail', user: s.user } });
+    accepted = await spool.acceptOnce(s.envelope, bytes, { id, messageId, origin: { protocol: 'sendmail', user: s.user } }, token);
   } catch (error) {
     const reason = error instanceof SpoolError && error.code === 'ESPOOLFULL' ? 'spool is full' : 'spool write failed';
     throw new SubmitError('ETEMPFAIL', `${reason}; message not accepted`, { cause: error });
   }
+  if (accepted.duplicate) {
+    log.info({ event: 'duplicate', queueId: accepted.id, messageId, user: s.user, uid: s.uid, via: s.via }, 'submission already queued under the same token; not queued again');
+    return accepted;
+  }
   log.info(
-    { event: 'accepted', queueId: s.id, messageId, from: s.envelope.sender, recipients: s.envelope.recipients, size: bytes.length, user: s.user, uid: s.uid, via: s.via },
+    { event: 'accepted', queueId: id, messageId, from: s.envelope.sender, recipients: s.envelope.recipients, size: bytes.length, user: s.user, uid: s.uid, via: s.via },
     'accepted',
   );
-  return s.id;
+  return accepted;
 }

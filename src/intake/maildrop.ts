@@ -3,28 +3,31 @@
  * (like Postfix's maildrop/pickup). A world-writable sticky directory (mode 1733: anyone may
  * create files, nobody but the owner may list it or remove another user's file).
  *
- * Writing (sendmail command): temp file `.tmp.<id>` → write → fsync → rename to `<id>` → fsync
- * the directory (or syncfs it, see syncEntry). Exit 0 only after that: the message survives a crash from then on.
+ * Writing (sendmail command): temp file `.tmp.<token>` → write → fsync → rename to `<token>` →
+ * fsync the directory (or syncfs it, see syncEntry). Exit 0 only after that: the message survives
+ * a crash from then on. `<token>` is the submission's idempotency token (128 random bits), the same
+ * one the command first offered on the socket.
  *
- * Importing (daemon, at start and while running): for each `<id>`: if the spool already has
- * `<id>`, an earlier import committed it and crashed before the unlink — just unlink. Otherwise
- * `spool.accept()` with that id (resolves after fsync), then unlink and fsync the directory
- * *synchronously*. Why that is enough to never queue twice: the scheduler learns about a new
- * message through a timer, and a delivery completes only after network I/O, so no delivery of the
- * imported message can finish (and remove it from the spool) before the synchronous unlink has
- * run; and at start-up, imports finish before the scheduler starts. A file that cannot be parsed
- * (or is a symlink, or is refused) is renamed `.bad.<id>` and logged, never deleted.
+ * Importing (daemon, at start and while running): for each `<token>`: `spool.acceptOnce()` with
+ * that token scoped to the file's owner (resolves after fsync), then unlink and fsync the directory.
+ * The spool remembers a token for max_age after its message is gone, so the file is recognised as
+ * a duplicate — and only unlinked — when an earlier import committed it and crashed before the
+ * unlink, or when the socket submission it backs up was spooled but its reply was lost. A file
+ * that cannot be parsed (or is a symlink, or is refused) is renamed `.bad.<token>` and logged,
+ * never deleted. Any local user can write
+ * a file here, so the importer trusts none of it: the size is checked before reading
+ * (max_message_size), and the message gets the same local policy and checks as a socket submission.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LocalPolicy } from '../local/localize.js';
-import { isQueueId } from '../spool/ids.js';
+import { localize, type LocalPolicy } from '../local/localize.js';
+import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
-import { acceptLocal } from './local-accept.js';
-import { decodeFrame, encodeFrame, type SubmitRequest } from './submission-protocol.js';
+import { acceptLocal, checkLocalSubmission } from './local-accept.js';
+import { decodeFrame, encodeFrame, MAX_HEADER, type SubmitRequest } from './submission-protocol.js';
 
 export const MAILDROP_MODE = 0o1733;
 
@@ -59,8 +62,8 @@ export function ensureMaildrop(dir: string): void {
 }
 
 /** sendmail side: durably writes one message; throws SubmitError('ECANTCREAT') when it cannot. */
-export function writeMaildrop(dir: string, request: SubmitRequest, body: Buffer): void {
-  const temp = join(dir, `.tmp.${request.id}`);
+export function writeMaildrop(dir: string, request: SubmitRequest & { token: string }, body: Buffer): void {
+  const temp = join(dir, `.tmp.${request.token}`);
   let fd: number | undefined;
   try {
     try {
@@ -76,7 +79,7 @@ export function writeMaildrop(dir: string, request: SubmitRequest, body: Buffer)
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    const final = join(dir, request.id);
+    const final = join(dir, request.token);
     renameSync(temp, final);
     syncEntry(dir, final);
   } catch (error) {
@@ -105,6 +108,7 @@ export class MaildropImporter {
     private readonly spool: Spool,
     private policy: () => LocalPolicy,
     private readonly log: Logger,
+    private readonly maxMessageSize: () => number,
     private readonly pollMs = 2000,
   ) {}
 
@@ -160,7 +164,7 @@ export class MaildropImporter {
         this.removeStaleTemp(name);
         continue;
       }
-      if (!isQueueId(name)) continue;
+      if (!isSubmitToken(name) && !isQueueId(name)) continue;
       try {
         if (await this.importOne(name)) imported++;
       } catch (error) {
@@ -170,8 +174,8 @@ export class MaildropImporter {
     return imported;
   }
 
-  private async importOne(id: string): Promise<boolean> {
-    const file = join(this.dir, id);
+  private async importOne(token: string): Promise<boolean> {
+    const file = join(this.dir, token);
     let data: Buffer;
     let owner: number;
     try {
@@ -182,12 +186,15 @@ export class MaildropImporter {
         fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ELOOP') throw error;
-        return this.setAside(id, 'a symbolic link');
+        return this.setAside(token, 'a symbolic link');
       }
       try {
         const stat = fstatSync(fd);
         owner = stat.uid;
-        if (!stat.isFile()) return this.setAside(id, 'not a regular file');
+        if (!stat.isFile()) return this.setAside(token, 'not a regular file');
+        // Checked before reading: a file of any size can be left here by any user.
+        const limit = this.maxMessageSize() + MAX_HEADER;
+        if (stat.size > limit) return this.setAside(token, `too big (${stat.size} bytes; max_message_size is ${this.maxMessageSize()})`);
         data = readFileSync(fd);
       } finally {
         closeSync(fd);
@@ -196,31 +203,32 @@ export class MaildropImporter {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false; // imported by a concurrent pass
       throw error;
     }
-    if (this.spool.get(id)) {
-      this.unlinkDurably(file);
-      this.log.info({ event: 'maildrop-duplicate', queueId: id }, 'maildrop file was already imported; removed');
-      return false;
-    }
     const frame = decodeFrame(data);
-    if (!frame || frame.request.op !== 'submit' || frame.request.id !== id) return this.setAside(id, 'not a maildrop file');
+    // Files written before tokens existed are named by the queue id their frame carries ("id");
+    // that name then serves as the token, so their import stays idempotent too.
+    const named = frame?.request.op === 'submit' ? (frame.request.token ?? (frame.request as { id?: unknown }).id) : undefined;
+    if (!frame || frame.request.op !== 'submit' || named !== token) return this.setAside(token, 'not a maildrop file');
     const request = frame.request;
-    let envelope = { sender: request.sender, recipients: request.recipients };
-    let bytes = frame.body;
-    if (!request.localized) {
-      const { localize } = await import('../local/localize.js');
-      let localized;
-      try {
-        localized = localize(envelope, bytes, this.policy());
-      } catch (error) {
-        // e.g. a local name without alias and no [local] admin: this will not get better by retrying.
-        return this.setAside(id, `refused (${(error as Error).message})`);
-      }
-      envelope = localized.envelope;
-      bytes = localized.bytes;
+    if (frame.body.length > this.maxMessageSize()) return this.setAside(token, `too big (${frame.body.length} bytes; max_message_size is ${this.maxMessageSize()})`);
+    // The same policy and checks as a socket submission, always: the file may have been written by
+    // hand, so nothing it claims is trusted (a `localized: true` is ignored; files written by older
+    // versions were localized already, and qualifying, masquerading and expanding aliases into
+    // full addresses again leaves them as they are).
+    let localized;
+    try {
+      localized = localize({ sender: request.sender, recipients: request.recipients }, frame.body, this.policy());
+      checkLocalSubmission(localized.envelope, localized.bytes);
+    } catch (error) {
+      // Bad addresses, no alias and no [local] admin, malformed bytes: retrying will not help.
+      if (error instanceof SubmitError) return this.setAside(token, `refused (${error.message})`);
+      throw error;
     }
-    await acceptLocal(this.spool, this.policy().hostname, this.log, { id, envelope, bytes, user: request.user, uid: owner, via: 'maildrop' });
-    this.unlinkDurably(file); // synchronous, see the header comment
-    return true;
+    for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+    const { envelope, bytes } = localized;
+    const accepted = await acceptLocal(this.spool, this.policy().hostname, this.log, { envelope, bytes, user: request.user, uid: owner, via: 'maildrop', token });
+    this.unlinkDurably(file);
+    if (accepted.duplicate) this.log.info({ event: 'maildrop-duplicate', queueId: accepted.id }, 'maildrop file was already queued (same submission); removed');
+    return !accepted.duplicate;
   }
 
   private setAside(id: string, why: string): false {

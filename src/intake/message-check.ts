@@ -27,6 +27,18 @@ export function findBareLineBreak(data: Buffer): number {
   return -1;
 }
 
+/**
+ * The checks every sendmail-path message gets before it is spooled, whether it came over the
+ * submission socket or from a maildrop file (which any local user can write by hand). One
+ * function, so the two paths cannot drift apart; called from acceptLocal(). Returns the reason
+ * to refuse, or undefined.
+ */
+export function localMessageProblem(data: Buffer): string | undefined {
+  if (findBareLineBreak(data) !== -1) return 'message contains bare CR or LF line endings';
+  if (data.indexOf(0) !== -1) return 'message contains NUL characters';
+  return undefined;
+}
+
 /** RFC 5322 §2.1.1: lines are at most 998 octets, excluding CRLF. */
 export const MAX_HEADER_LINE = 998;
 

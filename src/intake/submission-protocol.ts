@@ -5,19 +5,22 @@
  * holds the same frame. Hand-rolled because it is a dozen lines and sits on the hot path.
  */
 import type { SubmitErrorCode } from '../errors.js';
+import { isSubmitToken } from '../spool/ids.js';
 
 export interface SubmitRequest {
   op: 'submit';
-  /** Queue id chosen by the submitter (also names the maildrop file; makes import idempotent). */
-  id: string;
+  /**
+   * Idempotency token (ids.ts newSubmitToken), proposed by the submitter; never a queue id (the
+   * daemon picks those). The same token from the same uid queues one message, however often it is
+   * submitted (socket retry, maildrop fallback). Names the maildrop file. Optional on the socket.
+   */
+  token?: string;
   sender: string;
   recipients: string[];
   /** The invoking user's name and uid, as the submitter claims them. */
   user: string;
   uid: number;
   size: number;
-  /** True when aliases and masquerading were already applied (maildrop files). */
-  localized?: boolean;
 }
 
 export type Request = SubmitRequest | { op: 'flush' } | { op: 'reload-aliases' } | { op: 'list' };
@@ -59,7 +62,7 @@ export function decodeFrame(data: Buffer): { request: Request; body: Buffer } | 
 
 export function isSubmitRequest(r: SubmitRequest, bodySize: number): boolean {
   return (
-    typeof r.id === 'string' &&
+    (r.token === undefined || isSubmitToken(r.token)) &&
     typeof r.sender === 'string' &&
     Array.isArray(r.recipients) &&
     r.recipients.every((a) => typeof a === 'string') &&

@@ -48,7 +48,8 @@ export interface PrepareOptions {
   sender: string;
   fullName?: string;
   hostname: string;
-  queueId: string;
+  /** Unique local part of the Message-ID we add (not the queue id: the daemon picks that later). */
+  uniqueId: string;
   now?: Date;
 }
 
@@ -71,7 +72,7 @@ export function prepareMessage(normalized: Buffer, o: PrepareOptions): Prepared 
   const kept = fields.filter((f) => f.name.toLowerCase() !== 'bcc');
   const added: string[] = [];
   if (!has('date')) added.push(`Date: ${rfc5322Date(o.now)}`);
-  if (!has('message-id')) added.push(`Message-ID: <${o.queueId}@${o.hostname}>`);
+  if (!has('message-id')) added.push(`Message-ID: <${o.uniqueId}@${o.hostname}>`);
   if (!has('from')) {
     const phrase = o.fullName ? `${formatDisplayName(o.fullName)} ` : '';
     added.push(`From: ${phrase}<${o.sender}>`);

@@ -50,7 +50,8 @@ export async function control(config: ClientConfig, request: Request): Promise<R
 }
 
 export interface Submission {
-  id: string;
+  /** Idempotency token (newSubmitToken): the socket try and the maildrop fallback queue one message. */
+  token: string;
   sender: string;
   recipients: string[];
   user: string;
@@ -59,7 +60,8 @@ export interface Submission {
 }
 
 export interface Submitted {
-  id: string;
+  /** The queue id; unknown for the maildrop (the daemon picks it when it imports the file). */
+  id?: string;
   via: 'daemon' | 'maildrop';
   /** Why the maildrop was used, for -v. */
   reason?: string;
@@ -67,20 +69,20 @@ export interface Submitted {
 }
 
 export async function submit(config: ClientConfig, s: Submission): Promise<Submitted> {
-  const request: SubmitRequest = { op: 'submit', id: s.id, sender: s.sender, recipients: s.recipients, user: s.user, uid: s.uid, size: s.bytes.length };
+  const request: SubmitRequest & { token: string } = { op: 'submit', token: s.token, sender: s.sender, recipients: s.recipients, user: s.user, uid: s.uid, size: s.bytes.length };
   const answer = await askDaemon(config.submission.socket, encodeFrame(request, s.bytes));
   if (answer.kind === 'reply') {
     const reply = answer.reply;
-    if (reply.ok) return { id: typeof reply.id === 'string' ? reply.id : s.id, via: 'daemon', notes: [] };
+    if (reply.ok) return { id: typeof reply.id === 'string' ? reply.id : undefined, via: 'daemon', notes: [] };
     if (reply.code !== 'ETEMPFAIL') throw new SubmitError(reply.code, reply.error);
     return await toMaildrop(config, request, s.bytes, `daemon could not spool: ${reply.error}`, 'ETEMPFAIL');
   }
   // Down: not running. Broken: it may or may not have spooled; the maildrop file carries the same
-  // queue id, and the importer drops a file whose id is already in the spool.
+  // token, and the spool queues one message per token (the importer drops the file as a duplicate).
   return await toMaildrop(config, request, s.bytes, `daemon ${answer.kind === 'down' ? 'not running' : 'connection failed'} (${answer.reason})`, answer.kind === 'down' ? 'ECANTCREAT' : 'ETEMPFAIL');
 }
 
-async function toMaildrop(config: ClientConfig, request: SubmitRequest, bytes: Buffer, reason: string, failCode: 'ECANTCREAT' | 'ETEMPFAIL'): Promise<Submitted> {
+async function toMaildrop(config: ClientConfig, request: SubmitRequest & { token: string }, bytes: Buffer, reason: string, failCode: 'ECANTCREAT' | 'ETEMPFAIL'): Promise<Submitted> {
   const [{ loadAliases, emptyAliases }, { localize }, { writeMaildrop }] = await Promise.all([
     import('../local/aliases.js'),
     import('../local/localize.js'),
@@ -94,16 +96,14 @@ async function toMaildrop(config: ClientConfig, request: SubmitRequest, bytes: B
     notes.push(`cannot read ${config.local.aliases}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; no aliases used`);
     aliases = emptyAliases(config.local.aliases);
   }
+  // Run here only so that its errors (no such user, bad address) reach the caller now; the file
+  // holds the message as submitted, and the daemon applies the policy when it imports it.
   const localized = localize({ sender: request.sender, recipients: request.recipients }, bytes, { hostname: config.hostname, local: config.local, aliases });
   notes.push(...localized.notes);
   try {
-    writeMaildrop(
-      config.submission.maildrop,
-      { ...request, sender: localized.envelope.sender, recipients: localized.envelope.recipients, size: localized.bytes.length, localized: true },
-      localized.bytes,
-    );
+    writeMaildrop(config.submission.maildrop, request, bytes);
   } catch (error) {
     throw new SubmitError(failCode, `${reason}, and ${(error as Error).message}; message not accepted`, { cause: error });
   }
-  return { id: request.id, via: 'maildrop', reason, notes };
+  return { via: 'maildrop', reason, notes };
 }

@@ -18,6 +18,18 @@ export function newQueueId(now = Date.now()): string {
   return encode(BigInt(now), 9) + encode(random, 7);
 }
 
+/**
+ * A submitter's idempotency token (sendmail: one per message, used on the socket and as the
+ * maildrop file name): 128 random bits, so nobody can guess another submission's token.
+ */
+export function newSubmitToken(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function isSubmitToken(text: unknown): text is string {
+  return typeof text === 'string' && /^[0-9a-f]{32}$/.test(text);
+}
+
 export function isQueueId(text: string): boolean {
   return /^[0-9BCDFGHJKLMNPQRSTVWXYZ]{16}$/.test(text);
 }

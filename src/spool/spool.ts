@@ -5,6 +5,22 @@
  *   messages  id → MessageRecord (envelope, per-recipient state)
  *   bodies    id → raw message bytes, stored once
  *   due       [nextAttemptAt, id] → null, the index the scheduler scans
+ *   tokens    "uid:token" → {id, expiresAt}: a submitter's idempotency token and the message it
+ *             queued; kept as a tombstone for `tombstoneMs` after the message is delivered,
+ *             bounced or deleted, so a late duplicate (the sendmail maildrop fallback of a socket
+ *             submission whose reply was lost) is recognised and never queued twice
+ *   expiry    [expiresAt, "uid:token"] → null, so expired tombstones are pruned a few at a time
+ *             inside ordinary write transactions (bounded work, no sweeper)
+ *
+ * Ids are the daemon's: an insert checks, inside the same write transaction, that the id is free
+ * and fails with SpoolError('EIDEXISTS') otherwise; nothing here ever overwrites a record.
+ *
+ * All-or-nothing. lmdb-js runs every `transaction()` callback of one event-loop turn in one LMDB
+ * transaction, and a callback that throws keeps the writes it already made (lmdb-js write.js,
+ * executeTxnCallbacks). So each mutation here runs as a `childTransaction()`: a nested LMDB
+ * transaction that is aborted when its callback throws, leaving the batch's other callbacks and
+ * the spool as they were. Mutations also compute everything that can throw (the new record, the
+ * DSN) before their first write.
  *
  * Durability. lmdb-js batches every write issued in the same event turn into one transaction
  * (group commit), and on Linux defaults to `overlappingSync`: the write promise resolves when the
@@ -14,9 +30,10 @@
  * LMDB's copy-on-write B-tree plus meta-page switch makes each commit atomic: after a crash at
  * any moment a message is either wholly present (record, body and index) or absent.
  *
- * Other processes (the CLI, the sendmail entry) open the same environment concurrently; LMDB
- * serialises writers with its lock file, and every read-modify-write here runs inside one
- * transaction so a `queue hold` from the CLI and a delivery outcome never overwrite each other.
+ * One writer: the daemon holds the spool lock (lock.ts) while it runs; queue commands send their
+ * changes to it, and write here themselves only while no daemon runs, holding the same lock.
+ * Readers (mailq, queue show, status) open the environment concurrently; LMDB gives them a
+ * consistent snapshot. Every read-modify-write still runs inside one transaction.
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, statSync, statfsSync } from 'node:fs';
@@ -31,6 +48,32 @@ import { DiskReserve } from './reserve.js';
 import { isFinal, type AcceptMeta, type Envelope, type MessageRecord } from './types.js';
 
 type DueKey = [number, string];
+type ExpiryKey = [number, string];
+
+/** An idempotency token's entry: the message it queued; `expiresAt` is set once that message is gone. */
+interface TokenEntry {
+  id: string;
+  expiresAt: number | null;
+}
+
+/** A client's idempotency token, scoped to the uid that submitted it (see intake/submission.ts). */
+export interface SubmitToken {
+  uid: number;
+  token: string;
+}
+
+/** What accept() did: a new message, or the one already queued (or delivered) under the same token. */
+export interface Accepted {
+  id: string;
+  duplicate: boolean;
+}
+
+/** Postfix's maximal_queue_lifetime default: how long tombstones live when the caller names no max_age. */
+const DEFAULT_TOMBSTONE_MS = 5 * 86_400_000;
+/** Expired tombstones removed per write transaction. */
+const PRUNE_BATCH = 32;
+/** Stale due entries looked at (and queued for removal) per scan. */
+const STALE_SCAN = 1000;
 
 export interface SpoolCounts {
   messages: number;
@@ -76,17 +119,21 @@ export class Spool extends EventEmitter {
   private readonly messages: Database<MessageRecord, string>;
   private readonly bodies: Database<Buffer, string>;
   private readonly due: Database<null, DueKey>;
+  private readonly tokens: Database<TokenEntry, string>;
+  private readonly expiry: Database<null, ExpiryKey>;
   private closed = false;
   private readonly reserve: DiskReserve | undefined;
   private fault: SpoolFault | undefined;
   /** Set by the daemon; without it (the CLI) a durability failure is thrown as ESPOOLSYNC. */
   failStop: FailStop | undefined;
+  private healing = false;
 
   private constructor(
     readonly path: string,
     private readonly maxSize: number,
     private readonly minFree: number,
     reserveBytes: number,
+    private readonly tombstoneMs: number,
   ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -105,10 +152,15 @@ export class Spool extends EventEmitter {
       path: Spool.file(path),
       maxDbs: 8,
       compression: false,
-    });
+      // File mode of queue.mdb and its lock file (mdb_env_open's mode; lmdb-js passes it through,
+      // default 0664): mail is nobody else's business, whatever the directory's mode.
+      permissionsMode: 0o600,
+    } as Parameters<typeof open>[0]);
     this.messages = this.root.openDB<MessageRecord, string>({ name: 'messages', encoding: 'msgpack' });
     this.bodies = this.root.openDB<Buffer, string>({ name: 'bodies', encoding: 'binary' });
     this.due = this.root.openDB<null, DueKey>({ name: 'due', encoding: 'msgpack' });
+    this.tokens = this.root.openDB<TokenEntry, string>({ name: 'tokens', encoding: 'msgpack' });
+    this.expiry = this.root.openDB<null, ExpiryKey>({ name: 'expiry', encoding: 'msgpack' });
   }
 
   private static file(path: string): string {
@@ -119,11 +171,11 @@ export class Spool extends EventEmitter {
    * For the CLI: opens the spool only if the daemon created it. Creating it here (say as root,
    * before the daemon's first start) would leave files the daemon's own user cannot open.
    */
-  static openExisting(path: string): Spool {
+  static openExisting(path: string, options: { tombstoneMs?: number } = {}): Spool {
     if (!existsSync(Spool.file(path))) {
       throw new SpoolError('ENOTFOUND', `no spool at ${path}: the daemon has not run yet with this config, or spool.path is wrong`);
     }
-    return Spool.open(path);
+    return Spool.open(path, options);
   }
 
   /**
@@ -131,10 +183,11 @@ export class Spool extends EventEmitter {
    * `minFree` is the room (free disk plus pages LMDB freed and will reuse) a new message must leave
    * behind: LMDB writes copy-on-write, so recording deliveries and deleting messages needs free
    * pages too — without this reserve a full disk would stop the queue from ever draining.
+   * `tombstoneMs` is how long an idempotency token outlives its message (the daemon passes max_age).
    */
-  static open(path: string, options: { maxSize?: number; minFree?: number; reserve?: number } = {}): Spool {
+  static open(path: string, options: { maxSize?: number; minFree?: number; reserve?: number; tombstoneMs?: number } = {}): Spool {
     try {
-      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0, options.reserve ?? 0);
+      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0, options.reserve ?? 0, options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS);
     } catch (error) {
       if (error instanceof SpoolError && error.code === 'ESPOOLDAMAGED') {
         throw new SpoolError('ESPOOLDAMAGED', `spool at ${path} is damaged: ${error.message}`, { cause: error });
@@ -146,10 +199,23 @@ export class Spool extends EventEmitter {
 
   /**
    * Stores a message and its envelope; resolves with the queue id only once the commit is
-   * fsynced. On failure nothing is stored (the transaction is atomic) and a SpoolError is thrown.
+   * fsynced. On failure nothing is stored (the transaction is atomic) and a SpoolError is thrown:
+   * ESPOOLFULL, ESPOOLIO, or EIDEXISTS when `meta.id` is already taken (never overwritten).
    */
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
+    return (await this.acceptOnce(envelope, bytes, meta, undefined, now)).id;
+  }
+
+  /**
+   * accept(), idempotent per `token`: when the submitter's uid already queued a message under this
+   * token (still queued, or gone less than `tombstoneMs` ago) nothing is stored and that message's
+   * id comes back with `duplicate: true`. Check and insert happen in one write transaction, so two
+   * simultaneous submissions with the same token queue exactly one message.
+   */
+  async acceptOnce(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, token: SubmitToken | undefined, now = Date.now()): Promise<Accepted> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
+    const key = token && tokenKey(token);
+    if (key) record.tokenKey = key;
     const live = this.liveBytes();
     const fits = () => this.liveBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
     if (live + bytes.length > this.maxSize) {
@@ -161,9 +227,21 @@ export class Spool extends EventEmitter {
     if (this.reserve && !this.reserve.ensure()) {
       throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
     }
-    await this.commit(() => this.insertSync(record, bytes), 'intake');
+    let existing: string | undefined;
+    await this.commit(() => {
+      existing = undefined;
+      this.pruneTombstonesSync(now);
+      const seen = key === undefined ? undefined : this.tokens.get(key);
+      if (seen) {
+        existing = seen.id;
+        return;
+      }
+      this.insertSync(record, bytes);
+      if (key) this.tokens.putSync(key, { id: record.id, expiresAt: null });
+    }, 'intake');
+    if (existing !== undefined) return { id: existing, duplicate: true };
     this.emit('accepted', record.id, record.origin.protocol);
-    return record.id;
+    return { id: record.id, duplicate: false };
   }
 
   get(id: string): MessageRecord | undefined {
@@ -174,21 +252,69 @@ export class Spool extends EventEmitter {
     return this.bodies.get(id);
   }
 
-  /** Ids whose next attempt is due at or before `now`, oldest due first. */
-  dueIds(now: number, limit: number): string[] {
+  /**
+   * Ids whose next attempt is due at or before `now`, oldest due first, leaving out `skip` (being
+   * delivered). Self-healing: an index entry without a record, for a held or finished record, or
+   * whose time is not the record's nextAttemptAt is never returned (it would take a delivery slot
+   * for nothing, forever) and is removed in a transaction of its own (event 'stale-due').
+   */
+  dueIds(now: number, limit: number, skip: ReadonlySet<string> = new Set()): string[] {
     const ids: string[] = [];
-    for (const key of this.due.getKeys({ start: [0, ''], end: [now, '\uffff'], limit })) {
-      ids.push(key[1]);
+    const stale: DueKey[] = [];
+    for (const key of this.due.getKeys({ start: [0, ''], end: [now, '\uffff'] })) {
+      if (ids.length >= limit || stale.length >= STALE_SCAN) break;
+      if (skip.has(key[1])) continue;
+      if (this.isCurrentDue(key)) ids.push(key[1]);
+      else stale.push(key);
     }
+    this.dropStaleDue(stale);
     return ids;
   }
 
   /** The earliest scheduled attempt among messages not in `skip` (those being delivered right now). */
   nextDueAt(skip: ReadonlySet<string> = new Set()): number | undefined {
-    for (const key of this.due.getKeys({ limit: skip.size + 1 })) {
-      if (!skip.has(key[1])) return key[0];
+    const stale: DueKey[] = [];
+    let next: number | undefined;
+    for (const key of this.due.getKeys({})) {
+      if (stale.length >= STALE_SCAN) break;
+      if (skip.has(key[1])) continue;
+      if (this.isCurrentDue(key)) {
+        next = key[0];
+        break;
+      }
+      stale.push(key);
     }
-    return undefined;
+    this.dropStaleDue(stale);
+    return next;
+  }
+
+  private isCurrentDue([at, id]: DueKey): boolean {
+    const record = this.messages.get(id);
+    return record !== undefined && !record.held && record.nextAttemptAt === at && !record.recipients.every(isFinal);
+  }
+
+  /** Removes stale due entries (re-checked inside the transaction); one such cleanup at a time. */
+  private dropStaleDue(stale: DueKey[]): void {
+    if (stale.length === 0 || this.healing || this.closed) return;
+    this.healing = true;
+    let removed = 0;
+    this.commit(() => {
+      removed = 0;
+      for (const key of stale) {
+        if (this.isCurrentDue(key)) continue;
+        this.due.removeSync(key);
+        removed++;
+      }
+    }).then(
+      () => {
+        this.healing = false;
+        if (removed > 0) this.emit('stale-due', removed);
+      },
+      (error: unknown) => {
+        this.healing = false;
+        this.emit('stale-due-error', error);
+      },
+    );
   }
 
   /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
@@ -243,32 +369,32 @@ export class Spool extends EventEmitter {
     extra: (next: MessageRecord) => NewMessage[] = () => [],
   ): Promise<{ record: MessageRecord; inserted: string[] } | undefined> {
     let result: { record: MessageRecord; inserted: string[] } | undefined;
-    let insertedIds: string[] = [];
     await this.commit(() => {
+      result = undefined;
       const current = this.messages.get(id);
       if (!current) return;
+      // Everything that can throw first (the outcome, the DSN); then the writes.
       const next = change(structuredClone(current));
-      this.unindexSync(current);
       const done = next.recipients.every(isFinal);
-      if (done) {
-        next.nextAttemptAt = null;
-        this.messages.removeSync(id);
-        this.bodies.removeSync(id);
-      } else {
-        if (next.held) next.nextAttemptAt = null;
+      if (done || next.held) next.nextAttemptAt = null;
+      const now = Date.now();
+      const extras = extra(next);
+      this.unindexSync(current);
+      if (done) this.retireSync(next, now);
+      else {
         this.messages.putSync(id, next);
         this.indexSync(next);
       }
-      const now = Date.now();
-      insertedIds = [];
-      for (const message of extra(next)) {
-        const record = newRecord(newQueueId(now), message.envelope, message.bytes, message.meta, now);
+      const inserted: string[] = [];
+      for (const message of extras) {
+        const record = newRecord(this.freeIdSync(now), message.envelope, message.bytes, message.meta, now);
         this.insertSync(record, message.bytes);
-        insertedIds.push(record.id);
+        inserted.push(record.id);
       }
-      result = { record: next, inserted: insertedIds };
+      this.pruneTombstonesSync(now);
+      result = { record: next, inserted };
     });
-    for (const inserted of insertedIds) this.emit('accepted', inserted, 'dsn');
+    for (const inserted of result?.inserted ?? []) this.emit('accepted', inserted, 'dsn');
     return result;
   }
 
@@ -324,21 +450,30 @@ export class Spool extends EventEmitter {
     return changed ? 'done' : 'unchanged';
   }
 
-  /** Deletes a message outright (operator action). Returns false when it did not exist. */
-  async remove(id: string): Promise<boolean> {
-    let removed = false;
+  /** Deletes a message outright (operator action). Returns what was deleted, undefined when it did not exist. */
+  async remove(id: string, now = Date.now()): Promise<MessageRecord | undefined> {
+    let removed: MessageRecord | undefined;
     await this.commit(() => {
+      removed = undefined;
       const current = this.messages.get(id);
       if (!current) return;
       this.unindexSync(current);
-      this.messages.removeSync(id);
-      this.bodies.removeSync(id);
-      removed = true;
+      this.retireSync(current, now);
+      removed = current;
     });
     return removed;
   }
 
+  /** The id's token (if any), as the submitter's duplicate check sees it: for tests and `queue show`. */
+  tokenFor(token: SubmitToken): { id: string; expiresAt: number | null } | undefined {
+    return this.tokens.get(tokenKey(token));
+  }
+
+  /** Conditional insert: the id must be free (checked inside the caller's write transaction). */
   private insertSync(record: MessageRecord, bytes: Buffer): void {
+    if (this.messages.get(record.id) !== undefined || this.bodies.get(record.id) !== undefined) {
+      throw new SpoolError('EIDEXISTS', `queue id ${record.id} is already taken; nothing was stored`);
+    }
     this.bodies.putSync(record.id, bytes);
     this.messages.putSync(record.id, record);
     this.indexSync(record);
@@ -350,6 +485,34 @@ export class Spool extends EventEmitter {
 
   private unindexSync(record: MessageRecord): void {
     if (record.nextAttemptAt !== null) this.due.removeSync([record.nextAttemptAt, record.id]);
+  }
+
+  /** A fresh id for a message the spool itself creates (a DSN): one not taken in this transaction. */
+  private freeIdSync(now: number): string {
+    for (;;) {
+      const id = newQueueId(now);
+      if (this.messages.get(id) === undefined && this.bodies.get(id) === undefined) return id;
+    }
+  }
+
+  /** Removes a message that is finished (or deleted); its token, if any, becomes a tombstone. */
+  private retireSync(record: MessageRecord, now: number): void {
+    this.messages.removeSync(record.id);
+    this.bodies.removeSync(record.id);
+    if (record.tokenKey === undefined) return;
+    const expiresAt = now + this.tombstoneMs;
+    this.tokens.putSync(record.tokenKey, { id: record.id, expiresAt });
+    this.expiry.putSync([expiresAt, record.tokenKey], null);
+  }
+
+  /** Removes a few expired tombstones; called inside ordinary write transactions. */
+  private pruneTombstonesSync(now: number): void {
+    const expired = [...this.expiry.getKeys({ start: [0, ''], end: [now, '\uffff'], limit: PRUNE_BATCH })];
+    for (const key of expired) {
+      const entry = this.tokens.get(key[1]);
+      if (entry && entry.expiresAt === key[0]) this.tokens.removeSync(key[1]);
+      this.expiry.removeSync(key);
+    }
   }
 
   /**
@@ -385,13 +548,27 @@ export class Spool extends EventEmitter {
     throw error;
   }
 
+  /**
+   * One attempt. An error thrown by `body` itself (EIDEXISTS, a failed DSN build) is not a commit
+   * failure: its child transaction was aborted, the batch it rode in may well have committed, and
+   * it goes to the caller as it is (no fault, no fail-stop).
+   */
   private async tryCommit(body: () => void): Promise<SpoolError | undefined> {
     const before = this.lastTxnId();
+    let thrown: { error: unknown } | undefined;
     try {
-      await this.root.transaction(body);
+      await this.root.childTransaction(() => {
+        try {
+          body();
+        } catch (error) {
+          thrown = { error };
+          throw error;
+        }
+      });
       await this.root.flushed;
       return undefined;
     } catch (error) {
+      if (thrown) throw thrown.error;
       const failure = await toSpoolError(error);
       // The transaction id moved: the commit is visible (to this and other processes) but not
       // durable. MDB_PANIC: LMDB could not write its meta page and refuses all further work.
@@ -470,6 +647,10 @@ function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMe
     nextAttemptAt: now,
     attempts: 0,
   };
+}
+
+function tokenKey(t: SubmitToken): string {
+  return `${t.uid}:${t.token}`;
 }
 
 /**

@@ -58,6 +58,8 @@ export interface MessageRecord {
   bodyCrc32?: number;
   /** Why the message was held by the integrity check (its stored copy is damaged). */
   damaged?: string;
+  /** "uid:token" when the submitter gave an idempotency token; becomes a tombstone when the message goes. */
+  tokenKey?: string;
 }
 
 export interface AcceptMeta {

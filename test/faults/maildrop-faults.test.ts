@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeMaildrop } from '../../src/intake/maildrop.js';
-import { newQueueId } from '../../src/spool/ids.js';
+import { newSubmitToken } from '../../src/spool/ids.js';
 import { startCapture } from '../helpers/capture.js';
 import { relayConfig } from '../helpers/config.js';
 import { startDaemon, writeConfig } from '../helpers/daemon.js';
@@ -26,11 +26,11 @@ describe('maildrop import under a failed fsync (strace)', { skip: straceMissing(
     let restarted;
     try {
       const faults = await inject(daemon.child.pid!, ['fdatasync:error=EIO']);
-      const id = newQueueId();
+      const token = newSubmitToken();
       const body = Buffer.from('From: root@relay.test\r\nTo: rcpt@example.net\r\nSubject: dropped\r\n\r\nhello\r\n');
-      const file = join(`${spool}-maildrop`, id);
+      const file = join(`${spool}-maildrop`, token);
       try {
-        writeMaildrop(`${spool}-maildrop`, { op: 'submit', id, sender: 'root@relay.test', recipients: ['rcpt@example.net'], user: 'root', uid: 0, size: body.length, localized: true }, body);
+        writeMaildrop(`${spool}-maildrop`, { op: 'submit', token, sender: 'root@relay.test', recipients: ['rcpt@example.net'], user: 'root', uid: 0, size: body.length }, body);
         assert.equal(await daemon.exited, 74, 'the import hit the failed fsync and stopped');
       } finally {
         await faults.detach();
@@ -39,7 +39,7 @@ describe('maildrop import under a failed fsync (strace)', { skip: straceMissing(
       checked(t, 'fdatasync EIO while importing: exit 74, maildrop file kept');
       restarted = await startDaemon(config);
       await capture.waitFor(1);
-      await restarted.waitForLog((l) => l.event === 'delivery' && l.queueId === id);
+      await restarted.waitForLog((l) => l.event === 'delivery' && l.result === 'delivered');
       assert.ok(!existsSync(file), 'imported (or found imported) after the restart, then removed');
       assert.equal(capture.messages.length, 1, 'delivered exactly once');
       checked(t, 'after the restart: delivered once, maildrop file removed');

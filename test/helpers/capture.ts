@@ -20,6 +20,8 @@ export interface CaptureScript {
   rcpt?: Map<string, [number, string]>;
   mail?: [number, string];
   data?: [number, string];
+  /** A slow upstream: awaited after the message data arrived and before the reply to DATA. */
+  beforeDataReply?: () => Promise<void>;
 }
 
 class ScriptedError extends Error {
@@ -69,7 +71,8 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
+      stream.on('end', async () => {
+        await script.beforeDataReply?.();
         if (script.data) return callback(new ScriptedError(script.data[0], script.data[1]));
         messages.push({
           sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',

@@ -58,3 +58,13 @@ export class RawSmtp {
     this.socket.destroy();
   }
 }
+
+/** The greeting a client connecting from `localAddress` gets ("" when the server closes at once). */
+export async function greetingFrom(port: number, localAddress: string, host = '127.0.0.1'): Promise<string> {
+  const client = await RawSmtp.open(port, host, localAddress);
+  try {
+    return await client.reply();
+  } finally {
+    client.close();
+  }
+}

@@ -1,4 +1,5 @@
 /** Submits one message to a running daemon over SMTP and returns its queue id. */
+import { connect } from 'node:net';
 import nodemailer from 'nodemailer';
 
 export async function submit(port: number, from: string, to: string[], subject: string): Promise<string> {
@@ -11,4 +12,16 @@ export async function submit(port: number, from: string, to: string[], subject: 
   } finally {
     transport.close();
   }
+}
+
+/** Sends bytes to a unix socket (then half-closes) and resolves with everything answered before it closed. */
+export function askSocket(path: string, bytes: Buffer): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let answer = '';
+    socket.on('data', (d) => (answer += d.toString()));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', () => resolve(answer));
+    socket.end(bytes);
+  });
 }
