@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { LocalConfig } from '../src/config/types.js';
 import { SubmitError } from '../src/errors.js';
 import { parseAliases } from '../src/local/aliases.js';
+import { defaultLocalDomains } from '../src/config/local.js';
 import { localDomains } from '../src/local/addresses.js';
 import { localize } from '../src/local/localize.js';
 import { masqueradeHeaders, masqueradeSender } from '../src/local/masquerade.js';
@@ -22,7 +23,7 @@ loop2: loop1
 self: self, me@example.org
 `;
 
-const domains = localDomains('web1.example.com');
+const domains = localDomains({ domains: defaultLocalDomains('web1.example.com') });
 
 describe('aliases parser', () => {
   const table = parseAliases(FILE, '/etc/aliases');
@@ -73,6 +74,21 @@ describe('recipient expansion', () => {
     assert.deepEqual(resolve(['self']).recipients, ['admin@example.com', 'me@example.org']);
   });
 
+  it('records every rewrite to admin with the address the client gave', () => {
+    assert.deepEqual(resolve(['Nobody@web1.example.com', 'webmaster']).rewrites, [
+      { original: 'Nobody@web1.example.com', to: 'admin@example.com', reason: 'no alias for nobody' },
+      { original: 'webmaster', to: 'admin@example.com', reason: 'local mailbox root' },
+    ]);
+  });
+
+  it('local_domains default: the host name and localhost, never a bare two-label domain the host is named after', () => {
+    assert.deepEqual(defaultLocalDomains('web1.example.com'), ['localhost', 'localhost.localdomain', 'web1.example.com']);
+    assert.deepEqual(defaultLocalDomains('web1'), ['localhost', 'localhost.localdomain', 'web1']);
+    assert.deepEqual(defaultLocalDomains('Example.com'), ['localhost', 'localhost.localdomain']);
+    const bare = localDomains({ domains: defaultLocalDomains('example.com') });
+    assert.deepEqual(resolveRecipients(['orders@example.com', 'root@localhost'], { aliases, domains: bare, admin: 'ops@example.net' }).recipients, ['orders@example.com', 'ops@example.com', 'jane@example.com']);
+  });
+
   it('breaks loops (to admin, with a note) and never drops an alias whose targets are all refused', () => {
     const loop = resolve(['loop1']);
     assert.deepEqual(loop.recipients, ['admin@example.com']);
@@ -92,7 +108,7 @@ describe('recipient expansion', () => {
 });
 
 describe('masquerading', () => {
-  const local = (over: Partial<LocalConfig> = {}): LocalConfig => ({ aliases: '/dev/null', from: 'alerts@example.com', rewrite: 'local', keepOriginalFromAsReplyTo: false, ...over });
+  const local = (over: Partial<LocalConfig> = {}): LocalConfig => ({ aliases: '/dev/null', from: 'alerts@example.com', rewrite: 'local', keepOriginalFromAsReplyTo: false, domains: [...domains], ...over });
   const policy = (over: Partial<LocalConfig> = {}) => ({ hostname: 'web1.example.com', domains, local: local(over) });
   const msg = (from: string, extra = '') => Buffer.from(`${from ? `From: ${from}\r\n` : ''}Subject: s\r\n${extra}\r\nbody\r\n`);
 

@@ -44,47 +44,56 @@ describe('hostile input', () => {
     return c;
   }
 
+  // Every end-of-data look-alike a receiver somewhere has accepted (SEC Consult's and Postfix's lists).
   for (const [name, ending] of [
     ['\\n.\\n', '\n.\n'],
     ['\\n.\\r\\n', '\n.\r\n'],
     ['\\r\\n.\\n', '\r\n.\n'],
     ['\\r.\\r', '\r.\r'],
+    ['\\r.\\n', '\r.\n'],
+    ['\\r\\n.\\r', '\r\n.\r'],
+    ['\\n.\\r', '\n.\r'],
+    ['\\r\\n\\x00.\\r\\n', '\r\n\0.\r\n'],
   ] as const) {
-    it(`SMTP smuggling with ${name}: refused with 554 5.6.0, the smuggled message is never delivered`, async () => {
-      const c = await transaction(`smuggler-${name.length}@example.org`);
+    it(`SMTP smuggling with ${name}: one message is accepted, the "second" stays inside its body and is never a message of its own`, async () => {
+      const sender = `smuggler-${Buffer.from(name).toString('hex')}@example.org`;
+      const c = await transaction(sender);
       c.write(`Subject: outer\r\n\r\nhello${ending}${SMUGGLED}`);
-      assert.match(await c.command('.'), /^554 5\.6\.0 /);
+      assert.match(await c.command('.'), /^250 2\.0\.0 /);
       assert.match(await c.command('NOOP'), /^250/, 'the session is still in sync: no reply was smuggled');
       c.close();
+      const deadline = Date.now() + 10_000;
+      while (!capture.messages.some((m) => m.sender === sender) && Date.now() < deadline) await capture.waitFor(capture.messages.length + 1, 500).catch(() => undefined);
+      const got = capture.messages.filter((m) => m.sender === sender);
+      assert.equal(got.length, 1);
+      assert.deepEqual(got[0]!.recipients, ['victim@example.net']);
+      const body = got[0]!.raw.toString('latin1');
+      assert.match(body, /Subject: smuggled/, 'the would-be second message is body text of the first');
+      assert.doesNotMatch(body.replace(/\r\n/g, ''), /\n/, 'no bare LF reaches the upstream');
     });
   }
 
-  it('no smuggled or refused message ever reached the upstream', async () => {
-    await new Promise((r) => setTimeout(r, 1200));
-    assert.ok(!capture.messages.some((m) => m.raw.includes('smuggled') || m.sender.startsWith('smuggler')));
-    assert.ok(!daemon.logs.some((l) => l.event === 'accepted' && String(l.from).startsWith('smuggler')));
+  it('no smuggled message ever reached the upstream as a message of its own', async () => {
+    assert.ok(!capture.messages.some((m) => m.sender === 'admin@example.org' || /^Subject: smuggled/m.test(m.raw.toString('latin1').split('\r\n\r\n')[0]!)));
   });
 
-  it('NUL bytes, over-long header lines and invalid UTF-8 headers are refused with 554 5.6.0', async () => {
-    for (const body of ['Subject: nul\r\n\r\nbad\0byte\r\n', `Subject: ${'x'.repeat(1000)}\r\n\r\nbody\r\n`]) {
+  it('NUL bytes, over-long header lines and invalid UTF-8 headers from allowed clients are accepted (delivery makes them legal on the wire)', async () => {
+    for (const body of [Buffer.from('Subject: nul\r\n\r\nbad\0byte\r\n'), Buffer.from(`Subject: ${'x'.repeat(1000)}\r\n\r\nbody\r\n`), Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\nbody\r\n')])]) {
       const c = await transaction('malformed@example.org');
       c.write(body);
-      assert.match(await c.command('.'), /^554 5\.6\.0 /);
+      assert.match(await c.command('.'), /^250 2\.0\.0 /);
       c.close();
     }
-    const c = await transaction('malformed@example.org');
-    c.write(Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\nbody\r\n')]));
-    assert.match(await c.command('.'), /^554 5\.6\.0 Message headers contain invalid UTF-8/);
-    c.close();
   });
 
   it('8-bit body without BODY=8BITMIME, UTF-8 headers and long body lines are accepted and relayed byte for byte', async () => {
     const c = await transaction('eightbit@example.org', ['eight@example.net']);
-    const body = Buffer.concat([Buffer.from('Subject: caf\u00e9 \u2615\r\n\r\n', 'utf8'), Buffer.from([0xe9, 0xe8, 0x0d, 0x0a]), Buffer.from('y'.repeat(2000) + '\r\n')]);
+    const body = Buffer.concat([Buffer.from('Date: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <8bit@example.org>\r\nSubject: caf\u00e9 \u2615\r\n\r\n', 'utf8'), Buffer.from([0xe9, 0xe8, 0x0d, 0x0a]), Buffer.from('y'.repeat(2000) + '\r\n')]);
     c.write(body);
     assert.match(await c.command('.'), /^250 2\.0\.0 /);
     c.close();
-    const got = await capture.waitFor(1).then((m) => m.find((x) => x.sender === 'eightbit@example.org'));
+    await daemon.waitForLog((l) => l.event === 'delivery' && l.from === 'eightbit@example.org');
+    const got = capture.messages.find((x) => x.sender === 'eightbit@example.org');
     assert.ok(got);
     assert.ok(got.raw.subarray(got.raw.length - body.length).equals(body), 'bytes unchanged');
   });

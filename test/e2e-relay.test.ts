@@ -9,7 +9,7 @@ import { greetingFrom, RawSmtp } from './helpers/smtp-client.js';
 import { tempDir } from './helpers/tmp.js';
 
 const MESSAGE = (subject: string, extra = '') =>
-  `From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n${extra}\r\nHello Bob.\r\n.. a dot-stuffed line\r\n`;
+  `From: Alice <alice@example.org>\r\nTo: bob@example.net\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n${extra}\r\nHello Bob.\r\n.. a dot-stuffed line\r\n`;
 
 describe('relay end to end', () => {
   let capture: Capture;
@@ -100,7 +100,7 @@ describe('relay end to end', () => {
     assert.ok(!daemon.logs.some((l) => l.event === 'accepted' && l.from === 'big@example.org'));
   });
 
-  it('refuses bare LF in DATA (SMTP smuggling) and never relays the smuggled message', async () => {
+  it('normalises bare LF in DATA (SMTP smuggling): the smuggled "message" is body text of one relayed message', async () => {
     const client = await RawSmtp.open(daemon.port);
     await client.reply();
     await client.command('EHLO c');
@@ -108,11 +108,12 @@ describe('relay end to end', () => {
     await client.command('RCPT TO:<victim@example.net>');
     await client.command('DATA');
     client.write('Subject: outer\r\n\r\nhi\n.\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n');
-    assert.match(await client.command('.'), /^554 5\.6\.0 /);
+    assert.match(await client.command('.'), /^250 /);
     assert.match(await client.command('NOOP'), /^250/);
     client.close();
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(!capture.messages.some((m) => m.raw.includes('smuggled') || m.sender === 'smuggler@example.org'));
+    await daemon.waitForLog((l) => l.event === 'delivery' && l.from === 'smuggler@example.org');
+    assert.equal(capture.messages.filter((m) => m.sender === 'smuggler@example.org').length, 1);
+    assert.ok(!capture.messages.some((m) => m.sender === 'admin@example.org'));
   });
 
   it('rejects a recipient that is not a full address', async () => {

@@ -77,7 +77,8 @@ describe('sendmail with the daemon running', () => {
     assert.match(header, /^Received: by relay\.test \(mailshim\) \(uid \d+\) with local id [0-9A-Z]{16}\r\n/);
     assert.match(header, /\r\nFrom: "Cron Daemon" <alerts@example\.com>\r\n/, 'display name kept');
     assert.doesNotMatch(header, /Reply-To/);
-    assert.match(header, /\r\nTo: root\r\nSubject: Cron <root@web1> \/usr\/local\/bin\/nightly\r\n/);
+    // An unqualified header address is qualified with the host name, like Postfix's append_at_myorigin.
+    assert.match(header, /\r\nTo: root@relay\.test\r\nSubject: Cron <root@web1> \/usr\/local\/bin\/nightly\r\n/);
     assert.match(header, /\r\nDate: .+\r\nMessage-ID: <[0-9A-Z]{16}@relay\.test>\r\n$/);
     assert.equal(body, 'nightly: 3 files rotated\r\n.\r\nstill the body (-i)\r\n');
   });
@@ -172,6 +173,26 @@ describe('sendmail with the daemon running', () => {
     assert.equal(parts(got).body, 'bs body\r\n.dot\r\n');
   });
 
+  it('sendmail -bs with the whole dialog on stdin (printf | sendmail -bs): every command answered, every message queued', async () => {
+    const dialog =
+      'EHLO localhost\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bs-piped1@example.net>\r\nDATA\r\nSubject: piped one\r\n\r\nx\r\n.\r\n' +
+      'MAIL FROM:<a@example.org>\r\nRCPT TO:<"bs.piped2"@example.net>\r\nRCPT TO:<bad\\@example.net>\r\nDATA\r\nSubject: piped two\r\n\r\ny\r\n.\r\n' +
+      'MAIL FROM:<a@example.org>\r\nRCPT TO:<bs-piped3@example.net>\r\nDATA\r\nSubject: piped three\r\n\r\nz\r\n.\r\nQUIT\r\n';
+    const result = await runBin('sendmail', ['-bs'], { input: dialog, config });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.match(/^250 2\.0\.0 Ok: queued as /gm)?.length, 3, result.stdout);
+    assert.match(result.stdout, /^501 5\.1\.3 /m, 'the malformed recipient is refused at RCPT');
+    assert.match(result.stdout, /^221 /m);
+    const [two] = await find('piped two');
+    assert.deepEqual(two!.recipients, ['bs.piped2@example.net']);
+    await find('piped three');
+    // stdin ending without QUIT still answers the DATA that was read
+    const unterminated = await runBin('sendmail', ['-bs'], { input: 'EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bs-noquit@example.net>\r\nDATA\r\nSubject: no quit\r\n\r\nq\r\n.\r\n', config });
+    assert.equal(unterminated.code, 0, unterminated.stderr);
+    assert.match(unterminated.stdout, /^250 2\.0\.0 Ok: queued as /m);
+    await find('no quit');
+  });
+
   it('-X never writes its file, and -C/-O/-d never change the config', async () => {
     const x = join(dir.path, 'x.php');
     const result = await runBin('sendmail', ['-t', '-i', '-X', x, '-C', join(dir.path, 'nonexistent.cf'), '-OQueueDirectory=/tmp', '-d0.1'], {
@@ -192,12 +213,45 @@ describe('sendmail with the daemon running', () => {
     assert.match(none.stderr, /^sendmail: no recipients given/);
     const noneT = await runBin('sendmail', ['-t'], { input: 'Subject: x\n\ny\n', config });
     assert.equal(noneT.code, 64);
-    const bad = await runBin('sendmail', ['-i', 'bad<addr>@example.net'], { input: 'Subject: x\n\ny\n', config });
-    assert.equal(bad.code, 65);
-    assert.match(bad.stderr, /invalid address/);
+    for (const address of ['bad<addr>@example.net', 'bad\\@example.net', 'a@b@example.net']) {
+      const bad = await runBin('sendmail', ['-i', address], { input: 'Subject: x\n\ny\n', config });
+      assert.equal(bad.code, 65, address);
+      assert.match(bad.stderr, /invalid address/);
+    }
     const noConfig = await runBin('sendmail', ['-i', 'a@example.net'], { input: 'Subject: x\n\ny\n', config: join(dir.path, 'missing.toml') });
     assert.equal(noConfig.code, 78);
     assert.match(noConfig.stderr, /cannot read config: ENOENT/);
+  });
+
+  it('command-line recipients are RFC 5322 address lists, read exactly like -t headers (display names, commas in quotes, groups)', async () => {
+    const result = await runBin('sendmail', ['-i', '"Doe, J" <j@example.net>', 'Team: k@example.net, "L M" <l@example.net>;', 'root (local name), "john.doe"@example.net'], {
+      input: 'Subject: address lists on the command line\n\nz\n',
+      config,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('address lists on the command line');
+    assert.deepEqual(got!.recipients.sort(), ['j@example.net', 'john.doe@example.net', 'k@example.net', 'l@example.net', 'ops@example.com']);
+  });
+
+  it('a local name without alias goes to admin, logged by the daemon with the address the caller gave', async () => {
+    const result = await runBin('sendmail', ['-i', 'NoSuchUser@localhost'], { input: 'Subject: to admin via socket\n\nz\n', config });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('to admin via socket');
+    assert.deepEqual(got!.recipients, ['admin@example.com']);
+    const line = await daemon.waitForLog((l) => l.event === 'local-rewrite' && l.original === 'NoSuchUser@localhost');
+    assert.equal(line.to, 'admin@example.com');
+  });
+
+  it('-F with an RFC 2047 display name cannot inject header lines', async () => {
+    const result = await runBin('sendmail', ['-i', '-F', '=?utf-8?q?Bob\r\nX-Injected: yes\r\nBcc: evil@example.org?=', 'injection@example.net'], {
+      input: 'Subject: -F injection\n\nz\n',
+      config,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const [got] = await find('-F injection');
+    const { header } = parts(got!);
+    assert.doesNotMatch(header, /^(X-Injected|Bcc):/im);
+    assert.deepEqual(got!.recipients, ['injection@example.net']);
   });
 
   it('mailshim sendmail ... is the same entry', async () => {

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
-import { SmtpReply } from '../intake/smtp-replies.js';
+import { checkEnvelopeAddress, SmtpReply } from '../intake/smtp-replies.js';
 import { adaptSmtpServer } from '../intake/smtp-server-adapter.js';
 import type { SendmailArgs } from '../sendmail/args.js';
 import { submitMessage, type Invoker } from './sendmail.js';
@@ -35,6 +35,16 @@ function toReply(error: unknown): SmtpReply {
 
 export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: Invoker): Promise<number> {
   adaptSmtpServer();
+  // A caller may pipe the whole dialog and close stdin at once: EOF ends the session only once
+  // every command already read has been answered (as Postfix's sendmail -bs), never mid-DATA.
+  // smtp-server's command parser is a Writable fed from stdin: its 'finish' comes once every
+  // command it was given has been handled (its write callbacks wait for each reply).
+  let pending = 0;
+  let inputDone = false;
+  let settle: (() => void) | undefined;
+  const settleIfIdle = () => {
+    if (inputDone && pending === 0) settle?.();
+  };
   const server = new SMTPServer({
     name: config.hostname,
     banner: 'mailshim (sendmail -bs)',
@@ -45,9 +55,21 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
     hideDSN: true,
     disableReverseLookup: true,
     logger: false,
+    onMailFrom(address, _session, callback) {
+      try {
+        if (address.address !== '') address.address = checkEnvelopeAddress(address.address, 'sender');
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
+    },
     onRcptTo(address, _session, callback) {
-      if (/[\x00-\x1f\x7f\s]/.test(address.address) || address.address === '') return callback(new SmtpReply(501, '5.1.3', 'Bad recipient address syntax'));
-      callback();
+      try {
+        address.address = checkEnvelopeAddress(address.address, 'recipient', false);
+        callback();
+      } catch (error) {
+        callback(error as Error);
+      }
     },
     onData(stream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = [];
@@ -58,10 +80,16 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog.
         const perMessage: SendmailArgs = { ...args, sender, readRecipients: false };
-        submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) }).then(
-          (id) => callback(null, id ? `2.0.0 Ok: queued as ${id}` : '2.0.0 Ok: queued in the maildrop'),
-          (error: unknown) => callback(toReply(error)),
-        );
+        pending++;
+        submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) })
+          .then(
+            (id) => callback(null, id ? `2.0.0 Ok: queued as ${id}` : '2.0.0 Ok: queued in the maildrop'),
+            (error: unknown) => callback(toReply(error)),
+          )
+          .finally(() => {
+            pending--;
+            settleIfIdle();
+          });
       });
     },
   });
@@ -84,8 +112,19 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
   // smtp-server's greeting timer is unref'd and stdin is not read yet: hold the process open.
   const keepAlive = setInterval(() => undefined, 60_000);
   return await new Promise<number>((resolve) => {
+    settle = () => resolve(EX.OK);
     io.on('finish', () => resolve(EX.OK)); // QUIT: smtp-server ended its side
-    io.on('end', () => resolve(EX.OK)); // stdin closed
+    io.on('end', () => {
+      // stdin closed: answer what was read first
+      const connection = [...server.connections][0] as { _parser?: NodeJS.WritableStream & { writableFinished: boolean } } | undefined;
+      const parser = connection?._parser;
+      const done = () => {
+        inputDone = true;
+        settleIfIdle();
+      };
+      if (!parser || parser.writableFinished) done();
+      else parser.once('finish', done);
+    });
     io.on('error', () => resolve(EX.IOERR));
     server.connect(io as unknown as Socket, { remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 });
   }).then((code) => {

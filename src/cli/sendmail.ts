@@ -10,6 +10,7 @@ import { userInfo } from 'node:os';
 import { configPath } from '../config/document.js';
 import { loadClientConfig, type ClientConfig } from '../config/local.js';
 import { MailshimError, SubmitError } from '../errors.js';
+import { parseAddressList } from '../message/addresses.js';
 import { parseSendmailArgs, type SendmailArgs } from '../sendmail/args.js';
 import { normalizeInput, prepareMessage } from '../sendmail/message.js';
 import { control, submit } from '../sendmail/submit.js';
@@ -36,9 +37,9 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Addresses given on the command line; one argument may hold several, comma-separated. */
+/** Addresses given on the command line: each argument is an RFC 5322 address list, read exactly like a -t header. */
 function commandLineRecipients(args: SendmailArgs): string[] {
-  return args.recipients.flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
+  return args.recipients.flatMap((a) => parseAddressList(a).map((m) => m.address));
 }
 
 export interface MessageInput {
@@ -53,8 +54,7 @@ export async function submitMessage(config: ClientConfig, who: Invoker, input: M
   const { args } = input;
   if (input.normalized.length > config.maxMessageSize) throw new SubmitError('EDATAERR', `message too big (limit ${config.maxMessageSize} bytes)`);
   const sender = args.sender ?? who.user;
-  const readRecipients = args.readRecipients ? (await import('../sendmail/recipients.js')).addressesIn : undefined;
-  const prepared = prepareMessage(input.normalized, { readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, uniqueId: newQueueId() });
+  const prepared = prepareMessage(input.normalized, { readRecipients: args.readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, uniqueId: newQueueId() });
   const recipients = [...input.recipients, ...prepared.headerRecipients];
   if (recipients.length === 0) {
     throw new SubmitError('EUSAGE', args.readRecipients ? 'no recipients found in To, Cc or Bcc' : 'no recipients given (name them, or use -t)');

@@ -19,6 +19,7 @@ export function defaultListener(): ListenConfig {
     maxConnectionsPerIp: 100,
     allowedSenders: [],
     idleTimeout: 300_000,
+    bareNewline: 'normalize',
     greetPause: 0,
   };
 }
@@ -73,6 +74,7 @@ export function readListen(table: TableReader): ListenConfig {
   const rateLimit = table.rate('rate_limit');
   const allowedSenders = table.stringList('allowed_senders', []);
   const idleTimeout = table.duration('idle_timeout', defaults.idleTimeout);
+  const bareNewline = table.oneOf('bare_newline', ['normalize', 'reject'] as const, defaults.bareNewline);
   const greetPause = table.duration('greet_pause', defaults.greetPause);
   if (greetPause > 60_000) table.problem('greet_pause', 'at most 60s: clients give up on a silent server');
   table.finish();
@@ -93,6 +95,7 @@ export function readListen(table: TableReader): ListenConfig {
     rateLimit,
     allowedSenders,
     idleTimeout,
+    bareNewline,
     greetPause,
   };
 }

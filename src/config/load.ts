@@ -74,7 +74,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     upstreams.push(upstream);
   });
 
-  const local = readLocal(root.child('local'));
+  const local = readLocal(root.child('local'), hostname);
   const submission = readSubmission(root.child('submission'), spool.path);
 
   root.finish();

@@ -7,6 +7,7 @@
  */
 import { hostname as systemHostname } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { validAddress } from '../message/addresses.js';
 import { parseDocument, readConfigSource } from './document.js';
 import type { TableReader } from './reader.js';
 import type { LocalConfig, SubmissionConfig } from './types.js';
@@ -14,16 +15,37 @@ import type { LocalConfig, SubmissionConfig } from './types.js';
 export const DEFAULT_SOCKET = '/run/mailshim/submit.sock';
 export const DEFAULT_ALIASES = '/etc/aliases';
 
-const MAILBOX = /^[^\s@<>()",;:\\[\]\x00-\x1f\x7f]+@[^\s@<>()",;:\\[\]\x00-\x1f\x7f]+$/;
-
 function mailbox(table: TableReader, key: string): string | undefined {
   const value = table.string(key);
-  if (value !== undefined && !MAILBOX.test(value)) table.problem(key, `expected a full address like "alerts@example.com", got ${JSON.stringify(value)}`);
-  return value;
+  if (value === undefined) return undefined;
+  const valid = validAddress(value, { requireDomain: true });
+  if (valid === undefined) table.problem(key, `expected a full address like "alerts@example.com", got ${JSON.stringify(value)}`);
+  return valid ?? value;
 }
 
-export function readLocal(table: TableReader): LocalConfig {
+/**
+ * Postfix's mydestination default is `$myhostname, localhost.$mydomain, localhost`. Ours is the
+ * host name and localhost, except a host name of exactly two labels ("example.com"): a VPS named
+ * after its own bare domain must not turn that domain's mail (orders@example.com) into local
+ * names delivered to admin. Such hosts (and "example.co.uk") set local_domains explicitly.
+ */
+export function defaultLocalDomains(hostname: string): string[] {
+  const host = hostname.toLowerCase();
+  const bareDomain = host.split('.').length === 2;
+  return ['localhost', 'localhost.localdomain', ...(bareDomain || host === 'localhost' ? [] : [host])];
+}
+
+function localDomainList(table: TableReader, hostname: string): string[] {
+  const domains = table.stringList('local_domains', defaultLocalDomains(hostname)).map((d) => d.toLowerCase());
+  for (const domain of domains) {
+    if (validAddress(`postmaster@${domain}`, { requireDomain: true }) === undefined) table.problem('local_domains', `expected domain names, got ${JSON.stringify(domain)}`);
+  }
+  return domains.includes('localhost') ? domains : ['localhost', ...domains];
+}
+
+export function readLocal(table: TableReader, hostname: string): LocalConfig {
   const local: LocalConfig = {
+    domains: localDomainList(table, hostname),
     aliases: table.path_('aliases', DEFAULT_ALIASES)!,
     admin: mailbox(table, 'admin'),
     from: mailbox(table, 'from'),
@@ -64,12 +86,13 @@ export function loadClientConfig(file: string, env: NodeJS.ProcessEnv = process.
   const { root, ctx } = parseDocument(source, file, env);
   const spool = root.child('spool');
   const spoolPath = spool.path_('path', '/var/spool/mailshim')!;
+  const hostname = root.string('hostname') ?? systemHostname();
   const config: ClientConfig = {
     file,
-    hostname: root.string('hostname') ?? systemHostname(),
+    hostname,
     spoolPath,
     maxMessageSize: spool.size('max_message_size', 25 * 1024 * 1024),
-    local: readLocal(root.child('local')),
+    local: readLocal(root.child('local'), hostname),
     submission: readSubmission(root.child('submission'), spoolPath),
   };
   if (ctx.problems.length > 0) throw new ConfigError(ctx.problems.join('\n'), ctx.problems);

@@ -25,6 +25,7 @@ export function maskedConfig(config: Config): string {
       ...(config.local.from ? { from: config.local.from } : {}),
       rewrite: config.local.rewrite,
       keep_original_from_as_reply_to: config.local.keepOriginalFromAsReplyTo,
+      local_domains: config.local.domains,
     },
     submission: {
       socket: config.submission.socket,
@@ -55,6 +56,7 @@ export function maskedConfig(config: Config): string {
         rate_limit: l.rateLimit ? `${l.rateLimit.count}/${formatDuration(l.rateLimit.perMs).replace(/^1/, '')}` : undefined,
         allowed_senders: l.allowedSenders,
         idle_timeout: formatDuration(l.idleTimeout),
+        bare_newline: l.bareNewline,
         greet_pause: formatDuration(l.greetPause),
       };
       for (const key of Object.keys(entry)) if (entry[key] === undefined) delete entry[key];

@@ -3,6 +3,9 @@ import type { Rate } from './units.js';
 
 export type TlsMode = 'starttls' | 'implicit' | 'none';
 
+/** What a listener does with a LF not preceded by CR inside DATA (Postfix smtpd_forbid_bare_newline). */
+export type BareNewline = 'normalize' | 'reject';
+
 export type AuthMode = 'off' | 'optional' | 'required';
 export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 
@@ -30,6 +33,8 @@ export interface ListenConfig {
   allowedSenders: string[];
   /** Idle time before a silent client is disconnected (ms). */
   idleTimeout: number;
+  /** Bare LF in DATA: normalised to CRLF (default) or refused with 550 5.5.2. */
+  bareNewline: BareNewline;
   /** Pause before the 220 banner (ms); a client that talks first is refused. 0 = greet at once. */
   greetPause: number;
 }
@@ -204,6 +209,8 @@ export interface LocalConfig {
   /** "local": rewrite only local senders; "all": every sender. */
   rewrite: 'local' | 'all';
   keepOriginalFromAsReplyTo: boolean;
+  /** `local_domains`: domains whose addresses are local names (aliases, then admin); always has "localhost". */
+  domains: string[];
 }
 
 /** [submission]: how the sendmail command hands messages to the daemon. */

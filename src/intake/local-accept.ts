@@ -1,11 +1,11 @@
 /**
  * The last step of every sendmail-path submission (socket or maildrop): prepend the Received
- * header, `spool.acceptOnce()` (resolves after fsync; idempotent per token), log the accepted line
+ * header, drop the DROPPED_HEADERS (Bcc, ...), `spool.acceptOnce()` (resolves after fsync; idempotent per token), log the accepted line
  * (or the duplicate).
  */
 import { SpoolError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { messageIdOf } from '../message/headers.js';
+import { dropHeaders, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Accepted, Spool, SubmitToken } from '../spool/spool.js';
 import type { Envelope } from '../spool/types.js';
@@ -38,7 +38,7 @@ export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s
   checkLocalSubmission(s.envelope, s.bytes);
   const id = newQueueId();
   const received = receivedHeader({ hostname, protocol: 'local', queueId: id, recipients: s.envelope.recipients, user: String(s.uid) });
-  const bytes = Buffer.concat([Buffer.from(received, 'latin1'), s.bytes]);
+  const bytes = Buffer.concat([Buffer.from(received, 'latin1'), dropHeaders(s.bytes)]);
   const messageId = messageIdOf(s.bytes);
   const token: SubmitToken | undefined = s.token === undefined ? undefined : { uid: s.uid, token: s.token };
   let accepted: Accepted;

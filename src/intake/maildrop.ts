@@ -23,7 +23,7 @@ import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, o
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { localize, type LocalPolicy } from '../local/localize.js';
+import { localize, logLocalized, type LocalPolicy } from '../local/localize.js';
 import { isQueueId, isSubmitToken } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal, checkLocalSubmission } from './local-accept.js';
@@ -223,7 +223,7 @@ export class MaildropImporter {
       if (error instanceof SubmitError) return this.setAside(token, `refused (${error.message})`);
       throw error;
     }
-    for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+    logLocalized(this.log, localized, { user: request.user });
     const { envelope, bytes } = localized;
     const accepted = await acceptLocal(this.spool, this.policy().hostname, this.log, { envelope, bytes, user: request.user, uid: owner, via: 'maildrop', token });
     this.unlinkDurably(file);

@@ -1,17 +1,51 @@
 /**
- * Checks on the bytes of DATA before anything is stored. Each returns the SMTP reply to send, so a
- * malformed message is refused with a clear code instead of being relayed for another MTA to
- * misread.
+ * What SMTP intake does to the bytes of DATA before they are stored. Like Postfix's smtpd, we
+ * accept what allowed clients send — bare CR, NUL, 8-bit, long lines are content, and delivery
+ * makes them legal on the wire (message/wire.ts) — with one exception, the bare LF.
+ *
+ * SMTP smuggling (CVE-2023-51764 class): a line ending that is not CRLF is how a second message
+ * is hidden inside the first, for receivers that take "\n.\n" as end-of-data. smtp-server ends
+ * DATA only on "\r\n.\r\n", so such bytes always reach us inside one message. A bare LF is then
+ * either normalised to CRLF (default, Postfix's smtpd_forbid_bare_newline = normalize) or the
+ * message is refused ("reject"). Normalised, a smuggled "\n.\n" is a "." line of this message's
+ * body, which every SMTP client dot-stuffs on the way out: no upstream can see two messages.
  */
+import type { BareNewline } from '../config/types.js';
 import { SmtpReply } from './smtp-replies.js';
 
+const CRLF = Buffer.from('\r\n');
+
 /**
- * SMTP smuggling defence (CVE-2023-51764 class): a line ending that is not CRLF inside DATA is how
- * a second message is hidden in the first, for receivers that accept "\n.\n" as end-of-data.
- * smtp-server only ends DATA on "\r\n.\r\n", so such bytes reach us inside the message; we refuse
- * the message outright rather than relay bytes another MTA could split differently.
- * Returns the offset of the first bare CR or bare LF, or -1.
+ * Bare LF → CRLF. (A client that ends lines with bare LF also dot-stuffs the lines after them,
+ * as Python's smtplib does; smtp-server already removes a stuffed dot after any LF.)
+ * Returns the same buffer when there is nothing to do.
  */
+export function normalizeBareLf(data: Buffer): Buffer {
+  let lf = data.indexOf(0x0a);
+  const parts: Buffer[] = [];
+  let start = 0;
+  while (lf !== -1) {
+    if (lf === 0 || data[lf - 1] !== 0x0d) {
+      parts.push(data.subarray(start, lf), CRLF);
+      start = lf + 1;
+    }
+    lf = data.indexOf(0x0a, lf + 1);
+  }
+  if (parts.length === 0) return data;
+  parts.push(data.subarray(start));
+  return Buffer.concat(parts);
+}
+
+/** DATA as received → the bytes to store, or the reply refusing it. */
+export function acceptData(data: Buffer, bareNewline: BareNewline): Buffer | SmtpReply {
+  const normalized = normalizeBareLf(data);
+  if (normalized === data) return data;
+  // Postfix's reply for smtpd_forbid_bare_newline = reject.
+  if (bareNewline === 'reject') return new SmtpReply(550, '5.5.2', 'Error: bare <LF> received');
+  return normalized;
+}
+
+/** The offset of the first bare CR or bare LF, or -1 (the sendmail path's check, below). */
 export function findBareLineBreak(data: Buffer): number {
   let lf = data.indexOf(0x0a);
   let cr = data.indexOf(0x0d);
@@ -36,37 +70,5 @@ export function findBareLineBreak(data: Buffer): number {
 export function localMessageProblem(data: Buffer): string | undefined {
   if (findBareLineBreak(data) !== -1) return 'message contains bare CR or LF line endings';
   if (data.indexOf(0) !== -1) return 'message contains NUL characters';
-  return undefined;
-}
-
-/** RFC 5322 §2.1.1: lines are at most 998 octets, excluding CRLF. */
-export const MAX_HEADER_LINE = 998;
-
-function headerBlockEnd(data: Buffer): number {
-  if (data[0] === 0x0d && data[1] === 0x0a) return 0;
-  const end = data.indexOf('\r\n\r\n');
-  return end === -1 ? data.length : end + 2;
-}
-
-export function checkMessage(data: Buffer): SmtpReply | undefined {
-  if (findBareLineBreak(data) !== -1) return new SmtpReply(554, '5.6.0', 'Message contains bare CR or LF line endings; use CRLF');
-  if (data.indexOf(0) !== -1) return new SmtpReply(554, '5.6.0', 'Message contains NUL characters');
-  const headerEnd = headerBlockEnd(data);
-  let start = 0;
-  while (start < headerEnd) {
-    const eol = data.indexOf('\r\n', start);
-    const end = eol === -1 || eol > headerEnd ? headerEnd : eol;
-    if (end - start > MAX_HEADER_LINE) return new SmtpReply(554, '5.6.0', `Header line longer than ${MAX_HEADER_LINE} octets`);
-    start = end + 2;
-  }
-  const header = data.subarray(0, headerEnd);
-  // 8-bit header text must at least be valid UTF-8 (RFC 6532); raw Latin-1 bytes would be mangled downstream.
-  if (header.some((byte) => byte >= 0x80)) {
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(header);
-    } catch {
-      return new SmtpReply(554, '5.6.0', 'Message headers contain invalid UTF-8');
-    }
-  }
   return undefined;
 }

@@ -1,5 +1,5 @@
 /**
- * The two places where mailshim needs smtp-server to behave differently than its options allow,
+ * The places where mailshim needs smtp-server to behave differently than its options allow,
  * in one adapter (installed once per process, before any server is created):
  *
  * 1. Enhanced status codes. smtp-server picks the RFC 3463 code from a fixed table keyed by the
@@ -14,6 +14,12 @@
  *    are the models for listeners that face untrusted networks). A client that talks before the
  *    banner during a pause still gets "421 You talk too soon" from smtp-server itself.
  *
+ * 3. Pipelined messages. `SMTPStream.continue()` runs the pending continuation and *then* clears
+ *    it. When a whole second message is already buffered (a dialog piped into `sendmail -bs`),
+ *    that continuation ends the second DATA and registers the next one, which the clearing wipes
+ *    out: no command after the second message (QUIT included) is ever read and the session
+ *    hangs. Clearing before running is the intended order.
+ *
  * Why an adapter and not a fork or patch-package: both changes are a few lines on two methods;
  * a fork would have to be kept in step with smtp-server's security fixes, and patch-package
  * rewrites node_modules at install time (it would also have to run for the Debian package).
@@ -21,6 +27,7 @@
  * that changes init() fails loudly instead of silently losing the adapter.
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 type Send = (code: number, data?: string | string[], context?: string | false) => void;
 
@@ -62,5 +69,16 @@ export function adaptSmtpServer(): void {
       if (greetPause <= 0) return this.connectionReady();
       setTimeout(() => this.connectionReady(), greetPause).unref();
     });
+  };
+
+  const stream = SMTPStream.prototype as unknown as { continue(): void; _continueCallback: (() => void) | boolean };
+  stream.continue = function (this: typeof stream) {
+    const next = this._continueCallback;
+    if (typeof next === 'function') {
+      this._continueCallback = false;
+      next();
+    } else {
+      this._continueCallback = true; // continue() came before the data stream ended
+    }
   };
 }

@@ -20,32 +20,23 @@ import { allowMatcher, isLoopbackHost } from '../config/address.js';
 import type { ListenConfig } from '../config/types.js';
 import { loadTlsFiles, loadUsers } from '../config/users.js';
 import { AuthBusyError, SpoolError, SubmitError } from '../errors.js';
-import { localize, type LocalPolicy } from '../local/localize.js';
+import { localDomains, localName } from '../local/addresses.js';
+import { localize, logLocalized, type LocalPolicy } from '../local/localize.js';
 import type { Logger } from '../log.js';
 import { addressMatches } from '../message/address-pattern.js';
-import { messageIdOf } from '../message/headers.js';
+import { completeHeaders, dropHeaders, hopCount, HOP_COUNT_LIMIT, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
-import { checkMessage } from './message-check.js';
+import { acceptData } from './message-check.js';
 import { receivedHeader } from './received.js';
-import { SmtpReply } from './smtp-replies.js';
+import { checkEnvelopeAddress, SmtpReply } from './smtp-replies.js';
 import { adaptSmtpServer, type GreetPauseOption } from './smtp-server-adapter.js';
 
 export interface IntakeSettings {
   hostname: string;
   maxMessageSize: number;
   maxRecipients: number;
-}
-
-/** RFC 5321 limits: 64 octets local part, 254 octets path. No control characters. */
-function checkAddress(address: string, role: 'sender' | 'recipient'): void {
-  if (/[\x00-\x1f\x7f]/.test(address)) throw new SmtpReply(501, '5.1.7', `Bad ${role} address syntax`);
-  if (address.length > 254) throw new SmtpReply(501, role === 'sender' ? '5.1.7' : '5.1.3', `${role} address too long`);
-  const at = address.lastIndexOf('@');
-  if (role === 'recipient' && (at < 1 || at === address.length - 1)) {
-    throw new SmtpReply(553, '5.1.3', 'Recipient address must be a full address (user@domain)');
-  }
 }
 
 /** AUTH user names are logged; keep them printable and short. */
@@ -242,7 +233,7 @@ export class SmtpIntake {
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
     try {
       if (this.listen.auth === 'required' && !session.user) throw new SmtpReply(530, '5.7.0', 'Authentication required');
-      if (address.address !== '') checkAddress(address.address, 'sender');
+      if (address.address !== '') address.address = checkEnvelopeAddress(address.address, 'sender');
       if (this.listen.allowedSenders.length > 0 && !addressMatches(this.listen.allowedSenders, address.address)) {
         throw new SmtpReply(553, '5.7.1', 'Sender address not allowed on this listener');
       }
@@ -258,7 +249,7 @@ export class SmtpIntake {
 
   private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
     try {
-      checkAddress(address.address, 'recipient');
+      address.address = checkEnvelopeAddress(address.address, 'recipient');
       if (session.envelope.rcptTo.length >= this.settings.maxRecipients) {
         throw new SmtpReply(452, '4.5.3', `Too many recipients (at most ${this.settings.maxRecipients} per message)`);
       }
@@ -294,41 +285,44 @@ export class SmtpIntake {
 
   private async store(chunks: Buffer[], size: number, session: SMTPServerSession): Promise<string> {
     const id = newQueueId();
-    const received = Buffer.from(
-      receivedHeader({
-        helo: session.hostNameAppearsAs,
-        clientAddress: session.remoteAddress,
-        hostname: this.settings.hostname,
-        protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
-        queueId: id,
-        recipients: session.envelope.rcptTo.map((r) => r.address),
-      }),
-      'latin1',
-    );
-    // One copy of the message: the trace header and the DATA chunks joined in a single buffer.
-    let bytes = Buffer.concat([received, ...chunks], received.length + size);
+    const accepted = acceptData(Buffer.concat(chunks, size), this.listen.bareNewline);
     chunks.length = 0;
-    const data = bytes.subarray(received.length);
-    const refusal = checkMessage(data);
-    if (refusal) {
-      this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: refusal.message }, 'malformed message refused');
-      throw refusal;
+    if (accepted instanceof SmtpReply) {
+      this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: accepted.message }, 'message refused');
+      throw accepted;
+    }
+    let data = dropHeaders(accepted);
+    // Postfix's cleanup counts its own Received: too; smtpd then answers 554 (5.4.0 there, 5.4.6 "routing loop" here).
+    if (hopCount(data) + 1 > HOP_COUNT_LIMIT) {
+      this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: 'too many hops' }, 'mail loop refused');
+      throw new SmtpReply(554, '5.4.6', `Too many hops (more than ${HOP_COUNT_LIMIT} Received: headers): mail loop`);
     }
     let sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     let recipients = session.envelope.rcptTo.map((r) => r.address);
     if (this.localPolicy) {
+      const policy = this.localPolicy();
+      data = completeHeaders(data, { hostname: this.settings.hostname, queueId: id, from: localName(sender, localDomains(policy.local)) !== undefined ? sender : undefined });
       try {
-        const localized = localize({ sender, recipients }, data, this.localPolicy());
-        for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+        const localized = localize({ sender, recipients }, data, policy);
+        logLocalized(this.log, localized, { queueId: id, client: session.remoteAddress });
         ({ sender, recipients } = localized.envelope);
-        if (localized.bytes !== data) bytes = Buffer.concat([received, localized.bytes]); // From masqueraded
+        data = localized.bytes;
       } catch (error) {
         if (error instanceof SubmitError) throw new SmtpReply(550, error.code === 'ENOUSER' ? '5.1.1' : '5.1.3', error.message);
         throw error;
       }
     }
+    const received = receivedHeader({
+      helo: session.hostNameAppearsAs,
+      clientAddress: session.remoteAddress,
+      hostname: this.settings.hostname,
+      protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
+      queueId: id,
+      recipients: session.envelope.rcptTo.map((r) => r.address),
+    });
+    const bytes = Buffer.concat([Buffer.from(received, 'latin1'), data]);
     const user = typeof session.user === 'string' ? session.user : undefined;
-    const messageId = messageIdOf(bytes.subarray(received.length));
+    const messageId = messageIdOf(data);
     try {
       await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user } });
     } catch (error) {

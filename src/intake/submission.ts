@@ -28,7 +28,7 @@ import { dirname, join } from 'node:path';
 import type { SubmissionConfig } from '../config/types.js';
 import { MailshimError, SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { localize, type LocalPolicy } from '../local/localize.js';
+import { localize, logLocalized, type LocalPolicy } from '../local/localize.js';
 import type { Spool } from '../spool/spool.js';
 import { acceptLocal } from './local-accept.js';
 import { ConnectionCounter } from './limits.js';
@@ -244,7 +244,7 @@ export class SubmissionServer {
     if (!isSubmitRequest(request, body.length)) throw new SubmitError('EUSAGE', 'malformed submit request');
     const policy = this.hooks.policy();
     const localized = localize({ sender: request.sender, recipients: request.recipients }, body, policy);
-    for (const note of localized.notes) this.log.warn({ event: 'aliases', note }, note);
+    logLocalized(this.log, localized, { user: request.user });
     return await acceptLocal(this.spool, policy.hostname, this.log, {
       envelope: localized.envelope,
       bytes: localized.bytes,

@@ -1,8 +1,8 @@
-/** Which addresses are local to this machine: no domain, or one of its own host names. */
-import { hostname as systemHostname } from 'node:os';
+/** Which addresses are local to this machine: no domain, or one of `[local] local_domains`. */
+import type { LocalConfig } from '../config/types.js';
 
-export function localDomains(hostname: string): Set<string> {
-  return new Set([hostname, systemHostname(), 'localhost', 'localhost.localdomain'].map((d) => d.toLowerCase()));
+export function localDomains(local: Pick<LocalConfig, 'domains'>): Set<string> {
+  return new Set(local.domains.map((d) => d.toLowerCase()));
 }
 
 /** The local name ("root") of a local address ("root", "ROOT@web1"), or undefined for a remote one. */
@@ -10,13 +10,4 @@ export function localName(address: string, domains: Set<string>): string | undef
   const at = address.lastIndexOf('@');
   if (at === -1) return address.toLowerCase();
   return domains.has(address.slice(at + 1).toLowerCase()) ? address.slice(0, at).toLowerCase() : undefined;
-}
-
-/** Envelope addresses: no white space, brackets, quotes-free local parts or control characters. */
-const ENVELOPE = /^[^\s<>()",;\\[\]\x00-\x1f\x7f]+$/;
-
-export function isValidEnvelopeAddress(address: string): boolean {
-  if (address.length > 254 || !ENVELOPE.test(address)) return false;
-  const at = address.lastIndexOf('@');
-  return at !== 0 && at !== address.length - 1;
 }

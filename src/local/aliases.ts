@@ -13,6 +13,7 @@
  * Hand-written: no maintained npm package parses this format (it is ~80 lines).
  */
 import { readFileSync } from 'node:fs';
+import { parseMailbox, splitAddressList, validAddress } from '../message/addresses.js';
 
 export type AliasTarget =
   | { kind: 'address'; address: string; line: number; noExpand: boolean }
@@ -37,34 +38,6 @@ export function emptyAliases(file = '(none)'): AliasTable {
   return { file, entries: new Map(), problems: [], warnings: [] };
 }
 
-/** Splits on commas outside double quotes and angle brackets. */
-function splitTargets(value: string): string[] {
-  const out: string[] = [];
-  let current = '';
-  let quoted = false;
-  let angle = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' && quoted && i + 1 < value.length) {
-      current += c + value[++i];
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    else if (c === '<' && !quoted) angle = true;
-    else if (c === '>' && !quoted) angle = false;
-    if (c === ',' && !quoted && !angle) {
-      out.push(current.trim());
-      current = '';
-      continue;
-    }
-    current += c;
-  }
-  out.push(current.trim());
-  return out.filter((t) => t !== '');
-}
-
-const ADDRESS = /^[^\s<>()",;:\\[\]\x00-\x1f\x7f]+(@[^\s@<>()",;:\\[\]\x00-\x1f\x7f]+)?$/;
-
 function readTarget(raw: string, line: number): AliasTarget | string {
   let text = raw;
   const quotedWhole = /^"(.*)"$/.exec(text);
@@ -72,11 +45,10 @@ function readTarget(raw: string, line: number): AliasTarget | string {
   if (/^:include:/i.test(text)) return { kind: 'refused', text: raw, reason: 'include files are not supported', line };
   if (text.startsWith('|')) return { kind: 'refused', text: raw, reason: 'programs are never run', line };
   if (text.startsWith('/')) return { kind: 'refused', text: raw, reason: 'mailbox files are never written', line };
-  const angle = /<([^<>]*)>\s*$/.exec(text);
-  let address = angle ? angle[1]!.trim() : text.trim();
-  const noExpand = address.startsWith('\\');
-  if (noExpand) address = address.slice(1);
-  if (!ADDRESS.test(address)) return `invalid target ${JSON.stringify(raw)}`;
+  const noExpand = text.trim().startsWith('\\');
+  const mailbox = parseMailbox(noExpand ? text.trim().slice(1) : text);
+  const address = mailbox && validAddress(mailbox.address, { requireDomain: false });
+  if (!address) return `invalid target ${JSON.stringify(raw)}`;
   return { kind: 'address', address, line, noExpand };
 }
 
@@ -105,7 +77,7 @@ export function parseAliases(source: string, file: string): AliasTable {
       continue;
     }
     const targets: AliasTarget[] = [];
-    const raws = splitTargets(match[2]!);
+    const raws = splitAddressList(match[2]!, { groups: false });
     if (raws.length === 0) {
       table.problems.push(`${where}: ${name}: no targets`);
       continue;

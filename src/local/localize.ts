@@ -8,9 +8,11 @@ import type { LocalConfig } from '../config/types.js';
 import { SubmitError } from '../errors.js';
 import type { Envelope } from '../spool/types.js';
 import type { AliasTable } from './aliases.js';
-import { isValidEnvelopeAddress, localDomains } from './addresses.js';
+import { validAddress } from '../message/addresses.js';
+import { localDomains } from './addresses.js';
 import { masqueradeHeaders, masqueradeSender } from './masquerade.js';
-import { resolveRecipients } from './resolve.js';
+import { resolveRecipients, type AdminRewrite } from './resolve.js';
+import type { Logger } from '../log.js';
 
 export interface LocalPolicy {
   hostname: string;
@@ -22,18 +24,29 @@ export interface Localized {
   envelope: Envelope;
   bytes: Buffer;
   notes: string[];
+  rewrites: AdminRewrite[];
+}
+
+/** The log lines for a localized message: notes at warn, every rewrite to [local] admin at info with the original address. */
+export function logLocalized(log: Logger, localized: Localized, context: Record<string, unknown>): void {
+  for (const note of localized.notes) log.warn({ event: 'aliases', note, ...context }, note);
+  for (const r of localized.rewrites) log.info({ event: 'local-rewrite', original: r.original, to: r.to, reason: r.reason, ...context }, `${r.original} delivered to ${r.to} (${r.reason})`);
 }
 
 export function localize(envelope: Envelope, bytes: Buffer, policy: LocalPolicy): Localized {
-  for (const address of [...envelope.recipients, ...(envelope.sender ? [envelope.sender] : [])]) {
-    if (!isValidEnvelopeAddress(address)) throw new SubmitError('EDATAERR', `invalid address ${JSON.stringify(address)}`);
-  }
-  const domains = localDomains(policy.hostname);
-  const { recipients, notes } = resolveRecipients(envelope.recipients, { aliases: policy.aliases, domains, admin: policy.local.admin });
+  const canonical = (address: string) => {
+    const valid = validAddress(address, { requireDomain: false });
+    if (valid === undefined) throw new SubmitError('EDATAERR', `invalid address ${JSON.stringify(address)}`);
+    return valid;
+  };
+  const sender = envelope.sender ? canonical(envelope.sender) : envelope.sender;
+  const domains = localDomains(policy.local);
+  const { recipients, notes, rewrites } = resolveRecipients(envelope.recipients.map(canonical), { aliases: policy.aliases, domains, admin: policy.local.admin });
   const masquerade = { hostname: policy.hostname, domains, local: policy.local };
   return {
-    envelope: { sender: masqueradeSender(envelope.sender, masquerade), recipients },
+    envelope: { sender: masqueradeSender(sender, masquerade), recipients },
     bytes: masqueradeHeaders(bytes, masquerade),
     notes,
+    rewrites,
   };
 }

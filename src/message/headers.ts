@@ -3,6 +3,7 @@
  * completion). Full MIME parsing is left to mailparser where a message must be understood;
  * these only split the header block from the body and read or edit unfolded fields.
  */
+import { formatDisplayName } from './addresses.js';
 
 export interface HeaderField {
   /** Field name as written. */
@@ -77,24 +78,58 @@ export function rfc5322Date(date = new Date()): string {
   );
 }
 
-/** A display name as a header phrase: RFC 2047 encoded words as they are, anything else quoted. */
-export function formatDisplayName(name: string): string {
-  if (/^=\?[^?]+\?[bBqQ]\?[^?]*\?=( =\?[^?]+\?[bBqQ]\?[^?]*\?=)*$/.test(name)) return name;
-  return `"${name.replace(/[\r\n]+/g, ' ').replace(/(["\\])/g, '\\$1')}"`;
+/** Replaces the header block's fields (the separator and body stay byte for byte). */
+export function rebuildHeaders(message: Buffer, edit: (fields: HeaderField[]) => string[]): Buffer {
+  const { header, body } = splitHeaders(message);
+  const fields = parseHeaderFields(header);
+  const separator = header.slice(fields.map((f) => f.raw).join('').length);
+  return Buffer.concat([Buffer.from(edit(fields).join('') + separator, 'latin1'), body]);
 }
 
 /**
- * A single mailbox in a From-style field: `Name <addr>`, `"Name" <addr>`, `addr (Name)` or `addr`.
- * Returns undefined for anything else (groups, several mailboxes), which callers leave untouched.
+ * Never relayed, on any path: Postfix's message_drop_headers default. Bcc and Resent-Bcc would
+ * show every recipient the blind copies; Return-Path is the receiver's to add; Content-Length
+ * describes the sender's storage, not what arrives.
  */
-export function parseMailbox(value: string): { name?: string; address: string } | undefined {
-  const angle = /^([^<>]*)<([^<>\s]*)>\s*(?:\(([^()]*)\))?\s*$/.exec(value);
-  if (angle) {
-    const phrase = angle[1]!.trim();
-    const name = /^"(.*)"$/.exec(phrase)?.[1]!.replace(/\\(.)/g, '$1') ?? phrase;
-    return { name: name || angle[3]?.trim() || undefined, address: angle[2]! };
-  }
-  const comment = /^([^\s()<>,;"]+)\s*(?:\(([^()]*)\))?\s*$/.exec(value);
-  if (comment) return { name: comment[2]?.trim() || undefined, address: comment[1]! };
-  return undefined;
+export const DROPPED_HEADERS: ReadonlySet<string> = new Set(['bcc', 'content-length', 'resent-bcc', 'return-path']);
+
+export function dropHeaders(message: Buffer): Buffer {
+  const { header } = splitHeaders(message);
+  const fields = parseHeaderFields(header);
+  if (!fields.some((f) => DROPPED_HEADERS.has(f.name.toLowerCase()))) return message;
+  return rebuildHeaders(message, (all) => all.filter((f) => !DROPPED_HEADERS.has(f.name.toLowerCase())).map((f) => f.raw));
+}
+
+/** Postfix hop_count_limit: a message with more Received: headers than this is a mail loop. */
+export const HOP_COUNT_LIMIT = 50;
+
+/** Received: fields in the header block. */
+export function hopCount(message: Buffer): number {
+  return parseHeaderFields(splitHeaders(message).header).filter((f) => f.name.toLowerCase() === 'received').length;
+}
+
+export interface HeaderCompletion {
+  hostname: string;
+  queueId: string;
+  /** Envelope sender for a From: we add; undefined = add no From. */
+  from?: string;
+  /** Display name for that From (sendmail -F). */
+  fullName?: string;
+  now?: Date;
+}
+
+/** Lines (without CRLF) for the Date:, Message-ID: and From: the message lacks, as Postfix's cleanup adds them. */
+export function missingHeaders(fields: readonly HeaderField[], c: HeaderCompletion): string[] {
+  const has = (name: string) => fields.some((f) => f.name.toLowerCase() === name);
+  const added: string[] = [];
+  if (!has('date')) added.push(`Date: ${rfc5322Date(c.now)}`);
+  if (!has('message-id')) added.push(`Message-ID: <${c.queueId}@${c.hostname}>`);
+  if (!has('from') && c.from !== undefined) added.push(`From: ${c.fullName ? `${formatDisplayName(c.fullName)} ` : ''}<${c.from}>`);
+  return added;
+}
+
+/** The message with the missing Date:, Message-ID: and From: added at the end of its header block. */
+export function completeHeaders(message: Buffer, c: HeaderCompletion): Buffer {
+  const added = missingHeaders(parseHeaderFields(splitHeaders(message).header), c);
+  return added.length === 0 ? message : rebuildHeaders(message, (fields) => [...fields.map((f) => f.raw), ...added.map((l) => `${l}\r\n`)]);
 }

@@ -5,7 +5,8 @@
  * Date, Message-ID, From and To (undisclosed-recipients:;) added.
  */
 import { SubmitError } from '../errors.js';
-import { fieldValue, formatDisplayName, parseHeaderFields, rfc5322Date } from '../message/headers.js';
+import { parseAddressList } from '../message/addresses.js';
+import { fieldValue, HOP_COUNT_LIMIT, missingHeaders, parseHeaderFields } from '../message/headers.js';
 
 /** Input bytes → CRLF lines. Stops at a lone "." line unless `ignoreDots`. Bare CR is refused. */
 export function normalizeInput(input: Buffer, ignoreDots: boolean): Buffer {
@@ -42,8 +43,8 @@ function split(message: string): { header: string; body: string } {
 }
 
 export interface PrepareOptions {
-  /** -t: the address-list reader (recipients.ts, loaded only when -t is given). */
-  readRecipients?: (fieldValue: string) => string[];
+  /** -t: take recipients from To/Cc/Bcc. */
+  readRecipients?: boolean;
   /** Envelope sender (already defaulted to the invoking user). */
   sender: string;
   fullName?: string;
@@ -62,22 +63,19 @@ export interface Prepared {
 export function prepareMessage(normalized: Buffer, o: PrepareOptions): Prepared {
   const { header, body } = split(normalized.toString('latin1'));
   const fields = parseHeaderFields(header);
-  const has = (name: string) => fields.some((f) => f.name.toLowerCase() === name);
+  if (fields.filter((f) => f.name.toLowerCase() === 'received').length + 1 > HOP_COUNT_LIMIT) {
+    // Postfix would accept and bounce (5.4.0 "too many hops"); the caller is right here, so say it now.
+    throw new SubmitError('EDATAERR', `too many hops: more than ${HOP_COUNT_LIMIT} Received: headers (a mail loop)`);
+  }
   const headerRecipients: string[] = [];
   if (o.readRecipients) {
     for (const field of fields) {
-      if (['to', 'cc', 'bcc'].includes(field.name.toLowerCase())) headerRecipients.push(...o.readRecipients(fieldValue(field)));
+      if (['to', 'cc', 'bcc'].includes(field.name.toLowerCase())) headerRecipients.push(...parseAddressList(fieldValue(field)).map((m) => m.address));
     }
   }
-  const kept = fields.filter((f) => f.name.toLowerCase() !== 'bcc');
-  const added: string[] = [];
-  if (!has('date')) added.push(`Date: ${rfc5322Date(o.now)}`);
-  if (!has('message-id')) added.push(`Message-ID: <${o.uniqueId}@${o.hostname}>`);
-  if (!has('from')) {
-    const phrase = o.fullName ? `${formatDisplayName(o.fullName)} ` : '';
-    added.push(`From: ${phrase}<${o.sender}>`);
-  }
-  if (!has('to') && !has('cc')) added.push('To: undisclosed-recipients:;');
-  const text = kept.map((f) => f.raw).join('') + added.map((l) => l + '\r\n').join('') + body;
+  // Bcc and the other DROPPED_HEADERS are removed by the daemon on every path (intake/local-accept.ts).
+  const added = missingHeaders(fields, { hostname: o.hostname, queueId: o.uniqueId, from: o.sender, fullName: o.fullName, now: o.now });
+  if (!fields.some((f) => ['to', 'cc'].includes(f.name.toLowerCase()))) added.push('To: undisclosed-recipients:;');
+  const text = fields.map((f) => f.raw).join('') + added.map((l) => l + '\r\n').join('') + body;
   return { bytes: Buffer.from(text, 'latin1'), headerRecipients };
 }

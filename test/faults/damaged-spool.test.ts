@@ -114,6 +114,9 @@ describe('damaged spool files', () => {
     let capture;
     try {
       await daemon.waitForLog((l) => l.event === 'spool-verified' && l.damaged === 0);
+      // The first attempt of each message fails (nothing listens yet): only then is the byte flipped,
+      // so no delivery can have read the body before the damage.
+      await daemon.waitForLog(() => daemon.logs.filter((l) => l.event === 'delivery' && l.result === 'transient').length >= 3);
       const at = readFileSync(file).indexOf('Subject: keep3');
       const fd = openSync(file, 'r+'); // in place: the daemon's mapping sees the change at once
       writeSync(fd, Buffer.from('8'), 0, 1, at + 'Subject: keep'.length);

@@ -74,6 +74,7 @@ export function scannerMessage(from: string, to: string[], tag: string, bodyByte
       `To: ${to.join(', ')}`,
       `Subject: Scan ${tag}`,
       `Message-ID: <${tag}@scanner.lan>`,
+      'Date: Fri, 27 Nov 2026 10:00:00 +0000', // complete, so intake adds nothing (it adds a missing Date:, as Postfix does)
       'MIME-Version: 1.0',
       'Content-Type: multipart/mixed; boundary="b1"',
       '',

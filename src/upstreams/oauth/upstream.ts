@@ -14,7 +14,7 @@
  */
 import type { OAuthUpstreamConfig, SmtpUpstreamConfig } from '../../config/types.js';
 import { splitHeaders, parseHeaderFields, fieldValue } from '../../message/headers.js';
-import { addressesIn } from '../../sendmail/recipients.js';
+import { parseAddressList } from '../../message/addresses.js';
 import { capRetryAfter, HttpFailure, httpRequest, parseRetryAfter, type HttpRequest, type HttpResponse } from '../rest/http.js';
 import { Limiter } from '../rest/limiter.js';
 import { checkSmtp } from '../smtp-check.js';
@@ -42,7 +42,7 @@ export function envelopeMime(raw: Buffer, recipients: string[], api: string): Ap
   const { header } = splitHeaders(raw);
   const named = new Set<string>();
   for (const field of parseHeaderFields(header)) {
-    if (/^(to|cc|bcc)$/i.test(field.name)) for (const address of addressesIn(fieldValue(field))) named.add(lower(address));
+    if (/^(to|cc|bcc)$/i.test(field.name)) for (const { address } of parseAddressList(fieldValue(field))) named.add(lower(address));
   }
   const envelope = new Set(recipients.map(lower));
   const outside = [...named].filter((a) => !envelope.has(a));
