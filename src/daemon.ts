@@ -19,6 +19,8 @@ import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
+import { EventsListener, type EventSink } from './events/listener.js';
+import type { ProviderEvent } from './events/types.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { Spool } from './spool/spool.js';
 import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
@@ -72,6 +74,7 @@ export class Daemon {
   private control: ControlServer | undefined;
   private metricsServer: MetricsServer | undefined;
   private metrics: Metrics | undefined;
+  private events: EventsListener | undefined;
   private aliases: AliasTable = emptyAliases();
   private submission: SubmissionServer | undefined;
   private maildrop: MaildropImporter | undefined;
@@ -140,6 +143,7 @@ export class Daemon {
         queue: (action, operatorUid) => daemon.queueAction(action, operatorUid),
       });
       log.info({ event: 'control', socket: config.control.socket }, `control socket ${config.control.socket}`);
+      await daemon.startEvents();
       if (daemon.metrics && config.metrics) {
         daemon.metricsServer = await MetricsServer.start(daemon.metrics, config.metrics.host, config.metrics.port);
         const bound = daemon.metricsServer.address;
@@ -196,6 +200,30 @@ export class Daemon {
       `listening on ${bound.address}:${bound.port}${activated ? ' (socket from systemd)' : ''}`,
     );
   }
+
+  /**
+   * [events]: the provider webhook listener. Its sink logs one line per verified event (and the
+   * metrics count them); matching an event to the delivered message is not built yet.
+   */
+  private async startEvents(): Promise<void> {
+    const config = this.config.events;
+    if (!config) return;
+    const log = this.log;
+    const sink: EventSink = async (upstream, events) => {
+      for (const e of events) {
+        log.info({ event: 'provider-event', upstream: upstream.name, type: e.type, providerMessageId: e.providerMessageId, recipient: e.recipient, reason: e.reason, status: e.status }, `${upstream.name}: ${e.type} for ${e.recipient} (${e.providerMessageId})`);
+      }
+    };
+    this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink, log });
+    const metrics = this.metrics;
+    if (metrics) this.events.on('events', (upstream: string, events: ProviderEvent[]) => metrics.onProviderEvents(upstream, events));
+    const bound = await this.events.start();
+    this.eventsPort = bound.port;
+    log.info({ event: 'events-listening', host: bound.address, port: bound.port }, `provider webhooks on http://${bound.address}:${bound.port}/events/<upstream>`);
+  }
+
+  /** The port the webhook listener is bound to (the real port when configured as 0). */
+  eventsPort: number | undefined;
 
   /** host:port the metrics endpoint is bound to (the real port when configured as 0). */
   get metricsAddress(): string | undefined {
@@ -352,6 +380,7 @@ export class Daemon {
     await this.maildrop?.stop();
     await this.control?.close();
     await this.metricsServer?.close();
+    await this.events?.close();
     const left = await this.scheduler.stop(graceMs);
     if (left > 0) this.log.warn({ event: 'stopping', inFlight: left }, `${left} delivery attempt(s) still running; they will be retried after restart`);
     await this.scheduler.activeRouter.close();

@@ -69,6 +69,25 @@ export async function main(argv: string[]): Promise<void> {
         }
       },
     )
+    .command('events', 'provider webhooks ([events])', (y) =>
+      y
+        .command(
+          'test <name>',
+          'post a correctly signed sample event for upstream NAME to the local webhook listener',
+          (c) => c.positional('name', { type: 'string', demandOption: true }),
+          async (a) => {
+            const { eventsTest } = await import('./events.js');
+            const { exitCodeOf } = await import('./exit.js');
+            try {
+              process.exitCode = await eventsTest(loadConfig(configPath(a.config)), a.name, process.stdout);
+            } catch (error) {
+              process.stderr.write(`mailshim: ${(error as Error).message}\n`);
+              process.exitCode = exitCodeOf(error);
+            }
+          },
+        )
+        .demandCommand(1, 'name an events command; see mailshim events --help'),
+    )
     .command('sendmail', 'the sendmail-compatible command (sendmail\'s own flags; same as bin/sendmail)')
     .command('mailq', 'list the queue the sendmail way (same as bin/mailq; --json for scripts)')
     .command('newaliases', 'check the aliases file and reload it in the daemon (same as bin/newaliases)');

@@ -11,6 +11,7 @@ import { rfc5322Date } from '../message/headers.js';
 import { createUpstream, upstreamTarget } from '../upstreams/index.js';
 import type { OutboundMessage } from '../upstreams/types.js';
 import { diagnose } from './diagnose.js';
+import { webhookInstructions } from './events.js';
 import { CommandError, EXIT } from './exit.js';
 
 export interface TestUpstreamOptions {
@@ -68,6 +69,7 @@ export async function testUpstreams(config: Config, options: TestUpstreamOptions
       }
       const failed = steps.some((s) => !s.ok);
       options.out.write(failed ? '  result: FAILED\n' : `  result: OK${send ? ` — test message sent to <${options.sendTo}>` : ''}\n`);
+      for (const line of webhookInstructions(config, upstreamConfig)) options.out.write(`  ${line}\n`);
     } finally {
       await upstream.close();
     }

@@ -7,7 +7,7 @@ import { parseDocument, readConfigSource } from './document.js';
 import { defaultListener, readListen } from './listen.js';
 import { readLocal, readSubmission } from './local.js';
 import { TableReader } from './reader.js';
-import type { Config, ControlConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
+import type { Config, ControlConfig, EventsConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
 import { readUpstream } from './upstream.js';
 
 export { configPath, DEFAULT_CONFIG_PATH } from './document.js';
@@ -56,6 +56,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   controlTable.finish();
 
   const metrics = root.has('metrics') ? readMetrics(root.child('metrics')) : undefined;
+  const events = root.has('events') ? readEvents(root.child('events')) : undefined;
 
   const listenTables = root.has('listen') ? root.children('listen') : undefined;
   const listen: ListenConfig[] = listenTables ? listenTables.map(readListen) : [defaultListener()];
@@ -95,6 +96,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
     submission,
     control,
     ...(metrics ? { metrics } : {}),
+    ...(events ? { events } : {}),
     secretFiles: ctx.secretFiles,
     inlineSecrets: ctx.inlineSecrets,
     warnings: ctx.warnings,
@@ -107,4 +109,27 @@ function readMetrics(table: TableReader): MetricsConfig {
   if (!hostPort) table.problem('address', `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
   table.finish();
   return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 9325 };
+}
+
+/** [events]: loopback by default; the internet reaches it through a TLS reverse proxy (docs/providers.md). */
+function readEvents(table: TableReader): EventsConfig {
+  const address = table.string('address', '127.0.0.1:8025');
+  const hostPort = parseHostPort(address);
+  if (!hostPort) table.problem('address', `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
+  else if (!isLoopbackHost(hostPort.host)) table.warn('address', `${address} is not loopback: webhooks carry no TLS here; put a TLS reverse proxy in front and listen on loopback`);
+  const publicUrl = table.string('public_url');
+  if (publicUrl !== undefined && !/^https:\/\/[^\s/]+(\/[^\s?#]*)?$/.test(publicUrl)) table.problem('public_url', `expected an https URL like "https://relay.example.com/events", got ${JSON.stringify(publicUrl)}`);
+  const maxBody = table.size('max_body', 1024 * 1024);
+  const snsOrigin = table.string('sns_certificate_origin');
+  if (snsOrigin !== undefined) {
+    let host = '';
+    try {
+      host = new URL(snsOrigin).hostname.replace(/^\[|\]$/g, '');
+    } catch {
+      /* reported below */
+    }
+    if (!isLoopbackHost(host)) table.problem('sns_certificate_origin', `is for tests only and must be a loopback URL, got ${JSON.stringify(snsOrigin)}`);
+  }
+  table.finish();
+  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 8025, publicUrl: publicUrl?.replace(/\/+$/, ''), maxBody, ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}) };
 }

@@ -79,6 +79,17 @@ interface RestCommon extends UpstreamCommon {
   rateLimit?: { count: number; perMs: number };
   /** What to do with a message this API cannot express (see UnsupportedPolicy). */
   unsupported?: UnsupportedPolicy;
+  /**
+   * How this provider's webhooks at POST /events/<name> are verified (src/events): Mailgun's
+   * signing key, SendGrid's verification public key, Resend's "whsec_" secret; the Basic
+   * credentials put in the webhook URL (Postmark, Mailjet, SparkPost, Brevo); Brevo's bearer token;
+   * the SNS topics allowed to post SES notifications. Unset = that provider's webhooks get 401.
+   */
+  webhookSigningKey?: string;
+  webhookUsername?: string;
+  webhookPassword?: string;
+  webhookToken?: string;
+  webhookTopicArn?: string[];
 }
 
 /**
@@ -237,6 +248,22 @@ export interface MetricsConfig {
   port: number;
 }
 
+/** [events]: the HTTP listener for provider webhooks (src/events); absent when not configured. */
+export interface EventsConfig {
+  address: string;
+  host: string;
+  port: number;
+  /** The URL the provider reaches (a TLS reverse proxy in front of address), for test-upstream's instructions. */
+  publicUrl?: string;
+  /** Largest webhook body accepted; beyond it 413. */
+  maxBody: number;
+  /**
+   * Tests only: fetch SNS signing certificates and confirm subscriptions at this loopback origin
+   * instead of the (already checked) sns.<region>.amazonaws.com URL.
+   */
+  snsOrigin?: string;
+}
+
 export interface Config {
   /** Path of the file this was loaded from. */
   file: string;
@@ -257,7 +284,8 @@ export interface Config {
   warnings: string[];
   control: ControlConfig;
   metrics?: MetricsConfig;
+  events?: EventsConfig;
 }
 
 /** Keys whose values are secrets: masked by check-config and never logged. */
-export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key', 'session_token', 'client_secret', 'private_key']);
+export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key', 'session_token', 'client_secret', 'private_key', 'webhook_signing_key', 'webhook_password', 'webhook_token']);

@@ -113,7 +113,7 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
   // rate_limit = "none" turns a provider's default off (an account with a raised limit).
   const rate = table.has('rate_limit') && table.string('rate_limit') === 'none' ? undefined : (table.rate('rate_limit') ?? DEFAULT_RATES[type]);
   const unsupported = table.oneOf('unsupported', ['fallback', 'degrade', 'bounce'] as const, 'fallback');
-  const rest = { ...common, rateLimit: rate, unsupported };
+  const rest = { ...common, rateLimit: rate, unsupported, ...readWebhook(table, type) };
   const endpoint = (fallback: string) => readEndpoint(table, fallback);
   switch (type) {
     case 'ses': {
@@ -145,6 +145,41 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
     default:
       return { ...rest, type, apiKey: requiredSecret(table, 'api_key'), endpoint: endpoint(DEFAULT_ENDPOINTS[type]) };
   }
+}
+
+/** Which webhook credential each provider documents (src/events/providers/<type>.ts). */
+const WEBHOOK_METHOD: Record<RestType, 'signing_key' | 'basic' | 'basic_or_token' | 'topic'> = {
+  mailgun: 'signing_key',
+  sendgrid: 'signing_key',
+  resend: 'signing_key',
+  postmark: 'basic',
+  mailjet: 'basic',
+  sparkpost: 'basic',
+  brevo: 'basic_or_token',
+  ses: 'topic',
+};
+
+/** The webhook_* keys: only the ones this provider's method uses are accepted (finish() refuses the rest); unset ones are left out. */
+function readWebhook(table: TableReader, type: RestType): Partial<Pick<RestUpstreamConfig, 'webhookSigningKey' | 'webhookUsername' | 'webhookPassword' | 'webhookToken' | 'webhookTopicArn'>> {
+  const found = readWebhookKeys(table, type);
+  return Object.fromEntries(Object.entries(found).filter(([, value]) => value !== undefined));
+}
+
+function readWebhookKeys(table: TableReader, type: RestType) {
+  const method = WEBHOOK_METHOD[type];
+  if (method === 'signing_key') return { webhookSigningKey: table.secret('webhook_signing_key') };
+  if (method === 'topic') {
+    const arns = table.stringList('webhook_topic_arn', []);
+    for (const arn of arns) if (!/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/.test(arn)) table.problem('webhook_topic_arn', `expected an SNS topic ARN like "arn:aws:sns:eu-west-1:123456789012:ses-events", got ${JSON.stringify(arn)}`);
+    return { webhookTopicArn: arns.length ? arns : undefined };
+  }
+  const webhookToken = method === 'basic_or_token' ? table.secret('webhook_token') : undefined;
+  const webhookUsername = table.string('webhook_username');
+  const webhookPassword = table.secret('webhook_password');
+  if ((webhookUsername === undefined) !== (webhookPassword === undefined)) table.problem(webhookUsername === undefined ? 'webhook_username' : 'webhook_password', 'webhook_username and webhook_password go together');
+  if (webhookToken !== undefined && webhookUsername !== undefined) table.problem('webhook_token', 'set either webhook_token or webhook_username/webhook_password, not both');
+  if (webhookUsername?.includes(':')) table.problem('webhook_username', 'must not contain ":" (HTTP Basic)');
+  return { webhookUsername, webhookPassword, webhookToken };
 }
 
 /** https everywhere; plain http only to a loopback host (local test servers, a local proxy). */

@@ -28,6 +28,7 @@ export class Metrics {
   private readonly errors: Counter<'upstream' | 'class'>;
   private readonly attemptDuration: Histogram<'upstream'>;
   private readonly deliveryDelay: Histogram<'upstream'>;
+  private readonly providerEvents: Counter<'upstream' | 'type'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -40,6 +41,7 @@ export class Metrics {
     this.errors = new Counter({ name: 'mailshim_upstream_errors_total', help: 'Failed recipient attempts by upstream and class (transient, permanent, config)', labelNames: ['upstream', 'class'], registers });
     this.attemptDuration = new Histogram({ name: 'mailshim_delivery_attempt_duration_seconds', help: 'Duration of one delivery attempt', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
     this.deliveryDelay = new Histogram({ name: 'mailshim_delivery_delay_seconds', help: 'Time from acceptance to successful delivery', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
+    this.providerEvents = new Counter({ name: 'mailshim_provider_events_total', help: 'Verified provider webhook events by upstream and type (hard_bounce, complaint, delivered, …)', labelNames: ['upstream', 'type'], registers });
     new Gauge({
       name: 'mailshim_queue_messages',
       help: 'Messages in the queue by state (pending, deferred, held)',
@@ -80,6 +82,10 @@ export class Metrics {
 
   onAccepted(origin: string): void {
     this.accepted.inc({ origin });
+  }
+
+  onProviderEvents(upstream: string, events: Array<{ type: string }>): void {
+    for (const e of events) this.providerEvents.inc({ upstream, type: e.type });
   }
 
   onAttempt(event: AttemptEvent): void {
