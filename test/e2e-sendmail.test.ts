@@ -123,9 +123,7 @@ describe('sendmail with the daemon running', () => {
 
   it('mail -s subject user (bsd-mailx) pointed at the binary', async (t) => {
     if (spawnSync('sh', ['-c', 'command -v bsd-mailx']).status !== 0) {
-      t.diagnostic('bsd-mailx is not installed (apt-get install bsd-mailx): this caller was not exercised');
-      assert.ok(true, 'bsd-mailx missing: explicit pass');
-      return;
+      return t.skip('bsd-mailx is not installed (apt-get install bsd-mailx): this caller was not exercised');
     }
     const mailrc = join(dir.path, 'mailrc');
     writeFileSync(mailrc, `set sendmail=${binPath('sendmail')}\n`);

@@ -28,9 +28,7 @@ describe('sendmail as an unprivileged user', () => {
   it('submits as www-data through the socket, and through the maildrop while the daemon is down', async (t) => {
     const user = wwwData();
     if (!user) {
-      t.diagnostic('not running as root or no www-data account: the unprivileged path was not exercised');
-      assert.ok(true, 'explicit pass: cannot switch users here');
-      return;
+      return t.skip('not running as root or no www-data account: the unprivileged path was not exercised');
     }
     const dir = tempDir();
     chmodSync(dir.path, 0o755); // like /etc/mailshim and /run/mailshim: traversable by everyone
