@@ -12,8 +12,8 @@ import { SubmissionServer } from '../src/intake/submission.js';
 import { createLogger } from '../src/log.js';
 import { listFromDaemon } from '../src/sendmail/submit.js';
 import { queueShape, type QueueEntry } from '../src/spool/listing.js';
-import { messageState, Spool } from '../src/spool/spool.js';
-import { isFinal, type MessageRecord } from '../src/spool/types.js';
+import { Spool } from '../src/spool/spool.js';
+import { isFinal, messageState, type MessageRecord } from '../src/spool/types.js';
 import { textSink } from './helpers/sink.js';
 import { tempDir } from './helpers/tmp.js';
 

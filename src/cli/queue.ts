@@ -12,8 +12,8 @@ import type { Logger } from '../log.js';
 import { splitHeaders } from '../message/headers.js';
 import { isQueueId } from '../spool/ids.js';
 import { lockSpool } from '../spool/lock.js';
-import { messageState, type ActionResult, type Spool } from '../spool/spool.js';
-import type { MessageRecord } from '../spool/types.js';
+import type { ActionResult, Spool } from '../spool/spool.js';
+import { messageState, type MessageRecord } from '../spool/types.js';
 import { CommandError, EXIT, formatAge } from './exit.js';
 
 export interface QueueContext {

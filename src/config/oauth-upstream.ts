@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { TableReader } from './reader.js';
 import type { GmailUpstreamConfig, M365UpstreamConfig, OAuthSmtpTarget, OAuthUpstreamConfig } from './types.js';
-import { DEFAULT_PORTS, readEndpoint } from './upstream.js';
+import { DEFAULT_PORTS, readEndpoint } from './endpoint.js';
 
 type Common = { name: string; matchFrom: string[]; maxConcurrency: number; timeout: number };
 

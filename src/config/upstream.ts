@@ -1,12 +1,10 @@
 /** Validation of one [[upstream]] table, per type. */
-import { isLoopbackHost } from './address.js';
 import type { TableReader } from './reader.js';
+import { DEFAULT_PORTS, readEndpoint } from './endpoint.js';
 import { readOAuthUpstream } from './oauth-upstream.js';
-import { OAUTH_TYPES, REST_TYPES, type RestType, type RestUpstreamConfig, type TlsMode, type UpstreamConfig } from './types.js';
+import { OAUTH_TYPES, REST_TYPES, type RestType, type RestUpstreamConfig, type UpstreamConfig } from './types.js';
 
 export const UPSTREAM_TYPES = ['smtp', 'maildir', ...REST_TYPES, ...OAUTH_TYPES] as const;
-
-export const DEFAULT_PORTS: Record<TlsMode, number> = { starttls: 587, implicit: 465, none: 25 };
 
 /** Public API base URLs; `endpoint` overrides them (EU regions, proxies, tests). SES depends on the region. */
 export const DEFAULT_ENDPOINTS: Record<Exclude<RestType, 'ses'>, string> = {
@@ -182,24 +180,3 @@ function readWebhookKeys(table: TableReader, type: RestType) {
   return { webhookUsername, webhookPassword, webhookToken };
 }
 
-/** https everywhere; plain http only to a loopback host (local test servers, a local proxy). */
-export function readEndpoint(table: TableReader, fallback: string, key = 'endpoint'): string {
-  const value = table.string(key);
-  if (value === undefined) return fallback;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    table.problem(key, `expected a URL like "https://api.eu.example.com", got ${JSON.stringify(value)}`);
-    return fallback;
-  }
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (url.protocol === 'http:' && !isLoopbackHost(host)) {
-    table.problem(key, `must use https (http is only allowed for a loopback host), got ${JSON.stringify(value)}`);
-  } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    table.problem(key, `expected an https URL, got ${JSON.stringify(value)}`);
-  } else if (url.search || url.hash || url.username || url.password) {
-    table.problem(key, `must be a base URL without query, fragment or credentials, got ${JSON.stringify(value)}`);
-  }
-  return value.replace(/\/+$/, '');
-}

@@ -1,6 +1,6 @@
 /** What the control socket answers; shared by the daemon side (server.ts) and the CLI (client.ts). */
 import type { UpstreamHealth } from '../delivery/router.js';
-import type { MessageState } from '../spool/spool.js';
+import type { MessageState } from '../spool/types.js';
 
 export interface ListenerStatus {
   address: string;

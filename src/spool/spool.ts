@@ -46,7 +46,7 @@ import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
 import { DiskReserve } from './reserve.js';
 import { count, sameStats, statsOf, type SpoolStats } from './stats.js';
-import { isFinal, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn } from './types.js';
+import { isFinal, type AcceptMeta, type MessageState, type Envelope, type MessageRecord, type RecipientDsn } from './types.js';
 
 type DueKey = [number, string];
 type ExpiryKey = [number, string];
@@ -83,14 +83,6 @@ export interface SpoolCounts {
   byState: Record<MessageState, number>;
   recipientsByStatus: Record<string, number>;
   oldestReceivedAt: number | null;
-}
-
-export type MessageState = 'pending' | 'deferred' | 'held';
-
-/** What an operator sees for a message: held wins, then any deferred recipient. */
-export function messageState(record: MessageRecord): MessageState {
-  if (record.held) return 'held';
-  return record.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'pending';
 }
 
 /** Result of an operator action on one message. */

@@ -104,3 +104,11 @@ export const HISTORY_LIMIT = 10;
 export function isFinal(state: RecipientState): boolean {
   return state.status === 'delivered' || state.status === 'failed';
 }
+
+export type MessageState = 'pending' | 'deferred' | 'held';
+
+/** What an operator sees for a message: held wins, then any deferred recipient. */
+export function messageState(record: MessageRecord): MessageState {
+  if (record.held) return 'held';
+  return record.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'pending';
+}

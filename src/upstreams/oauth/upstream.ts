@@ -18,7 +18,8 @@ import { parseAddressList } from '../../message/addresses.js';
 import { capRetryAfter, HttpFailure, httpRequest, parseRetryAfter, type HttpRequest, type HttpResponse } from '../rest/http.js';
 import { Limiter } from '../rest/limiter.js';
 import { checkSmtp } from '../smtp-check.js';
-import { SmtpUpstream, type OAuthTokenProvider } from '../smtp.js';
+import { SmtpUpstream } from '../smtp.js';
+import type { OAuthTokenProvider } from '../smtp-errors.js';
 import { forAll, type AttemptResult, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from '../types.js';
 import { TokenCache, TokenFailure, type AccessToken } from './token.js';
 

@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import type { RestUpstreamConfig } from '../../config/types.js';
 import { connectProbe, networkFailure, timed, type Failure } from '../probe.js';
-import { CERT_ERROR } from '../smtp.js';
+import { CERT_ERROR } from '../smtp-errors.js';
 import type { AttemptResult, CheckRequest, CheckStep, OutboundMessage, RecipientResult } from '../types.js';
 import { HttpFailure, httpRequest, type HttpRequest, type HttpResponse } from './http.js';
 

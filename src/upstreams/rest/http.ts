@@ -5,7 +5,7 @@
  */
 import { isSafeNumber, parse as parseLossless } from 'lossless-json';
 import type { AttemptResult } from '../types.js';
-import { CERT_ERROR } from '../smtp.js';
+import { CERT_ERROR } from '../smtp-errors.js';
 
 export interface HttpRequest {
   method: 'POST' | 'GET';
