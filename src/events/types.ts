@@ -15,9 +15,6 @@
 export const EVENT_TYPES = ['hard_bounce', 'permanent_failure', 'rejected', 'suppressed', 'complaint', 'delivered', 'deferred', 'opened'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
-/** The event types that mean "this recipient will never get the message": each produces one notice to the sender. */
-export const FAILURE_TYPES: ReadonlySet<EventType> = new Set(['hard_bounce', 'permanent_failure', 'rejected', 'suppressed']);
-
 export interface ProviderEvent {
   type: EventType;
   /** The id the provider returned when it accepted the message, normalised (normalizeMessageId). */
