@@ -16,23 +16,8 @@ export interface AttemptNote {
   reply: string;
 }
 
-/** RFC 3461 NOTIFY keywords. ["NEVER"] asks for no notice at all. */
-export type NotifyKeyword = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
-
-/** The DSN parameters (RFC 3461) a client gave for one recipient (RCPT NOTIFY/ORCPT, sendmail -N). */
-export interface RecipientDsn {
-  notify?: NotifyKeyword[];
-  /** ORCPT, xtext-decoded: "rfc822;bob@example.net". */
-  orcpt?: string;
-}
-
-/** The DSN parameters of a submission: MAIL RET/ENVID (sendmail -R/-V) and each recipient's. */
-export interface MessageDsn {
-  ret?: 'FULL' | 'HDRS';
-  envid?: string;
-  /** By recipient address as given in the envelope. */
-  recipients?: Record<string, RecipientDsn>;
-}
+export type { MessageDsn, NotifyKeyword, RecipientDsn } from '../message/dsn-parameters.js';
+import type { MessageDsn, NotifyKeyword } from '../message/dsn-parameters.js';
 
 export interface RecipientState {
   address: string;

@@ -5,7 +5,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { checkSmtp } from './smtp-check.js';
 import { connectionOptions, resultOfError, type NodemailerError, type OAuthTokenProvider } from './smtp-errors.js';
-import type { MessageDsn } from '../spool/types.js';
+import type { MessageDsn } from '../message/dsn-parameters.js';
 import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
 
 interface SendInfo {

@@ -1,4 +1,4 @@
-import type { MessageDsn } from '../spool/types.js';
+import type { MessageDsn } from '../message/dsn-parameters.js';
 
 /**
  * The one small interface every upstream implements. An upstream reports *what happened* for each
