@@ -130,7 +130,10 @@ check "dpkg -i upgrades 0.0.9 → $(dpkg-query -W -f='${Version}' mailshim)" tes
 check "the local edit of the conffile survived the upgrade" grep -q 'name = "down"' /etc/mailshim/mailshim.toml
 cp "$WORK/mailshim.toml.orig" /etc/mailshim/mailshim.toml
 start_daemon
-/usr/sbin/mailshim queue flush --config /etc/mailshim/mailshim.toml >/dev/null 2>&1 || true
+# The message waits for its next retry (minutes away): flush makes it due now. The daemon may still
+# be importing or opening its control socket, so ask until it answers, and show what it said.
+for _ in $(seq 20); do /usr/sbin/mailshim queue flush --config /etc/mailshim/mailshim.toml >"$WORK/flush.log" 2>&1 && break; sleep 0.5; done
+sed 's/^/# queue flush: /' "$WORK/flush.log"
 check "mail queued before the upgrade is delivered after it" delivered "queued across the upgrade"
 stop_daemon
 
