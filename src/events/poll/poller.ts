@@ -60,8 +60,11 @@ export function eventKey(e: ProviderEvent): string {
 
 export class Poller {
   private upstream: PollerOptions['upstream'];
-  /** Start of the next window (before overlap); undefined until the first round succeeds. */
-  private cursor: number | undefined;
+  /**
+   * Start of the next window: before the overlap, or exactly (`exact`) where a page-bounded
+   * ascending read stopped, so that catching up makes progress. Undefined until a round succeeds.
+   */
+  private cursor: { at: number; exact: boolean } | undefined;
   /** Event keys already handed on → when (insertion order = age). */
   private readonly handed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -118,8 +121,9 @@ export class Poller {
     const upstream = this.upstream;
     const interval = upstream.poll.intervalMs;
     const started = this.now();
-    const since = this.cursor ?? started - INITIAL_LOOKBACK_MS;
-    const window = { from: Math.max(since - source.overlapMs, started - MAX_WINDOW_MS), until: started };
+    const since = this.cursor?.at ?? started - INITIAL_LOOKBACK_MS;
+    const from = this.cursor?.exact ? since : since - source.overlapMs;
+    const window = { from: Math.max(from, started - MAX_WINDOW_MS), until: started };
     const signal = this.stopper.signal;
     try {
       const result = await source.fetch({
@@ -136,9 +140,10 @@ export class Poller {
       this.status.events += fresh.length;
       if (result.truncated) {
         log.warn({ event: 'poll-truncated', upstream: upstream.name }, `${upstream.name}: more events than one polling round reads; the rest follow in the next rounds`);
-        this.cursor = result.truncated.through ?? since;
+        const through = result.truncated.through;
+        this.cursor = through !== undefined ? { at: through, exact: true } : { at: since, exact: this.cursor?.exact ?? false };
       } else {
-        this.cursor = started;
+        this.cursor = { at: started, exact: false };
       }
       if (this.status.state !== 'ok') log.info({ event: 'poll-ok', upstream: upstream.name }, `${upstream.name}: polling for events works`);
       Object.assign(this.status, { state: 'ok', lastSuccessAt: this.now(), consecutiveFailures: 0 });
