@@ -6,23 +6,21 @@
  * {events: [...]} — and {} when nothing matches.
  */
 import { header, startFake, type Fake, type Reply } from '../server.js';
-import { queryOf, visible, type Stored } from './store.js';
-
-export type BrevoItem = Record<string, unknown>;
+import { queryOf, visible, type JsonItem, type Stored } from './store.js';
 
 export interface BrevoPullFake extends Fake {
-  events: Stored<BrevoItem>[];
+  events: Stored<JsonItem>[];
 }
 
 const EVENTS = ['bounces', 'hardBounces', 'softBounces', 'delivered', 'spam', 'requests', 'opened', 'clicks', 'invalid', 'deferred', 'blocked', 'unsubscribed', 'error', 'loadedByProxy'];
 const bad = (message: string): Reply => ({ status: 400, body: { code: 'invalid_parameter', message } });
 
-export function brevoHardBounce(messageId: string, email: string, at: number): BrevoItem {
+export function brevoHardBounce(messageId: string, email: string, at: number): JsonItem {
   return { email, date: new Date(at).toISOString(), subject: 'Report', messageId, event: 'hardBounces', reason: '550 5.1.1 user unknown', tag: '', from: 'cron@example.com' };
 }
 
 export async function startBrevoPullFake(apiKey: string): Promise<BrevoPullFake> {
-  const events: Stored<BrevoItem>[] = [];
+  const events: Stored<JsonItem>[] = [];
   const fake = await startFake((request, control) => {
     const { pathname, query } = queryOf(request.path);
     if (request.method !== 'GET' || pathname !== '/v3/smtp/statistics/events') return { status: 404, body: { code: 'document_not_found', message: 'not found' } };

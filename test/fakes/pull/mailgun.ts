@@ -9,12 +9,10 @@
  * "Event Polling" section warns.
  */
 import { header, startFake, type Fake, type Reply } from '../server.js';
-import { queryOf, token, untoken, visible, type Stored } from './store.js';
-
-export type MailgunItem = Record<string, unknown>;
+import { queryOf, token, untoken, visible, type JsonItem, type Stored } from './store.js';
 
 export interface MailgunPullFake extends Fake {
-  items: Stored<MailgunItem>[];
+  items: Stored<JsonItem>[];
 }
 
 interface Page {
@@ -35,7 +33,7 @@ function seconds(value: string | null): number | undefined {
   return Number.isNaN(ms) ? undefined : ms / 1000;
 }
 
-export function mailgunFailed(messageId: string, recipient: string, at: number, extra: Record<string, unknown> = {}): MailgunItem {
+export function mailgunFailed(messageId: string, recipient: string, at: number, extra: Record<string, unknown> = {}): JsonItem {
   return {
     event: 'failed',
     id: `ev-${Math.random().toString(36).slice(2)}`,
@@ -50,7 +48,7 @@ export function mailgunFailed(messageId: string, recipient: string, at: number, 
 }
 
 export async function startMailgunPullFake(domain: string, apiKey: string): Promise<MailgunPullFake> {
-  const items: Stored<MailgunItem>[] = [];
+  const items: Stored<JsonItem>[] = [];
   const expected = 'Basic ' + Buffer.from(`api:${apiKey}`).toString('base64');
   const base = `/v3/${domain}/events`;
   const fake = await startFake((request, control) => {

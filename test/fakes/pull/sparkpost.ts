@@ -7,12 +7,10 @@
  * answer {results, total_count, links}.
  */
 import { header, startFake, type Fake, type Reply } from '../server.js';
-import { queryOf, token, untoken, visible, type Stored } from './store.js';
-
-export type SparkpostItem = Record<string, unknown>;
+import { queryOf, token, untoken, visible, type JsonItem, type Stored } from './store.js';
 
 export interface SparkpostPullFake extends Fake {
-  results: Stored<SparkpostItem>[];
+  results: Stored<JsonItem>[];
 }
 
 interface Cursor {
@@ -26,12 +24,12 @@ interface Cursor {
 const bad = (description: string): Reply => ({ status: 400, body: { errors: [{ message: 'invalid params', description, code: '1200' }] } });
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?Z$/;
 
-export function sparkpostBounce(transmissionId: string, recipient: string, at: number): SparkpostItem {
+export function sparkpostBounce(transmissionId: string, recipient: string, at: number): JsonItem {
   return { type: 'bounce', bounce_class: '10', error_code: '550', event_id: `${Math.floor(Math.random() * 1e17)}`, raw_reason: '550 5.1.1 <' + recipient + '>: Recipient address rejected: User unknown', reason: '550 5.1.1 ...', rcpt_to: recipient, transmission_id: transmissionId, timestamp: new Date(at).toISOString() };
 }
 
 export async function startSparkpostPullFake(apiKey: string): Promise<SparkpostPullFake> {
-  const results: Stored<SparkpostItem>[] = [];
+  const results: Stored<JsonItem>[] = [];
   const fake = await startFake((request, control) => {
     const { pathname, query } = queryOf(request.path);
     if (request.method !== 'GET' || pathname !== '/api/v1/events/message') return { status: 404, body: { errors: [{ message: 'resource not found' }] } };

@@ -2,6 +2,9 @@
  * What the pull-API fakes share: a list of provider events, each visible from `visibleAt` on
  * (providers record events late: Mailgun documents up to half an hour), and opaque page tokens.
  */
+/** An event record as a provider's API returns it (JSON). */
+export type JsonItem = Record<string, unknown>;
+
 export interface Stored<T> {
   /** The provider's own record of the event, as its API returns it. */
   item: T;
