@@ -2,7 +2,7 @@
  * Mailgun Events API (https://documentation.mailgun.com/docs/mailgun/user-manual/events/ and the
  * API reference GET /v3/{domain}/events): HTTP Basic "api" + API key; a time range `begin`/`end`
  * (Unix seconds here) with `ascending=yes`, `limit` at most 300, and a filter `event`
- * ("failed OR rejected OR complained OR delivered"). The answer is `{items: [...], paging: {next,
+ * ("failed OR rejected OR complained": deliveries would be every message, and are webhook-only). The answer is `{items: [...], paging: {next,
  * previous, first, last}}`; to read the whole range, follow `paging.next` (a full URL, always
  * present) until a page comes back empty. Items have the webhook's `event-data` structure.
  *
@@ -29,7 +29,7 @@ export const mailgunPoll: PollSource<MailgunUpstreamConfig> = {
       end: String(Math.ceil(window.until / 1000)),
       ascending: 'yes',
       limit: String(LIMIT),
-      event: 'failed OR rejected OR complained OR delivered',
+      event: 'failed OR rejected OR complained',
     });
     let url = apiUrl(upstream.endpoint, `/v3/${encodeURIComponent(upstream.domain)}/events?${params}`);
     const events: ProviderEvent[] = [];

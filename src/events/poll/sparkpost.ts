@@ -17,7 +17,8 @@ import type { PollSource } from './source.js';
 
 const PER_PAGE = 1000;
 export const SPARKPOST_MAX_PAGES = 10;
-const EVENTS = 'bounce,out_of_band,policy_rejection,generation_failure,generation_rejection,spam_complaint,delay,delivery';
+/** Failures and complaints; deliveries and delays would be every message, and are webhook-only. */
+const EVENTS = 'bounce,out_of_band,policy_rejection,generation_failure,generation_rejection,spam_complaint';
 
 /** "2026-11-27T18:05:00Z": whole seconds, as the Events API documents. */
 function sparkpostTime(ms: number): string {
