@@ -152,7 +152,7 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
 export const POLL_UNSUPPORTED = {
   sendgrid: 'SendGrid\'s Email Activity API is a paid add-on and its bounce list carries no message id; use its signed event webhook',
   ses: 'Amazon SES has no pull API for events; they go to SNS or EventBridge; use the SNS webhook',
-  mailjet: 'not built yet: Mailjet\'s /v3/REST/message reports only a status per message, without the bounce reason; use its event webhook',
+  mailjet: 'not built yet (Mailjet\'s /v3/REST/message lists messages by send time with a status and a state code, not the remote server\'s reply); use its event webhook',
 } as const satisfies Partial<Record<RestType, string>>;
 export type PollableType = Exclude<RestType, keyof typeof POLL_UNSUPPORTED>;
 
