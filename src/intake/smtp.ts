@@ -2,7 +2,8 @@
  * SMTP intake: one smtp-server per [[listen]] table. The gate is the allow-list and, where
  * `auth = "required"`, authentication — there is no local delivery, every recipient goes upstream,
  * so nothing else can make this an open relay. Every message ends in `spool.accept()`, and the
- * final reply to DATA is sent only after the spool reports the commit fsynced.
+ * final reply to DATA is sent only after the spool reports the commit fsynced (tested by
+ * test/faults/durability-order.test.ts).
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
