@@ -146,9 +146,9 @@ describe('sendmail with the daemon running', () => {
     write('EHLO localhost\r\n');
     await waitFor(/^250 /m);
     write('MAIL FROM:<www-data@localhost>\r\n');
-    await waitFor(/^250 Accepted/m);
+    await waitFor(/^250 2\.1\.[05] Accepted/m);
     write('RCPT TO:<root@localhost>\r\n');
-    await waitFor(/RCPT[\s\S]*^250 Accepted|^250 Accepted[\s\S]*^250 Accepted/m);
+    await waitFor(/RCPT[\s\S]*^250 2\.1\.[05] Accepted|^250 2\.1\.[05] Accepted[\s\S]*^250 2\.1\.[05] Accepted/m);
     write('DATA\r\n');
     await waitFor(/^354 /m);
     write('Subject: via -bs\r\n\r\nbs body\r\n..dot\r\n.\r\n');
@@ -182,6 +182,19 @@ describe('sendmail with the daemon running', () => {
     assert.equal(unterminated.code, 0, unterminated.stderr);
     assert.match(unterminated.stdout, /^250 2\.0\.0 Ok: queued as /m);
     await find('no quit');
+  });
+
+  it('-bs applies the SMTP recipient cap (as Postfix sendmail -bs), and -v writes nothing into the dialog', async () => {
+    const rcpts = Array.from({ length: 101 }, (_, i) => `RCPT TO:<bs-cap${i}@example.net>\r\n`).join('');
+    const dialog = `EHLO localhost\r\nMAIL FROM:<a@example.org>\r\n${rcpts}DATA\r\nSubject: bs cap\r\n\r\nx\r\n.\r\nQUIT\r\n`;
+    const result = await runBin('sendmail', ['-bs', '-v'], { input: dialog, config });
+    assert.equal(result.code, 0, result.stderr);
+    const refused = result.stdout.match(/^452 4\.5\.3 /gm)?.length ?? 0;
+    assert.ok(refused > 0, `RCPTs beyond max_recipients are refused: ${result.stdout.slice(-300)}`);
+    assert.match(result.stdout, /^250 2\.0\.0 Ok: queued as /m);
+    for (const line of result.stdout.split('\r\n').filter(Boolean)) assert.match(line, /^\d{3}[ -]/, `only SMTP replies on stdout: ${JSON.stringify(line)}`);
+    const [message] = await find('bs cap');
+    assert.equal(message!.recipients.length, 101 - refused, 'the accepted recipients, up to the cap');
   });
 
   it('-X never writes its file, and -C/-O/-d never change the config', async () => {

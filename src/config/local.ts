@@ -77,6 +77,8 @@ export interface ClientConfig {
   hostname: string;
   spoolPath: string;
   maxMessageSize: number;
+  /** [spool] max_recipients: `sendmail -bs` applies the SMTP listener's cap, as Postfix's does. */
+  maxRecipients: number;
   local: LocalConfig;
   submission: SubmissionConfig;
 }
@@ -92,6 +94,7 @@ export function loadClientConfig(file: string, env: NodeJS.ProcessEnv = process.
     hostname,
     spoolPath,
     maxMessageSize: spool.size('max_message_size', 25 * 1024 * 1024),
+    maxRecipients: spool.integer('max_recipients', 1, 100_000, 100),
     local: readLocal(root.child('local'), hostname),
     submission: readSubmission(root.child('submission'), spoolPath),
   };

@@ -74,7 +74,11 @@ export class SmtpIntake {
     if (listen.tls !== 'none') this.reloadCertificate(listen);
     this.users = users;
     this.settings = settings;
-    if (this.server) this.server.options.maxRecipients = settings.maxRecipients; // read at every RCPT
+    if (this.server) {
+      // smtp-server reads both at every EHLO, MAIL and DATA: a reload applies to the next command.
+      this.server.options.maxRecipients = settings.maxRecipients;
+      this.server.options.size = settings.maxMessageSize;
+    }
     this.listen = listen;
     this.allowed = allowMatcher(listen.allow);
     this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;

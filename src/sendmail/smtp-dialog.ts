@@ -53,11 +53,14 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
     name: config.hostname,
     banner: 'mailshim (sendmail -bs)',
     size: config.maxMessageSize,
+    maxRecipients: config.maxRecipients,
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     hideSTARTTLS: true,
     // RFC 3461 parameters are honoured like the command line's -N/-R/-V.
     hideDSN: false,
+    // Enhanced status codes like the listener (and Postfix's smtpd behind its sendmail -bs).
+    hideENHANCEDSTATUSCODES: false,
     disableReverseLookup: true,
     logger: false,
     onMailFrom(address, _session, callback) {
@@ -83,8 +86,9 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
         if (stream.sizeExceeded) return callback(new SmtpReply(552, '5.3.4', 'Message too big'));
         const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const recipients = session.envelope.rcptTo.map((r) => r.address);
-        // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog.
-        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, dsn: sendmailDsnOf(session.envelope as Parameters<typeof sendmailDsnOf>[0], args.dsn) };
+        // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog,
+        // and -v's "queued as" note would land in the middle of the dialog on stdout (the reply says it).
+        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, verbose: false, dsn: sendmailDsnOf(session.envelope as Parameters<typeof sendmailDsnOf>[0], args.dsn) };
         pending++;
         submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) })
           .then(
