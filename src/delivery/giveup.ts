@@ -4,6 +4,7 @@
  * as a permanent failure in the scheduler would, so a bounce is never lost nor sent twice.
  */
 import type { Spool } from '../spool/spool.js';
+import { transition } from '../spool/states.js';
 import { isFinal, type RecipientState } from '../spool/types.js';
 import { dsnMessages, type DsnSettings } from './dsn.js';
 
@@ -22,9 +23,9 @@ export async function giveUp(spool: Spool, id: string, settings: DsnSettings, no
     id,
     (record) => {
       failed = record.recipients.filter((r) => !isFinal(r));
+      transition(record, 'bounce', { now });
       for (const state of failed) {
         const last = state.lastReply ? `; last attempt: ${state.lastReply}` : '';
-        state.status = 'failed';
         state.dsnStatus = '5.0.0';
         state.lastReply = `delivery cancelled by the mail administrator${last}`;
       }
