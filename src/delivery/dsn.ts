@@ -82,6 +82,11 @@ function hours(ms: number): string {
  * original (its headers, or with RET=FULL the whole message up to BOUNCE_SIZE_LIMIT).
  */
 export function buildDsn(input: DsnInput): Buffer {
+  return buildMimeSync(composeDsn(input));
+}
+
+/** The notice's MIME tree, before serialisation (exported for the test that compares serialisers). */
+export function composeDsn(input: DsnInput): MimeNode {
   const { record, hostname, bounceFrom, now } = input;
   const kind = input.kind ?? 'failure';
   const original = input.originalMessage === undefined ? undefined : crlf(input.originalMessage);
@@ -101,7 +106,7 @@ export function buildDsn(input: DsnInput): Buffer {
   if (report.global) reportPart.setHeader('Content-Transfer-Encoding', '8bit');
   reportPart.setContent(Buffer.from(report.text, 'utf8'));
   if (original) returnedPart(root, original, kind === 'failure' && record.dsnRet === 'FULL' && original.length <= BOUNCE_SIZE_LIMIT, kind);
-  return buildMimeSync(root);
+  return root;
 }
 
 /** Part 1, for people: what happened, one line per recipient with the reply that explains it. */

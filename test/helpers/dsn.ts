@@ -56,7 +56,8 @@ export async function parseDsn(raw: Buffer): Promise<ParsedDsn> {
 function fields(block: string): Record<string, string> {
   const result: Record<string, string> = {};
   for (const { key, line } of new mailsplit.Headers(Buffer.from(block + '\r\n', 'utf8')).getList()) {
-    result[key] ??= line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim();
+    // mailsplit keeps header bytes as latin1; the report is UTF-8 (message/global-delivery-status).
+    result[key] ??= Buffer.from(line.slice(line.indexOf(':') + 1), 'latin1').toString('utf8').replace(/\r?\n[ \t]+/g, ' ').trim();
   }
   return result;
 }
