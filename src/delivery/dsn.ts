@@ -11,7 +11,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import libqp from 'libqp';
 import MimeNode from 'nodemailer/lib/mime-node';
-import { rfc5322Date } from '../message/headers.js';
+import { headerEnd, rfc5322Date } from '../message/headers.js';
 import { buildMimeSync } from '../message/mime-sync.js';
 import type { NewMessage } from '../spool/spool.js';
 import type { MessageRecord, NotifyKeyword, RecipientState } from '../spool/types.js';
@@ -134,7 +134,7 @@ function notificationText(input: DsnInput, kind: NoticeKind): string {
  */
 function deliveryReport(input: DsnInput, kind: NoticeKind): { text: string; global: boolean } {
   const { record, failed, hostname } = input;
-  const global = failed.some((r) => !isAscii(r.address) || (r.orcpt !== undefined && !isAscii(r.orcpt)));
+  const global = !isAscii(record.sender) || failed.some((r) => !isAscii(r.address) || (r.orcpt !== undefined && !isAscii(r.orcpt)));
   const perMessage = [
     `Reporting-MTA: dns; ${hostname}`,
     `X-Mailshim-Queue-ID: ${record.id}`,
@@ -163,7 +163,7 @@ function deliveryReport(input: DsnInput, kind: NoticeKind): { text: string; glob
  * message/global-headers for a UTF-8 header. Other 8-bit headers are quoted-printable by nodemailer.
  */
 function returnedPart(root: MimeNode, original: Buffer, full: boolean, kind: NoticeKind): void {
-  const header = original.subarray(0, headerLength(original));
+  const header = headerOf(original);
   const utf8Header = !isAscii(header) && isUtf8(header);
   if (full) {
     const part = root.createChild(utf8Header ? 'message/global' : 'message/rfc822').setHeader('Content-Description', 'Undelivered Message');
@@ -183,14 +183,14 @@ function crlf(message: Buffer): Buffer {
   return Buffer.from(message.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(\r\n)*$/, '\r\n'), 'latin1');
 }
 
-/** Bytes of the header, up to and including the blank line's first CRLF (the whole message when it has no body). */
-function headerLength(message: Buffer): number {
-  const end = message.indexOf('\r\n\r\n');
-  return end === -1 ? message.length : end + 2;
+/** The header of a crlf() message, ending in one CRLF (the whole message when it has no body). */
+function headerOf(message: Buffer): Buffer {
+  const end = headerEnd(message);
+  return message.subarray(0, end === message.length ? end : Math.max(0, end - 2));
 }
 
 function headerText(message: Buffer): string {
-  const header = message.subarray(0, headerLength(message));
+  const header = headerOf(message);
   return isUtf8(header) ? header.toString('utf8') : header.toString('latin1');
 }
 
