@@ -62,3 +62,21 @@ export class AuthBusyError extends MailshimError {
     super('EAUTHBUSY', message);
   }
 }
+
+/**
+ * A delivery-state transition the state table (spool/states.ts) does not allow: delivering a held
+ * message, releasing one that is not held, an outcome for a message not in flight. Always a bug:
+ * the change is not made (the message stays queued as it was) and the error is logged.
+ */
+export class DeliveryStateError extends MailshimError {
+  declare readonly code: 'EILLEGALSTATE';
+  constructor(
+    readonly queueId: string,
+    readonly state: string,
+    readonly event: string,
+    /** 'from': the event may not happen in `state`; 'to': it may not end in `state`. */
+    readonly side: 'from' | 'to' = 'from',
+  ) {
+    super('EILLEGALSTATE', side === 'from' ? `${queueId}: illegal delivery-state transition: ${event} while ${state}` : `${queueId}: illegal delivery-state transition: ${event} may not end ${state}`);
+  }
+}

@@ -11,6 +11,7 @@ import { relayConfig, type TestConfigOptions } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
 import { bsSession, runBin, waitForEmptyQueue } from './helpers/sendmail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
+import { parseDsn } from './helpers/dsn.js';
 import { tempDir } from './helpers/tmp.js';
 
 async function withRelay(
@@ -59,11 +60,16 @@ describe('DSN extension (RFC 3461)', () => {
       assert.equal((line.dsnQueueIds as string[]).length, 1, 'one notice');
       const [bounce] = await capture.waitFor(1);
       assert.deepEqual(bounce!.recipients, ['cron@example.org']);
-      const text = bounce!.raw.toString();
-      assert.match(text, /Original-Envelope-Id: job\+42/);
-      assert.match(text, /Final-Recipient: rfc822; loud@example\.net\r\nOriginal-Recipient: rfc822;list@example\.net\r\nAction: failed/);
-      assert.doesNotMatch(text, /quiet@example\.net/, 'NOTIFY=NEVER: not reported');
-      assert.match(text, /Content-Type: message\/rfc822\r\n\r\n[\s\S]*the body of nightly/, 'RET=FULL returns the message');
+      const dsn = await parseDsn(bounce!.raw);
+      assert.equal(dsn.perMessage['original-envelope-id'], 'job+42');
+      assert.deepEqual(
+        dsn.recipients.map((r) => [r['final-recipient'], r['original-recipient'], r.action]),
+        [['rfc822; loud@example.net', 'rfc822;list@example.net', 'failed']],
+        'NOTIFY=NEVER: quiet@ not reported',
+      );
+      assert.doesNotMatch(dsn.human, /quiet@example\.net/);
+      assert.equal(dsn.returned?.contentType, 'message/rfc822', 'RET=FULL returns the message');
+      assert.match(dsn.returned.body.toString(), /the body of nightly/);
     });
   });
 
@@ -95,7 +101,12 @@ describe('DSN extension (RFC 3461)', () => {
       const notice = (await capture.waitFor(2)).find((m) => m.recipients[0] === 'cron@example.org');
       assert.ok(notice, 'success notice delivered to the sender');
       assert.equal(notice.sender, '');
-      assert.match(notice.raw.toString(), /Subject: Successful Mail Delivery Report[\s\S]*Final-Recipient: rfc822; ops@example\.net\r\nAction: relayed\r\nStatus: 2\.0\.0/);
+      const dsn = await parseDsn(notice.raw);
+      assert.match(dsn.mail.subject ?? '', /^Successful Mail Delivery Report/);
+      assert.deepEqual(
+        dsn.recipients.map((r) => [r['final-recipient'], r.action, r.status]),
+        [['rfc822; ops@example.net', 'relayed', '2.0.0']],
+      );
     });
     await withRelay({ hideDSN: false }, {}, async (daemon, capture, config) => {
       const id = await send(daemon.port, 'MAIL FROM:<cron@example.org>', ['RCPT TO:<ops@example.net> NOTIFY=SUCCESS'], 'passed-on');
@@ -111,7 +122,11 @@ describe('DSN extension (RFC 3461)', () => {
       const id = await send(daemon.port, 'MAIL FROM:<cron@example.org>', ['RCPT TO:<busy@example.net>'], 'slow');
       const [notice] = await capture.waitFor(1);
       assert.deepEqual(notice!.recipients, ['cron@example.org']);
-      assert.match(notice!.raw.toString(), /Subject: Delayed Mail \(still being retried\)[\s\S]*Action: delayed\r\nStatus: 4\.2\.1[\s\S]*Will-Retry-Until: /);
+      const dsn = await parseDsn(notice!.raw);
+      assert.equal(dsn.mail.subject, 'Delayed Mail (still being retried): slow');
+      assert.equal(dsn.recipients[0]?.action, 'delayed');
+      assert.equal(dsn.recipients[0]?.status, '4.2.1');
+      assert.ok(dsn.recipients[0]?.['will-retry-until'], 'Will-Retry-Until');
       await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && Number(l.attempt) >= 5);
       assert.equal(capture.messages.length, 1, 'one delay notice, not one per attempt');
     });

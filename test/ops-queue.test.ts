@@ -6,6 +6,7 @@ import { startCapture, type Capture } from './helpers/capture.js';
 import { auditLines, runCli } from './helpers/cli.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
+import { parseDsn } from './helpers/dsn.js';
 import { submit } from './helpers/submit.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -156,12 +157,13 @@ describe('queue tools against a running daemon', () => {
     const dsn = capture.messages.find((m) => m.recipients.includes('sender@example.org') && m.raw.includes(id));
     assert.ok(dsn, 'the DSN was delivered to the envelope sender');
     assert.equal(dsn.sender, '', 'from the null reverse-path <>');
-    const text = dsn.raw.toString();
-    assert.match(text, /Content-Type: multipart\/report; report-type=delivery-status/);
-    assert.match(text, /Final-Recipient: rfc822; bounce@example\.net/);
-    assert.match(text, /Status: 5\.0\.0/);
-    assert.match(text, /cancelled by the mail administrator; last attempt: 451 4\.3\.0 mailbox busy/);
-    assert.match(text, /Subject: bounce me/);
+    const report = await parseDsn(dsn.raw);
+    assert.equal(report.reportType, 'delivery-status');
+    assert.deepEqual(
+      report.recipients.map((r) => [r['final-recipient'], r.status, r['diagnostic-code']]),
+      [['rfc822; bounce@example.net', '5.0.0', 'x-mailshim; delivery cancelled by the mail administrator; last attempt: 451 4.3.0 mailbox busy']],
+    );
+    assert.match(report.returned?.body.toString() ?? '', /^Subject: bounce me$/m);
     assert.equal((await cli('queue', 'show', id)).code, 66, 'the bounced message left the queue');
   });
 

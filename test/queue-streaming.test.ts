@@ -13,7 +13,8 @@ import { createLogger } from '../src/log.js';
 import { listFromDaemon } from '../src/sendmail/submit.js';
 import { queueShape, type QueueEntry } from '../src/spool/listing.js';
 import { Spool } from '../src/spool/spool.js';
-import { isFinal, messageState, type MessageRecord } from '../src/spool/types.js';
+import { messageState } from '../src/spool/states.js';
+import { isFinal, type MessageRecord } from '../src/spool/types.js';
 import { textSink } from './helpers/sink.js';
 import { tempDir } from './helpers/tmp.js';
 

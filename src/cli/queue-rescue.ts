@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { bodyProblem } from '../spool/checksum.js';
-import { messageState } from '../spool/types.js';
+import { messageState } from '../spool/states.js';
 import { describeProblems, verifyClean, verifySpool } from '../spool/verify.js';
 import { CommandError, EXIT } from './exit.js';
 import type { QueueContext } from './queue.js';

@@ -13,7 +13,8 @@ import { splitHeaders } from '../message/headers.js';
 import { isQueueId } from '../spool/ids.js';
 import { lockSpool } from '../spool/lock.js';
 import type { ActionResult, Spool } from '../spool/spool.js';
-import { messageState, type MessageRecord } from '../spool/types.js';
+import { messageState } from '../spool/states.js';
+import type { MessageRecord } from '../spool/types.js';
 import { CommandError, EXIT, formatAge } from './exit.js';
 
 export interface QueueContext {

@@ -7,8 +7,12 @@
  * Postfix's bounce_size_limit), otherwise only the headers are returned (text/rfc822-headers: the
  * sender has the body, and we never echo attachments around unasked).
  */
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { rfc5322Date, splitHeaders } from '../message/headers.js';
+import libqp from 'libqp';
+import MimeNode from 'nodemailer/lib/mime-node';
+import { headerEnd, rfc5322Date } from '../message/headers.js';
+import { buildMimeSync } from '../message/mime-sync.js';
 import type { NewMessage } from '../spool/spool.js';
 import type { MessageRecord, NotifyKeyword, RecipientState } from '../spool/types.js';
 import { parseReply } from '../upstreams/types.js';
@@ -32,9 +36,10 @@ export interface DsnInput {
   maxAge?: number;
 }
 
-/** One line, no CR/LF, bounded: reply texts come from remote servers. */
-function clean(text: string, max = 900): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+/** One line, no control characters, bounded (reply texts come from remote servers); non-ASCII as '?' unless `unicode`. */
+function clean(text: string, max = 900, unicode = false): string {
+  const line = text.replace(/[\r\n]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '?');
+  return (unicode ? line : line.replace(/[^\x20-\x7e]/g, '?')).slice(0, max);
 }
 
 const WORDING: Record<NoticeKind, { subject: string; action: string; intro: string[] }> = {
@@ -70,83 +75,132 @@ function hours(ms: number): string {
   return h >= 48 ? `${Math.round(h / 24)} day(s)` : `${Math.max(h, 0)} hour(s)`;
 }
 
+/**
+ * The notice as a MIME tree composed by nodemailer (header encoding, folding, boundary, transfer
+ * encodings), serialised synchronously (message/mime-sync.ts says why). Three parts, RFC 3464 §2:
+ * the explanation for people, the delivery report for programs, and what is returned of the
+ * original (its headers, or with RET=FULL the whole message up to BOUNCE_SIZE_LIMIT).
+ */
 export function buildDsn(input: DsnInput): Buffer {
-  const { record, failed, hostname, bounceFrom, now } = input;
-  const kind = input.kind ?? 'failure';
-  const wording = WORDING[kind];
-  const boundary = `${record.id}/${hostname}/${randomBytes(6).toString('hex')}`;
-  const date = rfc5322Date(now);
-  const expired = failed.some((r) => r.dsnStatus === '4.4.7');
+  return buildMimeSync(composeDsn(input));
+}
 
-  const human = [
+/** The notice's MIME tree, before serialisation (exported for the test that compares serialisers). */
+export function composeDsn(input: DsnInput): MimeNode {
+  const { record, hostname, bounceFrom, now } = input;
+  const kind = input.kind ?? 'failure';
+  const original = input.originalMessage === undefined ? undefined : crlf(input.originalMessage);
+  const root = new MimeNode('multipart/report; report-type=delivery-status', { baseBoundary: `${record.id}-${randomBytes(6).toString('hex')}`, hostname });
+  const subject = original ? /^Subject:[ \t]*(.*(?:\r\n[ \t].*)*)/im.exec(headerText(original))?.[1]?.replace(/\r\n/g, '') : undefined;
+  root.setHeader([
+    { key: 'From', value: { name: 'Mail Delivery System', address: bounceFrom } },
+    { key: 'To', value: { address: record.sender } },
+    { key: 'Subject', value: `${WORDING[kind].subject}${subject?.trim() ? `: ${clean(subject.trim(), 200, true)}` : ''}` },
+    { key: 'Date', value: rfc5322Date(now) },
+    { key: 'Message-ID', value: `<${record.id}.${randomBytes(4).toString('hex')}.dsn@${hostname}>` },
+    { key: 'Auto-Submitted', value: 'auto-replied' },
+  ]);
+  root.createChild('text/plain; charset=us-ascii').setHeader('Content-Description', 'Notification').setContent(notificationText(input, kind));
+  const report = deliveryReport(input, kind);
+  const reportPart = root.createChild(report.global ? 'message/global-delivery-status' : 'message/delivery-status').setHeader('Content-Description', 'Delivery report');
+  if (report.global) reportPart.setHeader('Content-Transfer-Encoding', '8bit');
+  reportPart.setContent(Buffer.from(report.text, 'utf8'));
+  if (original) returnedPart(root, original, kind === 'failure' && record.dsnRet === 'FULL' && original.length <= BOUNCE_SIZE_LIMIT, kind);
+  return root;
+}
+
+/** Part 1, for people: what happened, one line per recipient with the reply that explains it. */
+function notificationText(input: DsnInput, kind: NoticeKind): string {
+  const { record, failed, hostname, now } = input;
+  const expired = failed.some((r) => r.dsnStatus === '4.4.7');
+  return [
     `This is the mail system at host ${hostname}.`,
     '',
-    ...wording.intro,
+    ...WORDING[kind].intro,
     ...(kind === 'delay' && input.maxAge
       ? [`It has been queued for ${hours(now.getTime() - record.receivedAt)}; delivery is retried until it is ${hours(input.maxAge)} old.`]
       : []),
     '',
-    ...failed.map((r) => `<${r.address}>: ${clean(kind === 'success' ? `delivered via ${r.upstream ?? 'upstream'}: ${r.lastReply ?? ''}` : (r.lastReply ?? 'delivery failed'))}`),
+    ...failed.map((r) => `<${clean(r.address, 300, true)}>: ${clean(kind === 'success' ? `delivered via ${r.upstream ?? 'upstream'}: ${r.lastReply ?? ''}` : (r.lastReply ?? 'delivery failed'))}`),
     ...(expired && kind === 'failure' ? ['', 'Delivery was retried until the maximum queue lifetime passed.'] : []),
     '',
-  ];
+  ].join('\r\n');
+}
 
+/**
+ * Part 2, for programs (RFC 3464 §2.2, §2.3): the per-message fields, then one block per
+ * recipient. A UTF-8 address (SMTPUTF8) makes it message/global-delivery-status with the "utf-8"
+ * address type (RFC 6533 §3); otherwise everything is ASCII.
+ */
+function deliveryReport(input: DsnInput, kind: NoticeKind): { text: string; global: boolean } {
+  const { record, failed, hostname } = input;
+  const global = !isAscii(record.sender) || failed.some((r) => !isAscii(r.address) || (r.orcpt !== undefined && !isAscii(r.orcpt)));
   const perMessage = [
     `Reporting-MTA: dns; ${hostname}`,
     `X-Mailshim-Queue-ID: ${record.id}`,
     ...(record.envid ? [`Original-Envelope-Id: ${clean(record.envid, 100)}`] : []),
-    ...(record.sender ? [`X-Original-Envelope-From: rfc822; ${clean(record.sender, 300)}`] : []),
+    ...(record.sender ? [`X-Original-Envelope-From: ${address(record.sender)}`] : []),
     `Arrival-Date: ${rfc5322Date(new Date(record.receivedAt))}`,
   ];
-  const perRecipient = failed.flatMap((r) => [
-    '',
-    `Final-Recipient: rfc822; ${clean(r.address, 300)}`,
-    ...(r.orcpt ? [`Original-Recipient: ${clean(r.orcpt, 300)}`] : []),
-    `Action: ${wording.action}`,
-    `Status: ${kind === 'success' ? '2.0.0' : kind === 'delay' ? transientStatus(r.lastReply) : (r.dsnStatus ?? '5.0.0')}`,
-    ...(r.lastReply ? [`Diagnostic-Code: ${/^\d{3}\b/.test(r.lastReply) ? 'smtp' : 'x-mailshim'}; ${clean(r.lastReply)}`] : []),
-    ...(r.lastAttemptAt ? [`Last-Attempt-Date: ${rfc5322Date(new Date(r.lastAttemptAt))}`] : []),
-    ...(kind === 'delay' && input.maxAge ? [`Will-Retry-Until: ${rfc5322Date(new Date(record.receivedAt + input.maxAge))}`] : []),
-  ]);
+  const perRecipient = failed.map((r) =>
+    [
+      `Final-Recipient: ${address(r.address)}`,
+      ...(r.orcpt ? [`Original-Recipient: ${clean(r.orcpt, 300, true)}`] : []),
+      `Action: ${WORDING[kind].action}`,
+      `Status: ${kind === 'success' ? '2.0.0' : kind === 'delay' ? transientStatus(r.lastReply) : (r.dsnStatus ?? '5.0.0')}`,
+      ...(r.lastReply ? [`Diagnostic-Code: ${/^\d{3}\b/.test(r.lastReply) ? 'smtp' : 'x-mailshim'}; ${clean(r.lastReply)}`] : []),
+      ...(r.lastAttemptAt ? [`Last-Attempt-Date: ${rfc5322Date(new Date(r.lastAttemptAt))}`] : []),
+      ...(kind === 'delay' && input.maxAge ? [`Will-Retry-Until: ${rfc5322Date(new Date(record.receivedAt + input.maxAge))}`] : []),
+    ].join('\r\n'),
+  );
+  return { text: [perMessage.join('\r\n'), ...perRecipient].join('\r\n\r\n') + '\r\n', global };
+}
 
-  const original = input.originalMessage;
-  const originalHeaders = original ? splitHeaders(original).header.replace(/\r?\n/g, '\r\n').replace(/(\r\n)*$/, '\r\n') : '';
-  const originalSubject = /^Subject:[ \t]*(.*)$/im.exec(originalHeaders)?.[1]?.trim();
-  // RET=FULL asks for the whole message; a failure notice then returns it, up to the size limit.
-  const returnFull = kind === 'failure' && record.dsnRet === 'FULL' && original !== undefined && original.length <= BOUNCE_SIZE_LIMIT;
+/**
+ * Part 3: the original. RET=FULL (failures only, within the size limit) returns it whole, as
+ * message/rfc822 — message/global when its header is UTF-8 (RFC 6533 §3.5) — labelled 8bit when
+ * it has 8-bit bytes; otherwise only its header, as text/rfc822-headers (RFC 6522), or
+ * message/global-headers for a UTF-8 header. Other 8-bit headers are quoted-printable by nodemailer.
+ */
+function returnedPart(root: MimeNode, original: Buffer, full: boolean, kind: NoticeKind): void {
+  const header = headerOf(original);
+  const utf8Header = !isAscii(header) && isUtf8(header);
+  if (full) {
+    const part = root.createChild(utf8Header ? 'message/global' : 'message/rfc822').setHeader('Content-Description', 'Undelivered Message');
+    if (!isAscii(original)) part.setHeader('Content-Transfer-Encoding', '8bit');
+    part.setContent(original);
+    return;
+  }
+  const part = root.createChild(utf8Header ? 'message/global-headers' : 'text/rfc822-headers');
+  part.setHeader('Content-Description', kind === 'failure' ? 'Undelivered Message Headers' : 'Message Headers');
+  if (utf8Header) part.setHeader('Content-Transfer-Encoding', '8bit');
+  // An ASCII string lets nodemailer pick 7bit; 8-bit bytes stay bytes (quoted-printable, never re-decoded).
+  part.setContent(utf8Header || !isAscii(header) ? header : header.toString('latin1'));
+}
 
-  const lines = [
-    `From: Mail Delivery System <${bounceFrom}>`,
-    `To: <${record.sender}>`,
-    `Subject: ${wording.subject}${originalSubject ? `: ${clean(originalSubject, 200)}` : ''}`,
-    `Date: ${date}`,
-    `Message-ID: <${record.id}.${randomBytes(4).toString('hex')}.dsn@${hostname}>`,
-    'Auto-Submitted: auto-replied',
-    'MIME-Version: 1.0',
-    `Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="${boundary}"`,
-    '',
-    'This is a MIME-encapsulated message.',
-    '',
-    `--${boundary}`,
-    'Content-Description: Notification',
-    'Content-Type: text/plain; charset=us-ascii',
-    '',
-    ...human,
-    `--${boundary}`,
-    'Content-Description: Delivery report',
-    'Content-Type: message/delivery-status',
-    '',
-    ...perMessage,
-    ...perRecipient,
-    '',
-    `--${boundary}`,
-    ...(returnFull
-      ? ['Content-Description: Undelivered Message', 'Content-Type: message/rfc822']
-      : [`Content-Description: ${kind === 'failure' ? 'Undelivered Message Headers' : 'Message Headers'}`, 'Content-Type: text/rfc822-headers']),
-    '',
-  ];
-  const attached = returnFull ? Buffer.from(original.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(\r\n)*$/, '\r\n'), 'latin1') : Buffer.from(originalHeaders, 'latin1');
-  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n'), attached, Buffer.from(`\r\n--${boundary}--\r\n`)]);
+/** The original with CRLF line ends and exactly one CRLF at the end. */
+function crlf(message: Buffer): Buffer {
+  return Buffer.from(message.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(\r\n)*$/, '\r\n'), 'latin1');
+}
+
+/** The header of a crlf() message, ending in one CRLF (the whole message when it has no body). */
+function headerOf(message: Buffer): Buffer {
+  const end = headerEnd(message);
+  return message.subarray(0, end === message.length ? end : Math.max(0, end - 2));
+}
+
+function headerText(message: Buffer): string {
+  const header = headerOf(message);
+  return isUtf8(header) ? header.toString('utf8') : header.toString('latin1');
+}
+
+function isAscii(text: string | Buffer): boolean {
+  return typeof text === 'string' ? /^[\x00-\x7f]*$/.test(text) : !text.some((b) => b > 0x7f);
+}
+
+/** An address field value: "rfc822; a@b", or "utf-8; …" for a UTF-8 address (RFC 6533 §3). */
+function address(value: string): string {
+  return isAscii(value) ? `rfc822; ${clean(value, 300)}` : `utf-8; ${clean(value, 300, true)}`;
 }
 
 /** The status of a deferred recipient's last reply ("450 4.2.1 busy" → 4.2.1), for delay notices. */
@@ -212,7 +266,12 @@ export function plainTextNotice(raw: Buffer): Buffer | undefined {
     .slice(1, -1)
     .map((part) => {
       const end = part.indexOf('\r\n\r\n');
-      return { description: /Content-Description: *(.*)/i.exec(part.slice(0, end))?.[1]?.trim() ?? '', body: part.slice(end + 4).replace(/\r\n$/, '') };
+      const head = part.slice(0, end).replace(/\r\n[ \t]+/g, ' ');
+      const body = part.slice(end + 4).replace(/\r\n$/, '');
+      const encoding = /^Content-Transfer-Encoding: *(\S+)/im.exec(head)?.[1]?.toLowerCase();
+      // nodemailer may have quoted-printable encoded a part (long or 8-bit lines): the plain text carries it decoded.
+      const decoded = encoding === 'quoted-printable' ? libqp.decode(body).toString('latin1') : encoding === 'base64' ? Buffer.from(body, 'base64').toString('latin1') : body;
+      return { description: /^Content-Description: *(.*)/im.exec(head)?.[1]?.trim() ?? '', body: decoded.replace(/\r\n$/, '') };
     });
   if (parts.length === 0) return undefined;
   const keep = head

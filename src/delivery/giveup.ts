@@ -5,6 +5,7 @@
  * (tested by test/spool-integrity.test.ts: a DSN builder that throws leaves the message as it was).
  */
 import type { Spool } from '../spool/spool.js';
+import { transition } from '../spool/states.js';
 import { isFinal, type RecipientState } from '../spool/types.js';
 import { dsnMessages, type DsnSettings } from './dsn.js';
 
@@ -23,9 +24,9 @@ export async function giveUp(spool: Spool, id: string, settings: DsnSettings, no
     id,
     (record) => {
       failed = record.recipients.filter((r) => !isFinal(r));
+      transition(record, 'bounce', { now });
       for (const state of failed) {
         const last = state.lastReply ? `; last attempt: ${state.lastReply}` : '';
-        state.status = 'failed';
         state.dsnStatus = '5.0.0';
         state.lastReply = `delivery cancelled by the mail administrator${last}`;
       }

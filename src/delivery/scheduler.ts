@@ -5,11 +5,12 @@
  * changes made by other processes (`queue retry`, sendmail submissions) are seen within a second.
  */
 import { EventEmitter } from 'node:events';
-import { SpoolError } from '../errors.js';
+import { DeliveryStateError, SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RetryConfig } from '../config/types.js';
 import { bodyProblem } from '../spool/checksum.js';
 import type { Spool } from '../spool/spool.js';
+import { assertAllowed, assertEnded, deliveryState, isDue } from '../spool/states.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
 import type { OutboundMessage } from '../upstreams/types.js';
 import { dsnMessages, noticeMessages, wantsNotice } from './dsn.js';
@@ -78,6 +79,8 @@ export class Scheduler extends EventEmitter {
     private router: Router,
     private settings: SchedulerSettings,
     private readonly log: Logger,
+    /** The time (ms); tests pass a fake clock. Timers still run on real time (pollInterval bounds every wait). */
+    private readonly now: () => number = Date.now,
   ) {
     super();
   }
@@ -178,21 +181,9 @@ export class Scheduler extends EventEmitter {
     try {
       const free = pausedUntil === undefined ? this.settings.concurrency - this.inFlight.size : 0;
       if (free > 0) {
-        const now = Date.now();
+        const now = this.now();
         for (const [id, until] of this.notBefore) if (until <= now) this.notBefore.delete(id);
-        const ids = this.spool.dueIds(now, free, this.busy());
-        for (const id of ids) {
-          const job = this.deliver(id)
-            .catch((error: unknown) => {
-              this.notBefore.set(id, Date.now() + FAILURE_PAUSE_MS);
-              this.log.error({ err: error, queueId: id }, `delivery failed unexpectedly; message stays queued, next try in ${FAILURE_PAUSE_MS / 1000} s at the earliest`);
-            })
-            .finally(() => {
-              this.inFlight.delete(id);
-              this.wake();
-            });
-          this.inFlight.set(id, job);
-        }
+        for (const id of this.spool.dueIds(now, free, this.busy())) this.launch(id);
       }
     } catch (error) {
       this.log.error({ err: error }, 'cannot read the spool; retrying');
@@ -205,15 +196,43 @@ export class Scheduler extends EventEmitter {
     // or their past due time would make this loop spin.
     const nextDue =
       pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(this.busy());
-    const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - Date.now()));
+    const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - this.now()));
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => this.tick(), delay);
+  }
+
+  /**
+   * Starts an attempt: the message is in flight (in `inFlight`) before deliver() reads it, and
+   * leaves that state when the attempt ends (outcome recorded, or abandoned: it stays as stored).
+   * An attempt that fails — an illegal state transition included — is logged at error level and
+   * the message stays queued as it was, paused for FAILURE_PAUSE_MS (in memory only).
+   */
+  private launch(id: string): void {
+    if (this.inFlight.has(id)) throw new DeliveryStateError(id, 'in-flight', 'start');
+    const job = Promise.resolve()
+      .then(() => this.deliver(id))
+      .catch((error: unknown) => {
+        this.notBefore.set(id, this.now() + FAILURE_PAUSE_MS);
+        const illegal = error instanceof DeliveryStateError;
+        this.log.error(
+          { err: error, queueId: id, event: illegal ? 'illegal-state' : 'delivery-error' },
+          `${illegal ? 'delivery-state bug' : 'delivery failed unexpectedly'}; message stays queued, next try in ${FAILURE_PAUSE_MS / 1000} s at the earliest`,
+        );
+      })
+      .finally(() => {
+        this.inFlight.delete(id);
+        this.wake();
+      });
+    this.inFlight.set(id, job);
   }
 
   private async deliver(id: string): Promise<void> {
     const record = this.spool.get(id);
     const raw = this.spool.body(id);
-    if (!record || record.held) return;
+    if (!record) return; // deleted since it was found due
+    const state = deliveryState(record);
+    if (!isDue(state, this.now())) throw new DeliveryStateError(id, state.name === 'pending' || state.name === 'deferred' ? `${state.name}, due at ${new Date(state.dueAt).toISOString()}` : state.name, 'start');
+    assertAllowed(id, state, 'start');
     // Never send a damaged copy: a body that no longer matches its accept-time checksum is held.
     const damaged = bodyProblem(record.bodyCrc32, raw, record.size);
     if (damaged || !raw) {
@@ -223,10 +242,10 @@ export class Scheduler extends EventEmitter {
     }
     const recipients = record.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred').map((r) => r.address);
     if (recipients.length === 0) return;
-    const started = Date.now();
+    const started = this.now();
     const router = this.router;
     const outcomes = await router.deliver({ id, sender: record.sender, recipients, raw, messageId: record.messageId, dsn: outboundDsn(record), isBounce: record.isBounce, bounceFrom: this.settings.bounceFrom });
-    const now = Date.now();
+    const now = this.now();
     const retry = this.settings.retry;
     const dsnSettings = { ...this.settings, delayWarning: retry.delayWarning, maxAge: retry.maxAge };
     let applied: Applied | undefined;
@@ -235,7 +254,10 @@ export class Scheduler extends EventEmitter {
       this.spool.update(
         id,
         (current) => {
+          assertAllowed(id, deliveryState(current, this.inFlight.has(id)), 'outcome');
           applied = applyOutcomes(current, outcomes, retry, now);
+          // A record held meanwhile stays held (its outcome is still recorded: forgetting a delivery would send it twice).
+          if (!current.held) assertEnded(id, deliveryState(applied.record), 'outcome');
           delayed = markDelayed(applied.record, retry.delayWarning ?? 0, now);
           return applied.record;
         },
@@ -279,6 +301,7 @@ export class Scheduler extends EventEmitter {
       try {
         return await write();
       } catch (error) {
+        if (error instanceof DeliveryStateError) throw error; // a bug, not the disk: another try would fail the same way
         const delay = (this.settings.outcomeRetryDelays ?? OUTCOME_RETRY_DELAYS)[attempt];
         if (delay === undefined) {
           const failure = new SpoolError('ESPOOLSYNC', `cannot record the outcome of delivering ${id} after ${attempt + 1} tries: ${(error as Error).message}`, { cause: error });

@@ -2,7 +2,8 @@
  * The queue as `mailq` shows it: plain data built from spool records, one message at a time, so a
  * listing of a million messages holds one page of records in memory, never the whole queue.
  */
-import { isFinal, messageState, type MessageRecord, type MessageState } from './types.js';
+import { messageState, type MessageState } from './states.js';
+import { isFinal, type MessageRecord } from './types.js';
 
 export interface QueueEntry {
   id: string;

@@ -51,8 +51,9 @@ import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
 import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
 import { DiskReserve } from './reserve.js';
+import { allowed, assertAllowed, deliveryState, transition, type MessageState } from './states.js';
 import { count, sameStats, statsOf, type SpoolStats } from './stats.js';
-import { isFinal, type AcceptMeta, type MessageState, type Envelope, type MessageRecord, type RecipientDsn } from './types.js';
+import type { AcceptMeta, Envelope, MessageRecord, RecipientDsn } from './types.js';
 
 type DueKey = [number, string];
 type ExpiryKey = [number, string];
@@ -306,7 +307,7 @@ export class Spool extends EventEmitter {
 
   private isCurrentDue([at, id]: DueKey): boolean {
     const record = this.messages.get(id);
-    return record !== undefined && !record.held && record.nextAttemptAt === at && !record.recipients.every(isFinal);
+    return record !== undefined && allowed(deliveryState(record), 'start') && record.nextAttemptAt === at;
   }
 
   /** Removes stale due entries (re-checked inside the transaction); one such cleanup at a time. */
@@ -440,8 +441,9 @@ export class Spool extends EventEmitter {
       if (!current) return;
       // Everything that can throw first (the outcome, the DSN); then the writes.
       const next = change(structuredClone(current));
-      const done = next.recipients.every(isFinal);
-      if (done || next.held) next.nextAttemptAt = null;
+      const state = deliveryState(next).name;
+      const done = state === 'done';
+      if (done || state === 'held' || state === 'damaged') next.nextAttemptAt = null;
       const now = Date.now();
       const extras = extra(next);
       this.unindexSync(current);
@@ -463,28 +465,19 @@ export class Spool extends EventEmitter {
     return result;
   }
 
-  /** Operator hold: the scheduler skips the message until it is released. */
+  /** Operator hold: the scheduler skips the message until it is released. 'unchanged' when already held. */
   async hold(id: string): Promise<ActionResult> {
-    return this.operatorChange(id, (record) => (record.held ? false : ((record.held = true), true)));
+    return this.operatorTransition(id, 'hold', { now: Date.now() });
   }
 
-  /** Ends a hold; the message is due immediately. */
+  /** Ends a hold (or a quarantine); the message is due immediately. 'unchanged' when it is not held. */
   async release(id: string, now = Date.now()): Promise<ActionResult> {
-    return this.operatorChange(id, (record) => {
-      if (!record.held) return false;
-      record.held = false;
-      record.nextAttemptAt = now;
-      return true;
-    });
+    return this.operatorTransition(id, 'release', { now });
   }
 
-  /** Makes a (not held) message due now. A held message is left alone: release it instead. */
+  /** Makes a (not held) message due now. A held message is left alone ('unchanged'): release it instead. */
   async retryNow(id: string, now = Date.now()): Promise<ActionResult> {
-    return this.operatorChange(id, (record) => {
-      if (record.held) return false;
-      record.nextAttemptAt = now;
-      return true;
-    });
+    return this.operatorTransition(id, 'retry', { now });
   }
 
   /** Makes every message that is not held due now, in one transaction. Returns how many. */
@@ -492,16 +485,29 @@ export class Spool extends EventEmitter {
     let count = 0;
     await this.commit(() => {
       // Collect first: writing to the database being iterated would disturb the cursor.
-      const waiting = [...this.messages.getRange()].map((e) => e.value).filter((r) => !r.held && r.nextAttemptAt !== null && r.nextAttemptAt > now);
+      const waiting = [...this.messages.getRange()].map((e) => e.value).filter((r) => allowed(deliveryState(r), 'retry') && r.nextAttemptAt !== null && r.nextAttemptAt > now);
       count = waiting.length;
       for (const record of waiting) {
         this.unindexSync(record);
-        record.nextAttemptAt = now;
+        transition(record, 'retry', { now });
         this.messages.putSync(record.id, record); // the time only: no counter changes
         this.indexSync(record);
       }
     });
     return count;
+  }
+
+  /**
+   * An operator request as a state transition: 'unchanged' (nothing written) when the message's
+   * state does not allow it — a request, not a bug — otherwise the transition, checked (states.ts).
+   */
+  private async operatorTransition(id: string, event: 'hold' | 'release' | 'retry' | 'quarantine', at: { now: number; problem?: string }): Promise<ActionResult> {
+    return this.operatorChange(id, (record) => {
+      const state = deliveryState(record);
+      if (!allowed(state, event) || (event === 'quarantine' && state.name === 'damaged' && state.problem === at.problem)) return false;
+      transition(record, event, at);
+      return true;
+    });
   }
 
   /** Runs an operator edit through update(); `edit` returns false when nothing needs changing. */
@@ -522,6 +528,7 @@ export class Spool extends EventEmitter {
       removed = undefined;
       const current = this.messages.get(id);
       if (!current) return;
+      assertAllowed(id, deliveryState(current), 'delete');
       this.unindexSync(current);
       this.retireSync(current, now);
       removed = current;
@@ -712,12 +719,7 @@ export class Spool extends EventEmitter {
 
   /** Holds a message whose stored copy is damaged, with the reason; it is never delivered as it is. */
   async quarantine(id: string, problem: string): Promise<ActionResult> {
-    return this.operatorChange(id, (record) => {
-      if (record.held && record.damaged === problem) return false;
-      record.held = true;
-      record.damaged = problem;
-      return true;
-    });
+    return this.operatorTransition(id, 'quarantine', { now: Date.now(), problem });
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,8 @@
  * record goes through `count(stats, before, after)`: the old record's contribution is taken out
  * and the new one's put in. An aborted transaction rolls the counters back with the records.
  */
-import { messageState, type MessageRecord, type MessageState, type RecipientStatus } from './types.js';
+import { messageState, type MessageState } from './states.js';
+import type { MessageRecord, RecipientStatus } from './types.js';
 
 export interface SpoolStats {
   messages: number;

@@ -90,10 +90,5 @@ export function isFinal(state: RecipientState): boolean {
   return state.status === 'delivered' || state.status === 'failed';
 }
 
-export type MessageState = 'pending' | 'deferred' | 'held';
-
-/** What an operator sees for a message: held wins, then any deferred recipient. */
-export function messageState(record: MessageRecord): MessageState {
-  if (record.held) return 'held';
-  return record.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'pending';
-}
+/** The operator's view of a message's state: see states.ts, which derives it. */
+export type { MessageState } from './states.js';
