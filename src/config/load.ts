@@ -120,6 +120,9 @@ function readEvents(table: TableReader): EventsConfig {
   const publicUrl = table.string('public_url');
   if (publicUrl !== undefined && !/^https:\/\/[^\s/]+(\/[^\s?#]*)?$/.test(publicUrl)) table.problem('public_url', `expected an https URL like "https://relay.example.com/events", got ${JSON.stringify(publicUrl)}`);
   const maxBody = table.size('max_body', 1024 * 1024);
+  const retention = table.duration('retention', 7 * 86_400_000);
+  const maxRetained = table.integer('max_retained', 1, 10_000_000, 100_000);
+  const complaintsToAdmin = table.boolean('complaints_to_admin', false);
   const snsOrigin = table.string('sns_certificate_origin');
   if (snsOrigin !== undefined) {
     let host = '';
@@ -131,5 +134,5 @@ function readEvents(table: TableReader): EventsConfig {
     if (!isLoopbackHost(host)) table.problem('sns_certificate_origin', `is for tests only and must be a loopback URL, got ${JSON.stringify(snsOrigin)}`);
   }
   table.finish();
-  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 8025, publicUrl: publicUrl?.replace(/\/+$/, ''), maxBody, ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}) };
+  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 8025, publicUrl: publicUrl?.replace(/\/+$/, ''), maxBody, retention, maxRetained, complaintsToAdmin, ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}) };
 }

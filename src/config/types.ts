@@ -257,6 +257,12 @@ export interface EventsConfig {
   publicUrl?: string;
   /** Largest webhook body accepted; beyond it 413. */
   maxBody: number;
+  /** How long a message accepted with a provider message id is kept to match provider events (ms). */
+  retention: number;
+  /** The most such messages kept (the oldest go first). */
+  maxRetained: number;
+  /** Tell [local] admin about each complaint (never the sender). */
+  complaintsToAdmin: boolean;
   /**
    * Tests only: fetch SNS signing certificates and confirm subscriptions at this loopback origin
    * instead of the (already checked) sns.<region>.amazonaws.com URL.
