@@ -165,7 +165,8 @@ function addNote(recipient: SentRecipient, event: ProviderEvent, now: number): b
 
 /** The provider's diagnostic as a DSN Diagnostic-Code ("smtp; 550 …" from SES loses its type prefix: buildDsn adds it). */
 function diagnostic(upstream: RestUpstreamConfig, event: ProviderEvent): string {
-  const reason = event.reason?.replace(/^smtp;\s*/i, '').trim();
+  // DSN fields are ASCII: the " — " that joins a provider's diagnostic parts becomes " - ".
+  const reason = event.reason?.replace(/^smtp;\s*/i, '').replace(/ \u2014 /g, ' - ').trim();
   const words = event.type.replace('_', ' ');
   if (!reason) return `${upstream.name} reported a ${words} after accepting the message${event.status ? ` (${event.status})` : ''}`;
   return /^\d{3}\b/.test(reason) || !event.status || reason.includes(event.status) ? reason : `${event.status} ${reason}`;
