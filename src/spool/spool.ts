@@ -566,7 +566,8 @@ export class Spool extends EventEmitter {
     const existing = this.sent.get(next.id);
     if (existing) this.sentTime.removeSync([existing.retainedAt, next.id]);
     else this.putRetainedCount(this.retainedCount() + 1);
-    const sent = retained(existing, next, accepted, () => this.bodies.get(next.id), now);
+    // getBinaryFast: no copy of the whole body; cappedHeaders copies the few bytes it keeps at once.
+    const sent = retained(existing, next, accepted, () => this.bodies.getBinaryFast(next.id), now);
     this.sent.putSync(next.id, sent);
     this.sentTime.putSync([sent.retainedAt, next.id], null);
     for (const r of accepted) this.sentIds.putSync(sentKey(r.upstream!, r.providerMessageId!), next.id);
@@ -578,10 +579,13 @@ export class Spool extends EventEmitter {
     if (!this.retention) return;
     const { ms, max } = this.retention;
     let left = this.retainedCount();
-    let budget = PRUNE_BATCH;
-    for (const key of [...this.sentTime.getKeys({ limit: PRUNE_BATCH })]) {
-      if (budget === 0 || (now - key[0] < ms && left <= max)) break;
-      budget--;
+    // Oldest first; usually the first key is young enough and nothing is read beyond it.
+    const due: SentTimeKey[] = [];
+    for (const key of this.sentTime.getKeys({ limit: PRUNE_BATCH })) {
+      if (now - key[0] < ms && left - due.length <= max) break;
+      due.push(key);
+    }
+    for (const key of due) {
       this.sentTime.removeSync(key);
       const sent = this.sent.get(key[1]);
       if (!sent || sent.retainedAt !== key[0]) continue;
