@@ -296,4 +296,45 @@ for (const c of CASES) {
   });
 }
 
+test('mailgun: a complaint is logged and counted, never reported to the sender; with complaints_to_admin, [local] admin hears of it once', async (t) => {
+  const c = CASES[0]!;
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const fake = await c.start();
+  t.after(() => fake.close());
+  const events = `[events]\naddress = "127.0.0.1:0"\ncomplaints_to_admin = true\n\n[metrics]\naddress = "127.0.0.1:0"\n`;
+  const source = restConfig(`${dir.path}/spool`, `[[upstream]]\nname = "mailgun"\ntype = "mailgun"\ntimeout = "5s"\n${c.upstream(fake.url)}`).replace('[local]\n', '[local]\nadmin = "postmaster@example.org"\n');
+  const daemon = await startDaemon(writeConfig(dir.path, source + events));
+  t.after(() => daemon.stop());
+  const port = Number((await daemon.waitForLog((l) => l.event === 'events-listening')).port);
+  const metricsPort = Number((await daemon.waitForLog((l) => l.event === 'metrics')).port);
+  const raw = `From: Alice <${SENDER}>\r\nTo: ${KEPT}\r\nSubject: Newsletter\r\nMessage-ID: <complaint@example.org>\r\n\r\nHello.\r\n`;
+  const id = await submit(daemon.port, { raw, envelope: { from: SENDER, to: [KEPT] } });
+  const delivered = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'delivered');
+  const before = fake.accepted.length;
+  // https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/ ("complained")
+  const complaint = (token: string) => {
+    const timestamp = seconds();
+    return JSON.stringify({
+      signature: { timestamp, token, signature: signMailgun(MAILGUN_KEY, timestamp, token) },
+      'event-data': { event: 'complained', id: token, timestamp: Date.now() / 1000, recipient: KEPT, message: { headers: { to: KEPT, 'message-id': String(delivered.providerMessageId), from: SENDER, subject: 'Newsletter' } } },
+    });
+  };
+  for (const token of ['c-1', 'c-2']) {
+    const status = (await fetch(`http://127.0.0.1:${port}/events/mailgun`, { method: 'POST', body: complaint(token), headers: { 'content-type': 'application/json' } })).status;
+    assert.equal(status, 200);
+  }
+  const [notice] = (await fake.waitForAccepted(before + 1)).slice(before);
+  assert.deepEqual(c.recipientsOf(notice!), ['postmaster@example.org'], 'the admin, not the sender');
+  const text = (notice!.payload as { message: Buffer }).message.toString();
+  assert.match(text, /Subject: Spam complaint from bob@example\.net/);
+  assert.ok(!daemon.logs.some((l) => l.event === 'provider-bounce'), 'no failure notice');
+  assert.equal(daemon.logs.filter((l) => l.event === 'provider-complaint').length, 1, 'one complaint per recipient, however often it is reported');
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(metrics, /mailshim_provider_events_total\{upstream="mailgun",type="complaint"\} 2/);
+  const dsnId = (await daemon.waitForLog((l) => l.event === 'delivery' && l.result === 'delivered' && (l.recipients as string[]).includes('postmaster@example.org'))).queueId;
+  assert.ok(dsnId);
+  assert.equal(fake.accepted.length, before + 1, 'nothing went to the sender');
+});
+
 test('cleanup of the SNS stand-in certificates', () => certDirs.forEach((d) => d.cleanup()));
