@@ -19,8 +19,9 @@ import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
-import { EventsListener } from './events/listener.js';
-import { ProviderEventRecorder, type RecordedEvents } from './delivery/provider-events.js';
+import { EventsListener, type EventSink } from './events/listener.js';
+import { Pollers } from './events/poll/index.js';
+import { listSent, ProviderEventRecorder, type RecordedEvents } from './delivery/provider-events.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { retentionOf } from './spool/sent.js';
 import { Spool } from './spool/spool.js';
@@ -76,6 +77,7 @@ export class Daemon {
   private metricsServer: MetricsServer | undefined;
   private metrics: Metrics | undefined;
   private events: EventsListener | undefined;
+  private pollers: Pollers | undefined;
   private aliases: AliasTable = emptyAliases();
   private submission: SubmissionServer | undefined;
   private maildrop: MaildropImporter | undefined;
@@ -121,7 +123,7 @@ export class Daemon {
         minFree: Math.ceil(config.spool.maxMessageSize * 1.5),
         reserve: SPOOL_RESERVE_BYTES,
         tombstoneMs: config.retry.maxAge,
-        retention: retentionOf(config.events),
+        retention: retentionOf(config),
       });
       spool.failStop = failStopHandler(log);
       spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
@@ -210,7 +212,6 @@ export class Daemon {
    */
   private async startEvents(): Promise<void> {
     const config = this.config.events;
-    if (!config) return;
     const log = this.log;
     const recorder = new ProviderEventRecorder(
       this.spool,
@@ -219,10 +220,22 @@ export class Daemon {
     );
     const metrics = this.metrics;
     if (metrics) recorder.on('recorded', (r: RecordedEvents) => metrics.onProviderEvents(r.upstream, r.events, r.unmatched));
+    await this.startPolling(recorder.sink);
+    if (!config) return;
     this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink: recorder.sink, log });
     const bound = await this.events.start();
     this.eventsPort = bound.port;
     log.info({ event: 'events-listening', host: bound.address, port: bound.port }, `provider webhooks on http://${bound.address}:${bound.port}/events/<upstream>`);
+  }
+
+  /**
+   * `poll = true` upstreams: their pull APIs feed the same sink (the recorder, which also counts
+   * the events), with or without [events]. Resend's per-message lookups list the messages the
+   * spool retained as sent through that upstream.
+   */
+  private async startPolling(sink: EventSink): Promise<void> {
+    this.pollers = new Pollers({ sink, listSent: listSent(this.spool), log: this.log });
+    await this.pollers.configure(this.config.upstreams);
   }
 
   /** The port the webhook listener is bound to (the real port when configured as 0). */
@@ -261,6 +274,7 @@ export class Daemon {
       inFlight: this.scheduler.inFlightCount,
       metrics: this.metricsAddress ?? null,
       spool: { problems: this.spool.health().problems },
+      polls: this.pollers?.status() ?? [],
     };
   }
 
@@ -369,6 +383,7 @@ export class Daemon {
     const old = this.scheduler.reconfigure(await buildRouter(next), schedulerSettings(next));
     this.config = next;
     this.aliases = readAliases(next, this.log, this.aliases);
+    await this.pollers?.configure(next.upstreams);
     // Let in-flight deliveries on the old transports finish before closing them.
     setTimeout(() => void old.close(), next.upstreams[0]?.timeout ?? 60_000).unref();
     this.log.info({ event: 'reloaded', upstreams: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
@@ -384,6 +399,7 @@ export class Daemon {
     await this.control?.close();
     await this.metricsServer?.close();
     await this.events?.close();
+    await this.pollers?.stop();
     const left = await this.scheduler.stop(graceMs);
     if (left > 0) this.log.warn({ event: 'stopping', inFlight: left }, `${left} delivery attempt(s) still running; they will be retried after restart`);
     await this.scheduler.activeRouter.close();

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import type { RestUpstreamConfig } from '../src/config/types.js';
-import { ProviderEventRecorder, type ProviderEventSettings, type RecordedEvents } from '../src/delivery/provider-events.js';
+import { listSent, ProviderEventRecorder, type ProviderEventSettings, type RecordedEvents } from '../src/delivery/provider-events.js';
 import type { ProviderEvent } from '../src/events/types.js';
 import { createLogger } from '../src/log.js';
-import { cappedHeaders } from '../src/spool/sent.js';
+import { cappedHeaders, retentionOf } from '../src/spool/sent.js';
 import { Spool } from '../src/spool/spool.js';
 import type { MessageDsn } from '../src/spool/types.js';
 import { tempDir } from './helpers/tmp.js';
@@ -261,6 +261,22 @@ test('sentSince lists the recipients an upstream accepted since a time, for poll
   assert.deepEqual(listed.map((x) => [x.queueId, x.providerMessageId]), [[a, `${a}.1@mg.example.org`], [a, `${a}.1@mg.example.org`], [b, 'b-bob'], [b, 'b-carol']]);
   assert.deepEqual([...spool.sentSince('other', before)], []);
   assert.deepEqual([...spool.sentSince('mg', Date.now() + 1000)], []);
+});
+
+test('listSent (for Resend polling) groups the retained recipients by provider id; retention is on with [events] or a polling upstream', async (t) => {
+  const spool = openSpool(t);
+  const before = Date.now();
+  const a = await sendThrough(spool);
+  const b = await sendThrough(spool, { ids: { 'bob@example.net': 'b-bob', 'carol@example.com': 'b-carol' } });
+  assert.deepEqual([...listSent(spool)('mg', before)], [
+    { providerMessageId: `${a}.1@mg.example.org`, recipients: ['bob@example.net', 'carol@example.com'] },
+    { providerMessageId: 'b-bob', recipients: ['bob@example.net'] },
+    { providerMessageId: 'b-carol', recipients: ['carol@example.com'] },
+  ]);
+  assert.ok(b);
+  const upstream = { name: 'r', type: 'resend' } as RestUpstreamConfig;
+  assert.equal(retentionOf({ upstreams: [upstream] }), undefined);
+  assert.deepEqual(retentionOf({ upstreams: [{ ...upstream, poll: { intervalMs: 60_000 } }] }), { ms: 7 * 86_400_000, max: 100_000 });
 });
 
 test('without [events] nothing is retained', async (t) => {

@@ -8,6 +8,7 @@ import { defaultListener, readListen } from './listen.js';
 import { readLocal, readSubmission } from './local.js';
 import { TableReader } from './reader.js';
 import type { Config, ControlConfig, EventsConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
+import { DEFAULT_MAX_RETAINED, DEFAULT_RETENTION_MS } from './types.js';
 import { readUpstream } from './upstream.js';
 
 export { configPath, DEFAULT_CONFIG_PATH } from './document.js';
@@ -120,8 +121,8 @@ function readEvents(table: TableReader): EventsConfig {
   const publicUrl = table.string('public_url');
   if (publicUrl !== undefined && !/^https:\/\/[^\s/]+(\/[^\s?#]*)?$/.test(publicUrl)) table.problem('public_url', `expected an https URL like "https://relay.example.com/events", got ${JSON.stringify(publicUrl)}`);
   const maxBody = table.size('max_body', 1024 * 1024);
-  const retention = table.duration('retention', 7 * 86_400_000);
-  const maxRetained = table.integer('max_retained', 1, 10_000_000, 100_000);
+  const retention = table.duration('retention', DEFAULT_RETENTION_MS);
+  const maxRetained = table.integer('max_retained', 1, 10_000_000, DEFAULT_MAX_RETAINED);
   const complaintsToAdmin = table.boolean('complaints_to_admin', false);
   const snsOrigin = table.string('sns_certificate_origin');
   if (snsOrigin !== undefined) {

@@ -90,6 +90,11 @@ interface RestCommon extends UpstreamCommon {
   webhookPassword?: string;
   webhookToken?: string;
   webhookTopicArn?: string[];
+  /**
+   * `poll = true`: fetch this provider's events from its pull API every `pollInterval` ms instead of
+   * (or besides) receiving webhooks (src/events/poll); set only when polling is on.
+   */
+  poll?: { intervalMs: number };
 }
 
 /**
@@ -247,6 +252,10 @@ export interface MetricsConfig {
   host: string;
   port: number;
 }
+
+/** events.retention and events.max_retained by default (also when only poll = true upstreams report events). */
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+export const DEFAULT_MAX_RETAINED = 100_000;
 
 /** [events]: the HTTP listener for provider webhooks (src/events); absent when not configured. */
 export interface EventsConfig {

@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import type { RestUpstreamConfig } from '../config/types.js';
 import type { EventSink } from '../events/listener.js';
 import { normalizeMessageId } from '../events/message-id.js';
+import type { ListSent, SentMessage } from '../events/poll/source.js';
 import type { EventType, ProviderEvent } from '../events/types.js';
 import type { Logger } from '../log.js';
 import { rfc5322Date } from '../message/headers.js';
@@ -140,6 +141,22 @@ export class ProviderEventRecorder extends EventEmitter {
  * reports the email's To list): an event is attributed only when the id covers one recipient.
  */
 const RECIPIENT_NOT_REPORTED: ReadonlySet<string> = new Set(['resend']);
+
+/**
+ * The messages the spool retained as accepted by an upstream since a time, one entry per provider
+ * id with its recipients: for pollers of per-message status APIs (Resend).
+ */
+export function listSent(spool: Spool): ListSent {
+  return (upstream, sinceMs) => {
+    const byId = new Map<string, SentMessage>();
+    for (const r of spool.sentSince(upstream, sinceMs)) {
+      const entry = byId.get(r.providerMessageId) ?? { providerMessageId: r.providerMessageId, recipients: [] };
+      entry.recipients.push(r.address);
+      byId.set(r.providerMessageId, entry);
+    }
+    return byId.values();
+  };
+}
 
 /** The retained recipient `event` is about: same upstream, same provider id, same address (case-insensitive). */
 function matchRecipient(sent: SentRecord, upstream: RestUpstreamConfig, event: ProviderEvent): SentRecipient | undefined {

@@ -5,7 +5,7 @@
  * matched to the sender and recipient. These helpers build and merge those records; the spool
  * writes them.
  */
-import type { EventsConfig } from '../config/types.js';
+import { DEFAULT_MAX_RETAINED, DEFAULT_RETENTION_MS, type Config } from '../config/types.js';
 import { headerEnd } from '../message/headers.js';
 import { isFinal, SENT_HEADERS_LIMIT, type MessageRecord, type SentRecipient, type SentRecord } from './types.js';
 
@@ -15,9 +15,15 @@ export interface Retention {
   max: number;
 }
 
-/** Sent mail is retained (to match provider events to it) only when [events] is configured. */
-export function retentionOf(events: EventsConfig | undefined): Retention | undefined {
-  return events ? { ms: events.retention, max: events.maxRetained } : undefined;
+/**
+ * Sent mail is retained (to match provider events to it) only when something can report events:
+ * the [events] listener, or an upstream with poll = true (then with [events]' defaults when that
+ * table is absent).
+ */
+export function retentionOf(config: Pick<Config, 'events' | 'upstreams'>): Retention | undefined {
+  const polling = config.upstreams.some((u) => (u as { poll?: unknown }).poll !== undefined);
+  if (!config.events && !polling) return undefined;
+  return { ms: config.events?.retention ?? DEFAULT_RETENTION_MS, max: config.events?.maxRetained ?? DEFAULT_MAX_RETAINED };
 }
 
 /** The index key of a provider message id: per upstream, the id without angle brackets. */
