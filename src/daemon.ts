@@ -21,8 +21,9 @@ import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
 import { EventsListener, type EventSink } from './events/listener.js';
 import { Pollers } from './events/poll/index.js';
-import type { ProviderEvent } from './events/types.js';
+import { listSent, ProviderEventRecorder, type RecordedEvents } from './delivery/provider-events.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
+import { retentionOf } from './spool/sent.js';
 import { Spool } from './spool/spool.js';
 import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
 import { SpoolError } from './errors.js';
@@ -122,6 +123,7 @@ export class Daemon {
         minFree: Math.ceil(config.spool.maxMessageSize * 1.5),
         reserve: SPOOL_RESERVE_BYTES,
         tombstoneMs: config.retry.maxAge,
+        retention: retentionOf(config),
       });
       spool.failStop = failStopHandler(log);
       spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
@@ -204,39 +206,35 @@ export class Daemon {
   }
 
   /**
-   * [events]: the provider webhook listener. Its sink logs one line per verified event (and the
-   * metrics count them); matching an event to the delivered message is not built yet.
+   * [events]: the provider webhook listener. Verified events go to the recorder
+   * (delivery/provider-events.ts), which matches them to retained sent mail and tells senders of
+   * late failures; metrics count them once recorded.
    */
   private async startEvents(): Promise<void> {
     const config = this.config.events;
     const log = this.log;
-    const sink: EventSink = async (upstream, events) => {
-      for (const e of events) {
-        log.info({ event: 'provider-event', upstream: upstream.name, type: e.type, providerMessageId: e.providerMessageId, recipient: e.recipient, reason: e.reason, status: e.status }, `${upstream.name}: ${e.type} for ${e.recipient} (${e.providerMessageId})`);
-      }
-    };
-    await this.startPolling(sink);
-    if (!config) return;
-    this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink, log });
+    const recorder = new ProviderEventRecorder(
+      this.spool,
+      () => ({ hostname: this.config.hostname, bounceFrom: this.config.bounceFrom, admin: this.config.local.admin, complaintsToAdmin: this.config.events?.complaintsToAdmin ?? false }),
+      log,
+    );
     const metrics = this.metrics;
-    if (metrics) this.events.on('events', (upstream: string, events: ProviderEvent[]) => metrics.onProviderEvents(upstream, events));
+    if (metrics) recorder.on('recorded', (r: RecordedEvents) => metrics.onProviderEvents(r.upstream, r.events, r.unmatched));
+    await this.startPolling(recorder.sink);
+    if (!config) return;
+    this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink: recorder.sink, log });
     const bound = await this.events.start();
     this.eventsPort = bound.port;
     log.info({ event: 'events-listening', host: bound.address, port: bound.port }, `provider webhooks on http://${bound.address}:${bound.port}/events/<upstream>`);
   }
 
   /**
-   * `poll = true` upstreams: their pull APIs feed the same sink, with or without [events].
-   * Resend's per-message lookups need the ids of recently delivered messages; the spool has no
-   * query for them yet, so that list is empty and Resend polling finds nothing until it has.
+   * `poll = true` upstreams: their pull APIs feed the same sink (the recorder, which also counts
+   * the events), with or without [events]. Resend's per-message lookups list the messages the
+   * spool retained as sent through that upstream.
    */
   private async startPolling(sink: EventSink): Promise<void> {
-    const metrics = this.metrics;
-    const counted: EventSink = async (upstream, events) => {
-      await sink(upstream, events);
-      metrics?.onProviderEvents(upstream.name, events);
-    };
-    this.pollers = new Pollers({ sink: counted, listSent: () => [], log: this.log });
+    this.pollers = new Pollers({ sink, listSent: listSent(this.spool), log: this.log });
     await this.pollers.configure(this.config.upstreams);
   }
 

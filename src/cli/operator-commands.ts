@@ -14,8 +14,9 @@ async function withQueue(configFlag: string | undefined, run: (ctx: QueueContext
   try {
     const config = loadConfig(configPath(configFlag));
     const { Spool } = await import('../spool/spool.js');
+    const { retentionOf } = await import('../spool/sent.js');
     const { createLogger } = await import('../log.js');
-    const spool = Spool.openExisting(config.spool.path, { tombstoneMs: config.retry.maxAge });
+    const spool = Spool.openExisting(config.spool.path, { tombstoneMs: config.retry.maxAge, retention: retentionOf(config) });
     try {
       process.exitCode = await run({ config, spool, log: createLogger('info', process.stderr), out: process.stdout });
     } finally {

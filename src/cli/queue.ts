@@ -14,7 +14,7 @@ import { isQueueId } from '../spool/ids.js';
 import { lockSpool } from '../spool/lock.js';
 import type { ActionResult, Spool } from '../spool/spool.js';
 import { messageState } from '../spool/states.js';
-import type { MessageRecord } from '../spool/types.js';
+import type { MessageRecord, SentRecipient, SentRecord } from '../spool/types.js';
 import { CommandError, EXIT, formatAge } from './exit.js';
 
 export interface QueueContext {
@@ -43,6 +43,10 @@ function iso(ms: number): string {
 }
 
 export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'json' | 'raw'): void {
+  const now = ctx.now?.() ?? Date.now();
+  // Delivered through an upstream that returned a provider id: retained for provider events (events.retention).
+  const sent = ctx.spool.sentRecord(checkId(id), now);
+  if (sent && !ctx.spool.get(sent.id)) return showSent(ctx, sent, format, now);
   const record = mustExist(ctx, id);
   const body = ctx.spool.body(record.id);
   if (format === 'raw') {
@@ -53,10 +57,9 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
   const headers = body ? splitHeaders(body).header.replace(/\r\n/g, '\n').replace(/\n+$/, '') : '';
   if (format === 'json') {
     // tokenKey holds the submitter's idempotency token, a secret: not printed.
-    ctx.out.write(JSON.stringify({ ...record, tokenKey: undefined, state: messageState(record), headers }, null, 2) + '\n');
+    ctx.out.write(JSON.stringify({ ...record, tokenKey: undefined, state: messageState(record), headers, ...(sent ? { sent: sent.recipients } : {}) }, null, 2) + '\n');
     return;
   }
-  const now = ctx.now?.() ?? Date.now();
   const next = record.nextAttemptAt === null ? (record.held ? 'held: not scheduled' : 'not scheduled') : record.nextAttemptAt <= now ? 'due now' : `${iso(record.nextAttemptAt)} (in ${formatAge(record.nextAttemptAt - now)})`;
   const origin = [record.origin.protocol, record.origin.client && `from ${record.origin.client}`, record.origin.helo && `(helo ${record.origin.helo})`, record.origin.user && `user ${record.origin.user}`].filter(Boolean).join(' ');
   const lines = [
@@ -74,6 +77,42 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
     lines.push(`  <${r.address}>  ${r.status}, ${r.attempts} attempt(s)${r.upstream ? `, last via ${r.upstream}` : ''}`);
     if (r.lastReply) lines.push(`      last reply: ${r.lastReply}`);
     for (const h of r.history) lines.push(`      ${iso(h.at)}  ${h.upstream}  ${h.outcome}  ${h.reply}`);
+    const accepted = sent?.recipients.find((s) => s.address === r.address);
+    if (accepted) lines.push(...providerEventLines(accepted));
+  }
+  lines.push('Headers:', ...headers.split('\n').map((l) => `  ${l}`));
+  ctx.out.write(lines.join('\n') + '\n');
+}
+
+/** What a provider reported about a recipient after accepting it. */
+function providerEventLines(r: SentRecipient): string[] {
+  const lines = r.events.map((e) => `      ${iso(e.at)}  ${r.upstream}  event ${e.type}${e.status ? ` ${e.status}` : ''}${e.reason ? `  ${e.reason}` : ''}`);
+  if (r.failedAt !== undefined) lines.push(`      ${iso(r.failedAt)}  failed after acceptance: ${r.noticeQueued ? 'notice queued to the sender' : 'no notice (NOTIFY=NEVER, a bounce, or the null sender)'}`);
+  return lines;
+}
+
+/** `queue show` of a message no longer queued but retained for provider events: envelope, history, events, headers. */
+function showSent(ctx: QueueContext, sent: SentRecord, format: 'text' | 'json' | 'raw', now: number): void {
+  const headers = sent.headers.replace(/\r\n/g, '\n').replace(/\n+$/, '');
+  if (format === 'raw') throw new CommandError(EXIT.NO_SUCH_MESSAGE, `${sent.id}: delivered; only its headers are retained (queue show ${sent.id})`);
+  const until = sent.retainedAt + (ctx.config.events?.retention ?? 0);
+  if (format === 'json') {
+    ctx.out.write(JSON.stringify({ ...sent, state: 'delivered', retainedUntil: iso(until), headers }, null, 2) + '\n');
+    return;
+  }
+  const lines = [
+    `Queue ID:     ${sent.id}`,
+    `State:        delivered, no longer queued (kept for provider events until ${iso(until)})${sent.isBounce ? ' (a bounce we generated)' : ''}`,
+    `Received:     ${iso(sent.receivedAt)} (${formatAge(now - sent.receivedAt)} ago)`,
+    `Size:         ${sent.size} bytes`,
+    `Message-ID:   ${sent.messageId ?? '(none)'}`,
+    `Sender:       <${sent.sender}>`,
+    'Recipients:',
+  ];
+  for (const r of sent.recipients) {
+    lines.push(`  <${r.address}>  ${r.failedAt === undefined ? 'delivered' : 'failed'}: accepted by ${r.upstream} at ${iso(r.acceptedAt)}, provider id ${r.providerMessageId}`);
+    for (const h of r.history) lines.push(`      ${iso(h.at)}  ${h.upstream}  ${h.outcome}  ${h.reply}`);
+    lines.push(...providerEventLines(r));
   }
   lines.push('Headers:', ...headers.split('\n').map((l) => `  ${l}`));
   ctx.out.write(lines.join('\n') + '\n');

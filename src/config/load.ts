@@ -8,6 +8,7 @@ import { defaultListener, readListen } from './listen.js';
 import { readLocal, readSubmission } from './local.js';
 import { TableReader } from './reader.js';
 import type { Config, ControlConfig, EventsConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
+import { DEFAULT_MAX_RETAINED, DEFAULT_RETENTION_MS } from './types.js';
 import { readUpstream } from './upstream.js';
 
 export { configPath, DEFAULT_CONFIG_PATH } from './document.js';
@@ -120,6 +121,9 @@ function readEvents(table: TableReader): EventsConfig {
   const publicUrl = table.string('public_url');
   if (publicUrl !== undefined && !/^https:\/\/[^\s/]+(\/[^\s?#]*)?$/.test(publicUrl)) table.problem('public_url', `expected an https URL like "https://relay.example.com/events", got ${JSON.stringify(publicUrl)}`);
   const maxBody = table.size('max_body', 1024 * 1024);
+  const retention = table.duration('retention', DEFAULT_RETENTION_MS);
+  const maxRetained = table.integer('max_retained', 1, 10_000_000, DEFAULT_MAX_RETAINED);
+  const complaintsToAdmin = table.boolean('complaints_to_admin', false);
   const snsOrigin = table.string('sns_certificate_origin');
   if (snsOrigin !== undefined) {
     let host = '';
@@ -131,5 +135,5 @@ function readEvents(table: TableReader): EventsConfig {
     if (!isLoopbackHost(host)) table.problem('sns_certificate_origin', `is for tests only and must be a loopback URL, got ${JSON.stringify(snsOrigin)}`);
   }
   table.finish();
-  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 8025, publicUrl: publicUrl?.replace(/\/+$/, ''), maxBody, ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}) };
+  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 8025, publicUrl: publicUrl?.replace(/\/+$/, ''), maxBody, retention, maxRetained, complaintsToAdmin, ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}) };
 }

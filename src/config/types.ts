@@ -253,6 +253,10 @@ export interface MetricsConfig {
   port: number;
 }
 
+/** events.retention and events.max_retained by default (also when only poll = true upstreams report events). */
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+export const DEFAULT_MAX_RETAINED = 100_000;
+
 /** [events]: the HTTP listener for provider webhooks (src/events); absent when not configured. */
 export interface EventsConfig {
   address: string;
@@ -262,6 +266,12 @@ export interface EventsConfig {
   publicUrl?: string;
   /** Largest webhook body accepted; beyond it 413. */
   maxBody: number;
+  /** How long a message accepted with a provider message id is kept to match provider events (ms). */
+  retention: number;
+  /** The most such messages kept (the oldest go first). */
+  maxRetained: number;
+  /** Tell [local] admin about each complaint (never the sender). */
+  complaintsToAdmin: boolean;
   /**
    * Tests only: fetch SNS signing certificates and confirm subscriptions at this loopback origin
    * instead of the (already checked) sns.<region>.amazonaws.com URL.

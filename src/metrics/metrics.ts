@@ -29,6 +29,7 @@ export class Metrics {
   private readonly attemptDuration: Histogram<'upstream'>;
   private readonly deliveryDelay: Histogram<'upstream'>;
   private readonly providerEvents: Counter<'upstream' | 'type'>;
+  private readonly providerEventsUnmatched: Counter<'upstream'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -42,6 +43,7 @@ export class Metrics {
     this.attemptDuration = new Histogram({ name: 'mailshim_delivery_attempt_duration_seconds', help: 'Duration of one delivery attempt', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
     this.deliveryDelay = new Histogram({ name: 'mailshim_delivery_delay_seconds', help: 'Time from acceptance to successful delivery', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
     this.providerEvents = new Counter({ name: 'mailshim_provider_events_total', help: 'Verified provider webhook events by upstream and type (hard_bounce, complaint, delivered, …)', labelNames: ['upstream', 'type'], registers });
+    this.providerEventsUnmatched = new Counter({ name: 'mailshim_provider_events_unmatched_total', help: 'Provider events for no retained message (not sent through here, or older than events.retention)', labelNames: ['upstream'], registers });
     new Gauge({
       name: 'mailshim_queue_messages',
       help: 'Messages in the queue by state (pending, deferred, held)',
@@ -84,8 +86,9 @@ export class Metrics {
     this.accepted.inc({ origin });
   }
 
-  onProviderEvents(upstream: string, events: Array<{ type: string }>): void {
+  onProviderEvents(upstream: string, events: Array<{ type: string }>, unmatched = 0): void {
     for (const e of events) this.providerEvents.inc({ upstream, type: e.type });
+    if (unmatched > 0) this.providerEventsUnmatched.inc({ upstream }, unmatched);
   }
 
   onAttempt(event: AttemptEvent): void {

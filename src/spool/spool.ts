@@ -13,6 +13,12 @@
  *             tombstone tests, test/e2e-spool-integrity.test.ts "…with one token…")
  *   expiry    [expiresAt, "uid:token"] → null, so expired tombstones are pruned a few at a time
  *             inside ordinary write transactions (bounded work, no sweeper)
+ *   sent      id → SentRecord: what is kept of a message after an upstream accepted recipients
+ *             with a provider message id (events.retention; sent.ts), written in the same
+ *             transaction as that outcome, so a later provider event can be matched to it
+ *   sentIds   "upstream\0providerMessageId" → id, the index provider events are matched by
+ *   sentTime  [retainedAt, id] → null: retained records oldest first, pruned a few at a time
+ *             inside ordinary write transactions once older than the retention or over its count
  *
  * Ids are the daemon's: an insert checks, inside the same write transaction, that the id is free
  * and fails with SpoolError('EIDEXISTS') otherwise; nothing here ever overwrites a record.
@@ -51,12 +57,22 @@ import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
 import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
 import { DiskReserve } from './reserve.js';
+import { newlyAccepted, retained, sentKey, type Retention } from './sent.js';
 import { allowed, assertAllowed, deliveryState, transition, type MessageState } from './states.js';
 import { count, sameStats, statsOf, type SpoolStats } from './stats.js';
-import type { AcceptMeta, Envelope, MessageRecord, RecipientDsn } from './types.js';
+import type { AcceptMeta, Envelope, MessageRecord, RecipientDsn, SentRecord } from './types.js';
 
 type DueKey = [number, string];
 type ExpiryKey = [number, string];
+type SentTimeKey = [number, string];
+
+/** A recipient accepted with a provider message id, as sentSince() lists them (for polling per-message status APIs). */
+export interface SentRecipientRef {
+  queueId: string;
+  address: string;
+  providerMessageId: string;
+  acceptedAt: number;
+}
 
 /** An idempotency token's entry: the message it queued; `expiresAt` is set once that message is gone. */
 interface TokenEntry {
@@ -116,6 +132,8 @@ export type FailStop = (error: SpoolError) => void;
 
 /** The key of the counters record in the `stats` database. */
 const COUNTERS = 'counters';
+/** The key of the retained-record count in the `stats` database. */
+const RETAINED = 'retained';
 
 export class Spool extends EventEmitter {
   private readonly root: RootDatabase;
@@ -124,6 +142,9 @@ export class Spool extends EventEmitter {
   private readonly due: Database<null, DueKey>;
   private readonly tokens: Database<TokenEntry, string>;
   private readonly expiry: Database<null, ExpiryKey>;
+  private readonly sent: Database<SentRecord, string>;
+  private readonly sentIds: Database<string, string>;
+  private readonly sentTime: Database<null, SentTimeKey>;
   /** The queue's counters (stats.ts), one record under COUNTERS, written in the transactions that change them. */
   private readonly stats: Database<SpoolStats, string>;
   /** The counters as changed so far by the transaction body now running; written at its end. */
@@ -141,6 +162,7 @@ export class Spool extends EventEmitter {
     private readonly minFree: number,
     reserveBytes: number,
     private readonly tombstoneMs: number,
+    private readonly retention: Retention | undefined,
   ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -157,7 +179,7 @@ export class Spool extends EventEmitter {
     }
     this.root = open({
       path: Spool.file(path),
-      maxDbs: 8,
+      maxDbs: 12,
       compression: false,
       // File mode of queue.mdb and its lock file (mdb_env_open's mode; lmdb-js passes it through,
       // default 0664): mail is nobody else's business, whatever the directory's mode.
@@ -169,6 +191,9 @@ export class Spool extends EventEmitter {
     this.tokens = this.root.openDB<TokenEntry, string>({ name: 'tokens', encoding: 'msgpack' });
     this.expiry = this.root.openDB<null, ExpiryKey>({ name: 'expiry', encoding: 'msgpack' });
     this.stats = this.root.openDB<SpoolStats, string>({ name: 'stats', encoding: 'msgpack' });
+    this.sent = this.root.openDB<SentRecord, string>({ name: 'sent', encoding: 'msgpack' });
+    this.sentIds = this.root.openDB<string, string>({ name: 'sentIds', encoding: 'msgpack' });
+    this.sentTime = this.root.openDB<null, SentTimeKey>({ name: 'sentTime', encoding: 'msgpack' });
   }
 
   private static file(path: string): string {
@@ -179,7 +204,7 @@ export class Spool extends EventEmitter {
    * For the CLI: opens the spool only if the daemon created it. Creating it here (say as root,
    * before the daemon's first start) would leave files the daemon's own user cannot open.
    */
-  static openExisting(path: string, options: { tombstoneMs?: number } = {}): Spool {
+  static openExisting(path: string, options: { tombstoneMs?: number; retention?: Retention } = {}): Spool {
     try {
       accessSync(Spool.file(path), constants.R_OK | constants.W_OK);
     } catch (error) {
@@ -199,10 +224,12 @@ export class Spool extends EventEmitter {
    * behind: LMDB writes copy-on-write, so recording deliveries and deleting messages needs free
    * pages too — without this reserve a full disk would stop the queue from ever draining.
    * `tombstoneMs` is how long an idempotency token outlives its message (the daemon passes max_age).
+   * `retention`: how long and how many sent records are kept (events.retention, events.max_retained);
+   * absent, nothing is retained (and `sent()` finds nothing).
    */
-  static open(path: string, options: { maxSize?: number; minFree?: number; reserve?: number; tombstoneMs?: number } = {}): Spool {
+  static open(path: string, options: { maxSize?: number; minFree?: number; reserve?: number; tombstoneMs?: number; retention?: Retention } = {}): Spool {
     try {
-      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0, options.reserve ?? 0, options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS);
+      return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0, options.reserve ?? 0, options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS, options.retention);
     } catch (error) {
       if (error instanceof SpoolError && error.code === 'ESPOOLDAMAGED') {
         throw new SpoolError('ESPOOLDAMAGED', `spool at ${path} is damaged: ${error.message}`, { cause: error });
@@ -346,12 +373,12 @@ export class Spool extends EventEmitter {
 
   /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
   liveBytes(): number {
-    let total = 0;
-    for (const db of [this.messages, this.bodies, this.due, this.stats]) {
-      const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
-      total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
-    }
-    return total;
+    return pageBytes([this.messages, this.bodies, this.due, this.stats]);
+  }
+
+  /** Bytes held by retained sent records and their indexes: not queued mail (outside max_size), but not free room either. */
+  retainedBytes(): number {
+    return pageBytes([this.sent, this.sentIds, this.sentTime]);
   }
 
   /** New mail refused for lack of room: remembered for `status` until there is room again. */
@@ -364,7 +391,7 @@ export class Spool extends EventEmitter {
   private roomBytes(live = this.liveBytes()): number {
     const disk = statfsSync(this.path);
     const allocated = statSync(Spool.file(this.path)).blocks * 512;
-    return disk.bavail * disk.bsize + Math.max(0, allocated - live);
+    return disk.bavail * disk.bsize + Math.max(0, allocated - live - this.retainedBytes());
   }
 
   /**
@@ -446,23 +473,150 @@ export class Spool extends EventEmitter {
       if (done || state === 'held' || state === 'damaged') next.nextAttemptAt = null;
       const now = Date.now();
       const extras = extra(next);
+      // Before retireSync removes the body: a new sent record takes its headers from it.
+      this.retainSync(current, next, now);
       this.unindexSync(current);
       if (done) this.retireSync(next, now, current);
       else {
         this.recordSync(id, current, next);
         this.indexSync(next);
       }
-      const inserted: string[] = [];
-      for (const message of extras) {
-        const record = newRecord(this.freeIdSync(now), message.envelope, message.bytes, message.meta, now);
-        this.insertSync(record, message.bytes);
-        inserted.push(record.id);
-      }
+      const inserted = this.insertExtrasSync(extras, now);
       this.pruneTombstonesSync(now);
       result = { record: next, inserted };
     });
     for (const inserted of result?.inserted ?? []) this.emit('accepted', inserted, 'dsn');
     return result;
+  }
+
+  /** Inserts the messages an outcome produced (DSNs) under fresh ids; returns the ids. */
+  private insertExtrasSync(extras: NewMessage[], now: number): string[] {
+    const inserted: string[] = [];
+    for (const message of extras) {
+      const record = newRecord(this.freeIdSync(now), message.envelope, message.bytes, message.meta, now);
+      this.insertSync(record, message.bytes);
+      inserted.push(record.id);
+    }
+    return inserted;
+  }
+
+  /**
+   * The retained record of a message (events.retention) by queue id, while it is retained: the
+   * message was accepted by an upstream with a provider id. Not queued mail (see SentRecord).
+   */
+  sentRecord(id: string, now = Date.now()): SentRecord | undefined {
+    const sent = this.retention ? this.sent.get(id) : undefined;
+    return sent && this.isRetained(sent, now) ? sent : undefined;
+  }
+
+  /** The retained record an upstream's provider message id belongs to (angle brackets ignored). */
+  sentFor(upstream: string, providerMessageId: string, now = Date.now()): SentRecord | undefined {
+    const id = this.retention ? this.sentIds.get(sentKey(upstream, providerMessageId)) : undefined;
+    return id === undefined ? undefined : this.sentRecord(id, now);
+  }
+
+  /**
+   * Recipients `upstream` accepted at or after `sinceMs` that are still retained, oldest first:
+   * for polling a provider's per-message status API. Reads the time index (no full scan of the
+   * queue), a page at a time like list().
+   */
+  *sentSince(upstream: string, sinceMs: number, now = Date.now(), pageSize = 500): Generator<SentRecipientRef> {
+    if (!this.retention) return;
+    let start: SentTimeKey = [Math.max(sinceMs, now - this.retention.ms), ''];
+    for (;;) {
+      const keys = [...this.sentTime.getKeys({ start, limit: pageSize + 1 })].filter((k) => k[0] !== start[0] || k[1] !== start[1]);
+      if (keys.length === 0) return;
+      for (const [at, id] of keys) {
+        const sent = this.sent.get(id);
+        if (!sent || sent.retainedAt !== at) continue;
+        for (const r of sent.recipients) {
+          if (r.upstream === upstream && r.acceptedAt >= sinceMs) yield { queueId: id, address: r.address, providerMessageId: r.providerMessageId, acceptedAt: r.acceptedAt };
+        }
+      }
+      start = keys[keys.length - 1]!;
+    }
+  }
+
+  /**
+   * Read-modify-write of a retained record in one transaction, like update(): `change` gets the
+   * current record and returns the new one, `extra` the notices to queue with it (all or nothing).
+   * Resolves once fsynced; undefined when the record is not (or no longer) retained.
+   */
+  async updateSent(
+    id: string,
+    change: (current: SentRecord) => SentRecord,
+    extra: (next: SentRecord) => NewMessage[] = () => [],
+  ): Promise<{ record: SentRecord; inserted: string[] } | undefined> {
+    let result: { record: SentRecord; inserted: string[] } | undefined;
+    await this.commit(() => {
+      result = undefined;
+      const now = Date.now();
+      const current = this.sentRecord(id, now);
+      if (!current) return;
+      // Everything that can throw first; then the writes.
+      const next = change(structuredClone(current));
+      const extras = extra(next);
+      this.sent.putSync(id, { ...next, retainedAt: current.retainedAt });
+      const inserted = this.insertExtrasSync(extras, now);
+      this.pruneSentSync(now);
+      result = { record: next, inserted };
+    });
+    for (const inserted of result?.inserted ?? []) this.emit('accepted', inserted, 'dsn');
+    return result;
+  }
+
+  private isRetained(sent: SentRecord, now: number): boolean {
+    return this.retention !== undefined && now - sent.retainedAt < this.retention.ms;
+  }
+
+  /** Keeps (or extends) the sent record of a message whose recipients were just accepted with a provider id. */
+  private retainSync(before: MessageRecord, next: MessageRecord, now: number): void {
+    if (!this.retention) return;
+    const accepted = newlyAccepted(before, next);
+    if (accepted.length === 0) return;
+    const existing = this.sent.get(next.id);
+    if (existing) this.sentTime.removeSync([existing.retainedAt, next.id]);
+    else this.putRetainedCount(this.retainedCount() + 1);
+    // getBinaryFast: no copy of the whole body; cappedHeaders copies the few bytes it keeps at once.
+    const sent = retained(existing, next, accepted, () => this.bodies.getBinaryFast(next.id), now);
+    this.sent.putSync(next.id, sent);
+    this.sentTime.putSync([sent.retainedAt, next.id], null);
+    for (const r of accepted) this.sentIds.putSync(sentKey(r.upstream!, r.providerMessageId!), next.id);
+    this.pruneSentSync(now);
+  }
+
+  /** Removes a few retained records: expired ones, then the oldest while there are more than max_retained. */
+  private pruneSentSync(now: number): void {
+    if (!this.retention) return;
+    const { ms, max } = this.retention;
+    let left = this.retainedCount();
+    // Oldest first; usually the first key is young enough and nothing is read beyond it.
+    const due: SentTimeKey[] = [];
+    for (const key of this.sentTime.getKeys({ limit: PRUNE_BATCH })) {
+      if (now - key[0] < ms && left - due.length <= max) break;
+      due.push(key);
+    }
+    for (const key of due) {
+      this.sentTime.removeSync(key);
+      const sent = this.sent.get(key[1]);
+      if (!sent || sent.retainedAt !== key[0]) continue;
+      for (const r of sent.recipients) {
+        const index = sentKey(r.upstream, r.providerMessageId);
+        if (this.sentIds.get(index) === key[1]) this.sentIds.removeSync(index);
+      }
+      this.sent.removeSync(key[1]);
+      left--;
+    }
+    if (left !== this.retainedCount()) this.putRetainedCount(Math.max(0, left));
+  }
+
+  /** How many sent records are retained (kept in `stats`, changed in the transactions that add or prune them). */
+  retainedCount(): number {
+    return (this.stats.get(RETAINED) as unknown as number | undefined) ?? 0;
+  }
+
+  private putRetainedCount(value: number): void {
+    (this.stats as unknown as Database<number, string>).putSync(RETAINED, value);
   }
 
   /** Operator hold: the scheduler skips the message until it is released. 'unchanged' when already held. */
@@ -729,6 +883,16 @@ export class Spool extends EventEmitter {
     if (!this.fault) await this.root.flushed;
     await this.root.close();
   }
+}
+
+/** Bytes held by the live pages of `dbs`. */
+function pageBytes(dbs: Array<{ getStats(): unknown }>): number {
+  let total = 0;
+  for (const db of dbs) {
+    const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    total += stats.pageSize * (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages);
+  }
+  return total;
 }
 
 function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now: number): MessageRecord {

@@ -92,3 +92,63 @@ export function isFinal(state: RecipientState): boolean {
 
 /** The operator's view of a message's state: see states.ts, which derives it. */
 export type { MessageState } from './states.js';
+
+/** A provider event as a retained message's history shows it (webhook or poll). */
+export interface ProviderEventNote {
+  at: number;
+  /** hard_bounce, complaint, delivered, … (src/events/types.ts EVENT_TYPES). */
+  type: string;
+  reason?: string;
+  status?: string;
+  /** The provider's event id, when it has one: a repeated event is recorded once. */
+  eventId?: string;
+}
+
+/** One recipient an upstream accepted with a provider message id, as retained after delivery. */
+export interface SentRecipient {
+  address: string;
+  upstream: string;
+  providerMessageId: string;
+  notify?: NotifyKeyword[];
+  orcpt?: string;
+  acceptedAt: number;
+  /** The upstream's answer ("HTTP 200 id=…"). */
+  reply?: string;
+  /** The delivery attempts, as the queue record had them. */
+  history: AttemptNote[];
+  /** Provider events for this recipient, newest last, capped at SENT_EVENTS_LIMIT. */
+  events: ProviderEventNote[];
+  /** Set once a provider reported a permanent failure: the sender was told (or did not ask to be) then, and never again. */
+  failedAt?: number;
+  /** Whether a failure notice was queued then (not for NOTIFY=NEVER, a bounce, or the null sender). */
+  noticeQueued?: boolean;
+  /** Set once a complaint was recorded (the admin is told at most once). */
+  complainedAt?: number;
+}
+
+/**
+ * What the spool keeps of a message after an upstream accepted it with a provider message id
+ * (events.retention): enough to match a later provider event and tell the sender — the envelope,
+ * the RFC 3461 parameters and the original headers, never the body. Not queued mail: it is in no
+ * queue count, listing or due index.
+ */
+export interface SentRecord {
+  id: string;
+  sender: string;
+  messageId?: string;
+  isBounce: boolean;
+  dsnRet?: 'FULL' | 'HDRS';
+  envid?: string;
+  receivedAt: number;
+  size: number;
+  /** When the latest recipient was accepted: the record is kept events.retention after it. */
+  retainedAt: number;
+  /** The original header section (latin1), capped at SENT_HEADERS_LIMIT bytes. */
+  headers: string;
+  recipients: SentRecipient[];
+}
+
+/** Header bytes kept per retained message (the rest are cut at a line boundary). */
+export const SENT_HEADERS_LIMIT = 16 * 1024;
+/** Provider events kept per retained recipient. */
+export const SENT_EVENTS_LIMIT = 20;

@@ -1,6 +1,7 @@
 /**
  * Resend (POST /emails, Bearer API key). No raw MIME: the message is converted. Up to 50
- * recipients per request. Every request carries an Idempotency-Key derived from the queue id and
+ * recipients per request; one when webhooks or polling are configured (webhook_signing_key, poll), since Resend's
+ * events do not say which recipient of a several-recipient email bounced. Every request carries an Idempotency-Key derived from the queue id and
  * the recipient set, so a retry after a crash or timeout within Resend's 24-hour window cannot send
  * twice (the request body is rebuilt byte-identically from the spooled message).
  */
@@ -15,7 +16,9 @@ const RULES: ProviderRules = { provider: 'Resend', reserved: new Set(), regenera
 
 export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected prepare(message: OutboundMessage): Promise<Prepared> {
-    return convertedCalls(message, RULES, 50, (m, split) => {
+    // Resend's events name the email, not the recipient: with webhooks or polling configured each
+    // envelope recipient gets its own request (its own email id), so a bounce can be attributed to it.
+    return convertedCalls(message, RULES, this.config.webhookSigningKey || this.config.poll ? 1 : 50, (m, split) => {
       const custom = headerObject(m.headers, RULES.provider);
       if ('unsupported' in custom) return custom;
       const headers = custom.headers;
