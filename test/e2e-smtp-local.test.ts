@@ -102,4 +102,34 @@ describe('SMTP intake with local names', () => {
       dir.cleanup();
     }
   });
+
+  it('header edits touch the header block only: header-like lines in the body and a header-only message stay as sent', async () => {
+    const dir = tempDir();
+    const capture = await startCapture();
+    const daemon = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port })));
+    try {
+      const c = await RawSmtp.open(daemon.port);
+      await c.reply();
+      await c.command('EHLO scanner');
+      const body = 'Bcc: hidden@example.net\r\nFrom: root\r\nReturn-Path: <x@y>\r\n\r\nmore\r\n';
+      for (const data of [`Subject: one\r\nBcc: b@example.net\r\n\r\n${body}.`, 'Subject: only headers\r\n.']) {
+        await c.command('MAIL FROM:<scanner@example.org>');
+        await c.command('RCPT TO:<office@example.net>');
+        await c.command('DATA');
+        assert.match(await c.command(data), /^250 /);
+      }
+      c.close();
+      const got = await capture.waitFor(2);
+      const [first, second] = [got.find((m) => m.raw.includes('Subject: one'))!, got.find((m) => m.raw.includes('Subject: only'))!];
+      const [header1, ...rest] = first.raw.toString().split('\r\n\r\n');
+      assert.equal(rest.join('\r\n\r\n'), body, 'the body is byte for byte what was sent');
+      assert.doesNotMatch(header1!, /^Bcc:/im, 'Bcc dropped from the header block');
+      assert.match(header1!, /^Received: [\s\S]*\r\nSubject: one\r\nDate: [^\r]*\r\nMessage-ID: </);
+      assert.match(second.raw.toString(), /^Received: [\s\S]*\r\nSubject: only headers\r\nDate: [^\r]*\r\nMessage-ID: <[^\r]*>\r\n$/);
+    } finally {
+      await daemon.stop();
+      await capture.close();
+      dir.cleanup();
+    }
+  });
 });
