@@ -19,7 +19,7 @@ import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
-import { EventsListener, type EventSink } from './events/listener.js';
+import type { EventsListener, EventSink } from './events/listener.js';
 import type { ProviderEvent } from './events/types.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { Spool } from './spool/spool.js';
@@ -214,6 +214,8 @@ export class Daemon {
         log.info({ event: 'provider-event', upstream: upstream.name, type: e.type, providerMessageId: e.providerMessageId, recipient: e.recipient, reason: e.reason, status: e.status }, `${upstream.name}: ${e.type} for ${e.recipient} (${e.providerMessageId})`);
       }
     };
+    // Loaded only when [events] is configured: the provider verifiers pull in lossless-json & co.
+    const { EventsListener } = await import('./events/listener.js');
     this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink, log });
     const metrics = this.metrics;
     if (metrics) this.events.on('events', (upstream: string, events: ProviderEvent[]) => metrics.onProviderEvents(upstream, events));

@@ -44,11 +44,27 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
-import mailsplit from '@zone-eu/mailsplit';
-import libqp from 'libqp';
+import type Mailsplit from '@zone-eu/mailsplit';
+import type Libqp from 'libqp';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
-type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
+type MimeNode = InstanceType<typeof Mailsplit.MimeNode>;
+
+/**
+ * The MIME parser and encoders, loaded by the first message that needs more than the scan (most
+ * mail never does): they pull in iconv-lite's and encoding-japanese's tables, several MB of the
+ * daemon's idle memory otherwise (docs/performance.md).
+ */
+let mailsplit: typeof Mailsplit;
+let libqp: typeof Libqp;
+let loading: Promise<void> | undefined;
+function loadMime(): Promise<void> {
+  loading ??= Promise.all([import('@zone-eu/mailsplit'), import('libqp')]).then(([m, q]) => {
+    mailsplit = m.default;
+    libqp = q.default;
+  });
+  return loading;
+}
 /** A MIME node (headers) with its body chunks, or multipart structure between parts (boundaries, preamble, epilogue). */
 type Item = { node: MimeNode; body: Buffer[] } | { data: Buffer };
 
@@ -323,6 +339,7 @@ function needsReencoding(node: MimeNode, body: Buffer, capability: WireCapabilit
 export async function fitForWire(raw: Buffer, capability: WireCapability): Promise<WireResult> {
   const p = scan(raw);
   if (!lineIllegal(p) && !p.eightBit) return { raw, changed: false };
+  await loadMime();
   let items: Item[];
   try {
     items = await split(raw);
