@@ -3,7 +3,7 @@
  * This is the composition root; it wires modules together and owns their lifecycle, nothing more.
  */
 import { loadConfig } from './config/load.js';
-import type { Config, ListenConfig } from './config/types.js';
+import type { Config, ListenConfig, UpstreamConfig } from './config/types.js';
 import { ControlServer } from './control/server.js';
 import { upstreamState, type ListenerStatus, type StatusReport } from './control/types.js';
 import { Router } from './delivery/router.js';
@@ -19,8 +19,8 @@ import type { LocalPolicy } from './local/localize.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
-import { EventsListener, type EventSink } from './events/listener.js';
-import { Pollers } from './events/poll/index.js';
+import type { EventsListener, EventSink } from './events/listener.js';
+import type { Pollers } from './events/poll/index.js';
 import { listSent, ProviderEventRecorder, type RecordedEvents } from './delivery/provider-events.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { retentionOf } from './spool/sent.js';
@@ -222,6 +222,8 @@ export class Daemon {
     if (metrics) recorder.on('recorded', (r: RecordedEvents) => metrics.onProviderEvents(r.upstream, r.events, r.unmatched));
     await this.startPolling(recorder.sink);
     if (!config) return;
+    // Loaded only when [events] is configured: the provider verifiers pull in lossless-json & co.
+    const { EventsListener } = await import('./events/listener.js');
     this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink: recorder.sink, log });
     const bound = await this.events.start();
     this.eventsPort = bound.port;
@@ -234,8 +236,20 @@ export class Daemon {
    * spool retained as sent through that upstream.
    */
   private async startPolling(sink: EventSink): Promise<void> {
-    this.pollers = new Pollers({ sink, listSent: listSent(this.spool), log: this.log });
-    await this.pollers.configure(this.config.upstreams);
+    this.pollSink = sink;
+    await this.configurePolling(this.config.upstreams);
+  }
+
+  private pollSink: EventSink | undefined;
+
+  /** The pollers (and the REST client they pull in) are loaded once an upstream polls, at start or on reload. */
+  private async configurePolling(upstreams: UpstreamConfig[]): Promise<void> {
+    if (!this.pollers) {
+      if (!this.pollSink || !upstreams.some((u) => 'poll' in u && u.poll !== undefined)) return;
+      const { Pollers } = await import('./events/poll/index.js');
+      this.pollers = new Pollers({ sink: this.pollSink, listSent: listSent(this.spool), log: this.log });
+    }
+    await this.pollers.configure(upstreams);
   }
 
   /** The port the webhook listener is bound to (the real port when configured as 0). */
@@ -383,7 +397,7 @@ export class Daemon {
     const old = this.scheduler.reconfigure(await buildRouter(next), schedulerSettings(next));
     this.config = next;
     this.aliases = readAliases(next, this.log, this.aliases);
-    await this.pollers?.configure(next.upstreams);
+    await this.configurePolling(next.upstreams);
     // Let in-flight deliveries on the old transports finish before closing them.
     setTimeout(() => void old.close(), next.upstreams[0]?.timeout ?? 60_000).unref();
     this.log.info({ event: 'reloaded', upstreams: next.upstreams.map((u) => u.name) }, 'configuration reloaded');

@@ -78,7 +78,8 @@ describe('SMTP intake with local names', () => {
     }
   });
 
-  it('a remote sender gets Date and Message-ID but no invented From', async () => {
+  /** A relay daemon with a capture upstream: each of `messages` is sent as one DATA from a remote sender; returns what the upstream received. */
+  async function relayRemote(...messages: string[]) {
     const dir = tempDir();
     const capture = await startCapture();
     const daemon = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port })));
@@ -86,20 +87,37 @@ describe('SMTP intake with local names', () => {
       const c = await RawSmtp.open(daemon.port);
       await c.reply();
       await c.command('EHLO scanner');
-      await c.command('MAIL FROM:<scanner@example.org>');
-      await c.command('RCPT TO:<office@example.net>');
-      await c.command('DATA');
-      assert.match(await c.command('Subject: scan\r\n\r\nbody\r\n.'), /^250 /);
+      for (const data of messages) {
+        await c.command('MAIL FROM:<scanner@example.org>');
+        await c.command('RCPT TO:<office@example.net>');
+        await c.command('DATA');
+        assert.match(await c.command(data), /^250 /);
+      }
       c.close();
-      const [got] = await capture.waitFor(1);
-      const header = got!.raw.toString().split('\r\n\r\n')[0]!;
-      assert.match(header, /\r\nDate: /);
-      assert.match(header, /\r\nMessage-ID: </);
-      assert.doesNotMatch(header, /^From:/im);
+      return await capture.waitFor(messages.length);
     } finally {
       await daemon.stop();
       await capture.close();
       dir.cleanup();
     }
+  }
+
+  it('a remote sender gets Date and Message-ID but no invented From', async () => {
+    const [got] = await relayRemote('Subject: scan\r\n\r\nbody\r\n.');
+    const header = got!.raw.toString().split('\r\n\r\n')[0]!;
+    assert.match(header, /\r\nDate: /);
+    assert.match(header, /\r\nMessage-ID: </);
+    assert.doesNotMatch(header, /^From:/im);
+  });
+
+  it('header edits touch the header block only: header-like lines in the body and a header-only message stay as sent', async () => {
+    const body = 'Bcc: hidden@example.net\r\nFrom: root\r\nReturn-Path: <x@y>\r\n\r\nmore\r\n';
+    const got = await relayRemote(`Subject: one\r\nBcc: b@example.net\r\n\r\n${body}.`, 'Subject: only headers\r\n.');
+    const [first, second] = [got.find((m) => m.raw.includes('Subject: one'))!, got.find((m) => m.raw.includes('Subject: only'))!];
+    const [header1, ...rest] = first.raw.toString().split('\r\n\r\n');
+    assert.equal(rest.join('\r\n\r\n'), body, 'the body is byte for byte what was sent');
+    assert.doesNotMatch(header1!, /^Bcc:/im, 'Bcc dropped from the header block');
+    assert.match(header1!, /^Received: [\s\S]*\r\nSubject: one\r\nDate: [^\r]*\r\nMessage-ID: </);
+    assert.match(second.raw.toString(), /^Received: [\s\S]*\r\nSubject: only headers\r\nDate: [^\r]*\r\nMessage-ID: <[^\r]*>\r\n$/);
   });
 });

@@ -187,4 +187,33 @@ describe('wire: making messages legal on the way out', () => {
     assert.equal(scan(Buffer.from(`${'x'.repeat(998)}\r\n`)).longLine, false);
     assert.equal(scan(Buffer.from(`${'x'.repeat(999)}\r\n`)).longLine, true);
   });
+
+  it('scan agrees with the rules read byte by byte, for any bytes (property)', () => {
+    // The rules of RFC 5321 §2.3.8 / RFC 5322 §2.1.1 one byte at a time: the reference scan() is checked against.
+    const reference = (bytes: Buffer) => {
+      const p = { nul: false, bareCr: false, bareLf: false, longLine: false, eightBit: false };
+      let lineStart = 0;
+      for (let i = 0; i < bytes.length; i++) {
+        const b = bytes[i]!;
+        if (b >= 0x80) p.eightBit = true;
+        else if (b === 0) p.nul = true;
+        else if (b === 0x0d && bytes[i + 1] === 0x0a) {
+          if (i - lineStart > 998) p.longLine = true;
+          lineStart = i + 2;
+          i++;
+        } else if (b === 0x0d) p.bareCr = true;
+        else if (b === 0x0a) p.bareLf = true;
+      }
+      if (bytes.length - lineStart > 998) p.longLine = true;
+      return p;
+    };
+    const piece = fc.oneof(fc.constantFrom('\r\n', '\r', '\n', '\0', '\xe9', 'x'.repeat(997), 'x'.repeat(999)), fc.string({ maxLength: 20 }));
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const bytes = Buffer.from(pieces.join(''), 'latin1');
+        assert.deepEqual(scan(bytes), reference(bytes));
+      }),
+      { numRuns: 3000 },
+    );
+  });
 });

@@ -1,14 +1,12 @@
 /** Reading and parsing the TOML file into a root TableReader; shared by the daemon's and the sendmail command's loaders. */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.js';
 import { locateLines } from './locate.js';
 import { TableReader, type ReadContext } from './reader.js';
 
-// smol-toml's CommonJS build is one file, its ESM build eight: loading the former is measurably
-// faster, and the sendmail command pays this on every cron job (bench/sendmail-startup.mjs).
-const { parse, TomlError } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+// The sendmail command has smol-toml bundled in (scripts/bundle-sendmail.mjs): no package to resolve on every cron job.
+import { parse, TomlError } from 'smol-toml';
 
 export const DEFAULT_CONFIG_PATH = '/etc/mailshim/mailshim.toml';
 

@@ -9,7 +9,6 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import libqp from 'libqp';
 import MimeNode from 'nodemailer/lib/mime-node';
 import { headerEnd, rfc5322Date } from '../message/headers.js';
 import { buildMimeSync } from '../message/mime-sync.js';
@@ -270,7 +269,7 @@ export function plainTextNotice(raw: Buffer): Buffer | undefined {
       const body = part.slice(end + 4).replace(/\r\n$/, '');
       const encoding = /^Content-Transfer-Encoding: *(\S+)/im.exec(head)?.[1]?.toLowerCase();
       // nodemailer may have quoted-printable encoded a part (long or 8-bit lines): the plain text carries it decoded.
-      const decoded = encoding === 'quoted-printable' ? libqp.decode(body).toString('latin1') : encoding === 'base64' ? Buffer.from(body, 'base64').toString('latin1') : body;
+      const decoded = encoding === 'quoted-printable' ? decodeQuotedPrintable(body) : encoding === 'base64' ? Buffer.from(body, 'base64').toString('latin1') : body;
       return { description: /^Content-Description: *(.*)/im.exec(head)?.[1]?.trim() ?? '', body: decoded.replace(/\r\n$/, '') };
     });
   if (parts.length === 0) return undefined;
@@ -282,4 +281,13 @@ export function plainTextNotice(raw: Buffer): Buffer | undefined {
   const eightBit = /[\x80-\xff]/.test(body);
   const headers = [...keep, 'MIME-Version: 1.0', `Content-Type: text/plain; charset=${eightBit ? 'utf-8' : 'us-ascii'}`, `Content-Transfer-Encoding: ${eightBit ? '8bit' : '7bit'}`];
   return Buffer.from(`${headers.join('\r\n')}\r\n\r\n${body}\r\n`, 'latin1');
+}
+
+/**
+ * RFC 2045 6.7 decoding of a part nodemailer encoded (latin1 string in, latin1 string out): soft
+ * line breaks, then =XX. Three lines here rather than libqp, which the daemon loads only when a
+ * message needs re-encoding (src/message/wire.ts) and which this synchronous path cannot await.
+ */
+function decodeQuotedPrintable(body: string): string {
+  return body.replace(/=\r?\n/g, '').replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }

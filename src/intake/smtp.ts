@@ -25,10 +25,11 @@ import { localDomains, localName } from '../local/addresses.js';
 import { localize, logLocalized, type LocalPolicy } from '../local/localize.js';
 import type { Logger } from '../log.js';
 import { addressMatches } from '../message/address-pattern.js';
-import { completeHeaders, dropHeaders, hopCount, HOP_COUNT_LIMIT, messageIdOf } from '../message/headers.js';
+import { completeHeaders, dropHeaders, headerEnd, hopCount, HOP_COUNT_LIMIT, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
 import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
+import { assemble, joinWithHeadroom } from './data-buffer.js';
 import { acceptData } from './message-check.js';
 import { fromSmtp } from './dsn-params.js';
 import { receivedHeader } from './received.js';
@@ -285,24 +286,29 @@ export class SmtpIntake {
     });
     stream.on('end', () => {
       if (stream.sizeExceeded) return callback(new SmtpReply(552, '5.3.4', `Message too big (limit ${this.settings.maxMessageSize} bytes)`));
-      this.store(chunks, size, session).then(
+      const { room, data } = joinWithHeadroom(chunks, size);
+      chunks.length = 0;
+      this.store(data, room, session).then(
         (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
         (error: unknown) => callback(error as Error),
       );
     });
   }
 
-  private async store(chunks: Buffer[], size: number, session: SMTPServerSession): Promise<string> {
+  private async store(data: Buffer, room: Buffer, session: SMTPServerSession): Promise<string> {
     const id = newQueueId();
-    const accepted = acceptData(Buffer.concat(chunks, size), this.listen.bareNewline);
-    chunks.length = 0;
+    const accepted = acceptData(data, this.listen.bareNewline);
     if (accepted instanceof SmtpReply) {
       this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: accepted.message }, 'message refused');
       throw accepted;
     }
-    let data = dropHeaders(accepted);
+    // Everything below edits the header block only: the body stays where DATA put it and is not
+    // copied again (src/intake/data-buffer.ts).
+    const end = headerEnd(accepted);
+    const body = accepted.subarray(end);
+    let header = dropHeaders(accepted.subarray(0, end));
     // Postfix's cleanup counts its own Received: too; smtpd then answers 554 (5.4.0 there, 5.4.6 "routing loop" here).
-    if (hopCount(data) + 1 > HOP_COUNT_LIMIT) {
+    if (hopCount(header) + 1 > HOP_COUNT_LIMIT) {
       this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: 'too many hops' }, 'mail loop refused');
       throw new SmtpReply(554, '5.4.6', `Too many hops (more than ${HOP_COUNT_LIMIT} Received: headers): mail loop`);
     }
@@ -310,28 +316,31 @@ export class SmtpIntake {
     let recipients = session.envelope.rcptTo.map((r) => r.address);
     if (this.localPolicy) {
       const policy = this.localPolicy();
-      data = completeHeaders(data, { hostname: this.settings.hostname, queueId: id, from: localName(sender, localDomains(policy.local)) !== undefined ? sender : undefined });
+      header = completeHeaders(header, { hostname: this.settings.hostname, queueId: id, from: localName(sender, localDomains(policy.local)) !== undefined ? sender : undefined });
       try {
-        const localized = localize({ sender, recipients }, data, policy);
+        const localized = localize({ sender, recipients }, header, policy);
         logLocalized(this.log, localized, { queueId: id, client: session.remoteAddress });
         ({ sender, recipients } = localized.envelope);
-        data = localized.bytes;
+        header = localized.bytes;
       } catch (error) {
         if (error instanceof SubmitError) throw new SmtpReply(550, error.code === 'ENOUSER' ? '5.1.1' : '5.1.3', error.message);
         throw error;
       }
     }
-    const received = receivedHeader({
-      helo: session.hostNameAppearsAs,
-      clientAddress: session.remoteAddress,
-      hostname: this.settings.hostname,
-      protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
-      queueId: id,
-      recipients: session.envelope.rcptTo.map((r) => r.address),
-    });
-    const bytes = Buffer.concat([Buffer.from(received, 'latin1'), data]);
+    const received = Buffer.from(
+      receivedHeader({
+        helo: session.hostNameAppearsAs,
+        clientAddress: session.remoteAddress,
+        hostname: this.settings.hostname,
+        protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
+        queueId: id,
+        recipients: session.envelope.rcptTo.map((r) => r.address),
+      }),
+      'latin1',
+    );
+    const bytes = assemble(received, header, body, room);
     const user = typeof session.user === 'string' ? session.user : undefined;
-    const messageId = messageIdOf(data);
+    const messageId = messageIdOf(header);
     try {
       const dsn = fromSmtp(session.envelope as Parameters<typeof fromSmtp>[0], recipients);
       await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user }, ...(dsn ? { dsn } : {}) });

@@ -42,13 +42,29 @@
  * is (the SMTP upstream declares BODY=8BITMIME); if it has a NUL, bare CR/LF or long line, no
  * upstream can take it legally and the result says why (the router then bounces it).
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
-import mailsplit from '@zone-eu/mailsplit';
-import libqp from 'libqp';
+import type Mailsplit from '@zone-eu/mailsplit';
+import type Libqp from 'libqp';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 
-type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
+type MimeNode = InstanceType<typeof Mailsplit.MimeNode>;
+
+/**
+ * The MIME parser and encoders, loaded by the first message that needs more than the scan (most
+ * mail never does): they pull in iconv-lite's and encoding-japanese's tables, several MB of the
+ * daemon's idle memory otherwise (docs/performance.md).
+ */
+let mailsplit: typeof Mailsplit;
+let libqp: typeof Libqp;
+let loading: Promise<void> | undefined;
+function loadMime(): Promise<void> {
+  loading ??= Promise.all([import('@zone-eu/mailsplit'), import('libqp')]).then(([m, q]) => {
+    mailsplit = m.default;
+    libqp = q.default;
+  });
+  return loading;
+}
 /** A MIME node (headers) with its body chunks, or multipart structure between parts (boundaries, preamble, epilogue). */
 type Item = { node: MimeNode; body: Buffer[] } | { data: Buffer };
 
@@ -72,24 +88,23 @@ export interface LineProblems {
   eightBit: boolean;
 }
 
-/** One pass over the bytes: what would make them illegal or 8-bit on the wire. */
+/**
+ * What would make the bytes illegal or 8-bit on the wire. Native scans (isAscii, indexOf) and one
+ * step per line rather than a JavaScript step per byte: this runs on every message delivered.
+ */
 export function scan(bytes: Buffer): LineProblems {
-  const p: LineProblems = { nul: false, bareCr: false, bareLf: false, longLine: false, eightBit: false };
+  const p: LineProblems = { nul: bytes.indexOf(0) !== -1, bareCr: false, bareLf: false, longLine: false, eightBit: !isAscii(bytes) };
   let lineStart = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b >= 0x20 && b < 0x80) continue;
-    if (b >= 0x80) p.eightBit = true;
-    else if (b === 0) p.nul = true;
-    else if (b === 0x0d) {
-      if (bytes[i + 1] === 0x0a) {
-        if (i - lineStart > MAX_LINE) p.longLine = true;
-        lineStart = i + 2;
-        i++;
-      } else p.bareCr = true;
-    } else if (b === 0x0a) p.bareLf = true;
+  for (let lf = bytes.indexOf(0x0a); lf !== -1; lf = bytes.indexOf(0x0a, lf + 1)) {
+    if (lf === 0 || bytes[lf - 1] !== 0x0d) {
+      p.bareLf = true;
+      continue;
+    }
+    if (lf - 1 - lineStart > MAX_LINE) p.longLine = true;
+    lineStart = lf + 1;
   }
   if (bytes.length - lineStart > MAX_LINE) p.longLine = true;
+  for (let cr = bytes.indexOf(0x0d); cr !== -1 && !p.bareCr; cr = bytes.indexOf(0x0d, cr + 1)) p.bareCr = bytes[cr + 1] !== 0x0a;
   return p;
 }
 
@@ -324,6 +339,7 @@ function needsReencoding(node: MimeNode, body: Buffer, capability: WireCapabilit
 export async function fitForWire(raw: Buffer, capability: WireCapability): Promise<WireResult> {
   const p = scan(raw);
   if (!lineIllegal(p) && !p.eightBit) return { raw, changed: false };
+  await loadMime();
   let items: Item[];
   try {
     items = await split(raw);

@@ -1,8 +1,10 @@
 /** SMTP submission upstream (587 STARTTLS, 465 implicit TLS, or plain on loopback) via nodemailer. */
+import { isAscii } from 'node:buffer';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type MimeNode from 'nodemailer/lib/mime-node/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
+import { adaptNodemailer } from './nodemailer-adapter.js';
 import { checkSmtp } from './smtp-check.js';
 import { connectionOptions, resultOfError, type NodemailerError, type OAuthTokenProvider } from './smtp-errors.js';
 import type { MessageDsn } from '../message/dsn-parameters.js';
@@ -25,9 +27,7 @@ interface SendInfo {
  * 8-bit into 7-bit for a server without 8BITMIME is the message encoder's job, not this one's.
  */
 export function declaration(raw: Buffer): { size: number; use8BitMime: boolean } {
-  let eightBit = false;
-  for (let i = 0; i < raw.length && !eightBit; i++) eightBit = raw[i]! > 0x7f;
-  return { size: raw.length, use8BitMime: eightBit };
+  return { size: raw.length, use8BitMime: !isAscii(raw) };
 }
 
 /**
@@ -61,6 +61,7 @@ export class SmtpUpstream implements Upstream {
     private readonly oauth?: OAuthTokenProvider,
   ) {
     this.name = config.name;
+    adaptNodemailer();
     const options: SMTPPool.Options = {
       ...connectionOptions(config, hostname),
       pool: true,
