@@ -81,7 +81,7 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
         const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog.
-        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, dsn: sendmailDsnOf(session.envelope as Parameters<typeof sendmailDsnOf>[0], args.dsn) };
+        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, dsn: sendmailDsnOf(session.envelope, args.dsn) };
         pending++;
         submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) })
           .then(

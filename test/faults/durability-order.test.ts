@@ -47,7 +47,7 @@ describe('durability order (strace)', { skip: noStrace }, () => {
       // result on the call's own line, or on its "resumed" line when another thread interleaved).
       const synced = lines.slice(pagesAt + 1, replyAt).find((l) => /(fdatasync|fsync|msync)\(\d*.*\) += 0|<\.\.\. (fdatasync|fsync|msync) resumed>.*= 0/.test(l));
       assert.ok(synced, `a completed sync between the page write and the 250:\n${lines.slice(pagesAt, replyAt + 1).map((l) => l.slice(0, 140)).join('\n')}`);
-      checked(t, `order: pages (line ${pagesAt}) → "${synced!.trim().slice(0, 80)}" → 250 (line ${replyAt}), with every fdatasync delayed 300 ms`);
+      checked(t, `order: pages (line ${pagesAt}) → "${synced.trim().slice(0, 80)}" → 250 (line ${replyAt}), with every fdatasync delayed 300 ms`);
     } finally {
       await daemon.stop();
       dir.cleanup();
