@@ -2,13 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import type * as SmolToml from 'smol-toml';
 import { ConfigError } from '../errors.js';
 import { locateLines } from './locate.js';
 import { TableReader, type ReadContext } from './reader.js';
 
 // smol-toml's CommonJS build is one file, its ESM build eight: loading the former is measurably
 // faster, and the sendmail command pays this on every cron job (bench/sendmail-startup.mjs).
-const { parse, TomlError } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+const { parse, TomlError } = createRequire(import.meta.url)('smol-toml') as typeof SmolToml;
 
 export const DEFAULT_CONFIG_PATH = '/etc/mailshim/mailshim.toml';
 
@@ -29,7 +30,7 @@ export function readConfigSource(file: string, hint = ''): string {
 export function parseDocument(source: string, file: string, env: NodeJS.ProcessEnv): { root: TableReader; ctx: ReadContext } {
   let document: Record<string, unknown>;
   try {
-    document = parse(source) as Record<string, unknown>;
+    document = parse(source);
   } catch (error) {
     if (error instanceof TomlError) {
       const firstLine = error.message.split('\n')[0];

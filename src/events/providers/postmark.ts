@@ -54,6 +54,8 @@ export function parsePostmark(body: Buffer): WebhookResult {
     case 'open':
       type = 'opened';
       break;
+    default: // other record types (Click, SubscriptionChange, ...) are not delivery outcomes
+      break;
   }
   if (!type || !recipient) return { events: [] };
   const eventId = str(field(e, 'ID'));

@@ -41,6 +41,7 @@ export function parseSparkpost(body: Buffer): WebhookResult {
       case 'delivery': type = 'delivered'; break;
       case 'delay': type = 'deferred'; break;
       case 'open': case 'initial_open': type = 'opened'; break;
+      default: break; // injection, click, ...: not delivery outcomes
     }
     if (!type) continue;
     events.push({
