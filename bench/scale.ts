@@ -130,6 +130,9 @@ async function main(): Promise<void> {
     upstreamPort: capture.port,
     concurrency: o.concurrency,
     retry: { initial: '6h', max: '6h', age: '5d' },
+    // The default max_size (4 GB of live data) holds about 900,000 × 2 KB messages: beyond that
+    // intake answers 452 (as designed). Room for N messages at ~8 KB each, body plus records.
+    maxSize: `${Math.max(4, Math.ceil((o.messages * 8) / 1024 / 1024))}GB`,
     extraToml: `[metrics]\naddress = "127.0.0.1:${metricsPort}"\n`,
   });
   try {
@@ -154,6 +157,7 @@ async function main(): Promise<void> {
     rows.push({ operation: 'Prometheus scrape of /metrics (median of 3)', result: ms(scrapeMs), load: load() });
     // Node's own start-up is part of every command's time: this row is the floor.
     rows.push(clientRow('client start-up floor (mailshim --version)', await runClient(['--version'], env)));
+    // status exits 1 (WARNING) while the upstream is down; 2 would mean CRITICAL (e.g. the spool full).
     rows.push(clientRow('mailshim status', await runClient(['status'], env), [0, 1]));
     rows.push(clientRow('mailq', await runClient(['mailq'], env)));
     rows.push(clientRow('mailshim queue list --json', await runClient(['queue', 'list', '--json'], env)));

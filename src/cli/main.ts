@@ -13,6 +13,8 @@ function fail(error: unknown): never {
       process.stderr.write('mailshim: not starting; run `mailshim queue verify`, rescue mail with `mailshim queue dump --raw DIR`, see docs/operations.md\n');
       process.exit(EX.TEMPFAIL);
     }
+    // The disk refused to sync the spool at start: EX_IOERR, as the fail-stop (spool/startup.ts).
+    if (error.code === 'ESPOOLSYNC') process.exit(EX.IOERR);
     // ELOCKED: another daemon holds the spool; 75 so that a supervisor may try again later.
     process.exit(error.code === 'ECONFIG' ? EX.CONFIG : error.code === 'ELOCKED' ? EX.TEMPFAIL : EX.SOFTWARE);
   }

@@ -1,10 +1,12 @@
 /**
  * The daemon's side of spool integrity: the check before serving, and the fail-stop.
  */
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { FailStop, Spool } from './spool.js';
+import { fsyncPath } from './fsync.js';
 import { describeProblems, verifySpool } from './verify.js';
 
 /** Disk held back for delivery bookkeeping when something else fills the disk (see reserve.ts); at most 1/8 of the file system. */
@@ -21,6 +23,7 @@ export const EXIT_FAILSTOP = 74;
  * (`serve` exits 75); a damaged message is held with the reason and logged, and the rest is served.
  */
 export async function checkSpoolAtStart(spool: Spool, log: Logger): Promise<void> {
+  syncSpoolAtStart(spool);
   let report;
   try {
     report = verifySpool(spool);
@@ -43,6 +46,26 @@ export async function checkSpoolAtStart(spool: Spool, log: Logger): Promise<void
     { event: 'spool-verified', messages: report.messages, damaged: report.damaged.length, otherProblems: other.length },
     `spool verified: ${report.messages} message(s), ${report.damaged.length} damaged`,
   );
+}
+
+/**
+ * Makes what the spool file holds durable before anything in it is trusted. A daemon that died
+ * between a commit and its fsync (kill -9, the OOM killer, a fail-stop) leaves committed pages in
+ * the page cache only: readable, so the maildrop importer would take a token found there as proof
+ * that the submission is queued and delete the maildrop copy, and a power cut would then lose both.
+ * When the disk refuses the fsync the daemon does not start (ESPOOLSYNC, exit 74).
+ *
+ * Limit: after a failed writeback Linux may mark the pages clean, so an fsync that succeeds here
+ * cannot prove that pages an earlier process failed to write reached the disk; a disk that fails
+ * fsync needs an operator (status is CRITICAL, the fail-stop's fatal line names it).
+ */
+export function syncSpoolAtStart(spool: Spool): void {
+  const file = join(spool.path, 'queue.mdb');
+  try {
+    fsyncPath(file);
+  } catch (error) {
+    throw new SpoolError('ESPOOLSYNC', `cannot sync ${file} to disk before serving (${(error as Error).message}); not trusting the spool`, { cause: error });
+  }
 }
 
 /**
