@@ -17,7 +17,8 @@ export default tseslint.config(
     },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     rules: {
-      // node:test's top-level test()/describe()/it() return promises the runner tracks itself; t.test() subtests are still checked.
+      // node:test's test()/describe()/it() (t.test() too) return promises the runner tracks itself: a subtest still
+      // running when its parent ends fails as cancelled.
       '@typescript-eslint/no-floating-promises': [
         'error',
         { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
