@@ -10,7 +10,7 @@ if [ "$(uname -sm)" != "Linux x86_64" ]; then
 fi
 majors=("$@")
 [ ${#majors[@]} -gt 0 ] || majors=(22 24)
-cache=${MAILSHIM_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mailshim-node}
+cache=${MAILSHIM_NODE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mailshim-node}
 mkdir -p "$cache"
 mapfile -t tests < <(bash scripts/fast-tests.sh)
 [ ${#tests[@]} -gt 0 ] || { echo "test-node-versions: no compiled tests; run npm run build first" >&2; exit 1; }
