@@ -20,6 +20,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics/metrics.js';
 import { MetricsServer } from './metrics/server.js';
 import { EventsListener, type EventSink } from './events/listener.js';
+import { Pollers } from './events/poll/index.js';
 import type { ProviderEvent } from './events/types.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { Spool } from './spool/spool.js';
@@ -75,6 +76,7 @@ export class Daemon {
   private metricsServer: MetricsServer | undefined;
   private metrics: Metrics | undefined;
   private events: EventsListener | undefined;
+  private pollers: Pollers | undefined;
   private aliases: AliasTable = emptyAliases();
   private submission: SubmissionServer | undefined;
   private maildrop: MaildropImporter | undefined;
@@ -207,19 +209,35 @@ export class Daemon {
    */
   private async startEvents(): Promise<void> {
     const config = this.config.events;
-    if (!config) return;
     const log = this.log;
     const sink: EventSink = async (upstream, events) => {
       for (const e of events) {
         log.info({ event: 'provider-event', upstream: upstream.name, type: e.type, providerMessageId: e.providerMessageId, recipient: e.recipient, reason: e.reason, status: e.status }, `${upstream.name}: ${e.type} for ${e.recipient} (${e.providerMessageId})`);
       }
     };
+    await this.startPolling(sink);
+    if (!config) return;
     this.events = new EventsListener({ config, upstreams: this.config.upstreams, sink, log });
     const metrics = this.metrics;
     if (metrics) this.events.on('events', (upstream: string, events: ProviderEvent[]) => metrics.onProviderEvents(upstream, events));
     const bound = await this.events.start();
     this.eventsPort = bound.port;
     log.info({ event: 'events-listening', host: bound.address, port: bound.port }, `provider webhooks on http://${bound.address}:${bound.port}/events/<upstream>`);
+  }
+
+  /**
+   * `poll = true` upstreams: their pull APIs feed the same sink, with or without [events].
+   * Resend's per-message lookups need the ids of recently delivered messages; the spool has no
+   * query for them yet, so that list is empty and Resend polling finds nothing until it has.
+   */
+  private async startPolling(sink: EventSink): Promise<void> {
+    const metrics = this.metrics;
+    const counted: EventSink = async (upstream, events) => {
+      await sink(upstream, events);
+      metrics?.onProviderEvents(upstream.name, events);
+    };
+    this.pollers = new Pollers({ sink: counted, listSent: () => [], log: this.log });
+    await this.pollers.configure(this.config.upstreams);
   }
 
   /** The port the webhook listener is bound to (the real port when configured as 0). */
@@ -258,6 +276,7 @@ export class Daemon {
       inFlight: this.scheduler.inFlightCount,
       metrics: this.metricsAddress ?? null,
       spool: { problems: this.spool.health().problems },
+      polls: this.pollers?.status() ?? [],
     };
   }
 
@@ -366,6 +385,7 @@ export class Daemon {
     const old = this.scheduler.reconfigure(await buildRouter(next), schedulerSettings(next));
     this.config = next;
     this.aliases = readAliases(next, this.log, this.aliases);
+    await this.pollers?.configure(next.upstreams);
     // Let in-flight deliveries on the old transports finish before closing them.
     setTimeout(() => void old.close(), next.upstreams[0]?.timeout ?? 60_000).unref();
     this.log.info({ event: 'reloaded', upstreams: next.upstreams.map((u) => u.name) }, 'configuration reloaded');
@@ -381,6 +401,7 @@ export class Daemon {
     await this.control?.close();
     await this.metricsServer?.close();
     await this.events?.close();
+    await this.pollers?.stop();
     const left = await this.scheduler.stop(graceMs);
     if (left > 0) this.log.warn({ event: 'stopping', inFlight: left }, `${left} delivery attempt(s) still running; they will be retried after restart`);
     await this.scheduler.activeRouter.close();

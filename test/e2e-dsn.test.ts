@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { startCapture, type Capture } from './helpers/capture.js';
 import { relayConfig, type TestConfigOptions } from './helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
-import { bsSession, runBin } from './helpers/sendmail.js';
+import { bsSession, runBin, waitForEmptyQueue } from './helpers/sendmail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -46,8 +46,6 @@ async function send(port: number, mail: string, rcpts: string[], subject: string
   return id;
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
-
 describe('DSN extension (RFC 3461)', () => {
   it('NOTIFY=NEVER suppresses the bounce; NOTIFY=FAILURE with ORCPT, ENVID and RET=FULL gets one that echoes them', async () => {
     const rcpt = new Map<string, [number, string]>([
@@ -77,7 +75,7 @@ describe('DSN extension (RFC 3461)', () => {
       assert.equal(result.code, 0, result.stderr);
       const line = await daemon.waitForLog((l) => l.event === 'delivery' && l.result === 'permanent');
       assert.equal(line.dsnQueueIds, undefined, 'no notice queued');
-      await settle();
+      await waitForEmptyQueue(config);
       assert.equal(capture.messages.length, 0, 'nothing went to the sender');
     });
   });
@@ -99,10 +97,10 @@ describe('DSN extension (RFC 3461)', () => {
       assert.equal(notice.sender, '');
       assert.match(notice.raw.toString(), /Subject: Successful Mail Delivery Report[\s\S]*Final-Recipient: rfc822; ops@example\.net\r\nAction: relayed\r\nStatus: 2\.0\.0/);
     });
-    await withRelay({ hideDSN: false }, {}, async (daemon, capture) => {
+    await withRelay({ hideDSN: false }, {}, async (daemon, capture, config) => {
       const id = await send(daemon.port, 'MAIL FROM:<cron@example.org>', ['RCPT TO:<ops@example.net> NOTIFY=SUCCESS'], 'passed-on');
       await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'delivered');
-      await settle();
+      await waitForEmptyQueue(config);
       assert.deepEqual(capture.messages.map((m) => m.recipients[0]), ['ops@example.net'], 'the upstream offers DSN: it reports success, we do not');
     });
   });

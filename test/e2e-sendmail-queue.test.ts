@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { startCapture } from './helpers/capture.js';
 import { relayConfig } from './helpers/config.js';
 import { REPO, startDaemon, writeConfig } from './helpers/daemon.js';
-import { runBin } from './helpers/sendmail.js';
+import { runBin, waitForEmptyQueue } from './helpers/sendmail.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** Maildrop files are named by the submission's idempotency token (32 hex digits). */
@@ -91,7 +91,7 @@ describe('daemon down, then up', () => {
       assert.equal(q.code, 0, q.stderr);
       await capture.waitFor(1);
       await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'delivered');
-      await new Promise((r) => setTimeout(r, 1500));
+      await waitForEmptyQueue(config);
       const copies = capture.messages.filter((m) => m.raw.includes('queued while the daemon was down'));
       assert.equal(copies.length, 1, 'delivered exactly once');
       assert.equal(copies[0]!.sender, 'alerts@example.com');

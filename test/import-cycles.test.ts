@@ -1,9 +1,11 @@
 // The layers import one way (intake → spool → delivery → upstream), and no module
 // imports itself back through another. This walks the compiled import graph of
 // dist/src — so it sees runtime imports only (`import type` is erased by tsc) —
-// following static `import … from` / `export … from` specifiers and side-effect
-// `import '…'` resolved relative to each file, and fails on any cycle. Dynamic
-// `import()` is ignored: it is how a module defers loading, not a static edge.
+// following static `import … from` / `export … from` specifiers, side-effect
+// `import '…'` and dynamic `import('…')` with a literal specifier, resolved relative to
+// each file, and fails on any cycle. A lazy import() still makes the two modules depend
+// on each other (cli/sendmail ↔ cli/sendmail-smtp was one): deferring a load is fine,
+// a loop is not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -25,14 +27,19 @@ function jsFiles(dir: string): string[] {
 // Static specifiers only: `import x from '…'`, `import {…} from '…'`, `export … from '…'`,
 // `import '…'`. A dynamic `import('…')` has a parenthesis before the quote and never matches.
 const STATIC = /^\s*(?:import|export)\s(?:[^'"();]*?\sfrom\s*)?['"]([^'"]+)['"]/gm;
+// `import('…')` with a string literal (tsc keeps these as written).
+const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function specifiers(text: string): string[] {
+  return [...text.matchAll(STATIC), ...text.matchAll(DYNAMIC)].map((m) => m[1]!);
+}
 
 export function importGraph(root: string): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of jsFiles(root)) {
     const text = readFileSync(file, 'utf8');
     const edges: string[] = [];
-    for (const m of text.matchAll(STATIC)) {
-      const spec = m[1]!;
+    for (const spec of specifiers(text)) {
       if (!spec.startsWith('.')) continue; // packages and node: builtins
       edges.push(resolve(dirname(file), spec));
     }
@@ -61,14 +68,14 @@ export function findCycles(graph: Map<string, string[]>): string[][] {
   return cycles;
 }
 
-test('the static import graph of src has no cycles', () => {
+test('the import graph of src (static and dynamic) has no cycles', () => {
   const graph = importGraph(srcRoot);
   assert.ok(graph.size > 50, `expected the compiled sources under ${srcRoot}`);
   const cycles = findCycles(graph).map((c) => c.map((f) => relative(srcRoot, f)).join(' → '));
   assert.deepEqual(cycles, []);
 });
 
-test('the cycle finder sees import, export-from and side-effect edges, not import()', () => {
+test('the cycle finder sees import, export-from, side-effect and import() edges', () => {
   const g = new Map<string, string[]>([
     ['a', ['b']],
     ['b', ['c']],
@@ -84,7 +91,7 @@ test('the cycle finder sees import, export-from and side-effect edges, not impor
     "import {\n  z,\n  w,\n} from './e.js';",
     "const m = await import('./f.js');",
     "import pino from 'pino';",
+    "const [{ g }, h] = await Promise.all([import('./g.js'), import(\"./h.js\")]);",
   ].join('\n');
-  const specs = [...sample.matchAll(STATIC)].map((m) => m[1]);
-  assert.deepEqual(specs, ['./a.js', './b.js', './c.js', './d.js', './e.js', 'pino']);
+  assert.deepEqual(specifiers(sample), ['./a.js', './b.js', './c.js', './d.js', './e.js', 'pino', './f.js', './g.js', './h.js']);
 });

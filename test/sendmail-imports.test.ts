@@ -37,7 +37,10 @@ describe('sendmail start-up import graph', () => {
     for (const heavy of ['log.js', 'spool/spool.js', 'daemon.js', 'intake/smtp.js', 'cli/main.js', 'local/aliases.js']) {
       assert.ok(!names.includes(heavy), `${heavy} must not be on the hot path: ${names.join(', ')}`);
     }
-    assert.ok(names.length <= 16, `static graph has ${names.length} modules: ${names.join(', ')}`);
+    // 17 since the submission logic moved out of src/cli into src/sendmail/submission.ts; the
+    // build bundles these into one file anyway (next test), so the count guards against
+    // heavy modules creeping in, not against file boundaries.
+    assert.ok(names.length <= 17, `static graph has ${names.length} modules: ${names.join(', ')}`);
   });
 
   it('the build bundles the hot path into one file that shares errors.js with the lazy modules', (t) => {

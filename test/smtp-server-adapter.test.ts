@@ -74,13 +74,14 @@ describe('smtp-server adapter', () => {
     client.close();
   });
 
-  it('a reply text with its own enhanced code keeps it (452 4.5.3, not 452 4.5.3 4.5.3)', async () => {
+  it('a reply text with its own enhanced code keeps it (501 5.1.x, not 501 5.x.x 5.1.x)', async () => {
     const client = await RawSmtp.open(immediate.port);
     await client.reply();
     await client.command('EHLO codes.test');
     await client.command('MAIL FROM:<a@example.org>');
-    for (let i = 0; i < 5; i++) assert.match(await client.command(`RCPT TO:<r${i}@example.net>`), /^250 /);
-    assert.match(await client.command('RCPT TO:<r5@example.net>'), /^452 4\.5\.3 Too many recipients/);
+    // A domain label starting with "-" passes smtp-server's parser ("Error: Bad recipient address
+    // syntax" is its own wording); our check refuses it with an SmtpReply carrying its own code.
+    assert.match(await client.command('RCPT TO:<a@-x.net>'), /^501 5\.1\.3 Bad recipient address syntax\r?$/);
     client.close();
   });
 });

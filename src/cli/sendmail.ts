@@ -6,30 +6,14 @@
  * -bs, -bp, -bi and the maildrop fallback are imported on demand, and yargs, pino, lmdb and
  * nodemailer's transport are never loaded here. bench/sendmail-startup.mjs measures it.
  */
-import { userInfo } from 'node:os';
 import { configPath } from '../config/document.js';
 import { loadClientConfig, type ClientConfig } from '../config/local.js';
 import { MailshimError, SubmitError } from '../errors.js';
-import { parseAddressList } from '../message/addresses.js';
 import { parseSendmailArgs, type SendmailArgs } from '../sendmail/args.js';
-import { normalizeInput, prepareMessage } from '../sendmail/message.js';
-import { control, submit } from '../sendmail/submit.js';
-import { newQueueId, newSubmitToken } from '../spool/ids.js';
+import { normalizeInput } from '../sendmail/message.js';
+import { commandLineRecipients, invoker, submitMessage } from '../sendmail/submission.js';
+import { control } from '../sendmail/submit.js';
 import { EX, SUBMIT_EXIT } from './sysexits.js';
-
-export interface Invoker {
-  user: string;
-  uid: number;
-}
-
-export function invoker(): Invoker {
-  const uid = process.getuid?.() ?? -1;
-  try {
-    return { user: userInfo().username, uid };
-  } catch {
-    return { user: `uid${uid}`, uid }; // no passwd entry (containers)
-  }
-}
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -37,35 +21,13 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Addresses given on the command line: each argument is an RFC 5322 address list, read exactly like a -t header. */
-function commandLineRecipients(args: SendmailArgs): string[] {
-  return args.recipients.flatMap((a) => parseAddressList(a).map((m) => m.address));
-}
-
-export interface MessageInput {
-  args: SendmailArgs;
-  /** Envelope recipients besides -t's (command line or RCPT TO). */
-  recipients: string[];
-  normalized: Buffer;
-}
-
-/** Header completion, -t, then submission; shared by the plain mode and -bs. Returns the queue id (undefined: in the maildrop). */
-export async function submitMessage(config: ClientConfig, who: Invoker, input: MessageInput): Promise<string | undefined> {
-  const { args } = input;
-  if (input.normalized.length > config.maxMessageSize) throw new SubmitError('EDATAERR', `message too big (limit ${config.maxMessageSize} bytes)`);
-  const sender = args.sender ?? who.user;
-  const prepared = prepareMessage(input.normalized, { readRecipients: args.readRecipients, sender: sender || who.user, fullName: args.fullName, hostname: config.hostname, uniqueId: newQueueId() });
-  const recipients = [...input.recipients, ...prepared.headerRecipients];
-  if (recipients.length === 0) {
-    throw new SubmitError('EUSAGE', args.readRecipients ? 'no recipients found in To, Cc or Bcc' : 'no recipients given (name them, or use -t)');
-  }
-  const result = await submit(config, { token: newSubmitToken(), sender, recipients, user: who.user, uid: who.uid, bytes: prepared.bytes, dsn: args.dsn });
-  for (const note of result.notes) process.stderr.write(`sendmail: ${note}\n`);
-  if (args.verbose) {
-    const how = result.via === 'daemon' ? 'by the daemon' : `in the maildrop (${result.reason})`;
-    process.stdout.write(result.id ? `mailshim: queued as ${result.id} ${how}\n` : `mailshim: queued ${how}; the daemon assigns the queue id when it starts\n`);
-  }
-  return result.id;
+/** -bs: the dialog from src/sendmail/, loaded on demand (it pulls in smtp-server). */
+async function smtpMode(config: ClientConfig, args: SendmailArgs): Promise<number> {
+  const end = await (await import('../sendmail/smtp-dialog.js')).smtpDialog(config, args, invoker());
+  const code = end === 'done' ? EX.OK : EX.IOERR;
+  // stdin may stay open after QUIT: exit once everything written has reached stdout.
+  process.stdout.write('', () => process.exit(code));
+  return code;
 }
 
 async function dispatch(args: SendmailArgs, config: ClientConfig): Promise<number> {
@@ -76,7 +38,7 @@ async function dispatch(args: SendmailArgs, config: ClientConfig): Promise<numbe
       return EX.OK;
     }
     case 'smtp':
-      return await (await import('./sendmail-smtp.js')).smtpDialog(config, args, invoker());
+      return await smtpMode(config, args);
     case 'queue-list':
       return await (await import('./mailq.js')).mailq(config, args.json);
     case 'newaliases':

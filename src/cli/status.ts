@@ -25,6 +25,9 @@ export function verdict(report: StatusReport): StatusVerdict {
   if (config.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: upstream ${config.map((u) => u.name).join(', ')} rejects our configuration; mail stays deferred until it is fixed` };
   const failing = report.upstreams.filter((u) => u.state === 'failing');
   if (failing.length > 0) return { exitCode: STATUS_EXIT.WARNING, summary: `WARNING: upstream ${failing.map((u) => u.name).join(', ')} failing; mail is being retried` };
+  // Delivery is unaffected, but the provider's bounces go unseen until the credentials are fixed.
+  const polls = (report.polls ?? []).filter((p) => p.state === 'config-error');
+  if (polls.length > 0) return { exitCode: STATUS_EXIT.WARNING, summary: `WARNING: event polling refused for ${polls.map((p) => p.upstream).join(', ')}: ${polls[0]!.lastError}` };
   return { exitCode: STATUS_EXIT.OK, summary: `OK: ${report.queue.messages} message(s) queued` };
 }
 
@@ -50,6 +53,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     }),
     `Queue: ${q.messages} message(s): ${q.byState.pending} pending, ${q.byState.deferred} deferred, ${q.byState.held} held; ${report.inFlight} being delivered; oldest ${q.oldestAgeSeconds === null ? '-' : formatAge(q.oldestAgeSeconds * 1000)}`,
     ...(q.fileBytes !== undefined && q.liveBytes !== undefined ? [`Spool: ${megabytes(q.fileBytes)} file, ${megabytes(q.liveBytes)} live (the rest is free pages, reused for new mail)`] : []),
+    ...(report.polls?.length ? ['Event polling:', ...report.polls.map((p) => `  ${p.upstream}  every ${formatAge(p.intervalMs)}  ${p.state}, last success ${ago(p.lastSuccessAt, now)}, ${p.events} event(s)${p.state === 'ok' || p.state === 'starting' ? '' : `; last error ${ago(p.lastErrorAt, now)}: ${p.lastError}`}`)] : []),
     ...(report.metrics ? [`Metrics: http://${report.metrics}/metrics`] : []),
   ];
   return lines.join('\n') + '\n';

@@ -90,6 +90,11 @@ interface RestCommon extends UpstreamCommon {
   webhookPassword?: string;
   webhookToken?: string;
   webhookTopicArn?: string[];
+  /**
+   * `poll = true`: fetch this provider's events from its pull API every `pollInterval` ms instead of
+   * (or besides) receiving webhooks (src/events/poll); set only when polling is on.
+   */
+  poll?: { intervalMs: number };
 }
 
 /**

@@ -111,7 +111,7 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
   // rate_limit = "none" turns a provider's default off (an account with a raised limit).
   const rate = table.has('rate_limit') && table.string('rate_limit') === 'none' ? undefined : (table.rate('rate_limit') ?? DEFAULT_RATES[type]);
   const unsupported = table.oneOf('unsupported', ['fallback', 'degrade', 'bounce'] as const, 'fallback');
-  const rest = { ...common, rateLimit: rate, unsupported, ...readWebhook(table, type) };
+  const rest = { ...common, rateLimit: rate, unsupported, ...readWebhook(table, type), ...readPoll(table, type) };
   const endpoint = (fallback: string) => readEndpoint(table, fallback);
   switch (type) {
     case 'ses': {
@@ -143,6 +143,35 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
     default:
       return { ...rest, type, apiKey: requiredSecret(table, 'api_key'), endpoint: endpoint(DEFAULT_ENDPOINTS[type]) };
   }
+}
+
+/**
+ * Providers whose events cannot be polled, and why (docs/providers.md, "Events"). The others have
+ * a pull API naming the provider's message id and the recipient (src/events/poll/).
+ */
+export const POLL_UNSUPPORTED = {
+  sendgrid: 'SendGrid\'s Email Activity API is a paid add-on and its bounce list carries no message id; use its signed event webhook',
+  ses: 'Amazon SES has no pull API for events; they go to SNS or EventBridge; use the SNS webhook',
+  mailjet: 'not built yet (Mailjet\'s /v3/REST/message lists messages by send time with a status and a state code, not the remote server\'s reply); use its event webhook',
+} as const satisfies Partial<Record<RestType, string>>;
+export type PollableType = Exclude<RestType, keyof typeof POLL_UNSUPPORTED>;
+
+/** Shortest poll_interval: the APIs rate-limit, and events are minutes late anyway. */
+export const MIN_POLL_INTERVAL_MS = 1000;
+
+function readPoll(table: TableReader, type: RestType): Pick<RestUpstreamConfig, 'poll'> | Record<string, never> {
+  const poll = table.boolean('poll', false);
+  const interval = table.duration('poll_interval', 300_000);
+  if (!poll) {
+    if (table.has('poll_interval')) table.problem('poll_interval', 'has no effect without poll = true');
+    return {};
+  }
+  if (type in POLL_UNSUPPORTED) {
+    table.problem('poll', `type "${type}" cannot poll for events: ${POLL_UNSUPPORTED[type as keyof typeof POLL_UNSUPPORTED]}`);
+    return {};
+  }
+  if (interval < MIN_POLL_INTERVAL_MS) table.problem('poll_interval', `must be at least 1s, got ${interval} ms`);
+  return { poll: { intervalMs: interval } };
 }
 
 /** Which webhook credential each provider documents (src/events/providers/<type>.ts). */

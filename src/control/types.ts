@@ -1,6 +1,7 @@
 /** What the control socket answers; shared by the daemon side (server.ts) and the CLI (client.ts). */
 import type { UpstreamHealth } from '../delivery/router.js';
 import type { MessageState } from '../spool/types.js';
+import type { PollStatus } from '../events/poll/poller.js';
 
 export interface ListenerStatus {
   address: string;
@@ -40,6 +41,8 @@ export interface StatusReport {
   metrics: string | null;
   /** Storage faults (disk full, failed writes); any makes `status` CRITICAL. Absent from daemons before 0.1. */
   spool?: { problems: string[] };
+  /** Upstreams with `poll = true`: how their event polling fares. Absent from older daemons. */
+  polls?: PollStatus[];
 }
 
 export function upstreamState(h: UpstreamHealth): UpstreamStatus['state'] {

@@ -1,7 +1,8 @@
 /**
  * `queue bounce ID`: the operator gives up on a message now. Every recipient still open is marked
  * failed and the DSN is built and committed in the same spool transaction as the change, exactly
- * as a permanent failure in the scheduler would, so a bounce is never lost nor sent twice.
+ * as a permanent failure in the scheduler would, so a bounce is never lost nor sent twice
+ * (tested by test/spool-integrity.test.ts: a DSN builder that throws leaves the message as it was).
  */
 import type { Spool } from '../spool/spool.js';
 import { isFinal, type RecipientState } from '../spool/types.js';

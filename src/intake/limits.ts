@@ -1,5 +1,6 @@
 /** Per-client-IP bookkeeping for a listener: concurrent connections, message rate, failed AUTH lockout. */
 import type { Rate } from '../config/units.js';
+import { TokenBucket } from '../token-bucket.js';
 
 export class ConnectionCounter {
   private readonly counts = new Map<string, number>();
@@ -19,26 +20,25 @@ export class ConnectionCounter {
   }
 }
 
-/** Token bucket per IP: `count` messages per window, refilled continuously. */
+/** A token bucket per IP: `count` messages per window. */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(private readonly rate: Rate) {}
 
   take(ip: string, now = Date.now()): boolean {
-    const perMs = this.rate.count / this.rate.perMs;
-    const bucket = this.buckets.get(ip) ?? { tokens: this.rate.count, at: now };
-    bucket.tokens = Math.min(this.rate.count, bucket.tokens + (now - bucket.at) * perMs);
-    bucket.at = now;
-    this.buckets.set(ip, bucket);
-    if (this.buckets.size > 10_000) this.prune(now);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    let bucket = this.buckets.get(ip);
+    if (!bucket) {
+      if (this.buckets.size >= 10_000) this.prune(now);
+      bucket = new TokenBucket(this.rate, now);
+      this.buckets.set(ip, bucket);
+    }
+    return bucket.take(now);
   }
 
+  /** Forgets full buckets: a new one starts full, so nothing changes for those IPs. */
   private prune(now: number): void {
-    for (const [ip, bucket] of this.buckets) if (now - bucket.at > this.rate.perMs) this.buckets.delete(ip);
+    for (const [ip, bucket] of this.buckets) if (bucket.isFull(now)) this.buckets.delete(ip);
   }
 }
 

@@ -12,7 +12,8 @@
  * that token scoped to the file's owner (resolves after fsync), then unlink and fsync the directory.
  * The spool remembers a token for max_age after its message is gone, so the file is recognised as
  * a duplicate — and only unlinked — when an earlier import committed it and crashed before the
- * unlink, or when the socket submission it backs up was spooled but its reply was lost. A file
+ * unlink (tested by test/faults/maildrop-faults.test.ts), or when the socket submission it backs
+ * up was spooled but its reply was lost (test/e2e-spool-integrity.test.ts "…with one token…"). A file
  * that cannot be parsed (or is a symlink, or is refused) is renamed `.bad.<token>` and logged,
  * never deleted. Any local user can write
  * a file here, so the importer trusts none of it: the size is checked before reading

@@ -2,7 +2,8 @@
  * SMTP intake: one smtp-server per [[listen]] table. The gate is the allow-list and, where
  * `auth = "required"`, authentication — there is no local delivery, every recipient goes upstream,
  * so nothing else can make this an open relay. Every message ends in `spool.accept()`, and the
- * final reply to DATA is sent only after the spool reports the commit fsynced.
+ * final reply to DATA is sent only after the spool reports the commit fsynced (tested by
+ * test/faults/durability-order.test.ts).
  */
 import { unwatchFile, watchFile } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -73,6 +74,7 @@ export class SmtpIntake {
     if (listen.tls !== 'none') this.reloadCertificate(listen);
     this.users = users;
     this.settings = settings;
+    if (this.server) this.server.options.maxRecipients = settings.maxRecipients; // read at every RCPT
     this.listen = listen;
     this.allowed = allowMatcher(listen.allow);
     this.rateLimiter = listen.rateLimit ? new RateLimiter(listen.rateLimit) : undefined;
@@ -88,6 +90,10 @@ export class SmtpIntake {
       name: this.settings.hostname,
       banner: 'mailshim',
       size: this.settings.maxMessageSize,
+      // smtp-server's own cap answers the RCPT after the last with Postfix's exact words,
+      // "452 4.5.3 Error: too many recipients" (smtpd_recipient_limit); a repeated address
+      // does not count, as it replaces the earlier entry.
+      maxRecipients: this.settings.maxRecipients,
       secure: listen.tls === 'implicit',
       ...(tlsFiles ?? {}),
       minVersion: listen.tlsMinVersion,
@@ -249,12 +255,9 @@ export class SmtpIntake {
     }
   }
 
-  private onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
+  private onRcptTo(address: SMTPServerAddress, _session: SMTPServerSession, callback: (err?: Error) => void): void {
     try {
       address.address = checkEnvelopeAddress(address.address, 'recipient');
-      if (session.envelope.rcptTo.length >= this.settings.maxRecipients) {
-        throw new SmtpReply(452, '4.5.3', `Too many recipients (at most ${this.settings.maxRecipients} per message)`);
-      }
       callback();
     } catch (error) {
       callback(error as Error);

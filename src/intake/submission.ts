@@ -2,7 +2,8 @@
  * The daemon's local submission socket (default /run/mailshim/submit.sock, mode 0666): how the
  * sendmail command, running as any user (www-data for PHP), hands a message to the daemon.
  * Protocol in submission-protocol.ts. Each submission is localized (aliases, masquerading), then
- * spooled; the reply is written only after `spool.accept()` has fsynced.
+ * spooled; the reply is written only after `spool.accept()` has fsynced (tested by
+ * test/faults/durability-order.test.ts, "the sendmail socket…").
  *
  * Trust: node cannot read SO_PEERCRED, so the user/uid in a request are as the client claims
  * them (logged as such). That grants nothing: any local user can already submit over SMTP on

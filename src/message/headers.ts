@@ -12,17 +12,36 @@ export interface HeaderField {
   raw: string;
 }
 
-/** Byte offset where the body starts (after the blank line), or the length when there is no body. */
-export function headerEnd(message: Buffer): number {
-  const crlf = message.indexOf('\r\n\r\n');
-  const lf = message.indexOf('\n\n');
-  if (message.length > 0 && (message[0] === 0x0a || (message[0] === 0x0d && message[1] === 0x0a))) return 0;
-  if (crlf === -1 && lf === -1) return message.length;
-  if (crlf === -1) return lf + 2;
-  if (lf === -1) return crlf + 4;
-  return Math.min(crlf + 4, lf + 2);
+/** A field's first line: a name of printable ASCII but ":" (RFC 5322 §2.2), then ":". */
+const FIELD_START = /^[!-9;-~]+:/;
+
+/**
+ * The one header/body splitter. The header block ends after the first empty line (CRLF or bare
+ * LF; `separated`), or at the end of the message. With `stopAtNonHeader` it also ends before the
+ * first line that is neither a field nor a continuation (not `separated`): how the sendmail
+ * path reads what a program pipes in, as Postfix's cleanup does ("Subject: x\nhello" has a body).
+ */
+export function headerBlock(message: Buffer, stopAtNonHeader = false): { end: number; separated: boolean } {
+  let offset = 0;
+  while (offset < message.length) {
+    const newline = message.indexOf(0x0a, offset);
+    const next = newline === -1 ? message.length : newline + 1;
+    if (newline === offset || (newline === offset + 1 && message[offset] === 0x0d)) return { end: next, separated: true };
+    if (stopAtNonHeader) {
+      const continuation = offset > 0 && (message[offset] === 0x20 || message[offset] === 0x09);
+      if (!continuation && !FIELD_START.test(message.toString('latin1', offset, next))) return { end: offset, separated: false };
+    }
+    offset = next;
+  }
+  return { end: message.length, separated: false };
 }
 
+/** Byte offset where the body starts (after the blank line), or the length when there is no body. */
+export function headerEnd(message: Buffer): number {
+  return headerBlock(message).end;
+}
+
+/** The header block (with the blank line that ends it) and the body. */
 export function splitHeaders(message: Buffer): { header: string; body: Buffer } {
   const end = headerEnd(message);
   return { header: message.subarray(0, end).toString('latin1'), body: message.subarray(end) };

@@ -6,7 +6,7 @@
  */
 import { SubmitError } from '../errors.js';
 import { parseAddressList } from '../message/addresses.js';
-import { fieldValue, HOP_COUNT_LIMIT, missingHeaders, parseHeaderFields } from '../message/headers.js';
+import { fieldValue, headerBlock, HOP_COUNT_LIMIT, missingHeaders, parseHeaderFields } from '../message/headers.js';
 
 /**
  * Input bytes → CRLF lines. Stops at a lone "." line unless `ignoreDots`. Anything else is kept
@@ -28,24 +28,6 @@ export function normalizeInput(input: Buffer, ignoreDots: boolean): Buffer {
   return Buffer.from(out.map((l) => l + '\r\n').join(''), 'latin1');
 }
 
-const HEADER_LINE = /^[!-9;-~]+:/;
-
-/** Splits CRLF text into header lines and body; a non-header line ends the header block as a blank line would. */
-function split(message: string): { header: string; body: string } {
-  let offset = 0;
-  let first = true;
-  while (offset < message.length) {
-    const end = message.indexOf('\r\n', offset);
-    const line = message.slice(offset, end === -1 ? message.length : end);
-    if (line === '') return { header: message.slice(0, offset), body: message.slice(offset) };
-    const continuation = !first && /^[ \t]/.test(line);
-    if (!HEADER_LINE.test(line) && !continuation) return { header: message.slice(0, offset), body: '\r\n' + message.slice(offset) };
-    first = false;
-    offset = end === -1 ? message.length : end + 2;
-  }
-  return { header: message, body: '\r\n' };
-}
-
 export interface PrepareOptions {
   /** -t: take recipients from To/Cc/Bcc. */
   readRecipients?: boolean;
@@ -65,8 +47,10 @@ export interface Prepared {
 }
 
 export function prepareMessage(normalized: Buffer, o: PrepareOptions): Prepared {
-  const { header, body } = split(normalized.toString('latin1'));
-  const fields = parseHeaderFields(header);
+  // A non-header line ends the header block as a blank line would; the blank line is then added.
+  const { end } = headerBlock(normalized, true);
+  const fields = parseHeaderFields(normalized.toString('latin1', 0, end));
+  const body = '\r\n' + normalized.toString('latin1', end);
   if (fields.filter((f) => f.name.toLowerCase() === 'received').length + 1 > HOP_COUNT_LIMIT) {
     // Postfix would accept and bounce (5.4.0 "too many hops"); the caller is right here, so say it now.
     throw new SubmitError('EDATAERR', `too many hops: more than ${HOP_COUNT_LIMIT} Received: headers (a mail loop)`);

@@ -120,6 +120,7 @@ export async function submit(config: ClientConfig, s: Submission): Promise<Submi
   }
   // Down: not running. Broken: it may or may not have spooled; the maildrop file carries the same
   // token, and the spool queues one message per token (the importer drops the file as a duplicate).
+  // Tested by test/e2e-spool-integrity.test.ts ("…the maildrop fallback of the same submission is dropped").
   return await toMaildrop(config, request, s.bytes, `daemon ${answer.kind === 'down' ? 'not running' : 'connection failed'} (${answer.reason})`, answer.kind === 'down' ? 'ECANTCREAT' : 'ETEMPFAIL');
 }
 

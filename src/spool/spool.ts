@@ -9,6 +9,8 @@
  *             queued; kept as a tombstone for `tombstoneMs` after the message is delivered,
  *             bounced or deleted, so a late duplicate (the sendmail maildrop fallback of a socket
  *             submission whose reply was lost) is recognised and never queued twice
+ *             (tested by test/spool-integrity.test.ts "the same (uid, token)…" and the
+ *             tombstone tests, test/e2e-spool-integrity.test.ts "…with one token…")
  *   expiry    [expiresAt, "uid:token"] → null, so expired tombstones are pruned a few at a time
  *             inside ordinary write transactions (bounded work, no sweeper)
  *
@@ -20,15 +22,19 @@
  * executeTxnCallbacks). So each mutation here runs as a `childTransaction()`: a nested LMDB
  * transaction that is aborted when its callback throws, leaving the batch's other callbacks and
  * the spool as they were. Mutations also compute everything that can throw (the new record, the
- * DSN) before their first write.
+ * DSN) before their first write. Tested by test/spool-integrity.test.ts (a DSN builder, an index
+ * update and an outcome write that throw; a sibling write in the same batch still commits).
  *
  * Durability. lmdb-js batches every write issued in the same event turn into one transaction
  * (group commit), and on Linux defaults to `overlappingSync`: the write promise resolves when the
  * transaction is *committed and visible*, while the fsync of that commit completes later. So
  * `accept()` awaits the commit and then `root.flushed`, which resolves only after the OS reports
- * the commit synced to storage. Only then does the caller (SMTP 250, sendmail exit 0) acknowledge.
- * LMDB's copy-on-write B-tree plus meta-page switch makes each commit atomic: after a crash at
- * any moment a message is either wholly present (record, body and index) or absent.
+ * the commit synced to storage. Only then does the caller (SMTP 250, sendmail exit 0) acknowledge
+ * (tested by test/faults/durability-order.test.ts: under strace, the pages, then a completed
+ * fdatasync, then the 250). LMDB's copy-on-write B-tree plus meta-page switch makes each commit
+ * atomic: after a crash at any moment a message is either wholly present (record, body and index)
+ * or absent. That is LMDB's property, not tested here; what the daemon does with a damaged or
+ * truncated file is (test/faults/damaged-spool.test.ts).
  *
  * One writer: the daemon holds the spool lock (lock.ts) while it runs; queue commands send their
  * changes to it, and write here themselves only while no daemon runs, holding the same lock.
@@ -209,6 +215,8 @@ export class Spool extends EventEmitter {
    * Stores a message and its envelope; resolves with the queue id only once the commit is
    * fsynced. On failure nothing is stored (the transaction is atomic) and a SpoolError is thrown:
    * ESPOOLFULL, ESPOOLIO, or EIDEXISTS when `meta.id` is already taken (never overwritten).
+   * Tested by test/faults/intake-faults.test.ts (ENOSPC/EIO writing pages: nothing stored) and
+   * test/spool-integrity.test.ts (two inserts with one id).
    */
   async accept(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now = Date.now()): Promise<string> {
     return (await this.acceptOnce(envelope, bytes, meta, undefined, now)).id;
@@ -416,7 +424,8 @@ export class Spool extends EventEmitter {
    * Read-modify-write of one record in a single transaction. `change` receives the current record
    * (as another process may have changed it) and returns the new one. When every recipient is
    * final the record and body are removed. `extra` messages (DSNs) are inserted in the same
-   * transaction, so a bounce is never lost nor created twice. Resolves once fsynced; returns the
+   * transaction, so a bounce is never lost nor created twice (tested by
+   * test/spool-integrity.test.ts "a DSN builder that throws…"). Resolves once fsynced; returns the
    * ids of the inserted messages, or undefined when the record no longer exists.
    */
   async update(
@@ -597,7 +606,9 @@ export class Spool extends EventEmitter {
    * on the same failing disk. So it is a fail-stop: `failStop` (the daemon exits at once, before
    * any reply is sent) — the SMTP client sees the connection drop, not a 451, and retries; after
    * the restart the message is either wholly in the spool or absent, so the worst case is a
-   * duplicate, never a loss, and never a 451'd message delivered.
+   * duplicate, never a loss, and never a 451'd message delivered. Tested by
+   * test/faults/intake-faults.test.ts ("EIO from fdatasync after the commit is visible…") and
+   * test/faults/maildrop-faults.test.ts (the maildrop file outlives the fail-stop).
    */
   private async commit(body: () => void, kind: 'intake' | 'bookkeeping' = 'bookkeeping'): Promise<void> {
     if (this.closed) throw new SpoolError('ESPOOLIO', 'spool is closed');

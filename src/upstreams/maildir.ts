@@ -1,10 +1,11 @@
 /**
  * Capture upstream: writes each delivered message as an .eml file, so mailshim runs with no
  * provider account (the embedded default) and operators can inspect what would be sent.
- * The file is written under a temporary name, fsynced, then renamed: a reader never sees half
- * a message, and the delivery is only reported once the bytes are on disk.
+ * The file is written under a temporary name, fsynced, then renamed and the directory fsynced: a
+ * reader never sees half a message, and the delivery is only reported once the bytes and the name
+ * are on disk (tested by test/faults/maildir-faults.test.ts).
  */
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { MaildirUpstreamConfig } from '../config/types.js';
@@ -32,10 +33,20 @@ export class MaildirUpstream implements Upstream {
       try {
         await file.writeFile(Buffer.concat([trace, message.raw]));
         await file.sync();
+      } catch (error) {
+        await unlink(temp).catch(() => undefined); // never a half-written file left behind
+        throw error;
       } finally {
         await file.close();
       }
       await rename(temp, join(this.dir, `${name}.eml`));
+      // The new name is on disk only once the directory is synced too.
+      const dir = await open(this.dir, 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
       return forAll(message.recipients, { kind: 'accepted', reply: `250 2.0.0 written ${name}.eml`, providerMessageId: name });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'EIO';

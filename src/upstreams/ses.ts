@@ -13,6 +13,7 @@
 import { domainToASCII } from 'node:url';
 import aws4 from 'aws4';
 import type { SesUpstreamConfig } from '../config/types.js';
+import { headerEnd } from '../message/headers.js';
 import { outboundRaw, RestUpstream, type Prepared, type ProviderError } from './rest/base.js';
 import type { CheckVerdict, CredentialCheck } from './rest/check.js';
 import { apiUrl, field, parseJson, str, type HttpRequest, type HttpResponse } from './rest/http.js';
@@ -36,8 +37,7 @@ export function longLine(raw: Buffer): { line: number; octets: number } | undefi
 
 /** The first address header (From, To, Cc, Reply-To, Sender) whose address has non-ASCII after the "@". */
 export function nonAsciiAddressHeader(raw: Buffer): string | undefined {
-  const end = raw.indexOf('\r\n\r\n');
-  const head = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
+  const head = raw.subarray(0, headerEnd(raw)).toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
   for (const line of head.split(/\r?\n/)) {
     const name = /^(from|to|cc|bcc|reply-to|sender):/i.exec(line)?.[1];
     if (name && /@[^\s<>,;"]*[^\x00-\x7f]/.test(line)) return name;

@@ -7,9 +7,9 @@ import type { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import XOAuth2 from 'nodemailer/lib/xoauth2/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
-import { connectProbe, networkFailure, timed } from './probe.js';
+import { certificateAdvice } from './certificate-advice.js';
+import { connectProbe, networkFailure, peekCertificate, timed } from './probe.js';
 import { connectionOptions, resultOfError, type OAuthTokenProvider } from './smtp-errors.js';
-import { certificateAdvice, peekCertificate } from './tls-peek.js';
 import type { CheckRequest, CheckStep } from './types.js';
 
 export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, request: CheckRequest, oauth?: OAuthTokenProvider): Promise<CheckStep[]> {

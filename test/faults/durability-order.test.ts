@@ -1,5 +1,6 @@
 /**
- * "250 only after fsync", tested so that it can fail. kill -9 leaves the page cache intact, so a
+ * "250 only after fsync" (and the sendmail socket's "ok" reply, and so its exit 0, only after
+ * fsync), tested so that it can fail. kill -9 leaves the page cache intact, so a
  * kill -9 test passes even with the fsync removed. Here strace records the daemon's syscalls and
  * slows every fdatasync(2) down by 300 ms: the write of the message's pages, then a completed
  * fdatasync, must both come before the "250 ... queued as" reply is written.
@@ -15,42 +16,68 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { relayConfig } from '../helpers/config.js';
-import { startDaemon, writeConfig } from '../helpers/daemon.js';
+import { startDaemon, writeConfig, type RunningDaemon } from '../helpers/daemon.js';
+import { runBin } from '../helpers/sendmail.js';
 import { closedPort, tempDir } from '../helpers/tmp.js';
 import { checked, inject, sendMessage, straceMissing } from './helpers.js';
 
 const noStrace = straceMissing();
 
+/**
+ * In the strace log: the write of the message's pages (they carry `subject`), then a completed
+ * sync, then the write of the acknowledgement (`ack`). Returns what was checked.
+ */
+function assertSyncedBeforeAck(trace: string, subject: string, ack: (line: string) => boolean): string {
+  const lines = readFileSync(trace, 'utf8').split('\n');
+  const replyAt = lines.findIndex((l) => /\bwritev?\(/.test(l) && ack(l));
+  const pagesAt = lines.findIndex((l) => /\b(pwrite64|writev)\(/.test(l) && l.includes(`Subject: ${subject}`));
+  assert.ok(replyAt > 0, 'found the acknowledgement in the trace');
+  assert.ok(pagesAt >= 0 && pagesAt < replyAt, 'the message pages were written before the acknowledgement');
+  // A completed fdatasync/fsync/msync between the page write and the reply (strace prints the
+  // result on the call's own line, or on its "resumed" line when another thread interleaved).
+  const synced = lines.slice(pagesAt + 1, replyAt).find((l) => /(fdatasync|fsync|msync)\(\d*.*\) += 0|<\.\.\. (fdatasync|fsync|msync) resumed>.*= 0/.test(l));
+  assert.ok(synced, `a completed sync between the page write and the acknowledgement:\n${lines.slice(pagesAt, replyAt + 1).map((l) => l.slice(0, 140)).join('\n')}`);
+  return `pages (line ${pagesAt}) → "${synced.trim().slice(0, 80)}" → acknowledgement (line ${replyAt}), with every fdatasync delayed 300 ms`;
+}
+
 describe('durability order (strace)', { skip: noStrace }, () => {
-  it('writes the message pages, completes an fdatasync, and only then writes the 250', async (t) => {
+  /** A daemon whose upstream is down (the message stays queued, nothing else writes), traced while `run` runs. */
+  const traced = async (run: (daemon: RunningDaemon, config: string, trace: string) => Promise<string>): Promise<string> => {
     const dir = tempDir();
-    const port = await closedPort(); // upstream down: the message stays queued, nothing else writes
-    const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: port }));
+    const config = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: await closedPort() }));
     const daemon = await startDaemon(config);
-    const trace = join(dir.path, 'trace');
     try {
+      const trace = join(dir.path, 'trace');
       const tracer = await inject(daemon.child.pid!, ['fdatasync:delay_exit=300000'], { file: trace, also: ['fsync', 'msync', 'pwrite64', 'writev', 'write'] });
-      let reply: string;
+      let ack: string;
       try {
-        reply = await sendMessage(daemon.port, 'durable7', 1000);
+        ack = await run(daemon, config, trace);
       } finally {
         await tracer.detach();
       }
-      assert.match(reply, /^250 2\.0\.0 Ok: queued as (\w+)/);
-      const id = /queued as (\w+)/.exec(reply)![1]!;
-      const lines = readFileSync(trace, 'utf8').split('\n');
-      const replyAt = lines.findIndex((l) => /\bwritev?\(/.test(l) && l.includes(`250 2.0.0 Ok: queued as ${id}`));
-      const pagesAt = lines.findIndex((l) => /\b(pwrite64|writev)\(/.test(l) && l.includes('Subject: durable7'));
-      assert.ok(replyAt > 0, 'found the 250 in the trace');
-      assert.ok(pagesAt >= 0 && pagesAt < replyAt, 'the message pages were written before the 250');
-      // A completed fdatasync/fsync/msync between the page write and the reply (strace prints the
-      // result on the call's own line, or on its "resumed" line when another thread interleaved).
-      const synced = lines.slice(pagesAt + 1, replyAt).find((l) => /(fdatasync|fsync|msync)\(\d*.*\) += 0|<\.\.\. (fdatasync|fsync|msync) resumed>.*= 0/.test(l));
-      assert.ok(synced, `a completed sync between the page write and the 250:\n${lines.slice(pagesAt, replyAt + 1).map((l) => l.slice(0, 140)).join('\n')}`);
-      checked(t, `order: pages (line ${pagesAt}) → "${synced.trim().slice(0, 80)}" → 250 (line ${replyAt}), with every fdatasync delayed 300 ms`);
+      return ack;
     } finally {
       await daemon.stop();
       dir.cleanup();
     }
+  };
+
+  it('writes the message pages, completes an fdatasync, and only then writes the 250', async (t) => {
+    await traced(async (daemon, _config, trace) => {
+      const reply = await sendMessage(daemon.port, 'durable7', 1000);
+      assert.match(reply, /^250 2\.0\.0 Ok: queued as (\w+)/);
+      const id = /queued as (\w+)/.exec(reply)![1]!;
+      checked(t, `SMTP order: ${assertSyncedBeforeAck(trace, 'durable7', (l) => l.includes(`250 2.0.0 Ok: queued as ${id}`))}`);
+      return id;
+    });
+  });
+
+  it('the sendmail socket: pages, a completed fdatasync, and only then the "ok" reply (so exit 0)', async (t) => {
+    await traced(async (_daemon, config, trace) => {
+      const result = await runBin('sendmail', ['-i', 'ops@example.net'], { input: 'Subject: durable-socket\n\nhello\n', config });
+      assert.equal(result.code, 0, result.stderr);
+      checked(t, `socket order: ${assertSyncedBeforeAck(trace, 'durable-socket', (l) => l.includes('{\\"ok\\":true,\\"id\\":'))}`);
+      return '';
+    });
   });
 });

@@ -49,3 +49,18 @@ export async function runBin(
   const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
   return { code, stdout, stderr };
 }
+
+/**
+ * Polls mailq (through the daemon) until the queue is empty: every message, bounces included,
+ * delivered or bounced, so nothing more can go out. What a test that counts deliveries waits for,
+ * instead of a fixed sleep.
+ */
+export async function waitForEmptyQueue(config: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout } = await runBin('mailq', [], { config });
+    if (stdout === 'Mail queue is empty\n') return;
+    if (Date.now() > deadline) throw new Error(`queue not empty after ${timeoutMs} ms:\n${stdout}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -33,18 +33,22 @@ const TYPES: Record<string, ProviderEvent['type']> = {
 export function parseBrevo(body: Buffer): WebhookResult {
   const events: ProviderEvent[] = [];
   for (const e of asList(jsonBody(body))) {
-    const id = str(field(e, 'message-id'));
-    const recipient = lower(field(e, 'email'));
-    const type = TYPES[lower(field(e, 'event')) ?? ''];
-    if (!id || !recipient || !type) continue;
-    events.push({
-      type,
-      providerMessageId: normalizeMessageId('brevo', id),
-      recipient,
-      reason: reasonOf(field(e, 'reason')),
-      eventId: `${lower(field(e, 'event'))}:${id}:${recipient}`,
-      at: dateOf(field(e, 'ts_event') ?? field(e, 'date')),
-    });
+    const event = brevoEvent(lower(field(e, 'event')), str(field(e, 'message-id')), lower(field(e, 'email')), field(e, 'reason'), dateOf(field(e, 'ts_event') ?? field(e, 'date')));
+    if (event) events.push(event);
   }
   return { events };
+}
+
+/** One Brevo event from its webhook name ("hard_bounce", …): webhooks, and the events API once its names are mapped (poll/brevo.ts). */
+export function brevoEvent(name: string | undefined, id: string | undefined, recipient: string | undefined, reason: unknown, at: Date | undefined): ProviderEvent | undefined {
+  const type = TYPES[name ?? ''];
+  if (!id || !recipient || !type) return undefined;
+  return {
+    type,
+    providerMessageId: normalizeMessageId('brevo', id),
+    recipient,
+    reason: reasonOf(reason),
+    eventId: `${name}:${id}:${recipient}`,
+    at,
+  };
 }

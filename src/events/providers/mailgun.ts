@@ -29,11 +29,16 @@ export function verifyMailgun(request: WebhookRequest, secrets: WebhookSecrets, 
 }
 
 export function parseMailgun(body: Buffer): WebhookResult {
-  const data = field(jsonBody(body), 'event-data');
+  const event = mailgunEvent(field(jsonBody(body), 'event-data'));
+  return { events: event ? [event] : [] };
+}
+
+/** One Mailgun event: a webhook's `event-data`, or an item of the Events API's `items` (the same structure). */
+export function mailgunEvent(data: unknown): ProviderEvent | undefined {
   const event = lower(field(data, 'event'));
   const recipient = lower(field(data, 'recipient'));
   const id = str(field(field(field(data, 'message'), 'headers'), 'message-id'));
-  if (!event || !recipient || !id) return { events: [] };
+  if (!event || !recipient || !id) return undefined;
   const status = field(data, 'delivery-status');
   const reasonCode = lower(field(data, 'reason'));
   let type: ProviderEvent['type'] | undefined;
@@ -49,17 +54,15 @@ export function parseMailgun(body: Buffer): WebhookResult {
     case 'delivered': type = 'delivered'; break;
     case 'opened': type = 'opened'; break;
   }
-  if (!type) return { events: [] };
+  if (!type) return undefined;
   const code = str(field(status, 'code'));
   return {
-    events: [{
-      type,
-      providerMessageId: normalizeMessageId('mailgun', id),
-      recipient,
-      reason: reasonOf(field(status, 'message'), field(status, 'description'), field(field(data, 'reject'), 'reason')) ?? reasonCode,
-      status: code && code !== '0' ? code : undefined,
-      eventId: str(field(data, 'id')),
-      at: dateOf(field(data, 'timestamp')),
-    }],
+    type,
+    providerMessageId: normalizeMessageId('mailgun', id),
+    recipient,
+    reason: reasonOf(field(status, 'message'), field(status, 'description'), field(field(data, 'reject'), 'reason')) ?? reasonCode,
+    status: code && code !== '0' ? code : undefined,
+    eventId: str(field(data, 'id')),
+    at: dateOf(field(data, 'timestamp')),
   };
 }

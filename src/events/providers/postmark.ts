@@ -30,13 +30,21 @@ const BOUNCE_TYPES: Record<string, ProviderEvent['type']> = {
 };
 
 export function parsePostmark(body: Buffer): WebhookResult {
-  const e = jsonBody(body);
+  const event = postmarkEvent(jsonBody(body));
+  return { events: event ? [event] : [] };
+}
+
+/**
+ * One Postmark record: a webhook body, or (recordType "bounce") an item of the Bounces API's
+ * `Bounces` list, which has the bounce webhook's fields.
+ */
+export function postmarkEvent(e: unknown, recordType = lower(field(e, 'RecordType'))): ProviderEvent | undefined {
   const id = str(field(e, 'MessageID'));
-  if (!id) return { events: [] };
+  if (!id) return undefined;
   let type: ProviderEvent['type'] | undefined;
   let recipient = lower(field(e, 'Recipient'));
   let at = dateOf(field(e, 'ReceivedAt'));
-  switch (lower(field(e, 'RecordType'))) {
+  switch (recordType) {
     case 'bounce':
       type = BOUNCE_TYPES[lower(field(e, 'Type')) ?? ''];
       recipient = lower(field(e, 'Email'));
@@ -57,16 +65,14 @@ export function parsePostmark(body: Buffer): WebhookResult {
     default: // other record types (Click, SubscriptionChange, ...) are not delivery outcomes
       break;
   }
-  if (!type || !recipient) return { events: [] };
+  if (!type || !recipient) return undefined;
   const eventId = str(field(e, 'ID'));
   return {
-    events: [{
-      type,
-      providerMessageId: normalizeMessageId('postmark', id),
-      recipient,
-      reason: reasonOf(field(e, 'Description'), field(e, 'Details')),
-      eventId: eventId ? `${lower(field(e, 'RecordType'))}:${eventId}` : undefined,
-      at,
-    }],
+    type,
+    providerMessageId: normalizeMessageId('postmark', id),
+    recipient,
+    reason: reasonOf(field(e, 'Description'), field(e, 'Details')),
+    eventId: eventId ? `${recordType}:${eventId}` : undefined,
+    at,
   };
 }

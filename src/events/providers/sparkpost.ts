@@ -29,30 +29,35 @@ export function parseSparkpost(body: Buffer): WebhookResult {
   const events: ProviderEvent[] = [];
   for (const item of asList(jsonBody(body))) {
     const msys = field(item, 'msys');
-    const e = field(msys, 'message_event') ?? field(msys, 'track_event') ?? field(msys, 'gen_event');
-    const id = str(field(e, 'transmission_id'));
-    const recipient = lower(field(e, 'rcpt_to'));
-    if (!id || !recipient) continue;
-    let type: ProviderEvent['type'] | undefined;
-    switch (lower(field(e, 'type'))) {
-      case 'bounce': case 'out_of_band': type = bounceType(str(field(e, 'bounce_class'))); break;
-      case 'policy_rejection': case 'generation_rejection': case 'generation_failure': type = 'rejected'; break;
-      case 'spam_complaint': type = 'complaint'; break;
-      case 'delivery': type = 'delivered'; break;
-      case 'delay': type = 'deferred'; break;
-      case 'open': case 'initial_open': type = 'opened'; break;
-      default: break; // injection, click, ...: not delivery outcomes
-    }
-    if (!type) continue;
-    events.push({
-      type,
-      providerMessageId: normalizeMessageId('sparkpost', id),
-      recipient,
-      reason: reasonOf(field(e, 'raw_reason') ?? field(e, 'reason')),
-      status: str(field(e, 'error_code')),
-      eventId: str(field(e, 'event_id')),
-      at: dateOf(field(e, 'timestamp')),
-    });
+    const event = sparkpostEvent(field(msys, 'message_event') ?? field(msys, 'track_event') ?? field(msys, 'gen_event'));
+    if (event) events.push(event);
   }
   return { events };
+}
+
+/** One SparkPost event: the inside of a webhook's `msys.<kind>_event`, or an item of the Events API's `results` (the same fields). */
+export function sparkpostEvent(e: unknown): ProviderEvent | undefined {
+  const id = str(field(e, 'transmission_id'));
+  const recipient = lower(field(e, 'rcpt_to'));
+  if (!id || !recipient) return undefined;
+  let type: ProviderEvent['type'] | undefined;
+  switch (lower(field(e, 'type'))) {
+    case 'bounce': case 'out_of_band': type = bounceType(str(field(e, 'bounce_class'))); break;
+    case 'policy_rejection': case 'generation_rejection': case 'generation_failure': type = 'rejected'; break;
+    case 'spam_complaint': type = 'complaint'; break;
+    case 'delivery': type = 'delivered'; break;
+    case 'delay': type = 'deferred'; break;
+    case 'open': case 'initial_open': type = 'opened'; break;
+    default: break; // injection, click, ...: not delivery outcomes
+  }
+  if (!type) return undefined;
+  return {
+    type,
+    providerMessageId: normalizeMessageId('sparkpost', id),
+    recipient,
+    reason: reasonOf(field(e, 'raw_reason') ?? field(e, 'reason')),
+    status: str(field(e, 'error_code')),
+    eventId: str(field(e, 'event_id')),
+    at: dateOf(field(e, 'timestamp')),
+  };
 }

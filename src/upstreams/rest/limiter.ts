@@ -5,26 +5,22 @@
  * stops every further request of this upstream until then (and no longer), so one rate-limited
  * answer does not turn into a burst of them for the messages behind it.
  */
-export interface RateLimit {
-  count: number;
-  perMs: number;
-}
+import type { Rate } from '../../config/units.js';
+import { TokenBucket } from '../../token-bucket.js';
 
 export class Limiter {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
-  private tokens: number;
-  private refilledAt: number;
+  private readonly bucket: TokenBucket | undefined;
   private rateChain: Promise<void> = Promise.resolve();
   private heldUntil = 0;
 
   constructor(
     private readonly maxConcurrency: number,
-    private readonly rate?: RateLimit,
+    rate?: Rate,
     private readonly now: () => number = Date.now,
   ) {
-    this.tokens = rate?.count ?? 0;
-    this.refilledAt = now();
+    this.bucket = rate ? new TokenBucket(rate, now()) : undefined;
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
@@ -70,20 +66,10 @@ export class Limiter {
 
   /** Waits for a rate token; serialised so waiters are served in order. */
   private token(): Promise<void> {
-    const rate = this.rate;
-    if (!rate) return Promise.resolve();
+    const bucket = this.bucket;
+    if (!bucket) return Promise.resolve();
     const take = async () => {
-      for (;;) {
-        const now = this.now();
-        this.tokens = Math.min(rate.count, this.tokens + ((now - this.refilledAt) * rate.count) / rate.perMs);
-        this.refilledAt = now;
-        if (this.tokens >= 1) {
-          this.tokens -= 1;
-          return;
-        }
-        const wait = Math.ceil(((1 - this.tokens) * rate.perMs) / rate.count);
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
+      while (!bucket.take(this.now())) await new Promise((resolve) => setTimeout(resolve, bucket.waitMs(this.now())));
     };
     this.rateChain = this.rateChain.then(take);
     return this.rateChain;

@@ -12,10 +12,9 @@ import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
 import { checkEnvelopeAddress, SmtpReply } from '../intake/smtp-replies.js';
 import { adaptSmtpServer } from '../intake/smtp-server-adapter.js';
-import type { SendmailArgs } from '../sendmail/args.js';
 import { sendmailDsnOf } from '../intake/dsn-params.js';
-import { submitMessage, type Invoker } from './sendmail.js';
-import { EX } from './sysexits.js';
+import type { SendmailArgs } from './args.js';
+import { submitMessage, type Invoker } from './submission.js';
 
 const REPLIES: Record<string, [number, string]> = {
   EUSAGE: [501, '5.5.4'],
@@ -34,7 +33,11 @@ function toReply(error: unknown): SmtpReply {
   return new SmtpReply(451, '4.3.0', 'Local error in processing');
 }
 
-export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: Invoker): Promise<number> {
+/** How the dialog ended: QUIT or end of input (`done`), or a broken stdin/stdout (`io-error`). */
+export type DialogEnd = 'done' | 'io-error';
+
+/** Runs the dialog until QUIT or the end of stdin; the caller exits the process (stdin may stay open). */
+export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: Invoker): Promise<DialogEnd> {
   adaptSmtpServer();
   // A caller may pipe the whole dialog and close stdin at once: EOF ends the session only once
   // every command already read has been answered (as Postfix's sendmail -bs), never mid-DATA.
@@ -113,9 +116,9 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
   Object.assign(io, { readyState: 'open', setTimeout: () => io, setKeepAlive: () => io, setNoDelay: () => io });
   // smtp-server's greeting timer is unref'd and stdin is not read yet: hold the process open.
   const keepAlive = setInterval(() => undefined, 60_000);
-  return await new Promise<number>((resolve) => {
-    settle = () => resolve(EX.OK);
-    io.on('finish', () => resolve(EX.OK)); // QUIT: smtp-server ended its side
+  return await new Promise<DialogEnd>((resolve) => {
+    settle = () => resolve('done');
+    io.on('finish', () => resolve('done')); // QUIT: smtp-server ended its side
     io.on('end', () => {
       // stdin closed: answer what was read first
       const connection = [...server.connections][0] as { _parser?: NodeJS.WritableStream & { writableFinished: boolean } } | undefined;
@@ -127,12 +130,7 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
       if (!parser || parser.writableFinished) done();
       else parser.once('finish', done);
     });
-    io.on('error', () => resolve(EX.IOERR));
+    io.on('error', () => resolve('io-error'));
     server.connect(io as unknown as Socket, { remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 });
-  }).then((code) => {
-    clearInterval(keepAlive);
-    // stdin may stay open after QUIT: exit once everything written has reached stdout.
-    process.stdout.write('', () => process.exit(code));
-    return code;
-  });
+  }).finally(() => clearInterval(keepAlive));
 }
