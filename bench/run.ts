@@ -167,7 +167,7 @@ async function restRelay(base: string, o: Options): Promise<{ line: string; rate
   if (!types.includes('sendgrid') || !existsSync(fakeFile)) {
     return { line: `REST relay: not available in this build (upstream types: ${types.join(', ')})`, rate: null, p50: null, p99: null };
   }
-  const { startSendgridFake } = (await import(fakeFile)) as { startSendgridFake(key: string): Promise<RestFake> };
+  const { startSendgridFake } = (await import(fakeFile)) as { startSendgridFake: (key: string) => Promise<RestFake> };
   const fake = await startSendgridFake('SG.bench');
   const port = await freePort();
   const daemon = await startMailshim({

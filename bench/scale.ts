@@ -73,11 +73,11 @@ function runClient(args: string[], env: NodeJS.ProcessEnv): Promise<ClientRun> {
     let firstLineMs: number | null = null;
     let lines = 0;
     let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       if (firstLineMs === null && chunk.includes(10)) firstLineMs = performance.now() - started;
       for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
     });
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
       const rss = /maxrss=(\d+)/.exec(stderr);

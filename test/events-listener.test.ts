@@ -72,7 +72,7 @@ test('signed Mailgun event: recorded then 200; replayed, forged or stale: 401 an
   assert.equal(recorded[0]![0]!.providerMessageId, '20130503192659.13651.20287@mg.example.org');
   assert.equal((await post('/events/mg', body)).status, 401, 'replayed token');
   assert.equal((await post('/events/mg', mailgunBody('token-2', {}, 'wrong-key'))).status, 401, 'forged');
-  const stale = JSON.parse(mailgunBody('token-3'));
+  const stale = JSON.parse(mailgunBody('token-3')) as { signature: { timestamp: string; signature: string } };
   stale.signature.timestamp = String(Math.floor(Date.now() / 1000) - 3600);
   stale.signature.signature = signMailgun(KEY, stale.signature.timestamp, 'token-3');
   assert.equal((await post('/events/mg', JSON.stringify(stale))).status, 401, 'stale');

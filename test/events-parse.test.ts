@@ -60,7 +60,7 @@ test('SendGrid: bounce/dropped/spamreport/delivered; sg_message_id is cut back t
 test('Postmark: HardBounce, SpamComplaint, Delivery, and soft bounces as deferred', () => {
   // https://postmarkapp.com/developer/webhooks/bounce-webhook (example payload)
   const bounce = {
-    RecordType: 'Bounce', MessageStream: 'outbound', ID: 4323372036854775807, Type: 'HardBounce', TypeCode: 1, Name: 'Hard bounce', Tag: 'Test',
+    RecordType: 'Bounce', MessageStream: 'outbound', ID: 4323372036854776000, Type: 'HardBounce', TypeCode: 1, Name: 'Hard bounce', Tag: 'Test',
     MessageID: '883953f4-6105-42a2-a16a-77a8eac79483', ServerID: 23, Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).',
     Details: 'Test bounce details', Email: 'john@example.com', From: 'sender@example.com', BouncedAt: '2019-11-05T16:33:54.9070259Z', DumpAvailable: true, Inactive: true, CanActivate: true, Subject: 'Test subject',
   };

@@ -44,7 +44,7 @@ providerSuite<Json>({
     assert.match(headers.idempotencyKey ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.equal(requestHeader(a.request, 'api-key'), KEY);
   },
-  textOf: (a) => `${String(a.payload.textContent ?? '')}\n${String(a.payload.htmlContent ?? '')}`,
+  textOf: (a) => `${(a.payload.textContent as string | undefined) ?? ''}\n${(a.payload.htmlContent as string | undefined) ?? ''}`,
   rateLimited: { status: 429, headers: { 'retry-after': '1' }, body: { code: 'too_many_requests', message: 'The expected rate limit is exceeded.' } },
   unauthorized: brevoError(401, 'unauthorized', 'Key not found'),
   rejected: brevoError(400, 'invalid_parameter', 'email is not valid in to'),

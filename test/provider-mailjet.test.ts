@@ -34,7 +34,7 @@ providerSuite<Json>({
     assert.equal(headers['Message-ID'], undefined, 'Mailjet forbids Message-ID; it sets its own (documented)');
     assert.match(String(m.CustomID), /^[0-9A-Z]+$/, 'CustomID carries the queue id');
   },
-  textOf: (a) => `${String(a.payload.TextPart ?? '')}\n${String(a.payload.HTMLPart ?? '')}`,
+  textOf: (a) => `${(a.payload.TextPart as string | undefined) ?? ''}\n${(a.payload.HTMLPart as string | undefined) ?? ''}`,
   rateLimited: { status: 429, headers: { 'retry-after': '1' }, body: { ErrorIdentifier: 'x', StatusCode: 429, ErrorMessage: 'Too many requests' } },
   unauthorized: mailjetGlobalError(401, 'mj-0015', 'API key authentication/authorization failure.'),
   rejected: {

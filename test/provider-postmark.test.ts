@@ -36,7 +36,7 @@ providerSuite<Json>({
     assert.equal(headers['In-Reply-To'], '<prev@example.org>');
     assert.equal(headers['List-Unsubscribe'], '<mailto:unsub@example.org>');
   },
-  textOf: (a) => `${String(a.payload.TextBody ?? '')}\n${String(a.payload.HtmlBody ?? '')}`,
+  textOf: (a) => `${(a.payload.TextBody as string | undefined) ?? ''}\n${(a.payload.HtmlBody as string | undefined) ?? ''}`,
   rateLimited: { status: 429, headers: { 'retry-after': '1' }, body: { ErrorCode: 429, Message: 'Rate limit exceeded.' } },
   unauthorized: { status: 401, body: { ErrorCode: 10, Message: 'The Server Token you provided in the X-Postmark-Server-Token request header was invalid.' } },
   rejected: { status: 422, body: { ErrorCode: 406, Message: 'You tried to send to recipient(s) that have been marked as inactive.' } },

@@ -51,7 +51,7 @@ describe('Router with REST outcomes', () => {
   });
 
   it('keeps an upstream that asked for Retry-After out of rotation at least that long', async () => {
-    let now = 0;
+    const now = 0;
     const limited = new Scripted('limited', { kind: 'http', provider: 'resend', status: 429, text: 'slow down', retryAfterMs: 30_000 });
     const router = new Router([limited], [config('limited')], retry, () => now);
     await router.deliver(message);

@@ -15,10 +15,10 @@ import { RawSmtp } from './helpers/smtp-client.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** Connects and sends EHLO at once, before the banner can have been read. */
-async function earlyTalker(port: number): Promise<string[]> {
+async function earlyTalker(port: number): Promise<[string, string]> {
   const client = await RawSmtp.open(port);
   client.write('EHLO early.test\r\n');
-  const replies = [await client.reply(), await client.reply()];
+  const replies: [string, string] = [await client.reply(), await client.reply()];
   client.close();
   return replies;
 }

@@ -13,7 +13,7 @@ describe('queue compact', { timeout: 60_000 }, () => {
     const path = `${dir.path}/spool`;
     const spool = Spool.open(path);
     const body = Buffer.from(`Subject: c\r\n\r\n${'x'.repeat(20_000)}\r\n`);
-    let kept: string[] = [];
+    let kept: string[];
     try {
       const ids = await Promise.all(Array.from({ length: 400 }, (_, i) => spool.accept({ sender: 's@example.org', recipients: [`r${i}@example.net`] }, body, { origin: { protocol: 'esmtp' } })));
       await spool.rebuildCounters();

@@ -33,8 +33,8 @@ export async function startSink(): Promise<Sink> {
   let mesg = 0;
   let tail = '';
   let wake: (() => void) | undefined;
-  child.stdout!.setEncoding('latin1');
-  child.stdout!.on('data', (text: string) => {
+  child.stdout.setEncoding('latin1');
+  child.stdout.on('data', (text: string) => {
     tail = (tail + text).slice(-200);
     const all = [...tail.matchAll(/mesg=(\d+)/g)];
     if (all.length > 0) mesg = Number(all[all.length - 1]![1]);

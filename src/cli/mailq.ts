@@ -15,7 +15,10 @@ import { EX } from './sysexits.js';
 /** Asks the daemon (any user may); when it is down, reads the spool directly (needs its owner's rights). */
 async function* queueSource(config: ClientConfig, filter: QueueFilter): AsyncGenerator<QueueEntry> {
   const fromDaemon = await listFromDaemon(config, filter);
-  if (fromDaemon) return yield* fromDaemon;
+  if (fromDaemon) {
+    yield* fromDaemon;
+    return;
+  }
   if (!existsSync(config.spoolPath)) return;
   const [{ Spool }, { queueEntries }] = await Promise.all([import('../spool/spool.js'), import('../spool/listing.js')]);
   let spool;

@@ -27,7 +27,7 @@ export function readConfigSource(file: string, hint = ''): string {
 export function parseDocument(source: string, file: string, env: NodeJS.ProcessEnv): { root: TableReader; ctx: ReadContext } {
   let document: Record<string, unknown>;
   try {
-    document = parse(source) as Record<string, unknown>;
+    document = parse(source);
   } catch (error) {
     if (error instanceof TomlError) {
       const firstLine = error.message.split('\n')[0];

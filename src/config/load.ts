@@ -6,7 +6,7 @@ import { isLoopbackHost, parseHostPort } from './address.js';
 import { parseDocument, readConfigSource } from './document.js';
 import { defaultListener, readListen } from './listen.js';
 import { readLocal, readSubmission } from './local.js';
-import { TableReader } from './reader.js';
+import type { TableReader } from './reader.js';
 import type { Config, ControlConfig, EventsConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
 import { DEFAULT_MAX_RETAINED, DEFAULT_RETENTION_MS } from './types.js';
 import { readUpstream } from './upstream.js';

@@ -40,7 +40,7 @@ function readJson(request: IncomingMessage): Promise<unknown> {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       } catch (error) {
-        reject(error as Error);
+        reject(error);
       }
     });
     request.on('error', reject);

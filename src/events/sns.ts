@@ -79,7 +79,7 @@ export function verifySnsSignature(message: SnsMessage, certificatePem: string, 
     throw new WebhookRejected('SNS signing certificate unreadable');
   }
   if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) throw new WebhookRejected('SNS signing certificate not valid now');
-  let ok = false;
+  let ok: boolean;
   try {
     ok = verify(algorithm, Buffer.from(snsStringToSign(message)), cert.publicKey, Buffer.from(message.Signature, 'base64'));
   } catch {

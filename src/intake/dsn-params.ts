@@ -40,7 +40,7 @@ export function isSendmailDsn(value: unknown): value is SendmailDsn {
   if (value === undefined) return true;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const v = value as Record<string, unknown>;
-  if (v.notify !== undefined && !(Array.isArray(v.notify) && v.notify.every((n) => typeof n === 'string') && parseNotify(v.notify as string[]) !== undefined)) return false;
+  if (v.notify !== undefined && !(Array.isArray(v.notify) && v.notify.every((n) => typeof n === 'string') && parseNotify(v.notify) !== undefined)) return false;
   if (v.ret !== undefined && (typeof v.ret !== 'string' || parseRet(v.ret) !== v.ret)) return false;
   if (v.envid !== undefined && (typeof v.envid !== 'string' || !isEnvid(v.envid))) return false;
   return true;

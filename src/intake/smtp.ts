@@ -332,7 +332,7 @@ export class SmtpIntake {
         helo: session.hostNameAppearsAs,
         clientAddress: session.remoteAddress,
         hostname: this.settings.hostname,
-        protocol: (session.transmissionType as string | undefined) ?? 'ESMTP',
+        protocol: session.transmissionType ?? 'ESMTP',
         queueId: id,
         recipients: session.envelope.rcptTo.map((r) => r.address),
       }),
@@ -342,7 +342,7 @@ export class SmtpIntake {
     const user = typeof session.user === 'string' ? session.user : undefined;
     const messageId = messageIdOf(header);
     try {
-      const dsn = fromSmtp(session.envelope as Parameters<typeof fromSmtp>[0], recipients);
+      const dsn = fromSmtp(session.envelope, recipients);
       await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user }, ...(dsn ? { dsn } : {}) });
     } catch (error) {
       this.log.error({ err: error, client: session.remoteAddress }, 'cannot spool message; client told to retry');

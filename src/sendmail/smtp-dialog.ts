@@ -88,7 +88,7 @@ export async function smtpDialog(config: ClientConfig, args: SendmailArgs, who: 
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         // smtp-server hands over the dot-unstuffed CRLF message; -t and -i make no sense in a dialog,
         // and -v's "queued as" note would land in the middle of the dialog on stdout (the reply says it).
-        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, verbose: false, dsn: sendmailDsnOf(session.envelope as Parameters<typeof sendmailDsnOf>[0], args.dsn) };
+        const perMessage: SendmailArgs = { ...args, sender, readRecipients: false, verbose: false, dsn: sendmailDsnOf(session.envelope, args.dsn) };
         pending++;
         submitMessage(config, who, { args: perMessage, recipients, normalized: Buffer.concat(chunks) })
           .then(

@@ -62,8 +62,8 @@ function readMeta(buf: Buffer, page: number, pageSize: number): MetaPage | strin
   if (!(flags & P_META) || magic !== MDB_MAGIC) return `is not an LMDB meta page (magic ${magic.toString(16)}, flags ${flags.toString(16)}): overwritten or zeroed`;
   const psize = buf.readUInt32LE(at + OFF_PSIZE);
   if (psize < MIN_PAGE || psize > MAX_PAGE || (psize & (psize - 1)) !== 0) return `names an impossible page size ${psize}`;
-  if (page === 0) pageSize = psize;
-  else if (psize !== pageSize) return `disagrees with meta page 0 on the page size (${psize} vs ${pageSize})`;
+  // Meta page 0 sets the page size (the caller passes 0 for it); page 1 must agree.
+  if (page !== 0 && psize !== pageSize) return `disagrees with meta page 0 on the page size (${psize} vs ${pageSize})`;
   return {
     page,
     version: buf.readUInt32LE(at + OFF_VERSION),

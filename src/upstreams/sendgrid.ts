@@ -112,7 +112,7 @@ export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected override recipientsRejectedBy(error: ProviderError, status: number, call: ProviderCall): string[] | undefined {
     const at = /^personalizations\.(\d+)\.(to|cc|bcc)\.(\d+)/.exec(error.errorCode ?? '');
     if (at && (status === 400 || status === 422)) {
-      const sent = parseJson(String(call.request.body));
+      const sent = parseJson(typeof call.request.body === 'string' ? call.request.body : '');
       const personalizations = field(sent, 'personalizations');
       const list = Array.isArray(personalizations) ? field(personalizations[Number(at[1])] as unknown, at[2]!) : undefined;
       const email = Array.isArray(list) ? str(field(list[Number(at[3])] as unknown, 'email')) : undefined;

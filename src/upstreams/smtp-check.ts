@@ -51,7 +51,7 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
       const xoauth2 = new XOAuth2({ user: oauth.user, accessToken: token.value, expires: token.expiresAt });
       const auth = await timed(
         `auth XOAUTH2 as ${oauth.user}`,
-        () => new Promise<string>((resolve, reject) => connection.login({ user: oauth.user, oauth2: xoauth2, method: 'XOAUTH2' } as never, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),
+        () => new Promise<string>((resolve, reject) => connection.login({ user: oauth.user, oauth2: xoauth2, method: 'XOAUTH2' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),
         (error) => resultOfError(error),
       );
       steps.push(auth);

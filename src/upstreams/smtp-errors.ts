@@ -7,18 +7,11 @@ import { isIP } from 'node:net';
 import type { SmtpUpstreamConfig } from '../config/types.js';
 import { TLS_CONFIG_CODE } from './tls-codes.js';
 import { parseReply, type AttemptResult, type SmtpStage } from './types.js';
+import type { NodemailerError } from 'nodemailer';
 
-export interface NodemailerError extends Error {
-  code?: string;
-  originalCode?: string;
-  /** Set by nodemailer on its own phase timeouts, e.g. "UPGRADE_TIMEOUT" for the TLS handshake. */
-  timeoutType?: string;
-  response?: string;
-  responseCode?: number;
-  command?: string;
-  rejectedErrors?: NodemailerError[];
-  recipient?: string;
-}
+// nodemailer's own error type (code, response, responseCode, command, rejectedErrors, timeoutType, ...);
+// a type import, so REST-only daemons still do not load nodemailer.
+export type { NodemailerError } from 'nodemailer';
 
 /** Node's TLS error codes that mean "this certificate is not acceptable" (kept for the REST transport). */
 export const CERT_ERROR = TLS_CONFIG_CODE;

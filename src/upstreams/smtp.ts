@@ -10,15 +10,6 @@ import { connectionOptions, resultOfError, type NodemailerError, type OAuthToken
 import type { MessageDsn } from '../message/dsn-parameters.js';
 import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
 
-interface SendInfo {
-  /** The server's EHLO keywords. */
-  ehlo?: string[];
-  accepted: string[];
-  rejected: string[];
-  rejectedErrors?: NodemailerError[];
-  response: string;
-}
-
 /**
  * What MAIL FROM declares about the message, where the server advertises the extension (nodemailer
  * checks EHLO): SIZE= (RFC 1870, so an oversize message is refused before its body is sent),
@@ -92,13 +83,13 @@ export class SmtpUpstream implements Upstream {
   }
 
   private async sendTransaction(message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
-    let info: SendInfo;
+    let info: SMTPPool.SentMessageInfo;
     try {
-      info = (await this.transport.sendMail({
+      info = await this.transport.sendMail({
         envelope: { from: message.sender, to: recipients, ...declaration(message.raw) } satisfies DeclaredEnvelope,
         raw: message.raw,
         ...(message.dsn ? { dsn: dsnParameters(message.dsn, recipients[0]!) } : {}),
-      })) as unknown as SendInfo;
+      });
     } catch (caught) {
       const error = caught as NodemailerError;
       if (error.rejectedErrors?.length) return this.perRecipient(recipients, [], error.rejectedErrors, error);

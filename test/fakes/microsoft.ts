@@ -106,7 +106,7 @@ export async function startMicrosoft(options: { tenant?: string; clientId?: stri
     clientId: options.clientId ?? '11111111-2222-3333-4444-555555555555',
     secret: options.secret ?? 'Qz8~fake.secret-value_0123456789abcdefgh',
     certificate: options.certificate,
-    roles: { [GRAPH_SCOPE]: ['Mail.Send'], [EXCHANGE_SCOPE]: ['SMTP.SendAsApp'] } as Record<string, string[]>,
+    roles: { [GRAPH_SCOPE]: ['Mail.Send'], [EXCHANGE_SCOPE]: ['SMTP.SendAsApp'] },
     mailboxes: new Set(['scanner@contoso.com', 'alerts@contoso.com']),
     sendAs: new Map<string, string[]>(),
     invalidRecipients: new Set<string>(),

@@ -75,7 +75,8 @@ export async function startPostmarkFake(token: string, options: { streams?: stri
         if (/\.(exe|bat|vbs|scr)$/i.test(a.Name)) return err(422, 411, `Forbidden attachment type: ${a.Name}`);
       }
     }
-    if (body.MessageStream !== undefined && !streams.includes(String(body.MessageStream))) return err(422, 1235, `The message stream '${String(body.MessageStream)}' was not found on this server.`);
+    const stream = body.MessageStream;
+    if (stream !== undefined && !(typeof stream === 'string' && streams.includes(stream))) return err(422, 1235, `The message stream '${JSON.stringify(stream).replace(/^"|"$/g, '')}' was not found on this server.`);
     const everyone = [...to, ...cc, ...bcc].map((a) => a.toLowerCase());
     const suppressed = everyone.filter((a) => inactive.has(a));
     if (suppressed.length === everyone.length) {

@@ -76,7 +76,9 @@ export async function startFake<T>(handler: Handler<T>): Promise<Fake<T>> {
     req.on('end', () => {
       const request: Received = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
       received.push(request);
-      Promise.resolve()
+      // Fire-and-forget: handler errors become a 500 below; a throw after that is a bug in the fake, and
+      // node:test fails the file on the unhandled rejection.
+      void Promise.resolve()
         .then(() => handler(request, control))
         .catch((error: unknown): Reply => ({ status: 500, body: { fakeError: String(error) } }))
         .then(async (reply) => {

@@ -83,7 +83,7 @@ export async function startSparkpostFake(apiKey: string): Promise<SparkpostFake>
     }
     const emails = (body.recipients as Json[]).map((r) => String((r.address as Json).email));
     const refused = emails.filter((e) => rejects.has(e.toLowerCase()));
-    const options = (body.options ?? {}) as Json;
+    const options = body.options ?? {};
     const rfc822 = body.content.email_rfc822;
     const reply = control.accept(request, body, (id) => {
       if (refused.length === 0) return { status: 200, body: { results: { total_rejected_recipients: 0, total_accepted_recipients: emails.length, id } } };

@@ -48,10 +48,10 @@ describe('damaged spool files', () => {
     assert.equal(dump.code, 0, dump.stderr);
     const files = readdirSync(out).sort();
     assert.equal(files.filter((f) => f.endsWith('.eml')).length, 3);
-    const json = JSON.parse(readFileSync(join(out, files.find((f) => f.endsWith('.json'))!), 'utf8'));
+    const json = JSON.parse(readFileSync(join(out, files.find((f) => f.endsWith('.json'))!), 'utf8')) as { sender: string; pending: string[]; body: string };
     assert.equal(json.sender, 'sender@example.org');
     assert.deepEqual(json.pending, ['rcpt@example.net']);
-    const eml = readFileSync(join(out, json.body as string), 'latin1');
+    const eml = readFileSync(join(out, json.body), 'latin1');
     assert.match(eml, /^Received: .*\r\n(.|\r\n)*Subject: keep\d\r\n/);
     const again = await runCli(['queue', 'dump', '--raw', out, '--config', config]);
     assert.notEqual(again.code, 0, 'a second dump into the same directory refuses to overwrite');
@@ -98,10 +98,10 @@ describe('damaged spool files', () => {
       const subjects = capture.messages.map((m) => /Subject: (\w+)/.exec(m.raw.toString())?.[1]).sort();
       assert.deepEqual(subjects, ['keep1', 'keep3'], 'the damaged message was not sent');
       const show = await runCli(['queue', 'show', String(held.queueId), '--json', '--config', config]);
-      const record = JSON.parse(show.stdout);
+      const record = JSON.parse(show.stdout) as { state: string; damaged: string };
       assert.equal(record.state, 'held');
       assert.match(record.damaged, /checksum mismatch/);
-      checked(t, `one flipped byte → ${held.queueId} held ("${String(held.problem)}"), the other two delivered, verify exit 65`);
+      checked(t, `one flipped byte → ${String(held.queueId)} held ("${String(held.problem)}"), the other two delivered, verify exit 65`);
     } finally {
       await daemon.stop();
       await capture.close();
@@ -128,7 +128,7 @@ describe('damaged spool files', () => {
       await capture.waitFor(2);
       await daemon.waitForLog(() => daemon.logs.filter((l) => l.event === 'delivery').length >= 2);
       assert.deepEqual(capture.messages.map((m) => /Subject: (\w+)/.exec(m.raw.toString())?.[1]).sort(), ['keep1', 'keep2']);
-      checked(t, `damaged after start-up → caught before delivery: ${held.queueId} held, not sent`);
+      checked(t, `damaged after start-up → caught before delivery: ${String(held.queueId)} held, not sent`);
     } finally {
       await daemon.stop();
       await capture?.close();

@@ -74,7 +74,7 @@ describe('full file system while draining (tmpfs)', { skip: noMount }, () => {
       assert.ok(refused > 0, 'intake refused with 452 on the full disk');
       assert.equal(full!.code, 2, full!.stdout);
       assert.ok(problems > 0, 'metrics: mailshim_spool_problems > 0');
-      checked(t, `intake on the full disk → 452 4.3.1; status: ${JSON.parse(full!.stdout).summary}`);
+      checked(t, `intake on the full disk → 452 4.3.1; status: ${(JSON.parse(full!.stdout) as { summary: string }).summary}`);
 
       capture = await startCapture({ port });
       const got = await capture.waitFor(count + extra, 60_000);

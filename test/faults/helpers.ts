@@ -57,7 +57,7 @@ export async function inject(pid: number, faults: string[], record?: { file: str
   let stderr = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (/attached/.test(stderr)) resolve();
     });

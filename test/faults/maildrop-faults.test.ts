@@ -79,7 +79,7 @@ describe('a restart after a crash between commit and fsync (strace)', { skip: st
       const queueFile = join(spoolPath, 'queue.mdb');
       const child = spawn('strace', ['-f', '-o', '/dev/null', '-P', queueFile, '-e', 'trace=fsync,fdatasync', '-e', 'inject=fsync:error=EIO', '-e', 'inject=fdatasync:error=EIO', process.execPath, MAILSHIM, 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       const [code] = (await once(child, 'exit')) as [number | null];
       clearTimeout(timer);

@@ -19,7 +19,7 @@ describe('outcome that cannot be recorded', { timeout: 30_000 }, () => {
     const dir = tempDir();
     const spool = Spool.open(`${dir.path}/spool`);
     const lines: Array<Record<string, unknown>> = [];
-    const log = createLogger('info', new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
+    const log = createLogger('info', new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), done()) }));
     let sends = 0;
     const router = {
       pausedUntil: () => undefined,

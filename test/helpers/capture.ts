@@ -93,8 +93,14 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', async () => {
-        await script.beforeDataReply?.();
+      // The listener is fire-and-forget: a failing beforeDataReply hook becomes the DATA reply instead of an
+      // unhandled rejection and a client left waiting; the rest is synchronous.
+      stream.on('end', () => void (async () => {
+        try {
+          await script.beforeDataReply?.();
+        } catch (error) {
+          return callback(error instanceof Error ? error : new Error(String(error)));
+        }
         if (script.data) return callback(new ScriptedError(script.data[0], script.data[1]));
         const raw = Buffer.concat(chunks);
         const from = session.envelope.mailFrom as { args?: Record<string, string> } | false;
@@ -108,7 +114,7 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
         });
         for (const wake of waiters.splice(0)) wake();
         callback(null, `2.0.0 Ok: queued as CAP${messages.length}`);
-      });
+      })());
     },
   });
   // Clients that hang up mid-handshake (e.g. plain text to an implicit-TLS server) are expected in tests.

@@ -14,13 +14,13 @@ export function binPath(name: 'sendmail' | 'mailq' | 'newaliases' | 'mailshim'):
 }
 
 /** An interactive `sendmail -bs` session: write lines, wait for what it has answered so far to match. */
-export function bsSession(config: string): { child: ChildProcess; write(line: string): void; waitFor(pattern: RegExp): Promise<void>; output(): string } {
+export function bsSession(config: string): { child: ChildProcess; write: (line: string) => void; waitFor: (pattern: RegExp) => Promise<void>; output: () => string } {
   const child = spawn(process.execPath, [binPath('sendmail'), '-bs'], { env: { ...process.env, MAILSHIM_CONFIG: config }, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   return {
     child,
-    write: (line) => child.stdin!.write(line),
+    write: (line) => child.stdin.write(line),
     output: () => out,
     async waitFor(pattern) {
       const deadline = Date.now() + 10_000;

@@ -26,9 +26,9 @@ export interface PollContext<C extends RestUpstreamConfig = RestUpstreamConfig> 
   upstream: C;
   window: PollWindow;
   /** GET an API URL; the parsed JSON of a 2xx answer, else throws PollFailure (fetch.ts). */
-  getJson(url: string, headers: Record<string, string>): Promise<unknown>;
+  getJson: (url: string, headers: Record<string, string>) => Promise<unknown>;
   /** Waits (between per-message lookups); rejects once the poller is stopped. */
-  pause(ms: number): Promise<void>;
+  pause: (ms: number) => Promise<void>;
   listSent: ListSent;
 }
 

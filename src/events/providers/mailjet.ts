@@ -26,6 +26,7 @@ export function parseMailjet(body: Buffer): WebhookResult {
       case 'spam': type = 'complaint'; break;
       case 'sent': type = 'delivered'; break;
       case 'open': type = 'opened'; break;
+      default: break; // click, unsub, ...: not delivery outcomes
     }
     if (!type) continue;
     events.push({

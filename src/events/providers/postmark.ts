@@ -62,6 +62,8 @@ export function postmarkEvent(e: unknown, recordType = lower(field(e, 'RecordTyp
     case 'open':
       type = 'opened';
       break;
+    default: // other record types (Click, SubscriptionChange, ...) are not delivery outcomes
+      break;
   }
   if (!type || !recipient) return undefined;
   const eventId = str(field(e, 'ID'));

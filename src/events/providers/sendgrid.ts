@@ -22,7 +22,7 @@ export function verifySendgrid(request: WebhookRequest, secrets: WebhookSecrets,
   const timestamp = request.headers[SENDGRID_TIMESTAMP];
   if (!signature) throw new WebhookRejected('no signature');
   requireFresh(timestamp, now);
-  let ok = false;
+  let ok: boolean;
   try {
     const key = createPublicKey({ key: Buffer.from(secrets.signingKey, 'base64'), format: 'der', type: 'spki' });
     ok = verify('sha256', Buffer.concat([Buffer.from(timestamp!), request.body]), key, Buffer.from(signature, 'base64'));
@@ -51,6 +51,7 @@ export function parseSendgrid(body: Buffer): WebhookResult {
       case 'delivered': type = 'delivered'; break;
       case 'deferred': type = 'deferred'; break;
       case 'open': type = 'opened'; break;
+      default: break; // processed, click, unsubscribe, ...: not delivery outcomes
     }
     if (!type) continue;
     events.push({

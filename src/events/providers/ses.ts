@@ -40,7 +40,7 @@ export async function verifySes(request: WebhookRequest, secrets: WebhookSecrets
 
 function recipientsOf(list: unknown, key?: string): { address: string; entry: unknown }[] {
   if (!Array.isArray(list)) return [];
-  return list.map((entry) => ({ address: lower(key ? field(entry, key) : entry) ?? '', entry })).filter((r) => r.address !== '');
+  return (list as unknown[]).map((entry) => ({ address: lower(key ? field(entry, key) : entry) ?? '', entry })).filter((r) => r.address !== '');
 }
 
 export function parseSes(message: SnsMessage): WebhookResult {
@@ -62,7 +62,7 @@ export function parseSes(message: SnsMessage): WebhookResult {
       const sub = lower(field(b, 'bounceSubType')) ?? '';
       const type = bounceType === 'permanent' ? (/suppress/.test(sub) ? 'suppressed' : 'hard_bounce') : 'deferred';
       for (const r of recipientsOf(field(b, 'bouncedRecipients'), 'emailAddress')) {
-        push(type, r.address, { reason: reasonOf(field(r.entry, 'diagnosticCode')) ?? `${field(b, 'bounceType')}/${field(b, 'bounceSubType')}`, status: str(field(r.entry, 'status')), at: dateOf(field(b, 'timestamp')) });
+        push(type, r.address, { reason: reasonOf(field(r.entry, 'diagnosticCode')) ?? `${str(field(b, 'bounceType'))}/${str(field(b, 'bounceSubType'))}`, status: str(field(r.entry, 'status')), at: dateOf(field(b, 'timestamp')) });
       }
       break;
     }

@@ -48,6 +48,7 @@ export function sparkpostEvent(e: unknown): ProviderEvent | undefined {
     case 'delivery': type = 'delivered'; break;
     case 'delay': type = 'deferred'; break;
     case 'open': case 'initial_open': type = 'opened'; break;
+    default: break; // injection, click, ...: not delivery outcomes
   }
   if (!type) return undefined;
   return {

@@ -33,7 +33,7 @@ export interface CheckHooks {
   credentialCheck(): CredentialCheck;
   /** `sender`: the --from address of a test send, when there is one (checked against verified senders). */
   interpret(response: HttpResponse, sender?: string): CheckVerdict;
-  send(message: OutboundMessage): Promise<RecipientResult[]>;
+  send: (message: OutboundMessage) => Promise<RecipientResult[]>;
 }
 
 const connectFailure = (error: Failure): AttemptResult =>
