@@ -63,7 +63,8 @@ interface Case {
 }
 
 const lower = (list: unknown, key?: string) => ((list as unknown[] | undefined) ?? []).map((x) => String(key ? (x as Json)[key] : x).replace(/^.*<([^>]+)>.*$/, '$1').toLowerCase());
-const textOf = (...parts: unknown[]) => deliveryStatusOfText(parts.map((p) => String(p ?? '')).join('\n'));
+const asText = (v: unknown) => (typeof v === 'string' ? v : '');
+const textOf = (...parts: unknown[]) => deliveryStatusOfText(parts.map((p) => (typeof p === 'string' ? p : '')).join('\n'));
 
 // SendGrid signs with its private key; the test plays SendGrid with a P-256 key of its own.
 const sendgridKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -77,7 +78,7 @@ const [sns, other] = certDirs.map((d) => snsTestCertificate(d.path)) as [ReturnT
 const CASES: Case[] = [
   {
     type: 'mailgun',
-    start: () => startMailgunFake('key-mg', 'mg.example.org') as Promise<Fake<unknown>>,
+    start: () => startMailgunFake('key-mg', 'mg.example.org'),
     upstream: (url) => `api_key = "key-mg"\ndomain = "mg.example.org"\nendpoint = "${url}"\nwebhook_signing_key = "${MAILGUN_KEY}"\n`,
     env: {},
     recipientsOf: (a) => lower((a.payload as { to: string[] }).to),
@@ -102,7 +103,7 @@ const CASES: Case[] = [
   },
   {
     type: 'sendgrid',
-    start: () => startSendgridFake('SG.key') as Promise<Fake<unknown>>,
+    start: () => startSendgridFake('SG.key'),
     upstream: (url) => `api_key = "SG.key"\nendpoint = "${url}"\nwebhook_signing_key = "${sendgridKey.publicKey.export({ format: 'der', type: 'spki' }).toString('base64')}"\n`,
     env: {},
     recipientsOf: (a) => {
@@ -121,10 +122,10 @@ const CASES: Case[] = [
   },
   {
     type: 'postmark',
-    start: () => startPostmarkFake('pm-token') as Promise<Fake<unknown>>,
+    start: () => startPostmarkFake('pm-token'),
     upstream: (url) => `api_key = "pm-token"\nendpoint = "${url}"\n${basicKeys}`,
     env: { HOOK_PASS },
-    recipientsOf: (a) => ['To', 'Cc', 'Bcc'].flatMap((k) => lower(String((a.payload as Json)[k] ?? '').split(',').filter((s) => s.trim()))).map((s) => s.trim()),
+    recipientsOf: (a) => ['To', 'Cc', 'Bcc'].flatMap((k) => lower(asText((a.payload as Json)[k]).split(',').filter((s) => s.trim()))).map((s) => s.trim()),
     report: (a) => textOf((a.payload as Json).TextBody, (a.payload as Json).HtmlBody),
     // https://postmarkapp.com/developer/webhooks/bounce-webhook (example payload)
     webhook: (id, recipient, forged) => ({
@@ -139,7 +140,7 @@ const CASES: Case[] = [
   },
   {
     type: 'resend',
-    start: () => startResendFake('re_key') as Promise<Fake<unknown>>,
+    start: () => startResendFake('re_key'),
     upstream: (url) => `api_key = "re_key"\nendpoint = "${url}"\nwebhook_signing_key = "${RESEND_SECRET}"\n`,
     env: {},
     recipientsOf: (a) => ['to', 'cc', 'bcc'].flatMap((k) => lower((a.payload as Json)[k])),
@@ -158,7 +159,7 @@ const CASES: Case[] = [
   },
   {
     type: 'ses',
-    start: () => startSesFake({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'ses-secret', region: 'eu-west-1' }) as Promise<Fake<unknown>>,
+    start: () => startSesFake({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'ses-secret', region: 'eu-west-1' }),
     upstream: (url) => `access_key_id = "AKIDEXAMPLE"\nsecret_access_key = "ses-secret"\nregion = "eu-west-1"\nendpoint = "${url}"\nwebhook_topic_arn = ["${TOPIC}"]\n`,
     env: {},
     recipientsOf: (a) => lower((a.payload as SesPayload).destinations),
@@ -181,7 +182,7 @@ const CASES: Case[] = [
   },
   {
     type: 'mailjet',
-    start: () => startMailjetFake('mj-key', 'mj-secret') as Promise<Fake<unknown>>,
+    start: () => startMailjetFake('mj-key', 'mj-secret'),
     upstream: (url) => `api_key = "mj-key"\nsecret_key = "mj-secret"\nendpoint = "${url}"\n${basicKeys}`,
     env: { HOOK_PASS },
     recipientsOf: (a) => ['To', 'Cc', 'Bcc'].flatMap((k) => lower((a.payload as Json)[k], 'Email')),
@@ -195,7 +196,7 @@ const CASES: Case[] = [
   },
   {
     type: 'brevo',
-    start: () => startBrevoFake('xkeysib-key') as Promise<Fake<unknown>>,
+    start: () => startBrevoFake('xkeysib-key'),
     upstream: (url) => `api_key = "xkeysib-key"\nendpoint = "${url}"\n${basicKeys}`,
     env: { HOOK_PASS },
     recipientsOf: (a) => ['to', 'cc', 'bcc'].flatMap((k) => lower((a.payload as Json)[k], 'email')),
@@ -209,7 +210,7 @@ const CASES: Case[] = [
   },
   {
     type: 'sparkpost',
-    start: () => startSparkpostFake('sp-key') as Promise<Fake<unknown>>,
+    start: () => startSparkpostFake('sp-key'),
     upstream: (url) => `api_key = "sp-key"\nendpoint = "${url}"\n${basicKeys}`,
     env: { HOOK_PASS },
     recipientsOf: (a) => ((a.payload as Json).recipients as Array<{ address: { email: string } }>).map((r) => r.address.email.toLowerCase()),

@@ -69,7 +69,7 @@ class Harness {
         return deliver(id, recipients);
       },
     } as unknown as Router;
-    const log = createLogger('info', new Writable({ write: (chunk, _enc, done) => (this.lines.push(JSON.parse(chunk.toString())), this.notify(), done()) }));
+    const log = createLogger('info', new Writable({ write: (chunk: Buffer, _enc, done) => (this.lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), this.notify(), done()) }));
     this.scheduler = new Scheduler(
       spool,
       router,
@@ -152,7 +152,7 @@ describe('Scheduler', { timeout: 30_000 }, () => {
     let calls = 0;
     await withScheduler(
       { concurrency: 1 },
-      async (_id, recipients) => (++calls === 1 ? new Map(recipients.map((r) => [r, { outcome: 'transient', status: '4.2.1', reply: '450 4.2.1 busy', upstream: 'up', retryAfterMs: 120_000 } as RoutedOutcome])) : delivered(recipients)),
+      async (_id, recipients) => (++calls === 1 ? new Map(recipients.map((r) => [r, { outcome: 'transient', status: '4.2.1', reply: '450 4.2.1 busy', upstream: 'up', retryAfterMs: 120_000 }])) : delivered(recipients)),
       async (h) => {
         const id = await h.accept('busy@example.net', T0);
         h.scheduler.start();

@@ -27,7 +27,7 @@ async function fields(block: string): Promise<Map<string, string>> {
 async function report(text: string): Promise<Pick<DeliveryStatus, 'message' | 'recipients'>> {
   const blocks = text.replace(/\r\n/g, '\n').split(/\n[ \t]*\n/).filter((b) => b.trim() !== '');
   const [first, ...rest] = await Promise.all(blocks.map(fields));
-  return { message: first ?? new Map(), recipients: rest };
+  return { message: first ?? new Map<string, string>(), recipients: rest };
 }
 
 export async function deliveryStatus(raw: Buffer | string): Promise<DeliveryStatus> {
