@@ -233,7 +233,21 @@ async function main(): Promise<number> {
   writeFileSync(join(results, 'compare-latest.txt'), text);
   writeFileSync(
     join(results, 'compare-latest.json'),
-    JSON.stringify({ startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), node: process.version, cpus: cpus().length, loadavgStart: load0, loadavgEnd: load1, loadavgAtRounds: loads, options: o, workloads: summaries }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        loadavgStart: load0,
+        loadavgEnd: load1,
+        loadavgAtRounds: loads,
+        options: o,
+        workloads: summaries,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   const rows: Row[] = summaries.map((s) => ({
     key: s.key,
@@ -244,7 +258,10 @@ async function main(): Promise<number> {
     postfix: median(s.postfix.filter((v): v is number => v !== null)),
     ceiling: null,
   }));
-  writeFileSync(join(results, 'compare-latest.svg'), svg(rows, `${startedAt.toISOString().slice(0, 16)}Z — medians of ${o.rounds} interleaved rounds; load average ${load0[0]!.toFixed(1)}–${load1[0]!.toFixed(1)}`));
+  writeFileSync(
+    join(results, 'compare-latest.svg'),
+    svg(rows, `${startedAt.toISOString().slice(0, 16)}Z — medians of ${o.rounds} interleaved rounds; load average ${load0[0]!.toFixed(1)}–${load1[0]!.toFixed(1)}`),
+  );
   log('wrote bench/results/compare-latest.{txt,json,svg}');
   rmSync(base, { recursive: true, force: true });
   return summaries.every((s) => s.ratios.length === o.rounds) ? 0 : 1;

@@ -85,7 +85,15 @@ async function intake(target: Target, o: Options, f: TargetFigures): Promise<voi
 }
 
 /** Relay: load into the target while the capture upstream is up; time until the capture has everything. */
-async function relayOnce(port: number, capture: BenchCapture, name: string, count: number, size: number, sessions: number, tag: string): Promise<{ rate: number | null; latencies: number[]; note?: string }> {
+async function relayOnce(
+  port: number,
+  capture: BenchCapture,
+  name: string,
+  count: number,
+  size: number,
+  sessions: number,
+  tag: string,
+): Promise<{ rate: number | null; latencies: number[]; note?: string }> {
   const before = capture.total;
   const started = performance.now();
   const load = await runLoad({ port, sessions, messages: count, size, tag, timeoutMs: PHASE_MS });
@@ -269,16 +277,61 @@ async function main(): Promise<number> {
   log(restLine);
 
   const rows: Row[] = [
-    { key: 'intake_2kb', label: 'Intake, 2 KB messages', unit: 'msg/s', better: 'higher', mailshim: ours.intakeSmall, postfix: theirs.intakeSmall, ceiling: ceiling.intakeSmall, target: { ratio: 2, text: '≥ 2× Postfix' } },
-    { key: 'intake_1mb', label: 'Intake, 1 MB messages', unit: 'msg/s', better: 'higher', mailshim: ours.intakeLarge, postfix: theirs.intakeLarge, ceiling: ceiling.intakeLarge, target: { ratio: 2, text: '≥ 2× Postfix' } },
-    { key: 'relay_2kb', label: 'Relay end to end, 2 KB', unit: 'msg/s', better: 'higher', mailshim: ours.relaySmall, postfix: theirs.relaySmall, ceiling: ceiling.relaySmall, target: { ratio: 1.5, text: '≥ 1.5× Postfix' } },
-    { key: 'relay_1mb', label: 'Relay end to end, 1 MB', unit: 'msg/s', better: 'higher', mailshim: ours.relayLarge, postfix: theirs.relayLarge, ceiling: ceiling.relayLarge, target: { ratio: 1.5, text: '≥ 1.5× Postfix' } },
+    {
+      key: 'intake_2kb',
+      label: 'Intake, 2 KB messages',
+      unit: 'msg/s',
+      better: 'higher',
+      mailshim: ours.intakeSmall,
+      postfix: theirs.intakeSmall,
+      ceiling: ceiling.intakeSmall,
+      target: { ratio: 2, text: '≥ 2× Postfix' },
+    },
+    {
+      key: 'intake_1mb',
+      label: 'Intake, 1 MB messages',
+      unit: 'msg/s',
+      better: 'higher',
+      mailshim: ours.intakeLarge,
+      postfix: theirs.intakeLarge,
+      ceiling: ceiling.intakeLarge,
+      target: { ratio: 2, text: '≥ 2× Postfix' },
+    },
+    {
+      key: 'relay_2kb',
+      label: 'Relay end to end, 2 KB',
+      unit: 'msg/s',
+      better: 'higher',
+      mailshim: ours.relaySmall,
+      postfix: theirs.relaySmall,
+      ceiling: ceiling.relaySmall,
+      target: { ratio: 1.5, text: '≥ 1.5× Postfix' },
+    },
+    {
+      key: 'relay_1mb',
+      label: 'Relay end to end, 1 MB',
+      unit: 'msg/s',
+      better: 'higher',
+      mailshim: ours.relayLarge,
+      postfix: theirs.relayLarge,
+      ceiling: ceiling.relayLarge,
+      target: { ratio: 1.5, text: '≥ 1.5× Postfix' },
+    },
     { key: 'relay_p50_ms', label: 'Relay latency p50 (250 → upstream)', unit: 'ms', better: 'lower', mailshim: ours.p50, postfix: theirs.p50, ceiling: null },
     { key: 'relay_p99_ms', label: 'Relay latency p99 (250 → upstream)', unit: 'ms', better: 'lower', mailshim: ours.p99, postfix: theirs.p99, ceiling: null },
     { key: 'rest_relay_2kb', label: 'REST relay (SendGrid fake), 2 KB', unit: 'msg/s', better: 'higher', mailshim: rest.rate, postfix: null, ceiling: null, note: 'Postfix has no REST upstream' },
     { key: 'rest_p50_ms', label: 'REST relay latency p50 (250 → API)', unit: 'ms', better: 'lower', mailshim: rest.p50, postfix: null, ceiling: null },
     { key: 'rest_p99_ms', label: 'REST relay latency p99 (250 → API)', unit: 'ms', better: 'lower', mailshim: rest.p99, postfix: null, ceiling: null },
-    { key: 'sendmail_ms', label: 'sendmail, one small message (median)', unit: 'ms', better: 'lower', mailshim: ours.sendmailMs, postfix: theirs.sendmailMs, ceiling: ceiling.sendmailMs, target: { ratio: 1.5, text: '≤ 1.5× node -e 0' } },
+    {
+      key: 'sendmail_ms',
+      label: 'sendmail, one small message (median)',
+      unit: 'ms',
+      better: 'lower',
+      mailshim: ours.sendmailMs,
+      postfix: theirs.sendmailMs,
+      ceiling: ceiling.sendmailMs,
+      target: { ratio: 1.5, text: '≤ 1.5× node -e 0' },
+    },
     { key: 'idle_rss_mb', label: 'Memory, idle RSS', unit: 'MB', better: 'lower', mailshim: ours.idleRssMb, postfix: theirs.idleRssMb, ceiling: null, target: { ratio: 60, text: '≤ 60 MB' } },
     { key: 'peak_rss_mb', label: 'Memory, peak RSS during intake/relay', unit: 'MB', better: 'lower', mailshim: ours.peakRssMb, postfix: theirs.peakRssMb, ceiling: null },
   ];
@@ -300,7 +353,11 @@ async function main(): Promise<number> {
   mkdirSync(results, { recursive: true });
   writeFileSync(
     join(results, 'latest.json'),
-    JSON.stringify({ startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), node: process.version, cpus: cpus().length, loadavgStart: load0, loadavgEnd: load1, options: o, rows, notes }, null, 2) + '\n',
+    JSON.stringify(
+      { startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), node: process.version, cpus: cpus().length, loadavgStart: load0, loadavgEnd: load1, options: o, rows, notes },
+      null,
+      2,
+    ) + '\n',
   );
   writeFileSync(join(results, 'latest.svg'), svg(rows, `${startedAt.toISOString().slice(0, 16)}Z — ${conditions}`));
   log(`wrote bench/results/latest.json and latest.svg (${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s)`);

@@ -150,10 +150,18 @@ async function main(): Promise<void> {
     const depthRun = await send(PROBE, 'depth');
     const depthRate = depthRun.accepted / (depthRun.elapsedMs / 1000);
     const queued = o.messages + depthRun.accepted;
-    rows.push({ operation: `intake at ${queued} queued (${depthRun.accepted} msgs)`, result: `${Math.round(depthRate)} msg/s (${Math.round((100 * depthRate) / emptyRate)} % of empty)`, load: load() });
+    rows.push({
+      operation: `intake at ${queued} queued (${depthRun.accepted} msgs)`,
+      result: `${Math.round(depthRate)} msg/s (${Math.round((100 * depthRate) / emptyRate)} % of empty)`,
+      load: load(),
+    });
 
     log('measuring reads at depth...');
-    const scrapeMs = await median(3, () => scrape(metricsPort), (s) => s.ms);
+    const scrapeMs = await median(
+      3,
+      () => scrape(metricsPort),
+      (s) => s.ms,
+    );
     rows.push({ operation: 'Prometheus scrape of /metrics (median of 3)', result: ms(scrapeMs), load: load() });
     // Node's own start-up is part of every command's time: this row is the floor.
     rows.push(clientRow('client start-up floor (mailshim --version)', await runClient(['--version'], env)));
@@ -170,7 +178,11 @@ async function main(): Promise<void> {
     await runClient(['queue', 'flush'], env);
     const drained = await capture.waitFor(queued, 3_600_000);
     const drainMs = performance.now() - drainStart;
-    rows.push({ operation: `drain of ${queued} (concurrency ${o.concurrency})`, result: `${Math.round(capture.total / (drainMs / 1000))} msg/s${drained ? '' : ` (only ${capture.total} delivered)`}`, load: load() });
+    rows.push({
+      operation: `drain of ${queued} (concurrency ${o.concurrency})`,
+      result: `${Math.round(capture.total / (drainMs / 1000))} msg/s${drained ? '' : ` (only ${capture.total} delivered)`}`,
+      load: load(),
+    });
     const after = rssSplitOf(daemon.pid);
     rows.push({ operation: 'daemon RSS after the drain', result: `${mb(after.anonKb + after.fileKb)} (${mb(after.anonKb)} anonymous + ${mb(after.fileKb)} file-backed)`, load: load() });
     // Deliveries are recorded a moment after the upstream's 250: wait until the daemon has emptied the queue.
@@ -191,7 +203,10 @@ async function main(): Promise<void> {
   const text =
     `mailshim bench:scale, ${o.messages} × 2 KB queued with the upstream down; ${new Date().toISOString()}\n` +
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${mb(totalmem() / 1024)} RAM, node ${process.version}\n\n` +
-    markdownTable(['operation', 'result', 'load (1 min)'], rows.map((r) => [r.operation, r.result, r.load])) +
+    markdownTable(
+      ['operation', 'result', 'load (1 min)'],
+      rows.map((r) => [r.operation, r.result, r.load]),
+    ) +
     '\n';
   process.stdout.write(text);
   writeFileSync(join(process.cwd(), 'bench', 'results', `scale-${o.messages}.txt`), text);

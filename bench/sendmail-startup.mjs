@@ -91,7 +91,11 @@ rmSync(dir, { recursive: true, force: true });
 const b = median(bare);
 const s = median(sendmail);
 const p = median(plain);
-console.log(`runs:                         ${RUNS} each, interleaved, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `runs:                         ${RUNS} each, interleaved, node ${process.version}, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 console.log(`node -e 0 median:             ${b.toFixed(1)} ms`);
 console.log(`sendmail -i addr median:      ${s.toFixed(1)} ms (bin/sendmail, ${bundled ? 'bundled entry' : 'NO bundle in this build'}; daemon running, fsynced)`);
 console.log(`  same, unbundled modules:    ${p.toFixed(1)} ms`);

@@ -200,7 +200,9 @@ async function fullDiskSoak(base: string): Promise<{ tally: Tally; mode: string;
   try {
     // Wave 1: more than fits; no client retries, so refusals are counted.
     const wave1 = await runLoad({ port, sessions: 4, messages: 600, size: 64 * 1024, tag: 'full1', sender: SENDER, onAccepted, timeoutMs: 60_000 });
-    const got452 = Object.entries(wave1.failures).filter(([k]) => k.startsWith('452')).reduce((s, [, n]) => s + n, 0);
+    const got452 = Object.entries(wave1.failures)
+      .filter(([k]) => k.startsWith('452'))
+      .reduce((s, [, n]) => s + n, 0);
     log(`wave 1: ${wave1.accepted} accepted, refusals ${JSON.stringify(wave1.failures)}`);
     // Space returns: the upstream comes back on the port the daemon is configured for.
     await daemon.stop();
@@ -234,15 +236,19 @@ async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const base = mkdtempSync(join(tmpdir(), 'mailshim-soak-'));
-  log(`${o.messages} messages, ${o.kills} kills, ${o.sessions} sessions; ${cpus().length} CPU(s), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `${o.messages} messages, ${o.kills} kills, ${o.sessions} sessions; ${cpus().length} CPU(s), load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   let failed = false;
   const crash = o.crash ? await crashSoak(o, base) : undefined;
   if (crash) {
-  show('crash soak', crash.tally);
-  process.stdout.write(
-    `  ${crash.kills} kill -9s. Duplicates come from (a) deliveries the upstream accepted just before a kill, before the outcome was recorded, and (b) messages fsynced just before a kill whose 250 never reached the client, which then resent them; so at most the messages in flight at each kill (bound above: sessions in DATA + upstream concurrency, summed over kills).\n`,
-  );
-  if (crash.tally.lost > 0 || !crash.finished || crash.tally.accepted < o.messages) failed = true;
+    show('crash soak', crash.tally);
+    process.stdout.write(
+      `  ${crash.kills} kill -9s. Duplicates come from (a) deliveries the upstream accepted just before a kill, before the outcome was recorded, and (b) messages fsynced just before a kill whose 250 never reached the client, which then resent them; so at most the messages in flight at each kill (bound above: sessions in DATA + upstream concurrency, summed over kills).\n`,
+    );
+    if (crash.tally.lost > 0 || !crash.finished || crash.tally.accepted < o.messages) failed = true;
   }
   let full: Awaited<ReturnType<typeof fullDiskSoak>> | undefined;
   if (o.tmpfs) {
@@ -252,7 +258,11 @@ async function main(): Promise<number> {
     if (full.tally.lost > 0 || full.got452 === 0 || !full.resumed || !full.finished) failed = true;
   }
   const elapsed = (Date.now() - started) / 1000;
-  process.stdout.write(`soak ${failed ? 'FAILED' : 'passed'} in ${elapsed.toFixed(0)} s; load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(
+    `soak ${failed ? 'FAILED' : 'passed'} in ${elapsed.toFixed(0)} s; load average at end ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n`,
+  );
   const results = join(REPO, 'bench/results');
   mkdirSync(results, { recursive: true });
   writeFileSync(join(results, 'soak-latest.json'), JSON.stringify({ finishedAt: new Date().toISOString(), elapsedSeconds: elapsed, options: o, crash, full, failed }, null, 2) + '\n');

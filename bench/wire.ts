@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { fitForWire } from '../src/message/wire.js';
 
-const header = 'Received: by web1 (mailshim)\r\nFrom: root (Cron Daemon)\r\nTo: root\r\nSubject: Cron <root@web1> job\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n';
+const header =
+  'Received: by web1 (mailshim)\r\nFrom: root (Cron Daemon)\r\nTo: root\r\nSubject: Cron <root@web1> job\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n';
 const cases: Array<[string, Buffer]> = [
   ['legal 7-bit, 2 KB', Buffer.from(header + 'ok line of output\r\n'.repeat(110))],
   ['legal 7-bit, 1 MB', Buffer.from(header + 'ok line of output\r\n'.repeat(55_000))],

@@ -32,7 +32,6 @@ import { VERSION } from './version.js';
 
 export type ListenerInfo = ListenerStatus;
 
-
 function intakeSettings(config: Config): IntakeSettings {
   return { hostname: config.hostname, maxMessageSize: config.spool.maxMessageSize, maxRecipients: config.spool.maxRecipients };
 }
@@ -42,16 +41,15 @@ function schedulerSettings(config: Config): SchedulerSettings {
     retry: config.retry,
     hostname: config.hostname,
     bounceFrom: config.bounceFrom,
-    concurrency: Math.max(1, config.upstreams.reduce((sum, u) => sum + u.maxConcurrency, 0)),
+    concurrency: Math.max(
+      1,
+      config.upstreams.reduce((sum, u) => sum + u.maxConcurrency, 0),
+    ),
   };
 }
 
 async function buildRouter(config: Config): Promise<Router> {
-  return new Router(
-    await Promise.all(config.upstreams.map((u) => createUpstream(u, config.hostname))),
-    config.upstreams,
-    config.retry,
-  );
+  return new Router(await Promise.all(config.upstreams.map((u) => createUpstream(u, config.hostname))), config.upstreams, config.retry);
 }
 
 /** Reads the aliases file; problems and refused targets are logged, the valid entries are used. */
@@ -109,7 +107,10 @@ export class Daemon {
     let lock: SpoolLock;
     try {
       lock = await lockSpool(config.spool.path, 'daemon', 15_000, (holder) =>
-        log.warn({ event: 'spool-lock-wait', holder: holder?.pid, role: holder?.role }, `waiting up to 15 s for \`mailshim ${holder?.role ?? 'queue'}\` (pid ${holder?.pid ?? '?'}) to release the spool`),
+        log.warn(
+          { event: 'spool-lock-wait', holder: holder?.pid, role: holder?.role },
+          `waiting up to 15 s for \`mailshim ${holder?.role ?? 'queue'}\` (pid ${holder?.pid ?? '?'}) to release the spool`,
+        ),
       );
     } catch (error) {
       if (error instanceof SpoolError && error.code === 'ELOCKED') throw new SpoolError('ELOCKED', `${error.message}; not starting: only one daemon may use a spool`);
@@ -126,7 +127,9 @@ export class Daemon {
         retention: retentionOf(config),
       });
       spool.failStop = failStopHandler(log);
-      spool.on('reserve-released', () => log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'));
+      spool.on('reserve-released', () =>
+        log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'),
+      );
       await checkSpoolAtStart(spool, log);
       const scheduler = new Scheduler(spool, await buildRouter(config), schedulerSettings(config), log);
       daemon = new Daemon(config, spool, scheduler, log);
@@ -308,7 +311,13 @@ export class Daemon {
     } catch (error) {
       this.log.error({ err: error, event: 'submission-disabled', socket }, `local submission socket disabled: ${(error as Error).message}`);
     }
-    const maildrop = new MaildropImporter(dir, this.spool, () => this.localPolicy(), this.log, () => this.config.spool.maxMessageSize);
+    const maildrop = new MaildropImporter(
+      dir,
+      this.spool,
+      () => this.localPolicy(),
+      this.log,
+      () => this.config.spool.maxMessageSize,
+    );
     try {
       await maildrop.start();
       this.maildrop = maildrop;

@@ -86,7 +86,11 @@ describe('recipient expansion', () => {
     assert.deepEqual(defaultLocalDomains('web1'), ['localhost', 'localhost.localdomain', 'web1']);
     assert.deepEqual(defaultLocalDomains('Example.com'), ['localhost', 'localhost.localdomain']);
     const bare = localDomains({ domains: defaultLocalDomains('example.com') });
-    assert.deepEqual(resolveRecipients(['orders@example.com', 'root@localhost'], { aliases, domains: bare, admin: 'ops@example.net' }).recipients, ['orders@example.com', 'ops@example.com', 'jane@example.com']);
+    assert.deepEqual(resolveRecipients(['orders@example.com', 'root@localhost'], { aliases, domains: bare, admin: 'ops@example.net' }).recipients, [
+      'orders@example.com',
+      'ops@example.com',
+      'jane@example.com',
+    ]);
   });
 
   it('breaks loops (to admin, with a note) and never drops an alias whose targets are all refused', () => {
@@ -108,7 +112,14 @@ describe('recipient expansion', () => {
 });
 
 describe('masquerading', () => {
-  const local = (over: Partial<LocalConfig> = {}): LocalConfig => ({ aliases: '/dev/null', from: 'alerts@example.com', rewrite: 'local', keepOriginalFromAsReplyTo: false, domains: [...domains], ...over });
+  const local = (over: Partial<LocalConfig> = {}): LocalConfig => ({
+    aliases: '/dev/null',
+    from: 'alerts@example.com',
+    rewrite: 'local',
+    keepOriginalFromAsReplyTo: false,
+    domains: [...domains],
+    ...over,
+  });
   const policy = (over: Partial<LocalConfig> = {}) => ({ hostname: 'web1.example.com', domains, local: local(over) });
   const msg = (from: string, extra = '') => Buffer.from(`${from ? `From: ${from}\r\n` : ''}Subject: s\r\n${extra}\r\nbody\r\n`);
 
@@ -129,7 +140,10 @@ describe('masquerading', () => {
   });
 
   it('keeps the original in Reply-To only when enabled and none exists', () => {
-    assert.match(masqueradeHeaders(msg('root (Cron Daemon)'), policy({ keepOriginalFromAsReplyTo: true })).toString(), /^From: "Cron Daemon" <alerts@example\.com>\r\nReply-To: "Cron Daemon" <root@web1\.example\.com>\r\n/);
+    assert.match(
+      masqueradeHeaders(msg('root (Cron Daemon)'), policy({ keepOriginalFromAsReplyTo: true })).toString(),
+      /^From: "Cron Daemon" <alerts@example\.com>\r\nReply-To: "Cron Daemon" <root@web1\.example\.com>\r\n/,
+    );
     assert.doesNotMatch(masqueradeHeaders(msg('root', 'Reply-To: x@example.org\r\n'), policy({ keepOriginalFromAsReplyTo: true })).toString(), /Reply-To: <root/);
   });
 

@@ -79,11 +79,29 @@ describe('classification', () => {
 describe('backoff', () => {
   const retry = { initialDelay: 60_000, maxDelay: 3_600_000 };
   it('doubles from initial_delay with ±20 % jitter and caps at max_delay', () => {
-    assert.equal(backoffDelay(1, retry, () => 0.5), 60_000);
-    assert.equal(backoffDelay(2, retry, () => 0.5), 120_000);
-    assert.equal(backoffDelay(3, retry, () => 0), 192_000);
-    assert.equal(backoffDelay(3, retry, () => 1), 288_000);
-    assert.equal(backoffDelay(30, retry, () => 1), 3_600_000);
-    assert.equal(backoffDelay(100, retry, () => 0.5), 3_600_000);
+    assert.equal(
+      backoffDelay(1, retry, () => 0.5),
+      60_000,
+    );
+    assert.equal(
+      backoffDelay(2, retry, () => 0.5),
+      120_000,
+    );
+    assert.equal(
+      backoffDelay(3, retry, () => 0),
+      192_000,
+    );
+    assert.equal(
+      backoffDelay(3, retry, () => 1),
+      288_000,
+    );
+    assert.equal(
+      backoffDelay(30, retry, () => 1),
+      3_600_000,
+    );
+    assert.equal(
+      backoffDelay(100, retry, () => 0.5),
+      3_600_000,
+    );
   });
 });

@@ -53,7 +53,9 @@ function documented(key: string, docs: string): boolean {
 
 function configSources(): string[] {
   const dir = join(repo, 'src', 'config');
-  return readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(dir, f), 'utf8'));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'));
 }
 
 test('every config key the loader reads is documented', () => {

@@ -63,7 +63,10 @@ describe('m365 / gmail upstream config', () => {
     assert.match(problems(`${M365}\nclient_secret = "x"\ncertificate_file = "${cert.certFile}"\nprivate_key_file = "${cert.keyFile}"`).join('\n'), /either client_secret\(_file\) or certificate_file/);
     assert.match(problems(`${M365}\ncertificate_file = "${cert.certFile}"`).join('\n'), /private_key_file: certificate_file and private_key_file go together/);
     assert.match(problems('type = "m365"\ntenant = "not a tenant"\nclient_id = "11111111-2222-3333-4444-555555555555"\nclient_secret = "x"').join('\n'), /tenant: expected the tenant's domain/);
-    assert.match(problems('type = "m365"\ntenant = "contoso.onmicrosoft.com"\nclient_id = "my-app"\nclient_secret = "x"').join('\n'), /client_id: expected the app's Application \(client\) ID, a GUID/);
+    assert.match(
+      problems('type = "m365"\ntenant = "contoso.onmicrosoft.com"\nclient_id = "my-app"\nclient_secret = "x"').join('\n'),
+      /client_id: expected the app's Application \(client\) ID, a GUID/,
+    );
     assert.match(problems(`${M365}\nclient_secret = "x"\nvia = "api"`).join('\n'), /via: expected one of "graph", "smtp"/);
     assert.match(problems(`${M365}\nclient_secret = "x"\nendpoint = "http://graph.example.com"`).join('\n'), /endpoint: must use https/);
   });

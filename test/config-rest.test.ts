@@ -31,7 +31,17 @@ describe('REST upstream config', () => {
       { SG: 'SG.secret' },
     );
     const [sg, mg, ses, mj, local] = config.upstreams;
-    assert.deepEqual(sg, { name: 'primary', matchFrom: [], maxConcurrency: 3, timeout: 20_000, rateLimit: { count: 10, perMs: 1000 }, unsupported: 'fallback', type: 'sendgrid', apiKey: 'SG.secret', endpoint: 'https://api.sendgrid.com' });
+    assert.deepEqual(sg, {
+      name: 'primary',
+      matchFrom: [],
+      maxConcurrency: 3,
+      timeout: 20_000,
+      rateLimit: { count: 10, perMs: 1000 },
+      unsupported: 'fallback',
+      type: 'sendgrid',
+      apiKey: 'SG.secret',
+      endpoint: 'https://api.sendgrid.com',
+    });
     assert.equal(mg?.type === 'mailgun' && mg.endpoint, 'https://api.eu.mailgun.net');
     assert.equal(ses?.type === 'ses' && ses.endpoint, 'https://email.eu-west-1.amazonaws.com');
     assert.equal(mj?.type === 'mailjet' && mj.secretKey, 's');
@@ -56,8 +66,12 @@ describe('REST upstream config', () => {
     assert.equal(rate('type = "resend"\napi_key = "k"\nrate_limit = "none"'), undefined);
   });
 
-  it('reads unsupported (default fallback) and Postmark\'s message_stream (default outbound)', () => {
-    const [a, b] = parseConfig(`${doc('type = "postmark"\napi_key = "k"\nmessage_stream = "alerts"\nunsupported = "degrade"')}[[upstream]]\nname = "b"\ntype = "brevo"\napi_key = "k"\n`, file, {}).upstreams;
+  it("reads unsupported (default fallback) and Postmark's message_stream (default outbound)", () => {
+    const [a, b] = parseConfig(
+      `${doc('type = "postmark"\napi_key = "k"\nmessage_stream = "alerts"\nunsupported = "degrade"')}[[upstream]]\nname = "b"\ntype = "brevo"\napi_key = "k"\n`,
+      file,
+      {},
+    ).upstreams;
     assert.ok(a?.type === 'postmark' && a.messageStream === 'alerts' && a.unsupported === 'degrade');
     assert.ok(b?.type === 'brevo' && b.unsupported === 'fallback');
     const [c] = parseConfig(doc('type = "postmark"\napi_key = "k"'), file, {}).upstreams;
@@ -66,9 +80,21 @@ describe('REST upstream config', () => {
   });
 
   const cases: Array<[string, string, string | string[]]> = [
-    ['http endpoint to a remote host', 'type = "resend"\napi_key = "k"\nendpoint = "http://api.resend.com"', `${file}:8: upstream[0].endpoint: must use https (http is only allowed for a loopback host), got "http://api.resend.com"`],
-    ['endpoint that is not a URL', 'type = "resend"\napi_key = "k"\nendpoint = "api.resend.com"', `${file}:8: upstream[0].endpoint: expected a URL like "https://api.eu.example.com", got "api.resend.com"`],
-    ['endpoint with credentials', 'type = "resend"\napi_key = "k"\nendpoint = "https://u:p@api.resend.com"', `${file}:8: upstream[0].endpoint: must be a base URL without query, fragment or credentials, got "https://u:p@api.resend.com"`],
+    [
+      'http endpoint to a remote host',
+      'type = "resend"\napi_key = "k"\nendpoint = "http://api.resend.com"',
+      `${file}:8: upstream[0].endpoint: must use https (http is only allowed for a loopback host), got "http://api.resend.com"`,
+    ],
+    [
+      'endpoint that is not a URL',
+      'type = "resend"\napi_key = "k"\nendpoint = "api.resend.com"',
+      `${file}:8: upstream[0].endpoint: expected a URL like "https://api.eu.example.com", got "api.resend.com"`,
+    ],
+    [
+      'endpoint with credentials',
+      'type = "resend"\napi_key = "k"\nendpoint = "https://u:p@api.resend.com"',
+      `${file}:8: upstream[0].endpoint: must be a base URL without query, fragment or credentials, got "https://u:p@api.resend.com"`,
+    ],
     ['missing api_key', 'type = "postmark"', `${file}:5: upstream[0].api_key: is required (or api_key_file)`],
     ['empty api_key', 'type = "postmark"\napi_key = ""', `${file}:7: upstream[0].api_key: must not be empty`],
     ['api_key and api_key_file', 'type = "postmark"\napi_key = "k"\napi_key_file = "/nonexistent"', `${file}:8: upstream[0].api_key_file: set either api_key or api_key_file, not both`],
@@ -76,14 +102,26 @@ describe('REST upstream config', () => {
     ['unset environment variable', 'type = "brevo"\napi_key = "${BREVO_KEY}"', `${file}:7: upstream[0].api_key: environment variable BREVO_KEY is not set`],
     ['misspelt key', 'type = "sparkpost"\napi_kye = "k"', [`${file}:5: upstream[0].api_key: is required (or api_key_file)`, `${file}:7: upstream[0].api_kye: unknown key (did you mean "api_key"?)`]],
     ['mailgun without domain', 'type = "mailgun"\napi_key = "k"', `${file}:5: upstream[0].domain: is required`],
-    ['mailgun bad domain', 'type = "mailgun"\napi_key = "k"\ndomain = "https://mg.example.com"', `${file}:8: upstream[0].domain: expected a sending domain like "mg.example.com", got "https://mg.example.com"`],
+    [
+      'mailgun bad domain',
+      'type = "mailgun"\napi_key = "k"\ndomain = "https://mg.example.com"',
+      `${file}:8: upstream[0].domain: expected a sending domain like "mg.example.com", got "https://mg.example.com"`,
+    ],
     ['mailjet without secret_key', 'type = "mailjet"\napi_key = "k"', `${file}:5: upstream[0].secret_key: is required (or secret_key_file)`],
     ['ses without access_key_id', 'type = "ses"\nsecret_access_key = "s"\nregion = "us-east-1"', `${file}:5: upstream[0].access_key_id: is required`],
     ['ses bad region', 'type = "ses"\naccess_key_id = "A"\nsecret_access_key = "s"\nregion = "Frankfurt"', `${file}:9: upstream[0].region: expected an AWS region like "eu-west-1", got "Frankfurt"`],
     ['bad rate_limit', 'type = "resend"\napi_key = "k"\nrate_limit = "10 per second"', `${file}:8: upstream[0].rate_limit: expected a rate like "10/s" or "120/m", got "10 per second"`],
-    ['bad match_from', 'type = "resend"\napi_key = "k"\nmatch_from = ["billing.example.com"]', `${file}:8: upstream[0].match_from: expected sender patterns like "*@billing.example.com", got "billing.example.com"`],
+    [
+      'bad match_from',
+      'type = "resend"\napi_key = "k"\nmatch_from = ["billing.example.com"]',
+      `${file}:8: upstream[0].match_from: expected sender patterns like "*@billing.example.com", got "billing.example.com"`,
+    ],
     ['smtp key on a REST upstream', 'type = "resend"\napi_key = "k"\nhost = "smtp.resend.com"', `${file}:8: upstream[0].host: unknown key`],
-    ['unknown type', 'type = "sendgird"', `${file}:6: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", "m365", "gmail", got "sendgird"`],
+    [
+      'unknown type',
+      'type = "sendgird"',
+      `${file}:6: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", "m365", "gmail", got "sendgird"`,
+    ],
   ];
   for (const [name, table, expected] of cases) {
     it(`reports ${name}`, () => {

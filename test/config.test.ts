@@ -43,10 +43,7 @@ describe('config', () => {
 
   it('reports unknown keys with a did-you-mean, in nested tables too', () => {
     const source = `hostnme = "x"\n[spool]\nmax_mesage_size = "1MB"\n${MINIMAL}`;
-    assert.deepEqual(problems(source), [
-      'mailshim.toml:3: spool.max_mesage_size: unknown key (did you mean "max_message_size"?)',
-      'mailshim.toml:1: hostnme: unknown key (did you mean "hostname"?)',
-    ]);
+    assert.deepEqual(problems(source), ['mailshim.toml:3: spool.max_mesage_size: unknown key (did you mean "max_message_size"?)', 'mailshim.toml:1: hostnme: unknown key (did you mean "hostname"?)']);
   });
 
   it('rejects bad durations, sizes, enums, CIDRs and addresses', () => {
@@ -63,7 +60,9 @@ describe('config', () => {
   it('requires an upstream and its type', () => {
     assert.deepEqual(problems(`hostname = "x"\n`), ['mailshim.toml: upstream: at least one [[upstream]] table is required']);
     assert.deepEqual(problems(`[[upstream]]\nname = "a"\n`), ['mailshim.toml:1: upstream[0].type: is required']);
-    assert.deepEqual(problems(`[[upstream]]\ntype = "carrier-pigeon"\n`), ['mailshim.toml:2: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", "m365", "gmail", got "carrier-pigeon"']);
+    assert.deepEqual(problems(`[[upstream]]\ntype = "carrier-pigeon"\n`), [
+      'mailshim.toml:2: upstream[0].type: expected one of "smtp", "maildir", "sendgrid", "mailgun", "postmark", "resend", "ses", "mailjet", "brevo", "sparkpost", "m365", "gmail", got "carrier-pigeon"',
+    ]);
   });
 
   it('refuses tls = "none" unless the host is loopback', () => {
@@ -100,7 +99,10 @@ describe('config', () => {
       assert.ok(!printed.includes('hunter2'), printed);
       assert.match(printed, /password = "\*{8}"/);
       writeFileSync(file, `[[upstream]]\ntype = "smtp"\nhost = "smtp.example.com"\nusername = "apikey"\npassword_file = "missing.secret"\n`);
-      assert.throws(() => loadConfig(file, {}), (e: ConfigError) => e.problems[0] === `${file}:5: upstream[0].password_file: cannot read ${join(dir.path, 'missing.secret')}: ENOENT`);
+      assert.throws(
+        () => loadConfig(file, {}),
+        (e: ConfigError) => e.problems[0] === `${file}:5: upstream[0].password_file: cannot read ${join(dir.path, 'missing.secret')}: ENOENT`,
+      );
     } finally {
       dir.cleanup();
     }
@@ -110,7 +112,9 @@ describe('config', () => {
     const dir = tempDir();
     try {
       const cert = makeCert(dir.path, 'ca', 'relay.example.com');
-      writeFileSync(join(dir.path, 'mailshim.toml'), `hostname = "relay.test"
+      writeFileSync(
+        join(dir.path, 'mailshim.toml'),
+        `hostname = "relay.test"
 [spool]
 path = "spool"
 [retry]
@@ -130,13 +134,21 @@ match_from = ["*@example.org"]
 name = "api"
 type = "postmark"
 api_key = "secret-key"
-`);
+`,
+      );
       const config = loadConfig(join(dir.path, 'mailshim.toml'), {});
       const printed = maskedConfig(config);
       assert.doesNotMatch(printed, /secret-|PEM/);
       writeFileSync(join(dir.path, 'printed.toml'), printed);
       const again = loadConfig(join(dir.path, 'printed.toml'), {});
-      const strip = (c: typeof config) => ({ ...c, file: '', upstreams: c.upstreams.map((u) => ({ ...u, password: undefined, apiKey: undefined })), secretFiles: [], inlineSecrets: false, warnings: [] });
+      const strip = (c: typeof config) => ({
+        ...c,
+        file: '',
+        upstreams: c.upstreams.map((u) => ({ ...u, password: undefined, apiKey: undefined })),
+        secretFiles: [],
+        inlineSecrets: false,
+        warnings: [],
+      });
       assert.deepEqual(strip(again), strip(config));
       const smtp = again.upstreams[0]!;
       assert.ok(smtp.type === 'smtp' && smtp.ca === cert.pem, 'ca_file names the same certificate');
@@ -165,7 +177,10 @@ api_key = "secret-key"
   });
 
   it('reports a TOML syntax error with its line', () => {
-    assert.throws(() => parseConfig(`[spool]\npath = \n`, 'mailshim.toml', {}), (e: ConfigError) => /^mailshim\.toml:2: /.test(e.message));
+    assert.throws(
+      () => parseConfig(`[spool]\npath = \n`, 'mailshim.toml', {}),
+      (e: ConfigError) => /^mailshim\.toml:2: /.test(e.message),
+    );
   });
 
   it('parses durations and sizes', () => {

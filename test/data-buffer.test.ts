@@ -8,7 +8,10 @@ describe('DATA buffer', () => {
   it('writes the header in front of the body in place when it fits, else concatenates; always the same bytes (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), { maxLength: 5 }),
+        fc.array(
+          fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+          { maxLength: 5 },
+        ),
         fc.nat(),
         fc.uint8Array({ maxLength: 400 }),
         fc.oneof(fc.constant(-1), fc.nat({ max: HEADROOM + 200 })),

@@ -62,7 +62,10 @@ describe('deriving the state from a record', () => {
   });
 
   it("the operator's three states: held and damaged count as held, in-flight as stored", () => {
-    assert.deepEqual(['pending', 'deferred', 'held', 'damaged'].map((n) => messageState(recordIn(n as StateName))), ['pending', 'deferred', 'held', 'held']);
+    assert.deepEqual(
+      ['pending', 'deferred', 'held', 'damaged'].map((n) => messageState(recordIn(n as StateName))),
+      ['pending', 'deferred', 'held', 'held'],
+    );
   });
 
   it('a record an older writer left without a next attempt is due at once, not stuck', () => {

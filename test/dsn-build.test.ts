@@ -19,7 +19,19 @@ function recipient(address: string, extra: Partial<RecipientState> = {}): Recipi
 }
 
 function record(extra: Partial<MessageRecord> = {}): MessageRecord {
-  return { id: '238G6C9HKN5WB1HP', sender: 'cron@example.org', recipients: [], receivedAt: RECEIVED, size: 100, origin: { protocol: 'sendmail' }, isBounce: false, held: false, nextAttemptAt: null, attempts: 1, ...extra };
+  return {
+    id: '238G6C9HKN5WB1HP',
+    sender: 'cron@example.org',
+    recipients: [],
+    receivedAt: RECEIVED,
+    size: 100,
+    origin: { protocol: 'sendmail' },
+    isBounce: false,
+    held: false,
+    nextAttemptAt: null,
+    attempts: 1,
+    ...extra,
+  };
 }
 
 const ORIGINAL = Buffer.from('From: cron@example.org\r\nTo: gone@example.net\r\nSubject: nightly backup\r\n\r\nthe body of the backup report\r\n');

@@ -9,15 +9,35 @@ import type { MessageRecord, RecipientState } from '../src/spool/types.js';
 import type { OutboundMessage, RecipientResult, Upstream } from '../src/upstreams/types.js';
 
 const failed: RecipientState = { address: 'gone@example.net', status: 'failed', attempts: 1, history: [], dsnStatus: '5.1.1', lastReply: '550 5.1.1 no such user' };
-const record: MessageRecord = { id: 'Q1', sender: 'cron@example.org', recipients: [failed], receivedAt: 0, size: 10, origin: { protocol: 'sendmail' }, isBounce: false, held: false, nextAttemptAt: null, attempts: 1 };
+const record: MessageRecord = {
+  id: 'Q1',
+  sender: 'cron@example.org',
+  recipients: [failed],
+  receivedAt: 0,
+  size: 10,
+  origin: { protocol: 'sendmail' },
+  isBounce: false,
+  held: false,
+  nextAttemptAt: null,
+  attempts: 1,
+};
 const original = Buffer.from('From: cron@example.org\r\nSubject: nightly\r\n\r\nbody\r\n');
 const notice = () => buildDsn({ record, failed: [failed], originalMessage: original, hostname: 'relay.test', bounceFrom: 'MAILER-DAEMON@relay.test', now: new Date(0) });
 
 describe('NOTIFY policy (RFC 3461 §4.1)', () => {
   it('without NOTIFY: failures and delays, never successes; NEVER: nothing', () => {
-    assert.deepEqual(['failure', 'delay', 'success'].map((k) => wantsNotice({ ...failed }, k as 'failure')), [true, true, false]);
-    assert.deepEqual(['failure', 'delay', 'success'].map((k) => wantsNotice({ ...failed, notify: ['NEVER'] }, k as 'failure')), [false, false, false]);
-    assert.deepEqual(['failure', 'delay', 'success'].map((k) => wantsNotice({ ...failed, notify: ['SUCCESS'] }, k as 'failure')), [false, false, true]);
+    assert.deepEqual(
+      ['failure', 'delay', 'success'].map((k) => wantsNotice({ ...failed }, k as 'failure')),
+      [true, true, false],
+    );
+    assert.deepEqual(
+      ['failure', 'delay', 'success'].map((k) => wantsNotice({ ...failed, notify: ['NEVER'] }, k as 'failure')),
+      [false, false, false],
+    );
+    assert.deepEqual(
+      ['failure', 'delay', 'success'].map((k) => wantsNotice({ ...failed, notify: ['SUCCESS'] }, k as 'failure')),
+      [false, false, true],
+    );
   });
 });
 
@@ -61,7 +81,11 @@ describe('routing a notice', () => {
   });
 
   it('a dropped notice is counted in mailshim_bounces_dropped_total', async () => {
-    const metrics = new Metrics({ counts: () => ({ messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null }), upstreamFailures: () => [], spoolProblems: () => 0 });
+    const metrics = new Metrics({
+      counts: () => ({ messages: 0, held: 0, byState: { pending: 0, deferred: 0, held: 0 }, recipientsByStatus: {}, oldestReceivedAt: null }),
+      upstreamFailures: () => [],
+      spoolProblems: () => 0,
+    });
     metrics.onAttempt({ isBounce: true, receivedAt: 0, startedAt: 0, finishedAt: 1, recipients: [{ upstream: 'api', outcome: 'permanent', bounced: true }] });
     assert.match(await metrics.text(), /^mailshim_bounces_dropped_total 1$/m);
   });

@@ -133,7 +133,8 @@ describe('corpus: cron output through bin/sendmail to a strict SMTP sink', () =>
       assert.equal(strictRefusal(got.raw, undefined), undefined, 'legal and 7-bit on the wire');
       const body = storedBody(entry, content);
       assert.ok((await decodedBody(got.raw)).equals(body), 'every byte of the body survives');
-      if (entry.unchanged) assert.ok(got.raw.subarray(got.raw.length - body.length).equals(body) && !/^Content-Transfer-Encoding: (quoted-printable|base64)/im.test(got.raw.toString('latin1')), 'sent as stored');
+      if (entry.unchanged)
+        assert.ok(got.raw.subarray(got.raw.length - body.length).equals(body) && !/^Content-Transfer-Encoding: (quoted-printable|base64)/im.test(got.raw.toString('latin1')), 'sent as stored');
       const parsed = await simpleParser(got.raw);
       assert.equal(parsed.text ?? '', await truthText(body, entry.charset), 'the reader sees the text that was piped in');
     });

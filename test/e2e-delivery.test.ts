@@ -105,7 +105,10 @@ describe('delivery', () => {
     const dir = tempDir();
     const capture = await startCapture({ users: { relay: 'right-password' } });
     const upstream = (password: string) => `username = "relay"\npassword = "${password}"`;
-    const configFile = writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port, upstreamExtra: upstream('wrong-password'), retry: { initial: '300ms', max: '600ms', age: '1s' } }));
+    const configFile = writeConfig(
+      dir.path,
+      relayConfig({ spool: `${dir.path}/spool`, upstreamPort: capture.port, upstreamExtra: upstream('wrong-password'), retry: { initial: '300ms', max: '600ms', age: '1s' } }),
+    );
     const daemon = await startDaemon(configFile);
     try {
       const id = await submit(daemon.port, 'a@example.org', ['b@example.net'], 'auth fail');

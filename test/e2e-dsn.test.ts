@@ -55,7 +55,12 @@ describe('DSN extension (RFC 3461)', () => {
     ]);
     await withRelay({}, {}, async (daemon, capture) => {
       capture.script.rcpt = rcpt;
-      const id = await send(daemon.port, 'MAIL FROM:<cron@example.org> RET=FULL ENVID=job+2B42', ['RCPT TO:<quiet@example.net> NOTIFY=NEVER', 'RCPT TO:<loud@example.net> NOTIFY=FAILURE ORCPT=rfc822;list+40example.net'], 'nightly');
+      const id = await send(
+        daemon.port,
+        'MAIL FROM:<cron@example.org> RET=FULL ENVID=job+2B42',
+        ['RCPT TO:<quiet@example.net> NOTIFY=NEVER', 'RCPT TO:<loud@example.net> NOTIFY=FAILURE ORCPT=rfc822;list+40example.net'],
+        'nightly',
+      );
       const line = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'permanent');
       assert.equal((line.dsnQueueIds as string[]).length, 1, 'one notice');
       const [bounce] = await capture.waitFor(1);
@@ -112,7 +117,11 @@ describe('DSN extension (RFC 3461)', () => {
       const id = await send(daemon.port, 'MAIL FROM:<cron@example.org>', ['RCPT TO:<ops@example.net> NOTIFY=SUCCESS'], 'passed-on');
       await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'delivered');
       await waitForEmptyQueue(config);
-      assert.deepEqual(capture.messages.map((m) => m.recipients[0]), ['ops@example.net'], 'the upstream offers DSN: it reports success, we do not');
+      assert.deepEqual(
+        capture.messages.map((m) => m.recipients[0]),
+        ['ops@example.net'],
+        'the upstream offers DSN: it reports success, we do not',
+      );
     });
   });
 

@@ -50,7 +50,10 @@ test('daemon: poll = true without [events] hands pulled bounces on once; a refus
   daemon.child.kill('SIGHUP');
   await daemon.waitForLog((l) => l.event === 'reloaded');
   const json = JSON.parse((await runCli(['status', '--json', '--config', config])).stdout) as { polls: Array<{ upstream: string }> };
-  assert.deepEqual(json.polls.map((p) => p.upstream), ['pm-wrong']);
+  assert.deepEqual(
+    json.polls.map((p) => p.upstream),
+    ['pm-wrong'],
+  );
   const tokenCount = (token: string) => fake.received.filter((r) => r.headers['x-postmark-server-token'] === token).length;
   const after = tokenCount('pm-token');
   // Two more rounds of the other poller (1 s apart) is time enough for "pm" to have polled again had it not stopped.

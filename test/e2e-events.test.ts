@@ -19,7 +19,15 @@ function event(token: string, key = KEY): string {
   const timestamp = String(Math.floor(Date.now() / 1000));
   return JSON.stringify({
     signature: { timestamp, token, signature: signMailgun(key, timestamp, token) },
-    'event-data': { event: 'failed', severity: 'permanent', reason: 'bounce', recipient: 'gone@example.net', id: token, 'delivery-status': { code: 550, message: '5.1.1 mailbox unavailable' }, message: { headers: { 'message-id': '<20261127.1@mg.example.org>' } } },
+    'event-data': {
+      event: 'failed',
+      severity: 'permanent',
+      reason: 'bounce',
+      recipient: 'gone@example.net',
+      id: token,
+      'delivery-status': { code: 550, message: '5.1.1 mailbox unavailable' },
+      message: { headers: { 'message-id': '<20261127.1@mg.example.org>' } },
+    },
   });
 }
 
@@ -29,11 +37,14 @@ test('daemon: [events] listener records verified events in the log and metrics; 
   writeFileSync(join(dir.path, 'mg-webhook.key'), KEY, { mode: 0o600 });
   // A fixed port: `mailshim events test` finds the listener through the config.
   const eventsPort = await closedPort();
-  const config = writeConfig(dir.path, relayConfig({
-    spool: `${dir.path}/spool`,
-    extra: `[metrics]\naddress = "127.0.0.1:0"\n\n[events]\naddress = "127.0.0.1:${eventsPort}"\npublic_url = "https://relay.example.com/events"\n\n[control]\nsocket = "${dir.path}/ctl.sock"`,
-    upstreams: `[[upstream]]\nname = "mg"\ntype = "mailgun"\napi_key = "key-x"\ndomain = "mg.example.org"\nendpoint = "http://127.0.0.1:1"\nwebhook_signing_key_file = "${dir.path}/mg-webhook.key"\n`,
-  }));
+  const config = writeConfig(
+    dir.path,
+    relayConfig({
+      spool: `${dir.path}/spool`,
+      extra: `[metrics]\naddress = "127.0.0.1:0"\n\n[events]\naddress = "127.0.0.1:${eventsPort}"\npublic_url = "https://relay.example.com/events"\n\n[control]\nsocket = "${dir.path}/ctl.sock"`,
+      upstreams: `[[upstream]]\nname = "mg"\ntype = "mailgun"\napi_key = "key-x"\ndomain = "mg.example.org"\nendpoint = "http://127.0.0.1:1"\nwebhook_signing_key_file = "${dir.path}/mg-webhook.key"\n`,
+    }),
+  );
   const daemon = await startDaemon(config);
   t.after(() => daemon.stop());
   const events = await daemon.waitForLog((l) => l.event === 'events-listening');

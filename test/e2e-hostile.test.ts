@@ -83,7 +83,11 @@ describe('hostile input', () => {
   });
 
   it('NUL bytes, over-long header lines and invalid UTF-8 headers from allowed clients are accepted (delivery makes them legal on the wire)', async () => {
-    for (const body of [Buffer.from('Subject: nul\r\n\r\nbad\0byte\r\n'), Buffer.from(`Subject: ${'x'.repeat(1000)}\r\n\r\nbody\r\n`), Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\nbody\r\n')])]) {
+    for (const body of [
+      Buffer.from('Subject: nul\r\n\r\nbad\0byte\r\n'),
+      Buffer.from(`Subject: ${'x'.repeat(1000)}\r\n\r\nbody\r\n`),
+      Buffer.concat([Buffer.from('Subject: caf'), Buffer.from([0xe9]), Buffer.from('\r\n\r\nbody\r\n')]),
+    ]) {
       const c = await transaction('malformed@example.org');
       c.write(body);
       assert.match(await c.command('.'), /^250 2\.0\.0 /);
@@ -93,7 +97,11 @@ describe('hostile input', () => {
 
   it('8-bit body without BODY=8BITMIME, UTF-8 headers and long body lines are accepted, and relayed legally with the same content', async () => {
     const c = await transaction('eightbit@example.org', ['eight@example.net']);
-    const body = Buffer.concat([Buffer.from('Date: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <8bit@example.org>\r\nSubject: caf\u00e9 \u2615\r\n\r\n', 'utf8'), Buffer.from([0xe9, 0xe8, 0x0d, 0x0a]), Buffer.from('y'.repeat(2000) + '\r\n')]);
+    const body = Buffer.concat([
+      Buffer.from('Date: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <8bit@example.org>\r\nSubject: caf\u00e9 \u2615\r\n\r\n', 'utf8'),
+      Buffer.from([0xe9, 0xe8, 0x0d, 0x0a]),
+      Buffer.from('y'.repeat(2000) + '\r\n'),
+    ]);
     c.write(body);
     assert.match(await c.command('.'), /^250 2\.0\.0 /);
     c.close();
@@ -188,7 +196,7 @@ describe('hostile input', () => {
       for (const c of opened) c?.close();
       // The daemon frees the slots as it sees the closes: retry until one greets (with a deadline).
       let t = await RawSmtp.open(own.port);
-      for (const deadline = Date.now() + 15_000; !(await t.reply()).startsWith('220'); ) {
+      for (const deadline = Date.now() + 15_000; !(await t.reply()).startsWith('220');) {
         t.close();
         assert.ok(Date.now() < deadline, 'no 220 within 15 s after the 1,000 connections closed');
         t = await RawSmtp.open(own.port);

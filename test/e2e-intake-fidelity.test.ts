@@ -57,7 +57,9 @@ describe('SMTP intake fidelity (default listener: bare_newline = "normalize")', 
   it('swaks: a malformed recipient gets 5xx at RCPT, a quoted local part is accepted and relayed', async (t) => {
     if (!has('swaks')) return t.skip('swaks not installed');
     const run = (to: string, from: string) =>
-      spawnSync('swaks', ['--server', '127.0.0.1', '--port', String(daemon.port), '--from', from, '--to', to, '--header', 'Subject: swaks', '--body', 'swaks body', '--timeout', '20'], { encoding: 'utf8' });
+      spawnSync('swaks', ['--server', '127.0.0.1', '--port', String(daemon.port), '--from', from, '--to', to, '--header', 'Subject: swaks', '--body', 'swaks body', '--timeout', '20'], {
+        encoding: 'utf8',
+      });
     const bad = run('bad\\@example.net', 'swaks-bad@example.org');
     assert.notEqual(bad.status, 0);
     assert.match(bad.stdout, /<\*\* 501 5\.1\.3 /);
@@ -67,7 +69,7 @@ describe('SMTP intake fidelity (default listener: bare_newline = "normalize")', 
     assert.deepEqual(got!.recipients, ['"jane(doe)"@example.net']);
   });
 
-  it("Python smtplib.sendmail with bytes (bare LF, its own dot-stuffing): accepted, CRLF, every line as written", async (t) => {
+  it('Python smtplib.sendmail with bytes (bare LF, its own dot-stuffing): accepted, CRLF, every line as written', async (t) => {
     if (!has('python3')) return t.skip('python3 not installed');
     const script = `
 import smtplib, sys

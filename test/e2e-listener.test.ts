@@ -45,7 +45,10 @@ describe('listener security', () => {
       const client = (pass: string) =>
         nodemailer.createTransport({ host: '127.0.0.1', port: daemon.port, secure: false, requireTLS: true, tls: { ca: cert.pem, servername: 'relay.test' }, auth: { user: 'scanner', pass } });
       await assert.rejects(client('wrong').sendMail({ from: 'scan@example.org', to: 'x@example.net', text: 'x' }), (e: { response?: string }) => /^535 5\.7\.8 /.test(e.response ?? ''));
-      await assert.rejects(client(PASSWORD).sendMail({ envelope: { from: 'scan@example.org', to: ['x@example.net'] }, raw: 'Subject: x\r\n\r\nx\r\n', auth: { user: 'nobody', pass: PASSWORD } }), (e: { response?: string }) => /^535 5\.7\.8 /.test(e.response ?? ''));
+      await assert.rejects(
+        client(PASSWORD).sendMail({ envelope: { from: 'scan@example.org', to: ['x@example.net'] }, raw: 'Subject: x\r\n\r\nx\r\n', auth: { user: 'nobody', pass: PASSWORD } }),
+        (e: { response?: string }) => /^535 5\.7\.8 /.test(e.response ?? ''),
+      );
       const info = await client(PASSWORD).sendMail({ from: 'scan@example.org', to: 'x@example.net', subject: 'scan', text: 'pdf here' });
       assert.match(info.response, /^250 2\.0\.0 Ok: queued as/);
       const [got] = await capture.waitFor(1);
@@ -151,7 +154,9 @@ describe('listener security', () => {
 
   it('allowed_senders, rate_limit and max_connections_per_ip', async () => {
     const dir = tempDir();
-    const daemon = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, listenExtra: `allowed_senders = ["*@example.com"]\nrate_limit = "2/m"\nmax_connections_per_ip = 2` })));
+    const daemon = await startDaemon(
+      writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, listenExtra: `allowed_senders = ["*@example.com"]\nrate_limit = "2/m"\nmax_connections_per_ip = 2` })),
+    );
     try {
       const a = await RawSmtp.open(daemon.port);
       await a.reply();

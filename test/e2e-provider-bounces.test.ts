@@ -62,7 +62,12 @@ interface Case {
   diagnostic: RegExp;
 }
 
-const lower = (list: unknown, key?: string) => ((list as unknown[] | undefined) ?? []).map((x) => String(key ? (x as Json)[key] : x).replace(/^.*<([^>]+)>.*$/, '$1').toLowerCase());
+const lower = (list: unknown, key?: string) =>
+  ((list as unknown[] | undefined) ?? []).map((x) =>
+    String(key ? (x as Json)[key] : x)
+      .replace(/^.*<([^>]+)>.*$/, '$1')
+      .toLowerCase(),
+  );
 const asText = (v: unknown) => (typeof v === 'string' ? v : '');
 const textOf = (...parts: unknown[]) => deliveryStatusOfText(parts.map((p) => (typeof p === 'string' ? p : '')).join('\n'));
 
@@ -92,7 +97,12 @@ const CASES: Case[] = [
         body: JSON.stringify({
           signature: { timestamp, token, signature: signMailgun(forged ? 'not-the-key' : MAILGUN_KEY, timestamp, token) },
           'event-data': {
-            event: 'failed', id: token, timestamp: Date.now() / 1000, severity: 'permanent', reason: 'bounce', recipient,
+            event: 'failed',
+            id: token,
+            timestamp: Date.now() / 1000,
+            severity: 'permanent',
+            reason: 'bounce',
+            recipient,
             'delivery-status': { 'attempt-no': 1, message: '550 5.1.1 The email account that you tried to reach does not exist', code: 550, description: '' },
             message: { headers: { to: recipient, 'message-id': id, from: SENDER, subject: 'Test' } },
           },
@@ -114,7 +124,21 @@ const CASES: Case[] = [
     // https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event (bounce sample; sg_message_id = X-Message-Id + ".filter…")
     webhook(id, recipient, forged) {
       const timestamp = seconds();
-      const body = JSON.stringify([{ email: recipient, timestamp: Number(timestamp), 'smtp-id': `<${id}@ismtpd-555>`, event: 'bounce', category: 'cat facts', sg_event_id: randomUUID(), sg_message_id: `${id}.filter0001.16648.5515E0B88.0`, reason: '500 unknown recipient', status: '5.0.0', type: 'bounce' }]) + '\r\n';
+      const body =
+        JSON.stringify([
+          {
+            email: recipient,
+            timestamp: Number(timestamp),
+            'smtp-id': `<${id}@ismtpd-555>`,
+            event: 'bounce',
+            category: 'cat facts',
+            sg_event_id: randomUUID(),
+            sg_message_id: `${id}.filter0001.16648.5515E0B88.0`,
+            reason: '500 unknown recipient',
+            status: '5.0.0',
+            type: 'bounce',
+          },
+        ]) + '\r\n';
       const signature = sign('sha256', Buffer.from(timestamp + body), (forged ? otherKey : sendgridKey).privateKey).toString('base64');
       return { body, headers: { 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': timestamp } };
     },
@@ -125,15 +149,39 @@ const CASES: Case[] = [
     start: () => startPostmarkFake('pm-token'),
     upstream: (url) => `api_key = "pm-token"\nendpoint = "${url}"\n${basicKeys}`,
     env: { HOOK_PASS },
-    recipientsOf: (a) => ['To', 'Cc', 'Bcc'].flatMap((k) => lower(asText((a.payload as Json)[k]).split(',').filter((s) => s.trim()))).map((s) => s.trim()),
+    recipientsOf: (a) =>
+      ['To', 'Cc', 'Bcc']
+        .flatMap((k) =>
+          lower(
+            asText((a.payload as Json)[k])
+              .split(',')
+              .filter((s) => s.trim()),
+          ),
+        )
+        .map((s) => s.trim()),
     report: (a) => textOf((a.payload as Json).TextBody, (a.payload as Json).HtmlBody),
     // https://postmarkapp.com/developer/webhooks/bounce-webhook (example payload)
     webhook: (id, recipient, forged) => ({
       headers: basic(forged ? 'wrong' : HOOK_PASS),
       body: JSON.stringify({
-        RecordType: 'Bounce', MessageStream: 'outbound', ID: Math.floor(Math.random() * 1e12), Type: 'HardBounce', TypeCode: 1, Name: 'Hard bounce', Tag: 'Test', MessageID: id, ServerID: 23,
-        Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).', Details: 'smtp;550 5.1.1 The email account that you tried to reach does not exist.',
-        Email: recipient, From: SENDER, BouncedAt: new Date().toISOString(), DumpAvailable: true, Inactive: true, CanActivate: true, Subject: 'Test subject',
+        RecordType: 'Bounce',
+        MessageStream: 'outbound',
+        ID: Math.floor(Math.random() * 1e12),
+        Type: 'HardBounce',
+        TypeCode: 1,
+        Name: 'Hard bounce',
+        Tag: 'Test',
+        MessageID: id,
+        ServerID: 23,
+        Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).',
+        Details: 'smtp;550 5.1.1 The email account that you tried to reach does not exist.',
+        Email: recipient,
+        From: SENDER,
+        BouncedAt: new Date().toISOString(),
+        DumpAvailable: true,
+        Inactive: true,
+        CanActivate: true,
+        Subject: 'Test subject',
       }),
     }),
     diagnostic: /^x-mailshim; The server was unable to deliver your message \(ex: unknown user, mailbox not found\)\. - smtp;550 5\.1\.1/,
@@ -148,12 +196,27 @@ const CASES: Case[] = [
     // https://resend.com/docs/dashboard/webhooks/event-types (email.bounced), delivered by Svix
     webhook(id, recipient, forged) {
       const body = JSON.stringify({
-        type: 'email.bounced', created_at: new Date().toISOString(),
-        data: { created_at: new Date().toISOString(), email_id: id, from: `Alice <${SENDER}>`, to: [recipient], subject: 'Test', bounce: { message: "The recipient's email address is on the suppression list because it has a recent history of producing hard bounces.", subType: 'Suppressed', type: 'Permanent' } },
+        type: 'email.bounced',
+        created_at: new Date().toISOString(),
+        data: {
+          created_at: new Date().toISOString(),
+          email_id: id,
+          from: `Alice <${SENDER}>`,
+          to: [recipient],
+          subject: 'Test',
+          bounce: { message: "The recipient's email address is on the suppression list because it has a recent history of producing hard bounces.", subType: 'Suppressed', type: 'Permanent' },
+        },
       });
       const svixId = `msg_${randomUUID()}`;
       const timestamp = seconds();
-      return { body, headers: { 'svix-id': svixId, 'svix-timestamp': timestamp, 'svix-signature': signSvix(forged ? 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' : RESEND_SECRET, svixId, timestamp, Buffer.from(body)) } };
+      return {
+        body,
+        headers: {
+          'svix-id': svixId,
+          'svix-timestamp': timestamp,
+          'svix-signature': signSvix(forged ? 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' : RESEND_SECRET, svixId, timestamp, Buffer.from(body)),
+        },
+      };
     },
     diagnostic: /^x-mailshim; The recipient's email address is on the suppression list/,
   },
@@ -168,12 +231,24 @@ const CASES: Case[] = [
     webhook(id, recipient, forged) {
       const notification = {
         notificationType: 'Bounce',
-        bounce: { bounceType: 'Permanent', bounceSubType: 'General', reportingMTA: 'dns; email.example.com', timestamp: new Date().toISOString(), feedbackId: randomUUID(), bouncedRecipients: [{ emailAddress: recipient, status: '5.1.1', action: 'failed', diagnosticCode: `smtp; 550 5.1.1 <${recipient}>... User unknown` }] },
+        bounce: {
+          bounceType: 'Permanent',
+          bounceSubType: 'General',
+          reportingMTA: 'dns; email.example.com',
+          timestamp: new Date().toISOString(),
+          feedbackId: randomUUID(),
+          bouncedRecipients: [{ emailAddress: recipient, status: '5.1.1', action: 'failed', diagnosticCode: `smtp; 550 5.1.1 <${recipient}>... User unknown` }],
+        },
         mail: { timestamp: new Date().toISOString(), messageId: id, source: SENDER, destination: [KEPT, GONE] },
       };
       const message: Omit<SnsMessage, 'Signature'> = {
-        Type: 'Notification', MessageId: randomUUID(), TopicArn: TOPIC, Message: JSON.stringify(notification), Timestamp: new Date().toISOString(),
-        SignatureVersion: '1', SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem',
+        Type: 'Notification',
+        MessageId: randomUUID(),
+        TopicArn: TOPIC,
+        Message: JSON.stringify(notification),
+        Timestamp: new Date().toISOString(),
+        SignatureVersion: '1',
+        SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem',
       };
       const signature = (forged ? other : sns).sign(message as SnsMessage);
       return { headers: { 'x-amz-sns-message-type': 'Notification' }, body: JSON.stringify({ ...message, Signature: signature }) };
@@ -204,7 +279,20 @@ const CASES: Case[] = [
     // https://developers.brevo.com/docs/transactional-webhooks (hard_bounce; message-id in angle brackets)
     webhook: (id, recipient, forged) => ({
       headers: basic(forged ? 'wrong' : HOOK_PASS),
-      body: JSON.stringify({ event: 'hard_bounce', email: recipient, id: 26224, date: new Date().toISOString(), ts: Number(seconds()), 'message-id': `<${id}>`, ts_event: Number(seconds()), subject: 'Test', tag: '', sending_ip: '185.41.28.109', ts_epoch: Date.now(), reason: 'user unknown' }),
+      body: JSON.stringify({
+        event: 'hard_bounce',
+        email: recipient,
+        id: 26224,
+        date: new Date().toISOString(),
+        ts: Number(seconds()),
+        'message-id': `<${id}>`,
+        ts_event: Number(seconds()),
+        subject: 'Test',
+        tag: '',
+        sending_ip: '185.41.28.109',
+        ts_epoch: Date.now(),
+        reason: 'user unknown',
+      }),
     }),
     diagnostic: /^x-mailshim; user unknown$/,
   },
@@ -218,7 +306,24 @@ const CASES: Case[] = [
     // https://developers.sparkpost.com/api/webhooks/ (message_event bounce, bounce_class 10 = hard)
     webhook: (id, recipient, forged) => ({
       headers: basic(forged ? 'wrong' : HOOK_PASS),
-      body: JSON.stringify([{ msys: { message_event: { type: 'bounce', bounce_class: '10', event_id: randomUUID(), message_id: randomUUID(), transmission_id: id, rcpt_to: recipient, raw_reason: '550: 5.1.1 The email account that you tried to reach does not exist', reason: '550 5.1.1 The email account that you tried to reach does not exist', error_code: '550', timestamp: seconds() } } }]),
+      body: JSON.stringify([
+        {
+          msys: {
+            message_event: {
+              type: 'bounce',
+              bounce_class: '10',
+              event_id: randomUUID(),
+              message_id: randomUUID(),
+              transmission_id: id,
+              rcpt_to: recipient,
+              raw_reason: '550: 5.1.1 The email account that you tried to reach does not exist',
+              reason: '550 5.1.1 The email account that you tried to reach does not exist',
+              error_code: '550',
+              timestamp: seconds(),
+            },
+          },
+        },
+      ]),
     }),
     diagnostic: /^smtp; 550: 5\.1\.1 The email account that you tried to reach does not exist$/,
   },
@@ -244,7 +349,8 @@ for (const c of CASES) {
     const daemon = await startDaemon(config, c.env);
     t.after(() => daemon.stop());
     const port = Number((await daemon.waitForLog((l) => l.event === 'events-listening')).port);
-    const post = async (hook: Webhook) => (await fetch(`http://127.0.0.1:${port}/events/${c.type}`, { method: 'POST', body: hook.body, headers: { 'content-type': 'application/json', ...hook.headers } })).status;
+    const post = async (hook: Webhook) =>
+      (await fetch(`http://127.0.0.1:${port}/events/${c.type}`, { method: 'POST', body: hook.body, headers: { 'content-type': 'application/json', ...hook.headers } })).status;
     const show = async (id: string) => {
       const shown = await runCli(['queue', 'show', id, '--json', '--config', config], c.env);
       assert.equal(shown.code, 0, shown.stderr);
@@ -266,10 +372,14 @@ for (const c of CASES) {
     const [notice] = (await fake.waitForAccepted(before + 1)).slice(before);
     assert.deepEqual(c.recipientsOf(notice!), [SENDER], 'the notice goes to the original envelope sender');
     const report = await c.report(notice!);
-    assert.deepEqual(report.recipients.map((r) => r.get('final-recipient')), [`rfc822; ${GONE}`], 'it names the bounced recipient, and only it');
+    assert.deepEqual(
+      report.recipients.map((r) => r.get('final-recipient')),
+      [`rfc822; ${GONE}`],
+      'it names the bounced recipient, and only it',
+    );
     assert.equal(report.recipients[0]!.get('action'), 'failed');
     assert.match(report.recipients[0]!.get('status') ?? '', /^5\.\d+\.\d+$/);
-    assert.match(report.recipients[0]!.get('diagnostic-code') ?? '', c.diagnostic, 'the provider\'s reason');
+    assert.match(report.recipients[0]!.get('diagnostic-code') ?? '', c.diagnostic, "the provider's reason");
     assert.equal(report.message.get('x-mailshim-queue-id'), id);
 
     const again = await post(bounce);
@@ -283,7 +393,10 @@ for (const c of CASES) {
     const after = await show(id);
     const gone = after.recipients.find((r) => r.address === GONE)!;
     assert.ok(gone.failedAt, 'queue show: the recipient failed after acceptance');
-    assert.ok(gone.events.some((e) => e.type === 'hard_bounce'), 'queue show: the provider event is in the history');
+    assert.ok(
+      gone.events.some((e) => e.type === 'hard_bounce'),
+      'queue show: the provider event is in the history',
+    );
     assert.equal(after.recipients.find((r) => r.address === KEPT)!.failedAt, undefined);
     const text = await runCli(['queue', 'show', id, '--config', config], c.env);
     assert.match(text.stdout, /State: +delivered, no longer queued/);
@@ -304,7 +417,10 @@ test('mailgun: a complaint is logged and counted, never reported to the sender; 
   const fake = await c.start();
   t.after(() => fake.close());
   const events = `[events]\naddress = "127.0.0.1:0"\ncomplaints_to_admin = true\n\n[metrics]\naddress = "127.0.0.1:0"\n`;
-  const source = restConfig(`${dir.path}/spool`, `[[upstream]]\nname = "mailgun"\ntype = "mailgun"\ntimeout = "5s"\n${c.upstream(fake.url)}`).replace('[local]\n', '[local]\nadmin = "postmaster@example.org"\n');
+  const source = restConfig(`${dir.path}/spool`, `[[upstream]]\nname = "mailgun"\ntype = "mailgun"\ntimeout = "5s"\n${c.upstream(fake.url)}`).replace(
+    '[local]\n',
+    '[local]\nadmin = "postmaster@example.org"\n',
+  );
   const daemon = await startDaemon(writeConfig(dir.path, source + events));
   t.after(() => daemon.stop());
   const port = Number((await daemon.waitForLog((l) => l.event === 'events-listening')).port);
@@ -318,7 +434,13 @@ test('mailgun: a complaint is logged and counted, never reported to the sender; 
     const timestamp = seconds();
     return JSON.stringify({
       signature: { timestamp, token, signature: signMailgun(MAILGUN_KEY, timestamp, token) },
-      'event-data': { event: 'complained', id: token, timestamp: Date.now() / 1000, recipient: KEPT, message: { headers: { to: KEPT, 'message-id': String(delivered.providerMessageId), from: SENDER, subject: 'Newsletter' } } },
+      'event-data': {
+        event: 'complained',
+        id: token,
+        timestamp: Date.now() / 1000,
+        recipient: KEPT,
+        message: { headers: { to: KEPT, 'message-id': String(delivered.providerMessageId), from: SENDER, subject: 'Newsletter' } },
+      },
     });
   };
   for (const token of ['c-1', 'c-2']) {

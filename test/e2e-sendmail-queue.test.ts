@@ -59,7 +59,10 @@ describe('daemon down, then up', () => {
       const listing = await runBin('mailq', [], { config });
       assert.equal(listing.code, 0, listing.stderr);
       assert.match(listing.stdout, /^-Queue ID-\s+--Size-- ----Arrival Time---- -Sender\/Recipient-------\n/);
-      assert.match(listing.stdout, new RegExp(`\\n${id}\\s+\\d+ \\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d  alerts@example\\.com\\n\\s+\\(451 [\\d.]+ .*try again later\\)\\n\\s+later@example\\.net\\n`));
+      assert.match(
+        listing.stdout,
+        new RegExp(`\\n${id}\\s+\\d+ \\w{3} \\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d  alerts@example\\.com\\n\\s+\\(451 [\\d.]+ .*try again later\\)\\n\\s+later@example\\.net\\n`),
+      );
       assert.match(listing.stdout, /-- \d+ Kbytes in 1 Request\.\n$/);
       const json = await runBin('mailq', ['--json'], { config });
       const parsed = JSON.parse(json.stdout) as { queue: Array<{ id: string; sender: string; recipients: Array<{ address: string; lastError?: string }> }> };
@@ -175,7 +178,12 @@ describe('mailshim install / uninstall', () => {
 
       const forced = await runBin('mailshim', ['install', '--prefix', prefix, '--force']);
       assert.equal(forced.code, 0, forced.stderr);
-      for (const [path, bin] of [['usr/sbin/sendmail', 'sendmail'], ['usr/lib/sendmail', 'sendmail'], ['usr/bin/mailq', 'mailq'], ['usr/bin/newaliases', 'newaliases']] as const) {
+      for (const [path, bin] of [
+        ['usr/sbin/sendmail', 'sendmail'],
+        ['usr/lib/sendmail', 'sendmail'],
+        ['usr/bin/mailq', 'mailq'],
+        ['usr/bin/newaliases', 'newaliases'],
+      ] as const) {
         assert.equal(readlinkSync(join(prefix, path)), join(REPO, 'bin', bin));
       }
       assert.equal(readFileSync(join(prefix, 'usr/sbin/sendmail.mailshim-backup'), 'utf8'), '#!/bin/sh\necho postfix\n');

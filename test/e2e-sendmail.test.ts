@@ -62,8 +62,9 @@ describe('sendmail with the daemon running', () => {
     dir.cleanup();
   });
 
-  it("cron: sendmail -FCronDaemon -i -B8BITMIME -oem root", async () => {
-    const input = 'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@web1> /usr/local/bin/nightly\nContent-Type: text/plain; charset=UTF-8\nX-Cron-Env: <SHELL=/bin/sh>\n\nnightly: 3 files rotated\n.\nstill the body (-i)\n';
+  it('cron: sendmail -FCronDaemon -i -B8BITMIME -oem root', async () => {
+    const input =
+      'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@web1> /usr/local/bin/nightly\nContent-Type: text/plain; charset=UTF-8\nX-Cron-Env: <SHELL=/bin/sh>\n\nnightly: 3 files rotated\n.\nstill the body (-i)\n';
     const result = await runBin('sendmail', ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', 'root'], { input, config });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
@@ -83,8 +84,9 @@ describe('sendmail with the daemon running', () => {
     assert.equal(body, 'nightly: 3 files rotated\r\n.\r\nstill the body (-i)\r\n');
   });
 
-  it("PHP mail(): sendmail -t -i takes To/Cc/Bcc, removes Bcc, keeps a real-domain From", async () => {
-    const input = 'To: customer@example.net\nCc: "Sales, EU" <sales@example.org>\nBcc: audit@example.org\nFrom: Shop <noreply@shop.example.org>\nSubject: Your order\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nThanks for your order — ünïcode body.\n';
+  it('PHP mail(): sendmail -t -i takes To/Cc/Bcc, removes Bcc, keeps a real-domain From', async () => {
+    const input =
+      'To: customer@example.net\nCc: "Sales, EU" <sales@example.org>\nBcc: audit@example.org\nFrom: Shop <noreply@shop.example.org>\nSubject: Your order\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nThanks for your order — ünïcode body.\n';
     const result = await runBin('sendmail', ['-t', '-i'], { input, config, env: {} });
     assert.equal(result.code, 0, result.stderr);
     const [got] = await find('Thanks for your order');
@@ -100,7 +102,8 @@ describe('sendmail with the daemon running', () => {
   });
 
   it('git send-email: sendmail -i -f sender addr addr keeps the envelope and the message', async () => {
-    const input = 'From: Dev <dev@example.org>\nTo: list@example.net\nCc: maintainer@example.com\nSubject: [PATCH] fix\nMessage-ID: <patch-1@example.org>\nDate: Mon, 23 Nov 2026 01:02:03 +0000\n\n---\n.\n..\ndiff --git a/x b/x\n';
+    const input =
+      'From: Dev <dev@example.org>\nTo: list@example.net\nCc: maintainer@example.com\nSubject: [PATCH] fix\nMessage-ID: <patch-1@example.org>\nDate: Mon, 23 Nov 2026 01:02:03 +0000\n\n---\n.\n..\ndiff --git a/x b/x\n';
     const result = await runBin('sendmail', ['-i', '-f', 'dev@example.org', 'list@example.net', 'maintainer@example.com'], { input, config });
     assert.equal(result.code, 0, result.stderr);
     const [got] = await find('patch-1@example.org');

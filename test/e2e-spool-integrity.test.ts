@@ -92,7 +92,10 @@ describe('idempotent sendmail submissions', () => {
 
       // A file left by an older sendmail (named by the queue id in its frame) is still imported, once.
       const legacyName = newQueueId();
-      const legacy = encodeFrame({ op: 'submit', id: legacyName, sender: 'app@example.org', recipients: ['rcpt@example.net'], user: 'app', uid, size: body.length, localized: true } as SubmitRequest, body);
+      const legacy = encodeFrame(
+        { op: 'submit', id: legacyName, sender: 'app@example.org', recipients: ['rcpt@example.net'], user: 'app', uid, size: body.length, localized: true } as SubmitRequest,
+        body,
+      );
       const drop = () => {
         writeFileSync(`${spool}-maildrop/.tmp.legacy`, legacy);
         renameSync(`${spool}-maildrop/.tmp.legacy`, `${spool}-maildrop/${legacyName}`);

@@ -46,7 +46,16 @@ function mailgunBody(token: string, extra: object = {}, key = KEY): string {
   const timestamp = String(Math.floor(Date.now() / 1000));
   return JSON.stringify({
     signature: { timestamp, token, signature: signMailgun(key, timestamp, token) },
-    'event-data': { event: 'failed', severity: 'permanent', reason: 'bounce', recipient: 'alice@example.com', id: token, 'delivery-status': { code: 550, message: '5.1.1 unknown user' }, message: { headers: { 'message-id': '<20130503192659.13651.20287@mg.example.org>' } }, ...extra },
+    'event-data': {
+      event: 'failed',
+      severity: 'permanent',
+      reason: 'bounce',
+      recipient: 'alice@example.com',
+      id: token,
+      'delivery-status': { code: 550, message: '5.1.1 unknown user' },
+      message: { headers: { 'message-id': '<20130503192659.13651.20287@mg.example.org>' } },
+      ...extra,
+    },
   });
 }
 
@@ -84,7 +93,7 @@ test('signed Mailgun event: recorded then 200; replayed, forged or stale: 401 an
   assert.equal(recorded.length, 1);
 });
 
-test('the answer waits for the record; a failed record is 500 and the provider\'s retry of the same request is let in', async (t) => {
+test("the answer waits for the record; a failed record is 500 and the provider's retry of the same request is let in", async (t) => {
   const dir = tempDir();
   t.after(dir.cleanup);
   let release!: () => void;
@@ -129,21 +138,36 @@ test('SES: a SubscriptionConfirmation is verified, then confirmed by GET of its 
   await new Promise<void>((r) => aws.listen(0, '127.0.0.1', () => r()));
   t.after(() => new Promise<void>((r) => aws.close(() => r())));
   const topic = 'arn:aws:sns:eu-west-1:123456789012:ses-events';
-  const source = `[spool]\npath = "${dir.path}/spool"\n[events]\naddress = "127.0.0.1:0"\nsns_certificate_origin = "http://127.0.0.1:${(aws.address() as AddressInfo).port}"\n` +
+  const source =
+    `[spool]\npath = "${dir.path}/spool"\n[events]\naddress = "127.0.0.1:0"\nsns_certificate_origin = "http://127.0.0.1:${(aws.address() as AddressInfo).port}"\n` +
     `[[upstream]]\nname = "ses"\ntype = "ses"\naccess_key_id = "AKIA"\nsecret_access_key = "\${MG}"\nregion = "eu-west-1"\nwebhook_topic_arn = ["${topic}"]\n`;
   const recorded: Array<[RestUpstreamConfig, ProviderEvent[]]> = [];
   const { post } = await startListener(t, dir.path, source, async (u, events) => void recorded.push([u, events]));
   const signed = (m: Omit<SnsMessage, 'Signature'>) => JSON.stringify({ ...m, Signature: sign(m as SnsMessage) });
   const base = { TopicArn: topic, Timestamp: new Date().toISOString(), SignatureVersion: '1', SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem' };
-  const confirm = signed({ ...base, Type: 'SubscriptionConfirmation', MessageId: 'c1', Token: 'tok', Message: 'You have chosen to subscribe', SubscribeURL: 'https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=tok' });
+  const confirm = signed({
+    ...base,
+    Type: 'SubscriptionConfirmation',
+    MessageId: 'c1',
+    Token: 'tok',
+    Message: 'You have chosen to subscribe',
+    SubscribeURL: 'https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=tok',
+  });
   assert.equal((await post('/events/ses', confirm, { 'x-amz-sns-message-type': 'SubscriptionConfirmation' })).status, 200);
   assert.deepEqual(gets, ['/SimpleNotificationService-test.pem', '/?Action=ConfirmSubscription&TopicArn=x&Token=tok']);
-  const bounce = { notificationType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'jane@example.com', status: '5.1.1', diagnosticCode: 'smtp; 550 5.1.1 user unknown' }] }, mail: { messageId: 'ses-id-1', destination: ['jane@example.com'] } };
+  const bounce = {
+    notificationType: 'Bounce',
+    bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [{ emailAddress: 'jane@example.com', status: '5.1.1', diagnosticCode: 'smtp; 550 5.1.1 user unknown' }] },
+    mail: { messageId: 'ses-id-1', destination: ['jane@example.com'] },
+  };
   const notification = signed({ ...base, Type: 'Notification', MessageId: 'n1', Message: JSON.stringify(bounce) });
   assert.equal((await post('/events/ses', notification)).status, 200);
   assert.equal((await post('/events/ses', notification)).status, 401, 'replayed SNS message');
   assert.equal((await post('/events/ses', notification.replace('user unknown', 'user known'))).status, 401, 'tampered');
-  assert.deepEqual(recorded.map(([, e]) => e.map((x) => [x.type, x.recipient, x.providerMessageId])), [[], [['hard_bounce', 'jane@example.com', 'ses-id-1']]]);
+  assert.deepEqual(
+    recorded.map(([, e]) => e.map((x) => [x.type, x.recipient, x.providerMessageId])),
+    [[], [['hard_bounce', 'jane@example.com', 'ses-id-1']]],
+  );
   assert.equal(gets.filter((g) => g.endsWith('.pem')).length, 1, 'the certificate is cached');
 });
 

@@ -86,8 +86,14 @@ describe('config: poll and poll_interval', () => {
     assert.equal(off.poll, undefined);
   });
   it('refuses poll on providers without a usable pull API, naming why', () => {
-    assert.match(problems('type = "sendgrid"\napi_key = "k"\npoll = true').join('\n'), /poll: type "sendgrid" cannot poll for events: SendGrid's Email Activity API is a paid add-on and its bounce list carries no message id/);
-    assert.match(problems('type = "ses"\naccess_key_id = "A"\nsecret_access_key = "s"\nregion = "eu-west-1"\npoll = true').join('\n'), /Amazon SES has no pull API for events; they go to SNS or EventBridge/);
+    assert.match(
+      problems('type = "sendgrid"\napi_key = "k"\npoll = true').join('\n'),
+      /poll: type "sendgrid" cannot poll for events: SendGrid's Email Activity API is a paid add-on and its bounce list carries no message id/,
+    );
+    assert.match(
+      problems('type = "ses"\naccess_key_id = "A"\nsecret_access_key = "s"\nregion = "eu-west-1"\npoll = true').join('\n'),
+      /Amazon SES has no pull API for events; they go to SNS or EventBridge/,
+    );
     assert.match(problems('type = "mailjet"\napi_key = "k"\nsecret_key = "s"\npoll = true').join('\n'), /type "mailjet" cannot poll/);
   });
   it('refuses poll on non-REST types (an unknown key there)', () => {
@@ -115,7 +121,10 @@ describe('Postmark bounces API', () => {
     fake.bounces.push(late);
 
     assert.equal(await h.poller.round(), 300_000);
-    assert.deepEqual(h.handed.flat().map((e) => [e.type, e.providerMessageId, e.recipient]), [['hard_bounce', 'b7bc2f4a-e38e-4336-af7d-e6c392c2f817', 'gone@example.net']]);
+    assert.deepEqual(
+      h.handed.flat().map((e) => [e.type, e.providerMessageId, e.recipient]),
+      [['hard_bounce', 'b7bc2f4a-e38e-4336-af7d-e6c392c2f817', 'gone@example.net']],
+    );
     assert.match(h.handed[0]![0]!.reason!, /550 5\.1\.1/);
     const first = new URL(fake.received[0]!.path, 'http://x').searchParams;
     // The first round looks back a day and the overlap, in Postmark's zone.
@@ -128,7 +137,11 @@ describe('Postmark bounces API', () => {
     late.visibleAt = 0;
     await h.poller.round();
     await h.poller.round();
-    assert.deepEqual(h.handed.flat().map((e) => e.providerMessageId), ['b7bc2f4a-e38e-4336-af7d-e6c392c2f817', 'late-1'], 'each bounce handed on exactly once');
+    assert.deepEqual(
+      h.handed.flat().map((e) => e.providerMessageId),
+      ['b7bc2f4a-e38e-4336-af7d-e6c392c2f817', 'late-1'],
+      'each bounce handed on exactly once',
+    );
     assert.equal(h.poller.snapshot().state, 'ok');
     assert.equal(h.poller.snapshot().events, 2);
   });
@@ -140,7 +153,10 @@ describe('Postmark bounces API', () => {
     const at = Date.now() - 1000;
     fake.bounces.push({ item: postmarkBounce('fresh', 'fresh@example.net', at), at });
     await h.poller.round();
-    assert.deepEqual(h.handed.flat().map((e) => e.providerMessageId), ['fresh']);
+    assert.deepEqual(
+      h.handed.flat().map((e) => e.providerMessageId),
+      ['fresh'],
+    );
   });
 
   it('pages with count/offset until TotalCount is read', async () => {
@@ -149,7 +165,10 @@ describe('Postmark bounces API', () => {
     const now = Date.now();
     for (let i = 0; i < 1200; i++) fake.bounces.push({ item: postmarkBounce(`m-${i}`, `r${i}@example.net`, now - MIN - i * 1000), at: now - MIN - i * 1000 });
     await h.poller.round();
-    assert.deepEqual(fake.received.map((r) => new URL(r.path, 'http://x').searchParams.get('offset')), ['0', '500', '1000']);
+    assert.deepEqual(
+      fake.received.map((r) => new URL(r.path, 'http://x').searchParams.get('offset')),
+      ['0', '500', '1000'],
+    );
     assert.equal(new Set(h.handed.flat().map((e) => e.providerMessageId)).size, 1200);
   });
 
@@ -165,7 +184,7 @@ describe('Postmark bounces API', () => {
     assert.equal(h.handed.length, 0);
   });
 
-  it("429: waits what Retry-After says, keeps the window, then succeeds", async () => {
+  it('429: waits what Retry-After says, keeps the window, then succeeds', async () => {
     const fake = track(await startPostmarkPullFake('pm-token'));
     const h = harness(upstream(`type = "postmark"\napi_key = "pm-token"\nendpoint = "${fake.url}"\npoll = true\npoll_interval = "1s"`));
     const at = Date.now() - MIN;
@@ -174,7 +193,10 @@ describe('Postmark bounces API', () => {
     assert.equal(await h.poller.round(), 7000);
     assert.equal(h.poller.snapshot().state, 'failing');
     await h.poller.round();
-    assert.deepEqual(h.handed.flat().map((e) => e.providerMessageId), ['after-429']);
+    assert.deepEqual(
+      h.handed.flat().map((e) => e.providerMessageId),
+      ['after-429'],
+    );
     assert.equal(h.poller.snapshot().state, 'ok');
     // 5xx without Retry-After: exponential backoff from poll_interval.
     fake.script.push({ status: 503, body: '' }, { status: 503, body: '' });
@@ -192,7 +214,10 @@ describe('Postmark bounces API', () => {
     assert.equal(h.poller.snapshot().state, 'failing');
     await h.poller.round();
     await h.poller.round();
-    assert.deepEqual(h.handed.flat().map((e) => e.providerMessageId), ['retry-me']);
+    assert.deepEqual(
+      h.handed.flat().map((e) => e.providerMessageId),
+      ['retry-me'],
+    );
   });
 
   it('stop() ends a round waiting on a slow provider at once', async () => {
@@ -209,7 +234,7 @@ describe('Postmark bounces API', () => {
 });
 
 describe('Mailgun events API', () => {
-  it('follows paging.next (on Mailgun\'s own host) on the configured endpoint, and catches late events once', async () => {
+  it("follows paging.next (on Mailgun's own host) on the configured endpoint, and catches late events once", async () => {
     const fake = track(await startMailgunPullFake('mg.example.com', 'key-mg'));
     const h = harness(upstream(`type = "mailgun"\napi_key = "key-mg"\ndomain = "mg.example.com"\nendpoint = "${fake.url}"\npoll = true`));
     const now = Date.now();
@@ -228,7 +253,10 @@ describe('Mailgun events API', () => {
     assert.equal(fake.received.length, 4, '300 + 300 + 51, then the empty page');
     const flat = h.handed.flat();
     assert.equal(flat.filter((e) => e.type === 'hard_bounce').length, 650);
-    assert.deepEqual(flat.filter((e) => e.type === 'deferred').map((e) => e.providerMessageId), ['temp@mg.example.com']);
+    assert.deepEqual(
+      flat.filter((e) => e.type === 'deferred').map((e) => e.providerMessageId),
+      ['temp@mg.example.com'],
+    );
     assert.equal(flat[0]!.providerMessageId, '0.x@mg.example.com', 'angle brackets gone');
 
     // Twenty minutes late, inside the half-hour overlap: handed on in the next round, once.
@@ -277,7 +305,10 @@ describe('SparkPost events API', () => {
     await h.poller.round();
     const flat = h.handed.flat();
     assert.equal(flat.length, 2500);
-    assert.equal(flat.every((e) => e.type === 'hard_bounce'), true);
+    assert.equal(
+      flat.every((e) => e.type === 'hard_bounce'),
+      true,
+    );
   });
 });
 
@@ -293,7 +324,10 @@ describe('Brevo event report', () => {
     fake.events.push({ item: brevoHardBounce('<202611271805.123@smtp-relay.mailin.fr>', 'gone@example.net', at), at });
     await h.poller.round();
     await h.poller.round();
-    assert.deepEqual(h.handed.flat().map((e) => [e.type, e.providerMessageId, e.recipient, e.eventId]), [['hard_bounce', '202611271805.123@smtp-relay.mailin.fr', 'gone@example.net', 'hard_bounce:<202611271805.123@smtp-relay.mailin.fr>:gone@example.net']]);
+    assert.deepEqual(
+      h.handed.flat().map((e) => [e.type, e.providerMessageId, e.recipient, e.eventId]),
+      [['hard_bounce', '202611271805.123@smtp-relay.mailin.fr', 'gone@example.net', 'hard_bounce:<202611271805.123@smtp-relay.mailin.fr>:gone@example.net']],
+    );
     assert.equal(new URL(fake.received[0]!.path, 'http://x').searchParams.get('event'), 'hardBounces');
   });
 });
@@ -318,15 +352,27 @@ describe('Resend per-email status', () => {
       return sent;
     });
     await h.poller.round();
-    assert.ok(fake.replies.every((r) => r.status !== 429), 'never over the rate limit');
-    assert.deepEqual(h.handed.flat().map((e) => [e.type, e.providerMessageId, e.recipient]), [['hard_bounce', 'id-bounced', 'gone@example.net']]);
+    assert.ok(
+      fake.replies.every((r) => r.status !== 429),
+      'never over the rate limit',
+    );
+    assert.deepEqual(
+      h.handed.flat().map((e) => [e.type, e.providerMessageId, e.recipient]),
+      [['hard_bounce', 'id-bounced', 'gone@example.net']],
+    );
     assert.ok(Date.now() - asked[0]! >= 3 * 24 * 3_600_000 - 60_000, 'looks back three days');
     // Settled emails are not asked about again; the one still "sent" is.
     fake.emails.get('id-sent')!.last_event = 'bounced';
     const before = fake.received.length;
     await h.poller.round();
-    assert.deepEqual(fake.received.slice(before).map((r) => r.path), ['/emails/id-sent']);
-    assert.deepEqual(h.handed.flat().map((e) => e.providerMessageId), ['id-bounced', 'id-sent']);
+    assert.deepEqual(
+      fake.received.slice(before).map((r) => r.path),
+      ['/emails/id-sent'],
+    );
+    assert.deepEqual(
+      h.handed.flat().map((e) => e.providerMessageId),
+      ['id-bounced', 'id-sent'],
+    );
   });
 
   it('with nothing sent, asks nothing', async () => {

@@ -36,30 +36,48 @@ test('Mailgun: HMAC-SHA256(timestamp+token); forged, stale and reused tokens are
   verifyMailgun(req(body('1529006854', 'tok-2', signMailgun(key, '1529006854', 'tok-2'))), { signingKey: key }, now, replay);
 });
 
-test('SendGrid: ECDSA P-256 over timestamp+payload, checked against SendGrid\'s own signed test vector', () => {
+test("SendGrid: ECDSA P-256 over timestamp+payload, checked against SendGrid's own signed test vector", () => {
   // sendgrid/sendgrid-ruby spec/fixtures/event_webhook.rb (the fixture its SDK tests verify): a real
   // dropped event signed by SendGrid's key, body ending in CRLF as SendGrid posts it.
   const publicKey = 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==';
   const signature = 'MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=';
   const timestamp = '1600112502';
-  const payload = JSON.stringify([{ email: 'hello@world.com', event: 'dropped', reason: 'Bounced Address', sg_event_id: 'ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA', sg_message_id: 'LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0', 'smtp-id': '<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>', timestamp: 1600112492 }]) + '\r\n';
+  const payload =
+    JSON.stringify([
+      {
+        email: 'hello@world.com',
+        event: 'dropped',
+        reason: 'Bounced Address',
+        sg_event_id: 'ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA',
+        sg_message_id: 'LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0',
+        'smtp-id': '<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>',
+        timestamp: 1600112492,
+      },
+    ]) + '\r\n';
   const headers = { 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': timestamp };
   const now = 1_600_112_502_000;
   verifySendgrid(req(payload, headers), { signingKey: publicKey }, now);
   rejects(() => verifySendgrid(req(payload.replace('hello@', 'hellO@'), headers), { signingKey: publicKey }, now), /bad signature/);
   rejects(() => verifySendgrid(req(payload, { ...headers, 'x-twilio-email-event-webhook-timestamp': '1600112503' }), { signingKey: publicKey }, now), /bad signature/);
   // SendGrid's "failing public key" from the same fixture.
-  rejects(() => verifySendgrid(req(payload, headers), { signingKey: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7aNDthvj+y7GjUuFDb/R1NGe1OPzpA==' }, now), /bad signature/);
+  rejects(
+    () => verifySendgrid(req(payload, headers), { signingKey: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7aNDthvj+y7GjUuFDb/R1NGe1OPzpA==' }, now),
+    /bad signature/,
+  );
   rejects(() => verifySendgrid(req(payload, headers), { signingKey: publicKey }, now + TIMESTAMP_TOLERANCE_MS + 1000), /stale/);
   rejects(() => verifySendgrid(req(payload, { 'x-twilio-email-event-webhook-timestamp': timestamp }), { signingKey: publicKey }, now), /no signature/);
 });
 
-test('Resend (Svix): v1 HMAC of id.timestamp.body, checked against Svix\'s published example; stale and replayed ids refused', () => {
+test("Resend (Svix): v1 HMAC of id.timestamp.body, checked against Svix's published example; stale and replayed ids refused", () => {
   // https://docs.svix.com/receiving/verifying-payloads/how-manual (the worked example).
   const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
   const body = '{"test": 2432232314}';
   assert.equal(signSvix(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', '1614265330', Buffer.from(body)), 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
-  const headers = { 'svix-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'svix-timestamp': '1614265330', 'svix-signature': 'v1,bm9ldHUjKzFob2VudXRob2VodWUzMjRvdWVvdW9ldQo= v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' };
+  const headers = {
+    'svix-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+    'svix-timestamp': '1614265330',
+    'svix-signature': 'v1,bm9ldHUjKzFob2VudXRob2VodWUzMjRvdWVvdW9ldQo= v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+  };
   const now = 1_614_265_330_000;
   const replay = new ReplayGuard();
   verifyResend(req(body, headers), { signingKey: secret }, now, replay);
@@ -97,8 +115,15 @@ test('SES via SNS: signature by the certificate at an sns.<region>.amazonaws.com
   };
   const message = (over: Partial<SnsMessage> = {}): SnsMessage => {
     const m: SnsMessage = {
-      Type: 'Notification', MessageId: 'm-' + Math.random(), TopicArn: topic, Message: '{"notificationType":"Delivery"}', Timestamp: new Date(now - 60_000).toISOString(),
-      SignatureVersion: '2', Signature: '', SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem', ...over,
+      Type: 'Notification',
+      MessageId: 'm-' + Math.random(),
+      TopicArn: topic,
+      Message: '{"notificationType":"Delivery"}',
+      Timestamp: new Date(now - 60_000).toISOString(),
+      SignatureVersion: '2',
+      Signature: '',
+      SigningCertURL: 'https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem',
+      ...over,
     };
     return { ...m, Signature: over.Signature ?? sign(m) };
   };
@@ -119,10 +144,13 @@ test('SES via SNS: signature by the certificate at an sns.<region>.amazonaws.com
   await rejectsAsync(verify(message({ Type: 'SubscriptionConfirmation', Token: 't', SubscribeURL: 'https://attacker.example/confirm' })), /SubscribeURL/);
   await rejectsAsync(verify(message(), new ReplayGuard(), ['arn:aws:sns:eu-west-1:123456789012:other']), /not in webhook_topic_arn/);
   await rejectsAsync(verify(message({ Timestamp: new Date(now - 2 * 3600_000).toISOString() })), /stale/);
-  assert.ok(fetched.every((u) => new URL(u).hostname === 'sns.eu-west-1.amazonaws.com'), 'no certificate fetched from any other host');
+  assert.ok(
+    fetched.every((u) => new URL(u).hostname === 'sns.eu-west-1.amazonaws.com'),
+    'no certificate fetched from any other host',
+  );
 });
 
-test('events test samples: each one passes its provider\'s verification and parses as one delivered event; SendGrid and SES say why there is none', async () => {
+test("events test samples: each one passes its provider's verification and parses as one delivered event; SendGrid and SES say why there is none", async () => {
   const { sampleEvent } = await import('../src/events/samples.js');
   const secrets = { signingKey: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', username: 'u', password: 'p' };
   for (const type of ['mailgun', 'resend', 'postmark', 'mailjet', 'brevo', 'sparkpost', 'sendgrid', 'ses'] as const) {
@@ -134,6 +162,10 @@ test('events test samples: each one passes its provider\'s verification and pars
     const request = req(sample.body, sample.headers);
     const now = Date.now();
     await WEBHOOK_PROVIDERS[type].verify(request, secrets, { now, replay: new ReplayGuard(), snsReplay: new ReplayGuard(), fetchCertificate: async () => '' });
-    assert.deepEqual(WEBHOOK_PROVIDERS[type].parse(request).events.map((e) => [e.type, e.recipient, e.providerMessageId]), [['delivered', 'to@example.org', 'mailshim-events-test']], type);
+    assert.deepEqual(
+      WEBHOOK_PROVIDERS[type].parse(request).events.map((e) => [e.type, e.recipient, e.providerMessageId]),
+      [['delivered', 'to@example.org', 'mailshim-events-test']],
+      type,
+    );
   }
 });

@@ -12,7 +12,10 @@ const dir = join(REPO, 'examples');
 const files = readdirSync(dir).filter((f) => f.endsWith('.toml'));
 
 function variables(toml: string): string[] {
-  const code = toml.split('\n').map((line) => line.replace(/#.*$/, '')).join('\n');
+  const code = toml
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, ''))
+    .join('\n');
   return [...new Set([...code.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!))];
 }
 

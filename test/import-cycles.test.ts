@@ -91,7 +91,7 @@ test('the cycle finder sees import, export-from, side-effect and import() edges'
     "import {\n  z,\n  w,\n} from './e.js';",
     "const m = await import('./f.js');",
     "import pino from 'pino';",
-    "const [{ g }, h] = await Promise.all([import('./g.js'), import(\"./h.js\")]);",
+    'const [{ g }, h] = await Promise.all([import(\'./g.js\'), import("./h.js")]);',
   ].join('\n');
   assert.deepEqual(specifiers(sample), ['./a.js', './b.js', './c.js', './d.js', './e.js', 'pino', './f.js', './g.js', './h.js']);
 });

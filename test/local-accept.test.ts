@@ -30,7 +30,9 @@ describe('acceptLocal', () => {
     const dir = tempDir();
     const spool = Spool.open(`${dir.path}/spool`);
     try {
-      await assert.rejects(acceptLocal(spool, 'relay.test', quiet, { envelope: { sender: 'a@relay.test', recipients: [] }, bytes: Buffer.from('x\r\n'), user: 'cron', uid: 0, via: 'socket' }), { code: 'EUSAGE' });
+      await assert.rejects(acceptLocal(spool, 'relay.test', quiet, { envelope: { sender: 'a@relay.test', recipients: [] }, bytes: Buffer.from('x\r\n'), user: 'cron', uid: 0, via: 'socket' }), {
+        code: 'EUSAGE',
+      });
     } finally {
       await spool.close();
       dir.cleanup();

@@ -39,12 +39,19 @@ describe('nodemailer adapter: dot-stuffing', () => {
 
   it('writes the same bytes, chunk for chunk, as nodemailer for any input and chunking (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)), { maxLength: 6 }), fc.array(byte, { maxLength: 200 }), (cuts, bytes) => {
-        // Either the generated chunks or one buffer of the dense bytes cut at arbitrary points.
-        const dense = Buffer.from(bytes);
-        const chunks = [...cuts, dense.subarray(0, bytes.length >> 1), dense.subarray(bytes.length >> 1)];
-        assert.deepEqual(run(fastTransform, chunks), run(originalTransform, chunks));
-      }),
+      fc.property(
+        fc.array(
+          fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a)),
+          { maxLength: 6 },
+        ),
+        fc.array(byte, { maxLength: 200 }),
+        (cuts, bytes) => {
+          // Either the generated chunks or one buffer of the dense bytes cut at arbitrary points.
+          const dense = Buffer.from(bytes);
+          const chunks = [...cuts, dense.subarray(0, bytes.length >> 1), dense.subarray(bytes.length >> 1)];
+          assert.deepEqual(run(fastTransform, chunks), run(originalTransform, chunks));
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -108,7 +108,10 @@ describe('m365 misconfigured, through the daemon', () => {
   it('client_secret_file readable by others stops the daemon like every secret file', async () => {
     const dir = tempDir();
     try {
-      const file = writeConfig(dir.path, restConfig(join(dir.path, 'spool'), m365Upstream(dir.path, { url: 'http://127.0.0.1:1', tenant: 'contoso.onmicrosoft.com', clientId: '11111111-2222-3333-4444-555555555555', secret: 's' })));
+      const file = writeConfig(
+        dir.path,
+        restConfig(join(dir.path, 'spool'), m365Upstream(dir.path, { url: 'http://127.0.0.1:1', tenant: 'contoso.onmicrosoft.com', clientId: '11111111-2222-3333-4444-555555555555', secret: 's' })),
+      );
       chmodSync(join(dir.path, 'm365.secret'), 0o644);
       const run = await runCli(['serve', '--config', file]);
       assert.equal(run.code, 78);
@@ -120,7 +123,7 @@ describe('m365 misconfigured, through the daemon', () => {
 });
 
 describe('m365 graph with an smtp upstream behind it, through the daemon', () => {
-  it('a message over Graph\'s 4 MB limit, or whose headers name an address outside the envelope, goes out by SMTP XOAUTH2 byte-identical', async () => {
+  it("a message over Graph's 4 MB limit, or whose headers name an address outside the envelope, goes out by SMTP XOAUTH2 byte-identical", async () => {
     const dir = tempDir();
     const ms = await startMicrosoft();
     const smtp = await startOAuthSmtp({ style: 'exchange', scope: EXCHANGE_SCOPE, valid: (token) => Boolean(ms.validToken(token, EXCHANGE_SCOPE)) });

@@ -94,15 +94,32 @@ describe('gmail upstream', () => {
 
   it('403 on send (delegation denied) → config with the fix; 429 and 403 userRateLimitExceeded → transient', async () => {
     const upstream = make();
-    fake.script.push({ status: 403, body: { error: { code: 403, message: `Delegation denied for ${MAILBOX}`, errors: [{ message: `Delegation denied for ${MAILBOX}`, domain: 'global', reason: 'forbidden' }], status: 'PERMISSION_DENIED' } } });
+    fake.script.push({
+      status: 403,
+      body: {
+        error: {
+          code: 403,
+          message: `Delegation denied for ${MAILBOX}`,
+          errors: [{ message: `Delegation denied for ${MAILBOX}`, domain: 'global', reason: 'forbidden' }],
+          status: 'PERMISSION_DENIED',
+        },
+      },
+    });
     const [a] = await upstream.send(message(['bob@example.net']));
     assert.equal(classify(a!.result).outcome, 'config');
     assert.match(classify(a!.result).reply, /fix: /);
-    fake.script.push({ status: 429, headers: { 'retry-after': '30' }, body: { error: { code: 429, message: 'Too many concurrent requests for user', errors: [{ reason: 'rateLimitExceeded', domain: 'usageLimits', message: 'x' }], status: 'RESOURCE_EXHAUSTED' } } });
+    fake.script.push({
+      status: 429,
+      headers: { 'retry-after': '30' },
+      body: { error: { code: 429, message: 'Too many concurrent requests for user', errors: [{ reason: 'rateLimitExceeded', domain: 'usageLimits', message: 'x' }], status: 'RESOURCE_EXHAUSTED' } },
+    });
     const [b] = await upstream.send(message(['bob@example.net']));
     assert.equal(classify(b!.result).outcome, 'transient');
     assert.equal(classify(b!.result).retryAfterMs, 30_000);
-    fake.script.push({ status: 403, body: { error: { code: 403, message: 'User-rate limit exceeded', errors: [{ reason: 'userRateLimitExceeded', domain: 'usageLimits', message: 'x' }], status: 'PERMISSION_DENIED' } } });
+    fake.script.push({
+      status: 403,
+      body: { error: { code: 403, message: 'User-rate limit exceeded', errors: [{ reason: 'userRateLimitExceeded', domain: 'usageLimits', message: 'x' }], status: 'PERMISSION_DENIED' } },
+    });
     const [c] = await upstream.send(message(['bob@example.net']));
     assert.equal(classify(c!.result).outcome, 'transient');
   });
@@ -113,7 +130,10 @@ describe('gmail upstream', () => {
     fake.expireTokens();
     const before = fake.tokenRequests;
     const results = await Promise.all([1, 2, 3].map(() => upstream.send(message(['bob@example.net']))));
-    assert.deepEqual(results.flat().map((r) => classify(r.result).outcome), ['delivered', 'delivered', 'delivered']);
+    assert.deepEqual(
+      results.flat().map((r) => classify(r.result).outcome),
+      ['delivered', 'delivered', 'delivered'],
+    );
     assert.equal(fake.tokenRequests - before, 1);
   });
 

@@ -33,7 +33,10 @@ describe('m365 upstream', () => {
   let expired: AppCertificate;
   const upstreams: M365Upstream[] = [];
   const make = (keys: Partial<Parameters<typeof m365Upstream>[1]> = {}) => {
-    const upstream = new M365Upstream(oauthConfig(dir.path, m365Upstream(dir.path, { url: fake.url, tenant: fake.tenant, clientId: fake.clientId, secret: fake.secret, smtpPort: smtp.port, ...keys })) as never, 'relay.test');
+    const upstream = new M365Upstream(
+      oauthConfig(dir.path, m365Upstream(dir.path, { url: fake.url, tenant: fake.tenant, clientId: fake.clientId, secret: fake.secret, smtpPort: smtp.port, ...keys })) as never,
+      'relay.test',
+    );
     upstreams.push(upstream);
     return upstream;
   };
@@ -131,7 +134,11 @@ describe('m365 upstream', () => {
   });
 
   it('ErrorSendAsDenied → config for that message, with the fix', async () => {
-    const [r] = await make().send({ ...message(['bob@example.net'], { from: 'alerts@contoso.com' }), sender: 'alerts@contoso.com', raw: scannerMessage('ceo@contoso.com', ['bob@example.net'], 'sendas') });
+    const [r] = await make().send({
+      ...message(['bob@example.net'], { from: 'alerts@contoso.com' }),
+      sender: 'alerts@contoso.com',
+      raw: scannerMessage('ceo@contoso.com', ['bob@example.net'], 'sendas'),
+    });
     const c = classify(r!.result);
     assert.equal(c.outcome, 'config');
     assert.match(c.reply, /ErrorSendAsDenied|right to send mail on behalf/);
@@ -172,7 +179,10 @@ describe('m365 upstream', () => {
     const before = fake.tokenRequests;
     fake.expireTokens();
     const results = await Promise.all([1, 2, 3, 4].map(() => upstream.send(message(['bob@example.net']))));
-    assert.deepEqual(results.flat().map((r) => classify(r.result).outcome), ['delivered', 'delivered', 'delivered', 'delivered']);
+    assert.deepEqual(
+      results.flat().map((r) => classify(r.result).outcome),
+      ['delivered', 'delivered', 'delivered', 'delivered'],
+    );
     assert.equal(fake.tokenRequests - before, 1, 'one token request for four deliveries');
   });
 
@@ -212,7 +222,10 @@ describe('m365 upstream', () => {
       const before = fake.tokenRequests;
       assert.deepEqual(outcomes(await upstream.send(message(['bob@example.net']))), ['bob@example.net:delivered']);
       assert.equal(fake.tokenRequests - before, 1, 'exactly one new token');
-      assert.deepEqual(idle.auths.map((a) => a.ok), [true, false, true]);
+      assert.deepEqual(
+        idle.auths.map((a) => a.ok),
+        [true, false, true],
+      );
     } finally {
       await idle.close();
     }
@@ -229,14 +242,21 @@ describe('m365 upstream', () => {
   });
 
   it('Exchange 535 5.7.139 (basic auth disabled) and 5.7.3 at AUTH are configuration errors', () => {
-    for (const [enhanced, text] of [['5.7.139', 'Authentication unsuccessful, basic authentication is disabled.'], ['5.7.3', 'Authentication unsuccessful']] as const) {
+    for (const [enhanced, text] of [
+      ['5.7.139', 'Authentication unsuccessful, basic authentication is disabled.'],
+      ['5.7.3', 'Authentication unsuccessful'],
+    ] as const) {
       assert.equal(classify({ kind: 'smtp', code: 535, enhanced, text, stage: 'auth' }).outcome, 'config', enhanced);
     }
   });
 
   it('ErrorSendAsDenied holds that message only: the upstream does not cool down and the next message goes out', async () => {
     const upstream = make();
-    const router = new Router([upstream], [oauthConfig(dir.path, m365Upstream(dir.path, { url: fake.url, tenant: fake.tenant, clientId: fake.clientId, secret: fake.secret }))], { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 86_400_000 });
+    const router = new Router([upstream], [oauthConfig(dir.path, m365Upstream(dir.path, { url: fake.url, tenant: fake.tenant, clientId: fake.clientId, secret: fake.secret }))], {
+      initialDelay: 60_000,
+      maxDelay: 3_600_000,
+      maxAge: 86_400_000,
+    });
     const bad = await router.deliver({ ...message(['bob@example.net']), raw: scannerMessage('ceo@contoso.com', ['bob@example.net'], 'router-sendas') });
     assert.equal(bad.get('bob@example.net')!.outcome, 'config');
     assert.equal(router.health()[0]!.coolDownUntil, null, 'no cool-down for a per-message problem');

@@ -77,7 +77,10 @@ describe('applyOutcomes: each class on a mix of recipients', () => {
     assert.deepEqual([open!.status, fresh!.status, done!.status, untried!.status], ['delivered', 'delivered', 'delivered', 'pending']);
     assert.equal(open!.providerMessageId, '<0100018c@email.amazonses.com>');
     assert.equal(open!.dsnStatus, '2.0.0');
-    assert.deepEqual(newlyDelivered.map((s) => s.address), ['open@example.net', 'new@example.net']);
+    assert.deepEqual(
+      newlyDelivered.map((s) => s.address),
+      ['open@example.net', 'new@example.net'],
+    );
     assert.equal(newlyFailed.length, 0);
     assert.equal(done!.lastReply, '250 ok', 'a final recipient is never changed by a later outcome');
     assert.deepEqual([open!.attempts, fresh!.attempts, untried!.attempts, r.attempts], [2, 1, 0, 2]);
@@ -86,29 +89,47 @@ describe('applyOutcomes: each class on a mix of recipients', () => {
 
   it('permanent: failed with the reply status, to be bounced', () => {
     const { record: r, newlyFailed } = apply(outcome({ outcome: 'permanent', status: '5.1.1', reply: '550 5.1.1 no such user' }));
-    assert.deepEqual(r.recipients.map((s) => s.status), ['failed', 'failed', 'delivered', 'pending']);
-    assert.deepEqual(newlyFailed.map((s) => [s.address, s.dsnStatus, s.lastReply, s.lastClass]), [
-      ['open@example.net', '5.1.1', '550 5.1.1 no such user', 'permanent'],
-      ['new@example.net', '5.1.1', '550 5.1.1 no such user', 'permanent'],
-    ]);
+    assert.deepEqual(
+      r.recipients.map((s) => s.status),
+      ['failed', 'failed', 'delivered', 'pending'],
+    );
+    assert.deepEqual(
+      newlyFailed.map((s) => [s.address, s.dsnStatus, s.lastReply, s.lastClass]),
+      [
+        ['open@example.net', '5.1.1', '550 5.1.1 no such user', 'permanent'],
+        ['new@example.net', '5.1.1', '550 5.1.1 no such user', 'permanent'],
+      ],
+    );
   });
 
   it('transient: deferred before max_age, failed with 4.4.7 after it', () => {
     const before = apply(outcome({ outcome: 'transient', status: '4.2.1', reply: '450 busy' }));
-    assert.deepEqual(before.record.recipients.map((s) => s.status), ['deferred', 'deferred', 'delivered', 'pending']);
+    assert.deepEqual(
+      before.record.recipients.map((s) => s.status),
+      ['deferred', 'deferred', 'delivered', 'pending'],
+    );
     assert.equal(before.newlyFailed.length, 0);
     const after = apply(outcome({ outcome: 'transient', status: '4.2.1', reply: '450 busy' }), retry.maxAge);
-    assert.deepEqual(after.newlyFailed.map((s) => [s.status, s.dsnStatus, s.lastReply]), [
-      ['failed', '4.4.7', '450 busy'],
-      ['failed', '4.4.7', '450 busy'],
-    ]);
+    assert.deepEqual(
+      after.newlyFailed.map((s) => [s.status, s.dsnStatus, s.lastReply]),
+      [
+        ['failed', '4.4.7', '450 busy'],
+        ['failed', '4.4.7', '450 busy'],
+      ],
+    );
   });
 
   it('config: deferred whatever the age when the upstream refuses our setup; a refusal of the message expires', () => {
     const setup = apply(outcome({ outcome: 'config', status: '5.7.8', reply: '535 bad credentials', scope: 'upstream' }), retry.maxAge * 10);
-    assert.deepEqual(setup.record.recipients.map((s) => s.status), ['deferred', 'deferred', 'delivered', 'pending']);
+    assert.deepEqual(
+      setup.record.recipients.map((s) => s.status),
+      ['deferred', 'deferred', 'delivered', 'pending'],
+    );
     const message = apply(outcome({ outcome: 'config', status: '5.7.1', reply: '554 sender not verified', scope: 'message' }), retry.maxAge);
-    assert.deepEqual(message.newlyFailed.map((s) => s.dsnStatus), ['4.4.7', '4.4.7']);
+    assert.deepEqual(
+      message.newlyFailed.map((s) => s.dsnStatus),
+      ['4.4.7', '4.4.7'],
+    );
   });
 
   it('the next attempt honours the longer of the backoff and a Retry-After; none once every recipient is final', () => {

@@ -21,7 +21,7 @@ const root = process.geteuid?.() === 0;
 const needsRoot = root ? {} : { skip: 'needs root to chown files to another user' };
 
 describe('ownership checks', () => {
-  it('refuses a spool directory that is a symbolic link into another user\'s directory, and creates nothing there', needsRoot, async () => {
+  it("refuses a spool directory that is a symbolic link into another user's directory, and creates nothing there", needsRoot, async () => {
     const dir = tempDir();
     try {
       const theirs = join(dir.path, 'theirs');
@@ -33,7 +33,7 @@ describe('ownership checks', () => {
       const result = await runCli(['serve', '--config', file]);
       assert.equal(result.code, 78, result.stderr);
       assert.match(result.stderr, new RegExp(`refusing to start: spool directory ${spool} is a symbolic link \\(to ${theirs}\\)`));
-      assert.equal(existsSync(join(theirs, 'queue.mdb')), false, 'nothing created in the other user\'s directory');
+      assert.equal(existsSync(join(theirs, 'queue.mdb')), false, "nothing created in the other user's directory");
     } finally {
       dir.cleanup();
     }
@@ -78,7 +78,11 @@ describe('ownership checks', () => {
       assert.match(result.stderr, new RegExp(`${secret} holds a secret and is owned by uid ${OTHER}, not by root or the daemon's user \\(uid 0\\)`));
       // Owned by the daemon's user (here root, which is also allowed as owner): accepted.
       chownSync(secret, 0, 0);
-      const config = parseConfig(`[[upstream]]\ntype = "smtp"\nhost = "127.0.0.1"\ntls = "none"\nusername = "u"\npassword_file = "${secret}"\n[spool]\npath = "${join(dir.path, 'spool')}"\n`, join(dir.path, 'm.toml'), {});
+      const config = parseConfig(
+        `[[upstream]]\ntype = "smtp"\nhost = "127.0.0.1"\ntls = "none"\nusername = "u"\npassword_file = "${secret}"\n[spool]\npath = "${join(dir.path, 'spool')}"\n`,
+        join(dir.path, 'm.toml'),
+        {},
+      );
       assert.deepEqual(permissionProblems(config, 0), []);
       assert.ok(!permissionProblems(config, 4242).some((p) => p.includes(secret)), 'root may own the secrets of a daemon running as another user');
     } finally {

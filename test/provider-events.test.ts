@@ -62,7 +62,13 @@ function recorder(spool: Spool, settings: Partial<ProviderEventSettings> = {}) {
 }
 
 const bounce = (id: string, recipient: string, extra: Partial<ProviderEvent> = {}): ProviderEvent => ({
-  type: 'hard_bounce', providerMessageId: id, recipient, reason: '550 5.1.1 The email account that you tried to reach does not exist', status: '550', eventId: `ev-${recipient.toLowerCase()}`, ...extra,
+  type: 'hard_bounce',
+  providerMessageId: id,
+  recipient,
+  reason: '550 5.1.1 The email account that you tried to reach does not exist',
+  status: '550',
+  eventId: `ev-${recipient.toLowerCase()}`,
+  ...extra,
 });
 
 /** The notices (DSNs and admin notices) the spool holds. */
@@ -76,7 +82,13 @@ test('retention: the accepted recipients, envelope, DSN parameters and headers (
   const sent = spool.sentRecord(id)!;
   assert.equal(sent.sender, 'alice@example.org');
   assert.equal(sent.envid, 'env-1');
-  assert.deepEqual(sent.recipients.map((r) => [r.address, r.upstream, r.providerMessageId]), [['bob@example.net', 'mg', `${id}.1@mg.example.org`], ['carol@example.com', 'mg', `${id}.1@mg.example.org`]]);
+  assert.deepEqual(
+    sent.recipients.map((r) => [r.address, r.upstream, r.providerMessageId]),
+    [
+      ['bob@example.net', 'mg', `${id}.1@mg.example.org`],
+      ['carol@example.com', 'mg', `${id}.1@mg.example.org`],
+    ],
+  );
   assert.deepEqual(sent.recipients[1]!.notify, ['FAILURE']);
   assert.equal(sent.recipients[1]!.orcpt, 'rfc822;carol@example.com');
   assert.equal(sent.recipients[0]!.history.length, 1);
@@ -94,7 +106,7 @@ test('headers are capped at a line boundary', () => {
   assert.equal(cappedHeaders(RAW), RAW.subarray(0, RAW.indexOf('\r\n\r\n') + 4).toString('latin1'));
 });
 
-test('a hard bounce for one of two recipients: one RFC 3464 notice to the sender naming that recipient with the provider\'s diagnostic; repeats send nothing more', async (t) => {
+test("a hard bounce for one of two recipients: one RFC 3464 notice to the sender naming that recipient with the provider's diagnostic; repeats send nothing more", async (t) => {
   const spool = openSpool(t);
   const id = await sendThrough(spool);
   const { r, recorded } = recorder(spool);
@@ -103,7 +115,10 @@ test('a hard bounce for one of two recipients: one RFC 3464 notice to the sender
   const [dsn, ...more] = notices(spool);
   assert.equal(more.length, 0);
   assert.equal(dsn!.sender, '', 'from the null sender');
-  assert.deepEqual(dsn!.recipients.map((x) => x.address), ['alice@example.org']);
+  assert.deepEqual(
+    dsn!.recipients.map((x) => x.address),
+    ['alice@example.org'],
+  );
   const parsed = await deliveryStatus(spool.body(dsn!.id)!);
   assert.equal(parsed.recipients.length, 1);
   assert.equal(parsed.recipients[0]!.get('final-recipient'), 'rfc822; carol@example.com');
@@ -112,14 +127,21 @@ test('a hard bounce for one of two recipients: one RFC 3464 notice to the sender
   assert.equal(parsed.recipients[0]!.get('diagnostic-code'), 'smtp; 550 5.1.1 The email account that you tried to reach does not exist');
   assert.equal(parsed.message.get('x-mailshim-queue-id'), id);
   assert.match(parsed.headers, /Subject: Quarterly report/, 'the original headers are returned');
-  assert.deepEqual(recorded.map((e) => [e.unmatched, e.notices]), [[0, 1]]);
+  assert.deepEqual(
+    recorded.map((e) => [e.unmatched, e.notices]),
+    [[0, 1]],
+  );
   // The same event again, the same bounce under another event id, a suppression later: no second notice.
   await r.record(MAILGUN, [bounce(pid, 'carol@example.com')]);
   await r.record(MAILGUN, [bounce(pid, 'carol@example.com', { eventId: 'other' }), bounce(pid, 'carol@example.com', { type: 'suppressed', eventId: 'x' })]);
   assert.equal(notices(spool).length, 1);
   const carol = spool.sentRecord(id)!.recipients[1]!;
   assert.ok(carol.failedAt !== undefined && carol.noticeQueued);
-  assert.deepEqual(carol.events.map((e) => e.type), ['hard_bounce', 'hard_bounce', 'suppressed'], 'the identical event is recorded once');
+  assert.deepEqual(
+    carol.events.map((e) => e.type),
+    ['hard_bounce', 'hard_bounce', 'suppressed'],
+    'the identical event is recorded once',
+  );
   assert.equal(spool.sentRecord(id)!.recipients[0]!.failedAt, undefined, 'bob is untouched');
 });
 
@@ -178,10 +200,16 @@ test('complaints: never a notice to the sender; with complaints_to_admin one not
   assert.ok(spool.sentRecord(id)!.recipients[0]!.complainedAt);
   const other = await sendThrough(spool);
   const { r } = recorder(spool, { complaintsToAdmin: true, admin: 'postmaster@example.org' });
-  await r.record(MAILGUN, [{ ...complaint, providerMessageId: `${other}.1@mg.example.org` }, { ...complaint, providerMessageId: `${other}.1@mg.example.org`, eventId: 'again' }]);
+  await r.record(MAILGUN, [
+    { ...complaint, providerMessageId: `${other}.1@mg.example.org` },
+    { ...complaint, providerMessageId: `${other}.1@mg.example.org`, eventId: 'again' },
+  ]);
   const [notice, ...more] = notices(spool);
   assert.equal(more.length, 0);
-  assert.deepEqual(notice!.recipients.map((x) => x.address), ['postmaster@example.org']);
+  assert.deepEqual(
+    notice!.recipients.map((x) => x.address),
+    ['postmaster@example.org'],
+  );
   assert.equal(notice!.sender, '', 'from the null sender: it never bounces');
   const mail = await simpleParser(spool.body(notice!.id)!);
   assert.match(mail.subject ?? '', /complaint from bob@example\.net/);
@@ -201,11 +229,17 @@ test('delivered/deferred/opened are history only; unknown ids and recipients are
     bounce('not-ours@mg.example.org', 'bob@example.net'),
     bounce(pid, 'mallory@example.net'),
   ]);
-  assert.deepEqual(recorded.map((e) => [e.events.length, e.unmatched, e.notices]), [[5, 2, 0]]);
+  assert.deepEqual(
+    recorded.map((e) => [e.events.length, e.unmatched, e.notices]),
+    [[5, 2, 0]],
+  );
   assert.equal(notices(spool).length, 0);
-  assert.deepEqual(spool.sentRecord(id)!.recipients[0]!.events.map((e) => e.type), ['delivered', 'opened', 'deferred']);
+  assert.deepEqual(
+    spool.sentRecord(id)!.recipients[0]!.events.map((e) => e.type),
+    ['delivered', 'opened', 'deferred'],
+  );
   await r.record({ name: 'other', type: 'mailgun' } as RestUpstreamConfig, [bounce(pid, 'carol@example.com')]);
-  assert.equal(notices(spool).length, 0, 'another upstream\'s event does not match');
+  assert.equal(notices(spool).length, 0, "another upstream's event does not match");
 });
 
 test('Resend-style events (the email, not the recipient): attributed only when the id covers one recipient', async (t) => {
@@ -224,7 +258,10 @@ test('a recipient accepted while another is still queued is matched at once; the
   const spool = openSpool(t);
   const id = await sendThrough(spool, { deliver: ['carol@example.com'] });
   assert.ok(spool.get(id), 'bob is still queued');
-  assert.deepEqual(spool.sentRecord(id)!.recipients.map((r) => r.address), ['carol@example.com']);
+  assert.deepEqual(
+    spool.sentRecord(id)!.recipients.map((r) => r.address),
+    ['carol@example.com'],
+  );
   await recorder(spool).r.record(MAILGUN, [bounce(`${id}.1@mg.example.org`, 'carol@example.com')]);
   assert.equal(notices(spool).length, 1);
   assert.equal(spool.counts().messages, 2, 'the queued message and its notice');
@@ -235,7 +272,10 @@ test('pruning: records older than events.retention go (a few per transaction), a
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) ids.push(await sendThrough(spool));
   assert.equal(spool.retainedCount(), 3, 'max_retained');
-  assert.deepEqual(ids.map((id) => spool.sentRecord(id) !== undefined), [false, false, true, true, true]);
+  assert.deepEqual(
+    ids.map((id) => spool.sentRecord(id) !== undefined),
+    [false, false, true, true, true],
+  );
   assert.equal(spool.sentFor('mg', `${ids[0]}.1@mg.example.org`), undefined, 'its index entry went with it');
   // Past the retention a record is no longer found, and the next transaction removes it.
   const later = Date.now() + 60_001;
@@ -258,7 +298,15 @@ test('sentSince lists the recipients an upstream accepted since a time, for poll
   const a = await sendThrough(spool);
   const b = await sendThrough(spool, { ids: { 'bob@example.net': 'b-bob', 'carol@example.com': 'b-carol' } });
   const listed = [...spool.sentSince('mg', before, Date.now(), 1)];
-  assert.deepEqual(listed.map((x) => [x.queueId, x.providerMessageId]), [[a, `${a}.1@mg.example.org`], [a, `${a}.1@mg.example.org`], [b, 'b-bob'], [b, 'b-carol']]);
+  assert.deepEqual(
+    listed.map((x) => [x.queueId, x.providerMessageId]),
+    [
+      [a, `${a}.1@mg.example.org`],
+      [a, `${a}.1@mg.example.org`],
+      [b, 'b-bob'],
+      [b, 'b-carol'],
+    ],
+  );
   assert.deepEqual([...spool.sentSince('other', before)], []);
   assert.deepEqual([...spool.sentSince('mg', Date.now() + 1000)], []);
 });
@@ -268,11 +316,14 @@ test('listSent (for Resend polling) groups the retained recipients by provider i
   const before = Date.now();
   const a = await sendThrough(spool);
   const b = await sendThrough(spool, { ids: { 'bob@example.net': 'b-bob', 'carol@example.com': 'b-carol' } });
-  assert.deepEqual([...listSent(spool)('mg', before)], [
-    { providerMessageId: `${a}.1@mg.example.org`, recipients: ['bob@example.net', 'carol@example.com'] },
-    { providerMessageId: 'b-bob', recipients: ['bob@example.net'] },
-    { providerMessageId: 'b-carol', recipients: ['carol@example.com'] },
-  ]);
+  assert.deepEqual(
+    [...listSent(spool)('mg', before)],
+    [
+      { providerMessageId: `${a}.1@mg.example.org`, recipients: ['bob@example.net', 'carol@example.com'] },
+      { providerMessageId: 'b-bob', recipients: ['bob@example.net'] },
+      { providerMessageId: 'b-carol', recipients: ['carol@example.com'] },
+    ],
+  );
   assert.ok(b);
   const upstream = { name: 'r', type: 'resend' } as RestUpstreamConfig;
   assert.equal(retentionOf({ upstreams: [upstream] }), undefined);

@@ -27,7 +27,7 @@ providerSuite<MailgunPayload>({
   textOf: (a) => a.payload.message.toString(),
   rateLimited: { status: 429, headers: { 'retry-after': '1' }, body: { message: 'Too many requests' } },
   unauthorized: { status: 401, body: 'Forbidden' },
-  rejected: { status: 400, body: { message: "to parameter is not a valid address. please check documentation" } },
+  rejected: { status: 400, body: { message: 'to parameter is not a valid address. please check documentation' } },
   rejectedQuote: /to parameter is not a valid address/,
   rejectedStatus: /^5\.1\.3$/,
 });

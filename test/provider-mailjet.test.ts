@@ -39,7 +39,11 @@ providerSuite<Json>({
   unauthorized: mailjetGlobalError(401, 'mj-0015', 'API key authentication/authorization failure.'),
   rejected: {
     status: 400,
-    body: { Messages: [{ Status: 'error', Errors: [{ ErrorIdentifier: 'id', ErrorCode: 'mj-0013', StatusCode: 400, ErrorMessage: '"bob@example" is an invalid email address.', ErrorRelatedTo: ['To[0].Email'] }] }] },
+    body: {
+      Messages: [
+        { Status: 'error', Errors: [{ ErrorIdentifier: 'id', ErrorCode: 'mj-0013', StatusCode: 400, ErrorMessage: '"bob@example" is an invalid email address.', ErrorRelatedTo: ['To[0].Email'] }] },
+      ],
+    },
   },
   rejectedQuote: /mj-0013: "bob@example" is an invalid email address/,
   rejectedStatus: /^5\.1\.3$/,

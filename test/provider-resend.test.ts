@@ -38,7 +38,11 @@ providerSuite<Json>({
     assert.match(key ?? '', /^mailshim-[0-9A-Z]+-[0-9a-f]{16}$/, 'Idempotency-Key derived from the queue id');
   },
   textOf: (a) => `${(a.payload.text as string | undefined) ?? ''}\n${(a.payload.html as string | undefined) ?? ''}`,
-  rateLimited: { status: 429, headers: { 'retry-after': '1', 'ratelimit-reset': '1' }, body: { statusCode: 429, name: 'rate_limit_exceeded', message: 'Too many requests. You can only make 2 requests per second.' } },
+  rateLimited: {
+    status: 429,
+    headers: { 'retry-after': '1', 'ratelimit-reset': '1' },
+    body: { statusCode: 429, name: 'rate_limit_exceeded', message: 'Too many requests. You can only make 2 requests per second.' },
+  },
   unauthorized: { status: 401, body: { statusCode: 401, name: 'restricted_api_key', message: 'This API key is restricted to only send emails.' } },
   rejected: { status: 422, body: { statusCode: 422, name: 'invalid_attachment', message: 'Attachment must have either a `content` or `path`.' } },
   rejectedQuote: /invalid_attachment: Attachment must have either a `content` or `path`/,

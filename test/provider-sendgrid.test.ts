@@ -30,7 +30,10 @@ providerSuite<Json>({
     assert.deepEqual(body.reply_to, { email: RICH.replyTo });
     assert.equal(body.subject, built.subject);
     const content = body.content as Array<{ type: string; value: string }>;
-    assert.deepEqual(content.map((c) => c.type), ['text/plain', 'text/html']);
+    assert.deepEqual(
+      content.map((c) => c.type),
+      ['text/plain', 'text/html'],
+    );
     assert.equal(normalise(content[0]!.value), normalise(RICH.text));
     assert.equal(content[1]!.value, RICH.html);
     const attachments = body.attachments as Json[];

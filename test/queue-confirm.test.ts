@@ -24,7 +24,11 @@ describe('queue delete confirmation', () => {
 
   before(() => {
     dir = tempDir();
-    const config = parseConfig(`[spool]\npath = "${dir.path}/spool"\n[control]\nsocket = "${dir.path}/none.sock"\n[[upstream]]\ntype = "maildir"\npath = "${dir.path}/out"\n`, `${dir.path}/m.toml`, {});
+    const config = parseConfig(
+      `[spool]\npath = "${dir.path}/spool"\n[control]\nsocket = "${dir.path}/none.sock"\n[[upstream]]\ntype = "maildir"\npath = "${dir.path}/out"\n`,
+      `${dir.path}/m.toml`,
+      {},
+    );
     spool = Spool.open(config.spool.path);
     out = textSink();
     ctx = { config, spool, log: createLogger('info', textSink()), out };

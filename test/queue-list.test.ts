@@ -33,7 +33,10 @@ describe('queue list', () => {
       assert.match(text, /\(451 4\.2\.0 greylisted, come back later\)\n\s+later@example\.net/);
       assert.match(text, /-- \d+ Kbytes in 1 Request\./);
       const json = JSON.parse((await run(process.execPath, [MAILSHIM, 'queue', 'list', '--json', '--config', config])).stdout) as { queue: Array<{ id: string }> };
-      assert.deepEqual(json.queue.map((e) => e.id), [id]);
+      assert.deepEqual(
+        json.queue.map((e) => e.id),
+        [id],
+      );
     } finally {
       await daemon.stop();
       await capture.close();

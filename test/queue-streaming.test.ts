@@ -60,7 +60,10 @@ describe('streaming queue listings', () => {
     assert.equal(all.length, TOTAL);
     const ids = all.map((r) => r.id);
     assert.deepEqual(ids, [...ids].sort());
-    assert.deepEqual(all.map((r) => r.receivedAt), [...all.map((r) => r.receivedAt)].sort((a, b) => a - b));
+    assert.deepEqual(
+      all.map((r) => r.receivedAt),
+      [...all.map((r) => r.receivedAt)].sort((a, b) => a - b),
+    );
     const seen: string[] = [];
     const victim = all[20]!.id;
     for (const record of spool.list(7)) {
@@ -101,7 +104,13 @@ describe('streaming queue listings', () => {
       // Filters are applied by the daemon: only the matching entries cross the socket.
       const held = [];
       for await (const entry of (await listFromDaemon(config, { state: 'held', limit: 5 }))!) held.push(entry.id);
-      assert.deepEqual(held, all.filter((r) => r.held).slice(0, 5).map((r) => r.id));
+      assert.deepEqual(
+        held,
+        all
+          .filter((r) => r.held)
+          .slice(0, 5)
+          .map((r) => r.id),
+      );
     } finally {
       await server.close();
     }
@@ -113,19 +122,44 @@ describe('streaming queue listings', () => {
       assert.equal(await mailq(config, true, filter, out), 0);
       return (JSON.parse(out.text) as { queue: QueueEntry[] }).queue.map((e) => e.id);
     };
-    const expect = (keep: (r: MessageRecord) => boolean, limit = Infinity) => all.filter(keep).slice(0, limit).map((r) => r.id);
-    assert.deepEqual(await ids({ limit: 3 }), expect(() => true, 3));
+    const expect = (keep: (r: MessageRecord) => boolean, limit = Infinity) =>
+      all
+        .filter(keep)
+        .slice(0, limit)
+        .map((r) => r.id);
+    assert.deepEqual(
+      await ids({ limit: 3 }),
+      expect(() => true, 3),
+    );
     assert.deepEqual(await ids({ limit: 0 }), []);
-    assert.deepEqual(await ids({ from: 'sender1.example' }), expect((r) => r.sender.endsWith('@sender1.example')));
+    assert.deepEqual(
+      await ids({ from: 'sender1.example' }),
+      expect((r) => r.sender.endsWith('@sender1.example')),
+    );
     assert.deepEqual(await ids({ from: all[5]!.sender.toUpperCase() }), [all[5]!.id]);
     // A domain matches its subdomains: rcpt2.example finds the v…@sub.rcpt2.example recipients too.
-    assert.deepEqual(await ids({ to: '@sub.rcpt2.example' }), expect((r) => r.recipients.some((x) => x.address.endsWith('@sub.rcpt2.example'))));
-    assert.deepEqual(await ids({ to: 'rcpt2.example' }), expect((r) => r.recipients.some((x) => /@(sub\.)?rcpt2\.example$/.test(x.address))));
-    assert.deepEqual(await ids({ state: 'held' }), expect((r) => r.held));
-    assert.deepEqual(await ids({ state: 'pending' }), expect((r) => messageState(r) === 'pending'));
+    assert.deepEqual(
+      await ids({ to: '@sub.rcpt2.example' }),
+      expect((r) => r.recipients.some((x) => x.address.endsWith('@sub.rcpt2.example'))),
+    );
+    assert.deepEqual(
+      await ids({ to: 'rcpt2.example' }),
+      expect((r) => r.recipients.some((x) => /@(sub\.)?rcpt2\.example$/.test(x.address))),
+    );
+    assert.deepEqual(
+      await ids({ state: 'held' }),
+      expect((r) => r.held),
+    );
+    assert.deepEqual(
+      await ids({ state: 'pending' }),
+      expect((r) => messageState(r) === 'pending'),
+    );
     const olderThanMs = 5 * HOUR;
     const realNow = Date.now();
-    assert.deepEqual(await ids({ olderThanMs, state: 'held', limit: 10 }), expect((r) => realNow - r.receivedAt >= olderThanMs && r.held, 10));
+    assert.deepEqual(
+      await ids({ olderThanMs, state: 'held', limit: 10 }),
+      expect((r) => realNow - r.receivedAt >= olderThanMs && r.held, 10),
+    );
     // The text layout: header, one block per message, the total line.
     const out = textSink();
     await mailq(config, false, { limit: 2 }, out);

@@ -40,7 +40,10 @@ describe('resend idempotency across a timeout', () => {
     assert.ok(fake.received.length >= 2, 'the request was sent again');
     const keys = new Set(fake.received.map((r) => header(r, 'idempotency-key')));
     assert.equal(keys.size, 1, 'every attempt carried the same Idempotency-Key');
-    assert.ok(fake.received.every((r) => r.body.equals(fake.received[0]!.body)), 'and a byte-identical body');
+    assert.ok(
+      fake.received.every((r) => r.body.equals(fake.received[0]!.body)),
+      'and a byte-identical body',
+    );
     assert.equal(fake.accepted.length, 1, 'Resend sent the message once');
   });
 });

@@ -32,7 +32,15 @@ describe('convertMessage', () => {
   it('refuses S/MIME and PGP/MIME signed or encrypted messages (rebuilding them breaks the signature)', async () => {
     assert.match(await unsupported(signed), /multipart\/signed/);
     assert.match(await unsupported(msg('From: a@example.org\nTo: b@example.net\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data', 'AAAA')), /pkcs7-mime/);
-    assert.match(await unsupported(msg('From: a@example.org\nTo: b@example.net\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=x', '--x\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--x--\r\n')), /multipart\/encrypted/);
+    assert.match(
+      await unsupported(
+        msg(
+          'From: a@example.org\nTo: b@example.net\nContent-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=x',
+          '--x\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--x--\r\n',
+        ),
+      ),
+      /multipart\/encrypted/,
+    );
     assert.match(await unsupported(msg('From: a@example.org\nTo: b@example.net', '-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nhi\r\n')), /inline PGP/);
   });
 
@@ -51,7 +59,11 @@ describe('convertMessage', () => {
   });
 
   it('keeps custom headers in order, drops structural/trace ones and those the provider regenerates', async () => {
-    const m = await converted(msg('Received: from x\nFrom: "A, Person" <a@example.org>\nTo: b@example.net\nMessage-ID: <m@x>\nX-Mailer: thing\nX-Custom: one\n two\nDate: Mon, 1 Jan 2026 00:00:00 +0000\nAuto-Submitted: auto-generated'));
+    const m = await converted(
+      msg(
+        'Received: from x\nFrom: "A, Person" <a@example.org>\nTo: b@example.net\nMessage-ID: <m@x>\nX-Mailer: thing\nX-Custom: one\n two\nDate: Mon, 1 Jan 2026 00:00:00 +0000\nAuto-Submitted: auto-generated',
+      ),
+    );
     assert.deepEqual(m.headers, [
       { name: 'Message-ID', value: '<m@x>' },
       { name: 'X-Custom', value: 'one two' },

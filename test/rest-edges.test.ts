@@ -121,8 +121,7 @@ describe('3. Brevo: a repeated idempotency key means the first attempt was accep
   });
 });
 
-const htmlMessage = (recipients: string[], html: string) =>
-  message(recipients, `To: ${recipients.join(', ')}\r\nContent-Type: text/html; charset=utf-8\r\n`, `${html}\r\n`);
+const htmlMessage = (recipients: string[], html: string) => message(recipients, `To: ${recipients.join(', ')}\r\nContent-Type: text/html; charset=utf-8\r\n`, `${html}\r\n`);
 
 describe('4. SparkPost delivers the bytes it was given', () => {
   it('turns open and click tracking off: the message arrives unchanged', async () => {
@@ -205,7 +204,11 @@ describe('7. One invalid address does not bounce its group', () => {
 
   it('a payload problem that is not about an address still applies to everyone (no per-recipient retries)', async () => {
     const fake = await started(startPostmarkFake('pm-7b'));
-    const m = message(['bob@example.net', 'carol@example.com'], 'To: bob@example.net, carol@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n', '--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=setup.exe\r\n\r\nMZ\r\n--b--\r\n');
+    const m = message(
+      ['bob@example.net', 'carol@example.com'],
+      'To: bob@example.net, carol@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n',
+      '--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=setup.exe\r\n\r\nMZ\r\n--b--\r\n',
+    );
     const results = await new PostmarkUpstream(apiKey('postmark', fake.url, 'pm-7b')).send(m);
     assert.equal(outcome(results, 'bob@example.net').outcome, 'permanent');
     assert.equal(outcome(results, 'carol@example.com').outcome, 'permanent');
@@ -297,21 +300,29 @@ describe('11. Mailgun raw MIME is not tracked', () => {
 });
 
 describe('12. Rate limits', () => {
-  it('reads Brevo\'s x-sib-ratelimit-reset and SendGrid\'s X-RateLimit-Reset on a 429', async () => {
+  it("reads Brevo's x-sib-ratelimit-reset and SendGrid's X-RateLimit-Reset on a 429", async () => {
     const brevo = await started(startBrevoFake('xkeysib-12'));
-    brevo.script.push({ status: 429, headers: { 'x-sib-ratelimit-limit': '1000', 'x-sib-ratelimit-remaining': '0', 'x-sib-ratelimit-reset': '7' }, body: { code: 'too_many_requests', message: 'The expected rate limit is exceeded.' } });
+    brevo.script.push({
+      status: 429,
+      headers: { 'x-sib-ratelimit-limit': '1000', 'x-sib-ratelimit-remaining': '0', 'x-sib-ratelimit-reset': '7' },
+      body: { code: 'too_many_requests', message: 'The expected rate limit is exceeded.' },
+    });
     const b = (await new BrevoUpstream(apiKey('brevo', brevo.url, 'xkeysib-12', { timeout: 1000 })).send(textMessage(['bob@example.net'])))[0]!.result;
     assert.ok(b.kind === 'http' && b.retryAfterMs === 7000, JSON.stringify(b));
     assert.equal(classify(b).outcome, 'transient');
 
     const sendgrid = await started(startSendgridFake('SG.12'));
     const reset = Math.floor(Date.now() / 1000) + 30;
-    sendgrid.script.push({ status: 429, headers: { 'x-ratelimit-limit': '600', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }, body: { errors: [{ field: null, message: 'too many requests' }] } });
+    sendgrid.script.push({
+      status: 429,
+      headers: { 'x-ratelimit-limit': '600', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) },
+      body: { errors: [{ field: null, message: 'too many requests' }] },
+    });
     const s = (await new SendgridUpstream(apiKey('sendgrid', sendgrid.url, 'SG.12', { timeout: 1000 })).send(textMessage(['bob@example.net'])))[0]!.result;
     assert.ok(s.kind === 'http' && s.retryAfterMs !== undefined && s.retryAfterMs > 20_000 && s.retryAfterMs <= 30_000, JSON.stringify(s));
   });
 
-  it('holds the upstream\'s next requests until the reset instead of sending into the limit', async () => {
+  it("holds the upstream's next requests until the reset instead of sending into the limit", async () => {
     const fake = await started(startResendFake('re_12'));
     const upstream = new ResendUpstream(apiKey('resend', fake.url, 're_12', { timeout: 5000 }));
     fake.script.push({ status: 429, headers: { 'retry-after': '1', 'ratelimit-reset': '1' }, body: { statusCode: 429, name: 'rate_limit_exceeded', message: 'Too many requests.' } });
@@ -372,14 +383,22 @@ describe('13. unsupported = "fallback" | "degrade" | "bounce"', () => {
     const got = (await new BrevoUpstream(apiKey('brevo', fake.url, 'xkeysib-13b', { unsupported: 'degrade' })).send(inline()))[0]!.result;
     assert.ok(got.kind === 'accepted');
     assert.match(got.reply, /degraded: inline part cid:logo@x sent as a regular attachment/);
-    assert.deepEqual((fake.accepted[0]!.payload.attachment as Json[]).map((a) => a.name), ['logo.png']);
+    assert.deepEqual(
+      (fake.accepted[0]!.payload.attachment as Json[]).map((a) => a.name),
+      ['logo.png'],
+    );
   });
 
   it('bounce: bounced at once with the reason, no other upstream tried', async () => {
     const fake = await started(startBrevoFake('xkeysib-13c'));
     const brevo = new BrevoUpstream(apiKey('brevo', fake.url, 'xkeysib-13c', { unsupported: 'bounce' }));
     let tried = 0;
-    const other: Upstream = { name: 'other', type: 'smtp', send: async (m) => (tried++, m.recipients.map((recipient) => ({ recipient, result: { kind: 'accepted', reply: '250 ok' } }))), close: async () => {} };
+    const other: Upstream = {
+      name: 'other',
+      type: 'smtp',
+      send: async (m) => (tried++, m.recipients.map((recipient) => ({ recipient, result: { kind: 'accepted', reply: '250 ok' } }))),
+      close: async () => {},
+    };
     const config = (name: string) => ({ name, type: 'maildir', path: '/nonexistent', matchFrom: [], maxConcurrency: 1, timeout: 1000 }) as UpstreamConfig;
     const outcomes = await new Router([brevo, other], [config('brevo'), config('other')], { initialDelay: 1000, maxDelay: 60_000, maxAge: 86_400_000 }).deliver(inline());
     const got = outcomes.get('bob@example.net')!;

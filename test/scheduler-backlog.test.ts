@@ -52,7 +52,12 @@ describe('draining a backlog', { timeout: 60_000 }, () => {
         return new Map<string, RoutedOutcome>(recipients.map((r) => [r, { outcome: 'delivered', status: '2.0.0', reply: '250 ok', upstream: 'back' }]));
       },
     } as unknown as Router;
-    const scheduler = new Scheduler(spool, router, { retry: { initialDelay: 60_000, maxDelay: 60_000, maxAge: 86_400_000 }, hostname: 'h', bounceFrom: 'p@h', concurrency: CONCURRENCY, pollInterval: 5 }, createLogger('silent'));
+    const scheduler = new Scheduler(
+      spool,
+      router,
+      { retry: { initialDelay: 60_000, maxDelay: 60_000, maxAge: 86_400_000 }, hostname: 'h', bounceFrom: 'p@h', concurrency: CONCURRENCY, pollInterval: 5 },
+      createLogger('silent'),
+    );
     scheduler.on('attempt', () => {
       if (++finished === total) allDone();
     });
@@ -63,7 +68,11 @@ describe('draining a backlog', { timeout: 60_000 }, () => {
       assert.ok(peak <= CONCURRENCY, `at most ${CONCURRENCY} deliveries at once (saw ${peak})`);
       assert.equal(started.length, total, 'each message delivered once');
       const backlog = started.filter((id) => dueAt.has(id));
-      assert.deepEqual(backlog.map((id) => dueAt.get(id)), [...backlog.map((id) => dueAt.get(id)!)].sort((a, b) => a - b), 'backlog started oldest due first');
+      assert.deepEqual(
+        backlog.map((id) => dueAt.get(id)),
+        [...backlog.map((id) => dueAt.get(id)!)].sort((a, b) => a - b),
+        'backlog started oldest due first',
+      );
       const firstNew = started.findIndex((id) => fresh.has(id));
       assert.ok(firstNew >= BACKLOG, `new mail started only after the whole backlog (first at position ${firstNew})`);
       assert.equal(spool.counts().messages, 0);

@@ -73,7 +73,14 @@ class Harness {
     this.scheduler = new Scheduler(
       spool,
       router,
-      { retry: { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 86_400_000 }, hostname: 'relay.test', bounceFrom: 'MAILER-DAEMON@relay.test', concurrency: options.concurrency ?? 1, pollInterval: 2, outcomeRetryDelays: options.outcomeRetryDelays },
+      {
+        retry: { initialDelay: 60_000, maxDelay: 3_600_000, maxAge: 86_400_000 },
+        hostname: 'relay.test',
+        bounceFrom: 'MAILER-DAEMON@relay.test',
+        concurrency: options.concurrency ?? 1,
+        pollInterval: 2,
+        outcomeRetryDelays: options.outcomeRetryDelays,
+      },
       log,
       () => this.clock,
     );
@@ -130,29 +137,34 @@ describe('Scheduler', { timeout: 30_000 }, () => {
   });
 
   it('starts due mail oldest due first, new mail after older mail, and future mail only when its time comes', async () => {
-    await withScheduler({ concurrency: 1 }, async (_id, recipients) => delivered(recipients), async (h) => {
-      const later = await h.accept('later@example.net', T0 + 60_000);
-      const b = await h.accept('b@example.net', T0 - 2000);
-      const a = await h.accept('a@example.net', T0 - 3000);
-      const c = await h.accept('c@example.net', T0 - 1000);
-      h.scheduler.start();
-      await h.until(() => h.started.length === 1);
-      // New mail arriving while the backlog drains is due now: after every older due message.
-      const fresh = await h.accept('fresh@example.net', h.clock);
-      await h.until(() => h.attempts.length === 4);
-      await h.turns(10);
-      assert.deepEqual(h.started, [a, b, c, fresh]);
-      h.clock = T0 + 60_000;
-      await h.until(() => h.attempts.length === 5);
-      assert.equal(h.started[4], later);
-    });
+    await withScheduler(
+      { concurrency: 1 },
+      async (_id, recipients) => delivered(recipients),
+      async (h) => {
+        const later = await h.accept('later@example.net', T0 + 60_000);
+        const b = await h.accept('b@example.net', T0 - 2000);
+        const a = await h.accept('a@example.net', T0 - 3000);
+        const c = await h.accept('c@example.net', T0 - 1000);
+        h.scheduler.start();
+        await h.until(() => h.started.length === 1);
+        // New mail arriving while the backlog drains is due now: after every older due message.
+        const fresh = await h.accept('fresh@example.net', h.clock);
+        await h.until(() => h.attempts.length === 4);
+        await h.turns(10);
+        assert.deepEqual(h.started, [a, b, c, fresh]);
+        h.clock = T0 + 60_000;
+        await h.until(() => h.attempts.length === 5);
+        assert.equal(h.started[4], later);
+      },
+    );
   });
 
   it('a transient outcome is retried at the time it set, not before', async () => {
     let calls = 0;
     await withScheduler(
       { concurrency: 1 },
-      async (_id, recipients) => (++calls === 1 ? new Map(recipients.map((r) => [r, { outcome: 'transient', status: '4.2.1', reply: '450 4.2.1 busy', upstream: 'up', retryAfterMs: 120_000 }])) : delivered(recipients)),
+      async (_id, recipients) =>
+        ++calls === 1 ? new Map(recipients.map((r) => [r, { outcome: 'transient', status: '4.2.1', reply: '450 4.2.1 busy', upstream: 'up', retryAfterMs: 120_000 }])) : delivered(recipients),
       async (h) => {
         const id = await h.accept('busy@example.net', T0);
         h.scheduler.start();
@@ -197,54 +209,66 @@ describe('Scheduler', { timeout: 30_000 }, () => {
   });
 
   it('an outcome the spool cannot record yet is written again after the configured delays; the mail is sent once', async () => {
-    await withScheduler({ concurrency: 1, outcomeRetryDelays: [1, 1, 1] }, async (_id, recipients) => delivered(recipients), async (h) => {
-      const id = await h.accept('a@example.net', T0);
-      const update = h.spool.update.bind(h.spool);
-      let failures = 0;
-      h.spool.update = async (...args: Parameters<Spool['update']>) => {
-        if (failures++ < 2) throw new SpoolError('ESPOOLIO', 'injected write failure');
-        return update(...args);
-      };
-      h.scheduler.start();
-      await h.until(() => h.attempts.length === 1);
-      assert.equal(h.started.length, 1, 'sent once');
-      assert.equal(h.lines.filter((l) => l.event === 'outcome-not-recorded').length, 2);
-      assert.equal(h.spool.get(id), undefined, 'the third write recorded the delivery');
-    });
+    await withScheduler(
+      { concurrency: 1, outcomeRetryDelays: [1, 1, 1] },
+      async (_id, recipients) => delivered(recipients),
+      async (h) => {
+        const id = await h.accept('a@example.net', T0);
+        const update = h.spool.update.bind(h.spool);
+        let failures = 0;
+        h.spool.update = async (...args: Parameters<Spool['update']>) => {
+          if (failures++ < 2) throw new SpoolError('ESPOOLIO', 'injected write failure');
+          return update(...args);
+        };
+        h.scheduler.start();
+        await h.until(() => h.attempts.length === 1);
+        assert.equal(h.started.length, 1, 'sent once');
+        assert.equal(h.lines.filter((l) => l.event === 'outcome-not-recorded').length, 2);
+        assert.equal(h.spool.get(id), undefined, 'the third write recorded the delivery');
+      },
+    );
   });
 
   it('delivering a held message is an illegal transition: logged at error level, nothing sent, the message stays held', async () => {
-    await withScheduler({ concurrency: 1 }, async (_id, recipients) => delivered(recipients), async (h) => {
-      const id = await h.accept('a@example.net', T0);
-      assert.equal(await h.spool.hold(id), 'done');
-      // A due index that (wrongly) still offers the held message.
-      h.spool.dueIds = (_now, _limit, skip) => (skip?.has(id) ? [] : [id]);
-      h.scheduler.start();
-      await h.until(() => h.lines.some((l) => l.event === 'illegal-state'));
-      await h.turns(10);
-      const illegal = h.lines.filter((l) => l.event === 'illegal-state');
-      assert.equal(illegal.length, 1, 'paused after the failure, not retried in a loop');
-      assert.equal(illegal[0]!.level, 50);
-      assert.equal((illegal[0]!.err as { code?: string }).code, 'EILLEGALSTATE');
-      assert.equal(h.started.length, 0, 'the router never saw it');
-      assert.equal(h.spool.get(id)!.held, true);
-    });
+    await withScheduler(
+      { concurrency: 1 },
+      async (_id, recipients) => delivered(recipients),
+      async (h) => {
+        const id = await h.accept('a@example.net', T0);
+        assert.equal(await h.spool.hold(id), 'done');
+        // A due index that (wrongly) still offers the held message.
+        h.spool.dueIds = (_now, _limit, skip) => (skip?.has(id) ? [] : [id]);
+        h.scheduler.start();
+        await h.until(() => h.lines.some((l) => l.event === 'illegal-state'));
+        await h.turns(10);
+        const illegal = h.lines.filter((l) => l.event === 'illegal-state');
+        assert.equal(illegal.length, 1, 'paused after the failure, not retried in a loop');
+        assert.equal(illegal[0]!.level, 50);
+        assert.equal((illegal[0]!.err as { code?: string }).code, 'EILLEGALSTATE');
+        assert.equal(h.started.length, 0, 'the router never saw it');
+        assert.equal(h.spool.get(id)!.held, true);
+      },
+    );
   });
 
   it('stop() waits (bounded) for attempts in flight, records their outcome, and starts nothing new', async () => {
     const g = gate<Map<string, RoutedOutcome>>();
-    await withScheduler({ concurrency: 2 }, () => g.promise, async (h) => {
-      const id = await h.accept('a@example.net', T0);
-      h.scheduler.start();
-      await h.until(() => h.started.length === 1);
-      assert.equal(await h.scheduler.stop(1), 1, 'the grace ran out with the attempt still running');
-      const stopping = h.scheduler.stop(10_000);
-      await h.accept('b@example.net', T0); // after stop: not started
-      g.open(delivered(['a@example.net']));
-      assert.equal(await stopping, 0, 'drained');
-      assert.equal(h.attempts.length, 1);
-      assert.equal(h.spool.get(id), undefined, 'its outcome was recorded');
-      assert.equal(h.started.length, 1, 'nothing new started after stop');
-    });
+    await withScheduler(
+      { concurrency: 2 },
+      () => g.promise,
+      async (h) => {
+        const id = await h.accept('a@example.net', T0);
+        h.scheduler.start();
+        await h.until(() => h.started.length === 1);
+        assert.equal(await h.scheduler.stop(1), 1, 'the grace ran out with the attempt still running');
+        const stopping = h.scheduler.stop(10_000);
+        await h.accept('b@example.net', T0); // after stop: not started
+        g.open(delivered(['a@example.net']));
+        assert.equal(await stopping, 0, 'drained');
+        assert.equal(h.attempts.length, 1);
+        assert.equal(h.spool.get(id), undefined, 'its outcome was recorded');
+        assert.equal(h.started.length, 1, 'nothing new started after stop');
+      },
+    );
   });
 });

@@ -48,7 +48,10 @@ describe('sendmail message handling', () => {
   it('refuses a message with more than 50 Received: headers (hop_count_limit) with EDATAERR', () => {
     const hops = (n: number) => Buffer.from('Received: from a by b\r\n'.repeat(n) + 'Subject: loop\r\n\r\nb\r\n');
     assert.doesNotThrow(() => prepareMessage(hops(49), base));
-    assert.throws(() => prepareMessage(hops(50), base), (e: unknown) => e instanceof SubmitError && e.code === 'EDATAERR' && /too many hops/.test(e.message));
+    assert.throws(
+      () => prepareMessage(hops(50), base),
+      (e: unknown) => e instanceof SubmitError && e.code === 'EDATAERR' && /too many hops/.test(e.message),
+    );
   });
 
   it('treats input without a header block as body', () => {

@@ -88,7 +88,10 @@ describe('SMTP upstream: MAIL FROM declarations', () => {
           dsn: { ret: 'HDRS', envid: 'env 1', recipients: { 'a@example.net': { notify: ['NEVER'] }, 'b@example.net': { notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;b@example.net' } } },
         }),
       );
-      assert.deepEqual(results.map((r) => r.result.kind), ['accepted', 'accepted', 'accepted']);
+      assert.deepEqual(
+        results.map((r) => r.result.kind),
+        ['accepted', 'accepted', 'accepted'],
+      );
       const rcpts = sink.transactions.flatMap((t) => t.rcpt).sort();
       assert.deepEqual(rcpts, ['RCPT TO:<a@example.net> NOTIFY=NEVER', 'RCPT TO:<b@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.net', 'RCPT TO:<c@example.net>']);
       for (const t of sink.transactions) assert.match(t.mail, / RET=HDRS ENVID=env\+201\b/);

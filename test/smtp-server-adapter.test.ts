@@ -64,7 +64,10 @@ describe('smtp-server adapter', () => {
 
   it('greet_pause keeps the early-talker trap: talking before the banner gets 421', async () => {
     const replies = await earlyTalker(paused.port);
-    assert.ok(replies.some((r) => /^421 .*talk too soon/i.test(r)), replies.join(' | '));
+    assert.ok(
+      replies.some((r) => /^421 .*talk too soon/i.test(r)),
+      replies.join(' | '),
+    );
   });
 
   it('greet_pause still greets a client that waits for the banner', async () => {

@@ -34,7 +34,10 @@ describe('queue compact', { timeout: 60_000 }, () => {
     assert.ok(result.afterBytes < before / 10, `${before} -> ${result.afterBytes} bytes`);
     const reopened = Spool.open(path);
     try {
-      assert.deepEqual([...reopened.list()].map((r) => r.id), [...kept].sort());
+      assert.deepEqual(
+        [...reopened.list()].map((r) => r.id),
+        [...kept].sort(),
+      );
       for (const id of kept) assert.equal(reopened.body(id)?.length, body.length);
       assert.equal(reopened.counts().messages, 3, 'the counters travel with the copy');
       assert.ok(reopened.fileBytes() <= reopened.liveBytes() * 4 + 64 * 1024, `file ${reopened.fileBytes()} vs live ${reopened.liveBytes()}`);

@@ -17,7 +17,13 @@ describe('spool', () => {
       assert.ok(isQueueId(id));
       const record = spool.get(id)!;
       assert.equal(record.sender, 'a@example.org');
-      assert.deepEqual(record.recipients.map((r) => [r.address, r.status]), [['b@example.net', 'pending'], ['c@example.net', 'pending']]);
+      assert.deepEqual(
+        record.recipients.map((r) => [r.address, r.status]),
+        [
+          ['b@example.net', 'pending'],
+          ['c@example.net', 'pending'],
+        ],
+      );
       assert.deepEqual(spool.body(id), bytes);
       assert.deepEqual(spool.dueIds(Date.now(), 10), [id]);
       assert.deepEqual(spool.dueIds(record.receivedAt - 1, 10), []);

@@ -18,8 +18,7 @@ import { runBin } from './helpers/sendmail.js';
 import { askSocket } from './helpers/submit.js';
 import { tempDir } from './helpers/tmp.js';
 
-const frame = (uid: number, size: number) =>
-  encodeFrame({ op: 'submit', sender: 'a@example.org', recipients: ['b@example.org'], user: `u${uid}`, uid, size });
+const frame = (uid: number, size: number) => encodeFrame({ op: 'submit', sender: 'a@example.org', recipients: ['b@example.org'], user: `u${uid}`, uid, size });
 
 /** Opens a connection that sends a header and part of the body; resolves with the answer once one arrives or the daemon closes. */
 function partial(path: string, uid: number): { socket: Socket; answer: Promise<string> } {
@@ -43,10 +42,7 @@ describe('submission socket limits', () => {
   it('reads the [submission] limits with their defaults and refuses a per-uid cap above the total', () => {
     const base = '[[upstream]]\ntype = "maildir"\npath = "/tmp/out"\n';
     const config = parseConfig(base, 'm.toml', {});
-    assert.deepEqual(
-      [config.submission.maxConnections, config.submission.maxConnectionsPerUid, config.submission.requestTimeout, config.submission.streamThreshold],
-      [20, 5, 60_000, 1024 * 1024],
-    );
+    assert.deepEqual([config.submission.maxConnections, config.submission.maxConnectionsPerUid, config.submission.requestTimeout, config.submission.streamThreshold], [20, 5, 60_000, 1024 * 1024]);
     const set = parseConfig(`[submission]\nmax_connections = 8\nmax_connections_per_uid = 2\nrequest_timeout = "10s"\nstream_threshold = "256KB"\n${base}`, 'm.toml', {});
     assert.deepEqual([set.submission.maxConnections, set.submission.maxConnectionsPerUid, set.submission.requestTimeout, set.submission.streamThreshold], [8, 2, 10_000, 262_144]);
     assert.throws(

@@ -71,7 +71,13 @@ describe('systemd socket activation', () => {
     );
     assert.ok(daemon.logs.some((l) => l.level === 40 && /matches no \[\[listen\]\] entry; allowing loopback clients only/.test(String(l.msg))));
     const status = JSON.parse((await runCli(['status', '--json', '--config', config])).stdout) as { listeners: Array<{ port: number; activated: boolean }> };
-    assert.deepEqual(status.listeners.map((l) => [l.port, l.activated]), [[matched, true], [unmatched, true]]);
+    assert.deepEqual(
+      status.listeners.map((l) => [l.port, l.activated]),
+      [
+        [matched, true],
+        [unmatched, true],
+      ],
+    );
   });
 
   it("serves SMTP on both sockets, each with its entry's allow-list", async () => {
@@ -123,7 +129,17 @@ describe('mailshim install --systemd', () => {
 describe('mailshim.service hardening', () => {
   it('systemd-analyze security --offline rates it 2.0 or better', (t) => {
     const unit = readFileSync(SERVICE, 'utf8');
-    for (const line of ['ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes', 'NoNewPrivileges=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'SystemCallFilter=@system-service', 'Restart=on-failure', 'CapabilityBoundingSet=']) {
+    for (const line of [
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'PrivateDevices=yes',
+      'NoNewPrivileges=yes',
+      'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+      'SystemCallFilter=@system-service',
+      'Restart=on-failure',
+      'CapabilityBoundingSet=',
+    ]) {
       assert.ok(unit.split('\n').includes(line), `${line} in mailshim.service`);
     }
     if (!has('systemd-analyze')) return t.skip('systemd-analyze not installed (Debian package "systemd"): checked the directives only');
@@ -137,7 +153,11 @@ describe('mailshim.service hardening', () => {
     assert.match(readFileSync(SERVICE, 'utf8'), /^MemoryDenyWriteExecute=no$/m);
     // PR_SET_MDWE (Linux >= 6.3) is the kernel's version of the restriction systemd's seccomp filter applies.
     const underMdwe = (...nodeArgs: string[]) =>
-      spawnSync('python3', ['-c', 'import ctypes,os,sys\nif ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) != 0: sys.exit(99)\nos.execv(sys.argv[1], sys.argv[1:])', process.execPath, ...nodeArgs, '-e', 'console.log(6*7)'], { encoding: 'utf8' });
+      spawnSync(
+        'python3',
+        ['-c', 'import ctypes,os,sys\nif ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) != 0: sys.exit(99)\nos.execv(sys.argv[1], sys.argv[1:])', process.execPath, ...nodeArgs, '-e', 'console.log(6*7)'],
+        { encoding: 'utf8' },
+      );
     if (!has('python3')) return t.skip('python3 not installed: checked the unit only');
     const probe = underMdwe('--jitless');
     if (probe.status === 99) return t.skip('PR_SET_MDWE unavailable (Linux < 6.3): checked the unit only');

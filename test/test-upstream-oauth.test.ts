@@ -42,7 +42,8 @@ describe('mailshim test-upstream for m365 and gmail', () => {
   });
 
   const config = (upstream: string) => writeConfig(dir.path, restConfig(join(dir.path, 'spool'), upstream), `c${++configs}.toml`);
-  const m365 = (keys: Partial<M365Keys> = {}) => config(m365Upstream(dir.path, { url: ms.url, tenant: ms.tenant, clientId: ms.clientId, secret: ms.secret, smtpPort: exchange.port, ...keys }, `m365-${configs}`));
+  const m365 = (keys: Partial<M365Keys> = {}) =>
+    config(m365Upstream(dir.path, { url: ms.url, tenant: ms.tenant, clientId: ms.clientId, secret: ms.secret, smtpPort: exchange.port, ...keys }, `m365-${configs}`));
   const cli = (file: string, ...args: string[]) => runCli(['test-upstream', ...args, '--config', file]);
 
   it('m365 graph, working: shows the granted roles and sends with --send-to', async () => {
@@ -133,7 +134,12 @@ describe('mailshim test-upstream for m365 and gmail', () => {
       const run = await cli(config(gmailUpstream({ url: google.url, file: account.file })));
       assert.equal(run.code, 78);
       assert.match(run.stdout, /FAIL token .*unauthorized_client/);
-      assert.match(run.stdout, new RegExp(`→ configure domain-wide delegation: admin\\.google\\.com → .*Manage Domain Wide Delegation → Add new: client ID ${account.clientId}, OAuth scopes https://www\\.googleapis\\.com/auth/gmail\\.send`));
+      assert.match(
+        run.stdout,
+        new RegExp(
+          `→ configure domain-wide delegation: admin\\.google\\.com → .*Manage Domain Wide Delegation → Add new: client ID ${account.clientId}, OAuth scopes https://www\\.googleapis\\.com/auth/gmail\\.send`,
+        ),
+      );
     } finally {
       google.delegated.add(GMAIL_SEND);
     }

@@ -39,10 +39,42 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { type: 'sendgrid', start: () => startSendgridFake(SECRET), keys: (s) => `api_key = "${s}"`, path: '/v3/scopes', ok: /key has mail\.send \(2 scopes\)/, badStatus: 401, badAdvice: /SendGrid refused api_key \(or api_key_file\).*api\.eu\.sendgrid\.com/ },
-  { type: 'mailgun', start: () => startMailgunFake(SECRET, DOMAIN), keys: (s) => `api_key = "${s}"\ndomain = "${DOMAIN}"`, path: `/v3/domains/${DOMAIN}`, ok: /domain mg\.example\.org is active/, badStatus: 401, badAdvice: /Mailgun refused api_key \(or api_key_file\).*api\.eu\.mailgun\.net/ },
-  { type: 'postmark', start: () => startPostmarkFake(SECRET), keys: (s) => `api_key = "${s}"`, path: '/server', ok: /server "fake server"/, badStatus: 401, badAdvice: /Postmark refused api_key \(or api_key_file\): it must be a Server API token/ },
-  { type: 'resend', start: () => startResendFake(SECRET), keys: (s) => `api_key = "${s}"`, path: '/domains', ok: /domains: example\.org \(verified\)/, badStatus: 403, badAdvice: /Resend refused api_key \(or api_key_file\)/ },
+  {
+    type: 'sendgrid',
+    start: () => startSendgridFake(SECRET),
+    keys: (s) => `api_key = "${s}"`,
+    path: '/v3/scopes',
+    ok: /key has mail\.send \(2 scopes\)/,
+    badStatus: 401,
+    badAdvice: /SendGrid refused api_key \(or api_key_file\).*api\.eu\.sendgrid\.com/,
+  },
+  {
+    type: 'mailgun',
+    start: () => startMailgunFake(SECRET, DOMAIN),
+    keys: (s) => `api_key = "${s}"\ndomain = "${DOMAIN}"`,
+    path: `/v3/domains/${DOMAIN}`,
+    ok: /domain mg\.example\.org is active/,
+    badStatus: 401,
+    badAdvice: /Mailgun refused api_key \(or api_key_file\).*api\.eu\.mailgun\.net/,
+  },
+  {
+    type: 'postmark',
+    start: () => startPostmarkFake(SECRET),
+    keys: (s) => `api_key = "${s}"`,
+    path: '/server',
+    ok: /server "fake server"/,
+    badStatus: 401,
+    badAdvice: /Postmark refused api_key \(or api_key_file\): it must be a Server API token/,
+  },
+  {
+    type: 'resend',
+    start: () => startResendFake(SECRET),
+    keys: (s) => `api_key = "${s}"`,
+    path: '/domains',
+    ok: /domains: example\.org \(verified\)/,
+    badStatus: 403,
+    badAdvice: /Resend refused api_key \(or api_key_file\)/,
+  },
   {
     type: 'ses',
     start: () => startSesFake(SES),
@@ -52,9 +84,33 @@ const CASES: Case[] = [
     badStatus: 403,
     badAdvice: /AWS refused the credentials: check access_key_id and secret_access_key.*region = "eu-west-1"/,
   },
-  { type: 'mailjet', start: () => startMailjetFake('mj-public', SECRET), keys: (s) => `api_key = "mj-public"\nsecret_key = "${s}"`, path: '/v3/REST/sender', ok: /active senders: alice@example\.org/, badStatus: 401, badAdvice: /Mailjet refused api_key \+ secret_key.*api\.us\.mailjet\.com/ },
-  { type: 'brevo', start: () => startBrevoFake(SECRET), keys: (s) => `api_key = "${s}"`, path: '/v3/account', ok: /account ops@example\.org, plan free/, badStatus: 401, badAdvice: /Brevo refused api_key \(or api_key_file\): use an API v3 key/ },
-  { type: 'sparkpost', start: () => startSparkpostFake(SECRET), keys: (s) => `api_key = "${s}"`, path: '/api/v1/account', ok: /account active/, badStatus: 401, badAdvice: /SparkPost refused api_key \(or api_key_file\).*api\.eu\.sparkpost\.com/ },
+  {
+    type: 'mailjet',
+    start: () => startMailjetFake('mj-public', SECRET),
+    keys: (s) => `api_key = "mj-public"\nsecret_key = "${s}"`,
+    path: '/v3/REST/sender',
+    ok: /active senders: alice@example\.org/,
+    badStatus: 401,
+    badAdvice: /Mailjet refused api_key \+ secret_key.*api\.us\.mailjet\.com/,
+  },
+  {
+    type: 'brevo',
+    start: () => startBrevoFake(SECRET),
+    keys: (s) => `api_key = "${s}"`,
+    path: '/v3/account',
+    ok: /account ops@example\.org, plan free/,
+    badStatus: 401,
+    badAdvice: /Brevo refused api_key \(or api_key_file\): use an API v3 key/,
+  },
+  {
+    type: 'sparkpost',
+    start: () => startSparkpostFake(SECRET),
+    keys: (s) => `api_key = "${s}"`,
+    path: '/api/v1/account',
+    ok: /account active/,
+    badStatus: 401,
+    badAdvice: /SparkPost refused api_key \(or api_key_file\).*api\.eu\.sparkpost\.com/,
+  },
 ];
 
 function table(name: string, type: string, url: string, keys: string): string {
@@ -130,13 +186,16 @@ describe('mailshim test-upstream for REST providers', () => {
       assert.match(out, new RegExp(`^  ok   authenticated GET ${c.path.replace(/[.]/g, '\\.')} \\(\\d+ ms\\): HTTP 200, `, 'm'), c.type);
       assert.match(out, c.ok, c.type);
       assert.match(out, /^  result: OK$/m, c.type);
-      assert.ok(fake.received.some((r) => r.method === 'GET' && r.path === c.path), `${c.type}: the fake served GET ${c.path}`);
+      assert.ok(
+        fake.received.some((r) => r.method === 'GET' && r.path === c.path),
+        `${c.type}: the fake served GET ${c.path}`,
+      );
       assert.equal(fake.accepted.length, 0, `${c.type}: nothing sent without --send-to`);
     }
     assert.ok(!result.stdout.includes(SECRET) && !result.stdout.includes(SES.secretAccessKey), 'never prints a secret');
   });
 
-  it('--send-to sends one real test message through each provider\'s normal send()', async () => {
+  it("--send-to sends one real test message through each provider's normal send()", async () => {
     const result = await cli(good, '--send-to', 'ops@example.net', '--from', 'alice@example.org');
     assert.equal(result.code, 0, result.stdout + result.stderr);
     for (const c of CASES) {
@@ -147,12 +206,12 @@ describe('mailshim test-upstream for REST providers', () => {
       assert.equal(accepted.length, 1, `${c.type}: exactly one message sent`);
     }
     // Raw-MIME providers carry our test message untouched: check one of them end to end.
-    const mime = (fakes.get('mailgun')!.accepted[0]!.payload as { message: Buffer; to: string[] });
+    const mime = fakes.get('mailgun')!.accepted[0]!.payload as { message: Buffer; to: string[] };
     assert.deepEqual(mime.to, ['ops@example.net']);
     assert.match(mime.message.toString(), /^Subject: mailshim test message from relay\.test via mailgun$/m);
   });
 
-  it('a wrong key for every provider: the call fails with the API\'s status, exit 78, advice names the config key; no send attempted', async () => {
+  it("a wrong key for every provider: the call fails with the API's status, exit 78, advice names the config key; no send attempted", async () => {
     const before = CASES.map((c) => fakes.get(c.type)!.accepted.length);
     const result = await cli(bad, '--send-to', 'ops@example.net');
     assert.equal(result.code, 78, result.stdout + result.stderr);
@@ -164,7 +223,11 @@ describe('mailshim test-upstream for REST providers', () => {
       assert.doesNotMatch(out, /send to/, `${c.type}: no send after a failed check`);
       assert.match(out, /^  result: FAILED$/m, c.type);
     }
-    assert.deepEqual(CASES.map((c) => fakes.get(c.type)!.accepted.length), before, 'nothing was sent');
+    assert.deepEqual(
+      CASES.map((c) => fakes.get(c.type)!.accepted.length),
+      before,
+      'nothing was sent',
+    );
     assert.ok(!result.stdout.includes(WRONG), 'never prints the key');
   });
 
@@ -187,7 +250,10 @@ describe('mailshim test-upstream for REST providers', () => {
 
     const sending = await cli(account, 'paused');
     assert.equal(sending.code, 78, sending.stdout);
-    assert.match(sending.stdout, /^  FAIL authenticated GET \/v2\/email\/account \(\d+ ms\): HTTP 200 SendingPaused: sending is disabled for this account in eu-west-1 \(enforcement status SHUTDOWN\)$/m);
+    assert.match(
+      sending.stdout,
+      /^  FAIL authenticated GET \/v2\/email\/account \(\d+ ms\): HTTP 200 SendingPaused: sending is disabled for this account in eu-west-1 \(enforcement status SHUTDOWN\)$/m,
+    );
     assert.match(sending.stdout, /→ SES has paused sending for the account in this region/);
 
     const restricted = await cli(account, 'send-only');
@@ -198,8 +264,18 @@ describe('mailshim test-upstream for REST providers', () => {
   it('account-level problems with their fix: SES sandbox, Mailgun sandbox domain, a Resend sender domain not verified, a Mailjet sender not validated', async () => {
     const sandboxDomain = 'sandbox0123abcd.mailgun.org';
     const mgSandbox = await startMailgunFake(SECRET, sandboxDomain);
-    const resend = await startResendFake(SECRET, { domains: [{ name: 'example.org', status: 'verified' }, { name: 'mail.example.com', status: 'pending' }] });
-    const mailjet = await startMailjetFake('mj-public', SECRET, { senders: [{ Email: 'alice@example.org', Status: 'Active' }, { Email: 'bob@example.com', Status: 'Inactive' }] });
+    const resend = await startResendFake(SECRET, {
+      domains: [
+        { name: 'example.org', status: 'verified' },
+        { name: 'mail.example.com', status: 'pending' },
+      ],
+    });
+    const mailjet = await startMailjetFake('mj-public', SECRET, {
+      senders: [
+        { Email: 'alice@example.org', Status: 'Active' },
+        { Email: 'bob@example.com', Status: 'Inactive' },
+      ],
+    });
     try {
       const config = writeConfig(
         dir.path,
@@ -222,7 +298,10 @@ describe('mailshim test-upstream for REST providers', () => {
 
       const resendFrom = await cli(config, 'resend-pending', '--send-to', 'ops@example.net', '--from', 'alerts@mail.example.com');
       assert.equal(resendFrom.code, 78, resendFrom.stdout);
-      assert.match(resendFrom.stdout, /FAIL authenticated GET \/domains .*HTTP 200 domain_not_verified: mail\.example\.com is pending on this account, so mail from <alerts@mail\.example\.com> is refused/);
+      assert.match(
+        resendFrom.stdout,
+        /FAIL authenticated GET \/domains .*HTTP 200 domain_not_verified: mail\.example\.com is pending on this account, so mail from <alerts@mail\.example\.com> is refused/,
+      );
       assert.match(resendFrom.stdout, /→ add mail\.example\.com under Domains in Resend/);
       assert.equal(resend.accepted.length, 0);
 

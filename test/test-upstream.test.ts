@@ -141,22 +141,37 @@ describe('mailshim test-upstream: TLS and policy advice', () => {
   };
 
   it('host name mismatch: shows the names the certificate carries', async () => {
-    await tlsCase('other.test', 'localhost', (d) => join(d, 'server.crt'), (out) => {
-      assert.match(out, /→ the certificate does not carry the name "localhost"; it is for DNS:other\.test/);
-      assert.doesNotMatch(out, /ca_file/, 'ca_file is set and the CA is trusted: no ca_file advice');
-    });
+    await tlsCase(
+      'other.test',
+      'localhost',
+      (d) => join(d, 'server.crt'),
+      (out) => {
+        assert.match(out, /→ the certificate does not carry the name "localhost"; it is for DNS:other\.test/);
+        assert.doesNotMatch(out, /ca_file/, 'ca_file is set and the CA is trusted: no ca_file advice');
+      },
+    );
   });
 
   it('unknown CA: shows the issuer and suggests ca_file', async () => {
-    await tlsCase('localhost', 'localhost', () => undefined, (out) => {
-      assert.match(out, /→ the certificate \(for DNS:localhost.*\) is issued by "CN=localhost", which is not trusted: for a private CA, put the CA certificate in ca_file/);
-    });
+    await tlsCase(
+      'localhost',
+      'localhost',
+      () => undefined,
+      (out) => {
+        assert.match(out, /→ the certificate \(for DNS:localhost.*\) is issued by "CN=localhost", which is not trusted: for a private CA, put the CA certificate in ca_file/);
+      },
+    );
   });
 
   it('unknown CA with ca_file set: says the ca_file does not vouch for it, rather than suggesting ca_file', async () => {
-    await tlsCase('localhost', 'localhost', (d) => makeCert(d, 'unrelated', 'ca.test').cert, (out) => {
-      assert.match(out, /is issued by "CN=localhost", which is not trusted, not even by the CA in ca_file/);
-      assert.doesNotMatch(out, /for a private CA, put/);
-    });
+    await tlsCase(
+      'localhost',
+      'localhost',
+      (d) => makeCert(d, 'unrelated', 'ca.test').cert,
+      (out) => {
+        assert.match(out, /is issued by "CN=localhost", which is not trusted, not even by the CA in ca_file/);
+        assert.doesNotMatch(out, /for a private CA, put/);
+      },
+    );
   });
 });

@@ -7,7 +7,10 @@ import { TokenBucket } from '../src/token-bucket.js';
 describe('TokenBucket', () => {
   it('starts full: a burst of `count`, then nothing until it refills', () => {
     const bucket = new TokenBucket({ count: 3, perMs: 3000 }, 0);
-    assert.deepEqual([1, 2, 3, 4].map(() => bucket.take(0)), [true, true, true, false]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => bucket.take(0)),
+      [true, true, true, false],
+    );
     assert.equal(bucket.waitMs(0), 1000);
   });
 

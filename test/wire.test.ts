@@ -50,9 +50,15 @@ describe('wire: making messages legal on the way out', () => {
   it('any body bytes: legal 7-bit on the wire, and every byte decodes back (property)', async () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 3000 }),
-      fc.array(fc.oneof(fc.constantFrom('\r', '\n', '\r\n', '\0', '=', ' ', '\t', '-', '.', '\xe9', '\x82\xa0'), fc.string({ maxLength: 1200 })), { maxLength: 20 }).map((parts) => Buffer.from(parts.join(''), 'latin1')),
+      fc
+        .array(fc.oneof(fc.constantFrom('\r', '\n', '\r\n', '\0', '=', ' ', '\t', '-', '.', '\xe9', '\x82\xa0'), fc.string({ maxLength: 1200 })), { maxLength: 20 })
+        .map((parts) => Buffer.from(parts.join(''), 'latin1')),
     );
-    const headers = fc.constantFrom('Subject: plain\n', 'Subject: cron\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n', 'Content-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n');
+    const headers = fc.constantFrom(
+      'Subject: plain\n',
+      'Subject: cron\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n',
+      'Content-Type: application/octet-stream\nContent-Transfer-Encoding: binary\n',
+    );
     await fc.assert(
       fc.asyncProperty(headers, bytes, async (header, body) => {
         const raw = message(header, Buffer.from(body));
@@ -67,7 +73,10 @@ describe('wire: making messages legal on the way out', () => {
 
   it('any bytes in the parts of a multipart: legal, structure kept, each part decodes back (property)', async () => {
     // (not empty: mailsplit, which reads the result here, reports an empty part as the CRLF before the boundary)
-    const part = fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 1500 }), fc.string({ minLength: 1, maxLength: 1500 }).map((s) => Buffer.from(s, 'latin1')));
+    const part = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 1500 }),
+      fc.string({ minLength: 1, maxLength: 1500 }).map((s) => Buffer.from(s, 'latin1')),
+    );
     const type = fc.constantFrom('text/plain', 'text/html; charset=utf-8', 'application/octet-stream');
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(type, part), { minLength: 1, maxLength: 4 }), fc.boolean(), async (parts, eightBit) => {
@@ -78,7 +87,10 @@ describe('wire: making messages legal on the way out', () => {
         const refusal = strictRefusal(out, eightBit ? '8BITMIME' : undefined);
         assert.equal(refusal, undefined);
         const decoded = await leaves(out);
-        assert.deepEqual(decoded.map((l) => l.bytes.toString('hex')), parts.map(([, bytes]) => Buffer.from(bytes).toString('hex')));
+        assert.deepEqual(
+          decoded.map((l) => l.bytes.toString('hex')),
+          parts.map(([, bytes]) => Buffer.from(bytes).toString('hex')),
+        );
       }),
       { numRuns: 200 },
     );
@@ -102,7 +114,10 @@ describe('wire: making messages legal on the way out', () => {
 
   it('re-encodes with quoted-printable for mostly-ASCII text and base64 otherwise, keeping the trace headers on top', async () => {
     const progress = fitted(await fitForWire(message('Received: by relay.test\nSubject: x\n', ' 10%\r 50%\r100%\r\n'), SEVEN_BIT)).toString();
-    assert.match(progress, /^Received: by relay\.test\r\nSubject: x\r\nMIME-Version: 1\.0\r\nContent-Type: text\/plain; charset=us-ascii\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n 10%=0D 50%=0D100%\r\n$/);
+    assert.match(
+      progress,
+      /^Received: by relay\.test\r\nSubject: x\r\nMIME-Version: 1\.0\r\nContent-Type: text\/plain; charset=us-ascii\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n 10%=0D 50%=0D100%\r\n$/,
+    );
     const sjis = Buffer.from('836f8362834e83418362837682aa8aae97b982b582dc82b582bd81420a'.repeat(3), 'hex'); // バックアップが完了しました。\n
     const japanese = fitted(await fitForWire(message('Subject: x\n', sjis), SEVEN_BIT)).toString();
     assert.match(japanese, /charset=shift_jis\r\nContent-Transfer-Encoding: base64\r\n/);
@@ -157,7 +172,10 @@ describe('wire: making messages legal on the way out', () => {
     assert.equal(strictRefusal(names, undefined), undefined, 'display names become encoded words');
     const named = await simpleParser(names);
     assert.deepEqual((named.from as { value: unknown[] }).value, [{ address: 'j@example.de', name: 'Jürgen Müller' }]);
-    assert.deepEqual((named.to as { value: unknown[] }).value, [{ address: 'team@example.net', name: 'Café, Team' }, { address: 'ops@example.net', name: '' }]);
+    assert.deepEqual((named.to as { value: unknown[] }).value, [
+      { address: 'team@example.net', name: 'Café, Team' },
+      { address: 'ops@example.net', name: '' },
+    ]);
     const eai = message('To: J\xc3\xbcrgen <j\xc3\xbcrgen@example.de>\n', 'x\r\n');
     assert.ok(fitted(await fitForWire(eai, SEVEN_BIT)).includes(Buffer.from('To: J\xc3\xbcrgen <j\xc3\xbcrgen@example.de>\r\n', 'latin1')), 'a UTF-8 address needs SMTPUTF8: left as written');
     const refused = await fitForWire(message('To: a\x00b@example.net\n', 'x\r\n'), SEVEN_BIT);

@@ -185,10 +185,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         }
       }
       const token = `${o.tag}.${n}`;
-      const data = Buffer.from(
-        `From: <${from}>\r\nTo: <${to}>\r\nSubject: bench ${n}\r\nMessage-ID: <${token}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}.\r\n`,
-        'latin1',
-      );
+      const data = Buffer.from(`From: <${from}>\r\nTo: <${to}>\r\nSubject: bench ${n}\r\nMessage-ID: <${token}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}.\r\n`, 'latin1');
       const begun = o.connectionPerMessage ? session.openedAt : performance.now();
       const reply = await sendOne(session, from, to, data, o.onData);
       if (reply.startsWith('250')) {

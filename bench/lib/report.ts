@@ -67,7 +67,9 @@ export function svg(rows: Row[], subtitle: string): string {
   ];
   let x = left;
   for (const [name, color] of Object.entries(colors)) {
-    out.push(`<rect x="${x}" y="48" width="12" height="10" fill="${color}"/><text x="${x + 16}" y="57">${name === 'ceiling' ? 'ceiling (no MTA) / node -e 0' : name === 'postfix' ? 'Postfix' : 'mailshim'}</text>`);
+    out.push(
+      `<rect x="${x}" y="48" width="12" height="10" fill="${color}"/><text x="${x + 16}" y="57">${name === 'ceiling' ? 'ceiling (no MTA) / node -e 0' : name === 'postfix' ? 'Postfix' : 'mailshim'}</text>`,
+    );
     x += name === 'ceiling' ? 0 : 110;
   }
   shown.forEach((r, i) => {
@@ -98,5 +100,8 @@ export function percentile(sorted: number[], p: number): number | null {
 }
 
 export function median(values: number[]): number | null {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }

@@ -65,4 +65,3 @@ export function postfixTarget(base: string): Target {
 }
 
 const treeRss = (pid: number) => processTree(pid).reduce((sum, p) => sum + memoryOf(p).rssKb, 0);
-

@@ -18,9 +18,7 @@ const DEFAULTS = { ln: 15, r: 8, p: 1 };
 
 function scryptAsync(password: string, salt: Buffer, ln: number, r: number, p: number): Promise<Buffer> {
   const N = 2 ** ln;
-  return new Promise((resolve, reject) =>
-    scrypt(password, salt, KEY_LENGTH, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (error, key) => (error ? reject(error) : resolve(key))),
-  );
+  return new Promise((resolve, reject) => scrypt(password, salt, KEY_LENGTH, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (error, key) => (error ? reject(error) : resolve(key))));
 }
 
 export async function hashPassword(password: string, cost = DEFAULTS): Promise<string> {
@@ -70,7 +68,8 @@ class CheckQueue {
       return await work();
     } finally {
       const next = this.waiting.shift();
-      if (next) next(); // the slot passes on: `active` stays the same
+      if (next)
+        next(); // the slot passes on: `active` stays the same
       else this.active--;
     }
   }

@@ -33,7 +33,8 @@ function restNetworkAdvice(result: AttemptResult, endpoint: string): string | un
   if (result.kind !== 'network') return undefined;
   if (result.errorCode === 'ECONNREFUSED') return `nothing accepts connections on ${url.hostname}:${port}: check endpoint = "${endpoint}" (a typo, or a proxy that is down?)`;
   if (['ENOTFOUND', 'EAI_AGAIN', 'EDNS'].includes(result.errorCode)) return `the API host "${url.hostname}" does not resolve: check endpoint (EU/US region host names differ) and this machine's DNS`;
-  if (result.errorCode === 'ETIMEDOUT' || /timed? ?out/i.test(text)) return `no answer from ${url.hostname}:${port}: a firewall is probably dropping outgoing HTTPS (port ${port}); allow it, or point endpoint at an HTTPS proxy`;
+  if (result.errorCode === 'ETIMEDOUT' || /timed? ?out/i.test(text))
+    return `no answer from ${url.hostname}:${port}: a firewall is probably dropping outgoing HTTPS (port ${port}); allow it, or point endpoint at an HTTPS proxy`;
   if (result.errorCode === 'ECONNRESET') return `the connection to ${url.hostname}:${port} was reset: a firewall or proxy is interfering`;
   return undefined;
 }
@@ -46,8 +47,10 @@ function adviceFor(result: AttemptResult, upstream: UpstreamConfig): string | un
   if (result.kind === 'network') {
     if (result.errorCode === 'ECONNREFUSED') return `nothing accepts connections on ${where}: wrong host or port? (587 = STARTTLS, 465 = implicit TLS, 25 = server-to-server, often blocked)`;
     if (['ENOTFOUND', 'EAI_AGAIN', 'EDNS'].includes(result.errorCode)) return `the host name does not resolve: check host = "${upstream.type === 'smtp' ? upstream.host : ''}" and this machine's DNS`;
-    if (NO_GREETING.test(text) && tls !== 'implicit') return `connected, but the server sent no SMTP greeting: port ${upstream.type === 'smtp' ? upstream.port : ''} probably expects implicit TLS; set tls = "implicit" (usually port 465)`;
-    if (result.errorCode === 'ETIMEDOUT' || /timed? ?out/i.test(text)) return `no answer from ${where}: a firewall is probably dropping outgoing connections to port ${upstream.type === 'smtp' ? upstream.port : ''} (many cloud providers block 25, some 587); try the provider's alternative port (465 or 2525) or open the port`;
+    if (NO_GREETING.test(text) && tls !== 'implicit')
+      return `connected, but the server sent no SMTP greeting: port ${upstream.type === 'smtp' ? upstream.port : ''} probably expects implicit TLS; set tls = "implicit" (usually port 465)`;
+    if (result.errorCode === 'ETIMEDOUT' || /timed? ?out/i.test(text))
+      return `no answer from ${where}: a firewall is probably dropping outgoing connections to port ${upstream.type === 'smtp' ? upstream.port : ''} (many cloud providers block 25, some 587); try the provider's alternative port (465 or 2525) or open the port`;
     if (result.errorCode === 'EACCES' || result.errorCode === 'EROFS') return 'the directory is not writable by the user mailshim runs as';
     if (result.errorCode === 'ECONNRESET' || result.errorCode === 'ECONNECTION') return 'the server closed the connection: wrong port/TLS pairing, or it refuses this client address';
   }
@@ -62,7 +65,9 @@ function adviceFor(result: AttemptResult, upstream: UpstreamConfig): string | un
   if (result.kind === 'smtp') {
     if (result.code >= 500 && TLS_REQUIRED.test(text)) {
       // "530 5.7.0 Must issue a STARTTLS command first": not a credentials problem.
-      return tls === 'implicit' ? 'the server demands STARTTLS on this port: use tls = "starttls" (usually port 587)' : 'the server requires TLS before AUTH and mail: set tls = "starttls" (usually port 587), or tls = "implicit" with port 465';
+      return tls === 'implicit'
+        ? 'the server demands STARTTLS on this port: use tls = "starttls" (usually port 587)'
+        : 'the server requires TLS before AUTH and mail: set tls = "starttls" (usually port 587), or tls = "implicit" with port 465';
     }
     if (result.code >= 500 && RELAY_DENIED.test(text)) {
       return upstream.type === 'smtp' && upstream.username === undefined

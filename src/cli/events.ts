@@ -16,13 +16,18 @@ function isRest(upstream: UpstreamConfig): upstream is RestUpstreamConfig {
 /** What the provider must be told, per provider console (pages cited in src/events/providers/*.ts). */
 const CONSOLE_STEPS: Record<RestUpstreamConfig['type'], (url: string, basicUrl: string, u: RestUpstreamConfig) => string> = {
   mailgun: (url) => `Mailgun: Sending → Webhooks → add ${url} for Permanent Failure, Temporary Failure, Spam Complaints, Delivered; put the HTTP webhook signing key in webhook_signing_key_file`,
-  sendgrid: (url) => `SendGrid: Settings → Mail Settings → Event Webhooks → create: Post URL ${url}; actions Bounced, Dropped, Deferred, Delivered, Spam Reports; enable Signed Event Webhook and put its Verification Key in webhook_signing_key_file`,
+  sendgrid: (url) =>
+    `SendGrid: Settings → Mail Settings → Event Webhooks → create: Post URL ${url}; actions Bounced, Dropped, Deferred, Delivered, Spam Reports; enable Signed Event Webhook and put its Verification Key in webhook_signing_key_file`,
   postmark: (_, basic) => `Postmark: Servers → (server) → (message stream) → Webhooks → Add webhook: ${basic}; select Bounce, Spam Complaint, Delivery`,
-  resend: (url) => `Resend: Webhooks → Add Endpoint ${url}; events email.bounced, email.complained, email.delivered, email.delivery_delayed; put the signing secret (whsec_…) in webhook_signing_key_file`,
-  ses: (url, _b, u) => `SES: create an SNS topic in ${'region' in u ? u.region : 'the region'}, subscribe ${url} (HTTPS) to it, make it the identity's Bounce/Complaint/Delivery notification topic (or a configuration-set SNS event destination), and put the topic ARN in webhook_topic_arn; mailshim confirms the subscription itself`,
+  resend: (url) =>
+    `Resend: Webhooks → Add Endpoint ${url}; events email.bounced, email.complained, email.delivered, email.delivery_delayed; put the signing secret (whsec_…) in webhook_signing_key_file`,
+  ses: (url, _b, u) =>
+    `SES: create an SNS topic in ${'region' in u ? u.region : 'the region'}, subscribe ${url} (HTTPS) to it, make it the identity's Bounce/Complaint/Delivery notification topic (or a configuration-set SNS event destination), and put the topic ARN in webhook_topic_arn; mailshim confirms the subscription itself`,
   mailjet: (_, basic) => `Mailjet: Account settings → Event notifications (webhooks): ${basic} for bounce, blocked, spam, sent`,
-  brevo: (_, basic) => `Brevo: Transactional → Settings → Webhook: ${basic} (or the plain URL with a bearer token in webhook_token); events hard bounce, soft bounce, blocked, invalid, spam, delivered`,
-  sparkpost: (url) => `SparkPost: Configuration → Webhooks → New: target ${url}, authentication Basic (webhook_username / webhook_password); events Bounce, Out of Band, Policy Rejection, Spam Complaint, Delivery, Delay`,
+  brevo: (_, basic) =>
+    `Brevo: Transactional → Settings → Webhook: ${basic} (or the plain URL with a bearer token in webhook_token); events hard bounce, soft bounce, blocked, invalid, spam, delivered`,
+  sparkpost: (url) =>
+    `SparkPost: Configuration → Webhooks → New: target ${url}, authentication Basic (webhook_username / webhook_password); events Bounce, Out of Band, Policy Rejection, Spam Complaint, Delivery, Delay`,
 };
 
 /** The lines test-upstream prints about a REST upstream's webhooks (none for SMTP/maildir). */

@@ -26,7 +26,9 @@ export function serviceUnit(template: string, execStart: string): string {
 }
 
 function userExists(name: string): boolean {
-  return readFileSync('/etc/passwd', 'utf8').split('\n').some((line) => line.startsWith(`${name}:`));
+  return readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .some((line) => line.startsWith(`${name}:`));
 }
 
 function createUser(sysusersFile: string, out: NodeJS.WritableStream): void {

@@ -86,7 +86,16 @@ async function write(out: NodeJS.WritableStream, text: string): Promise<void> {
   if ((out as { destroyed?: boolean }).destroyed) throw new ReaderGone();
   if (out.write(text)) return;
   // events.once rejects when 'error' comes first: both outcomes other than 'drain' mean the reader is gone.
-  const drained = await Promise.race([once(out, 'drain').then(() => true, () => false), once(out, 'close').then(() => false, () => false)]);
+  const drained = await Promise.race([
+    once(out, 'drain').then(
+      () => true,
+      () => false,
+    ),
+    once(out, 'close').then(
+      () => false,
+      () => false,
+    ),
+  ]);
   if (!drained) throw new ReaderGone();
 }
 

@@ -90,15 +90,10 @@ export async function main(argv: string[]): Promise<void> {
         )
         .demandCommand(1, 'name an events command; see mailshim events --help'),
     )
-    .command('sendmail', 'the sendmail-compatible command (sendmail\'s own flags; same as bin/sendmail)')
+    .command('sendmail', "the sendmail-compatible command (sendmail's own flags; same as bin/sendmail)")
     .command('mailq', 'list the queue the sendmail way (same as bin/mailq; --json for scripts)')
     .command('newaliases', 'check the aliases file and reload it in the daemon (same as bin/newaliases)');
-  await operatorCommands(cli)
-    .demandCommand(1, 'name a command; see --help')
-    .strict()
-    .help()
-    .version()
-    .parseAsync();
+  await operatorCommands(cli).demandCommand(1, 'name a command; see --help').strict().help().version().parseAsync();
 }
 
 // sendmail's flags are not GNU style (`-FCronDaemon`, `-oi`): those entries bypass yargs entirely.

@@ -60,7 +60,7 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
               .option('json', { type: 'boolean', default: false, describe: 'machine-readable: {"queue": [...]} with one entry per line, streamed' })
               .option('limit', { type: 'number', describe: 'list at most this many messages (oldest first)' })
               .option('from', { type: 'string', describe: 'sender address, or domain (with its subdomains)' })
-              .option('to', { type: 'string', describe: 'a pending recipient\'s address, or domain (with its subdomains)' })
+              .option('to', { type: 'string', describe: "a pending recipient's address, or domain (with its subdomains)" })
               .option('older-than', { type: 'string', describe: 'received at least this long ago, e.g. "30m", "2h"' })
               .option('state', { choices: ['pending', 'deferred', 'held'] as const, describe: 'only messages in this state' }),
           async (a) => {
@@ -79,7 +79,7 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
         )
         .command(
           'summary',
-          'how many recipients per domain have waited how long, like Postfix\'s qshape (reads the spool)',
+          "how many recipients per domain have waited how long, like Postfix's qshape (reads the spool)",
           (c) =>
             c
               .option('sender', { type: 'boolean', default: false, describe: 'by sender domain (messages) instead of recipient domain (recipients)' })
@@ -105,11 +105,17 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
           (c) => c.positional('id', ID).option('all', { type: 'boolean', default: false }),
           (a) => withQueue(a.config, async (ctx) => (await import('./queue.js')).retry(ctx, a.id, a.all)),
         )
-        .command('hold <id>', 'stop delivery attempts until released', (c) => c.positional('id', ID), (a) =>
-          withQueue(a.config, async (ctx) => (await import('./queue.js')).hold(ctx, a.id!)),
+        .command(
+          'hold <id>',
+          'stop delivery attempts until released',
+          (c) => c.positional('id', ID),
+          (a) => withQueue(a.config, async (ctx) => (await import('./queue.js')).hold(ctx, a.id!)),
         )
-        .command('release <id>', 'end a hold; the message is due now', (c) => c.positional('id', ID), (a) =>
-          withQueue(a.config, async (ctx) => (await import('./queue.js')).release(ctx, a.id!)),
+        .command(
+          'release <id>',
+          'end a hold; the message is due now',
+          (c) => c.positional('id', ID),
+          (a) => withQueue(a.config, async (ctx) => (await import('./queue.js')).release(ctx, a.id!)),
         )
         .command(
           'delete <id>',
@@ -117,8 +123,11 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
           (c) => c.positional('id', ID).option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'do not ask' }),
           (a) => withQueue(a.config, async (ctx) => (await import('./queue.js')).remove(ctx, a.id!, a.yes)),
         )
-        .command('bounce <id>', 'give up now and send the bounce (DSN) to the sender', (c) => c.positional('id', ID), (a) =>
-          withQueue(a.config, async (ctx) => (await import('./queue.js')).bounce(ctx, a.id!)),
+        .command(
+          'bounce <id>',
+          'give up now and send the bounce (DSN) to the sender',
+          (c) => c.positional('id', ID),
+          (a) => withQueue(a.config, async (ctx) => (await import('./queue.js')).bounce(ctx, a.id!)),
         )
         .command(
           'flush',
@@ -172,13 +181,17 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
       (c) => c.option('json', { type: 'boolean', default: false }),
       (a) => withConfig(a.config, async (config) => (await import('./status.js')).status(config, a.json, process.stdout), 3),
     )
-    .command('reload', 'ask the running daemon to reload its config (like SIGHUP)', () => {}, (a) =>
-      withConfig(a.config, async (config) => {
-        const { ControlClient } = await import('../control/client.js');
-        const reloaded = await new ControlClient(config.control.socket).reload();
-        process.stdout.write(reloaded ? 'reloaded\n' : 'the new config is invalid; the daemon keeps the running one (see its log)\n');
-        return reloaded ? 0 : EX.CONFIG;
-      }),
+    .command(
+      'reload',
+      'ask the running daemon to reload its config (like SIGHUP)',
+      () => {},
+      (a) =>
+        withConfig(a.config, async (config) => {
+          const { ControlClient } = await import('../control/client.js');
+          const reloaded = await new ControlClient(config.control.socket).reload();
+          process.stdout.write(reloaded ? 'reloaded\n' : 'the new config is invalid; the daemon keeps the running one (see its log)\n');
+          return reloaded ? 0 : EX.CONFIG;
+        }),
     )
     .command(
       'test-upstream [name]',
@@ -188,8 +201,7 @@ export function operatorCommands<T extends { config: string | undefined }>(cli: 
           .positional('name', { type: 'string', describe: 'upstream name (default: all)' })
           .option('send-to', { type: 'string', describe: 'also send a test message to this address' })
           .option('from', { type: 'string', describe: 'envelope and header sender of the test message (default: bounce_from)' }),
-      (a) =>
-        withConfig(a.config, async (config) => (await import('./test-upstream.js')).testUpstreams(config, { name: a.name, sendTo: a.sendTo, from: a.from, out: process.stdout })),
+      (a) => withConfig(a.config, async (config) => (await import('./test-upstream.js')).testUpstreams(config, { name: a.name, sendTo: a.sendTo, from: a.from, out: process.stdout })),
     )
     .command(
       'install',

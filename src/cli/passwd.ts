@@ -41,7 +41,11 @@ export async function passwd(name: string, usersFile: string | undefined): Promi
     process.stdout.write(line + '\n');
     return;
   }
-  const existing = existsSync(usersFile) ? readFileSync(usersFile, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith(`${name}:`)) : [];
+  const existing = existsSync(usersFile)
+    ? readFileSync(usersFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '' && !l.startsWith(`${name}:`))
+    : [];
   const temp = `${usersFile}.tmp-${process.pid}`;
   writeFileSync(temp, [...existing, line].join('\n') + '\n', { mode: 0o600 });
   chmodSync(temp, 0o600);

@@ -21,7 +21,9 @@ export function verify(ctx: QueueContext, json: boolean): number {
   } else {
     ctx.out.write(`${ctx.spool.path}: ${report.messages} message(s), ${report.bodies} bodies, ${report.dueEntries} due-index entries\n`);
     for (const line of describeProblems(report)) ctx.out.write(`  ${line}\n`);
-    ctx.out.write(clean ? 'spool OK\n' : `spool has problems: ${describeProblems(report).length}; damaged messages are held and never sent as they are (\`mailshim queue dump --raw DIR\` copies them out)\n`);
+    ctx.out.write(
+      clean ? 'spool OK\n' : `spool has problems: ${describeProblems(report).length}; damaged messages are held and never sent as they are (\`mailshim queue dump --raw DIR\` copies them out)\n`,
+    );
   }
   return clean ? EXIT.OK : EXIT.DATA_PROBLEM;
 }
@@ -36,7 +38,7 @@ function writeNew(file: string, data: string | Buffer): void {
   }
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

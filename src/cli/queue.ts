@@ -60,8 +60,22 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
     ctx.out.write(JSON.stringify({ ...record, tokenKey: undefined, state: messageState(record), headers, ...(sent ? { sent: sent.recipients } : {}) }, null, 2) + '\n');
     return;
   }
-  const next = record.nextAttemptAt === null ? (record.held ? 'held: not scheduled' : 'not scheduled') : record.nextAttemptAt <= now ? 'due now' : `${iso(record.nextAttemptAt)} (in ${formatAge(record.nextAttemptAt - now)})`;
-  const origin = [record.origin.protocol, record.origin.client && `from ${record.origin.client}`, record.origin.helo && `(helo ${record.origin.helo})`, record.origin.user && `user ${record.origin.user}`].filter(Boolean).join(' ');
+  const next =
+    record.nextAttemptAt === null
+      ? record.held
+        ? 'held: not scheduled'
+        : 'not scheduled'
+      : record.nextAttemptAt <= now
+        ? 'due now'
+        : `${iso(record.nextAttemptAt)} (in ${formatAge(record.nextAttemptAt - now)})`;
+  const origin = [
+    record.origin.protocol,
+    record.origin.client && `from ${record.origin.client}`,
+    record.origin.helo && `(helo ${record.origin.helo})`,
+    record.origin.user && `user ${record.origin.user}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
   const lines = [
     `Queue ID:     ${record.id}`,
     `State:        ${messageState(record)}${record.isBounce ? ' (a bounce we generated)' : ''}`,
@@ -87,7 +101,8 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
 /** What a provider reported about a recipient after accepting it. */
 function providerEventLines(r: SentRecipient): string[] {
   const lines = r.events.map((e) => `      ${iso(e.at)}  ${r.upstream}  event ${e.type}${e.status ? ` ${e.status}` : ''}${e.reason ? `  ${e.reason}` : ''}`);
-  if (r.failedAt !== undefined) lines.push(`      ${iso(r.failedAt)}  failed after acceptance: ${r.noticeQueued ? 'notice queued to the sender' : 'no notice (NOTIFY=NEVER, a bounce, or the null sender)'}`);
+  if (r.failedAt !== undefined)
+    lines.push(`      ${iso(r.failedAt)}  failed after acceptance: ${r.noticeQueued ? 'notice queued to the sender' : 'no notice (NOTIFY=NEVER, a bounce, or the null sender)'}`);
   return lines;
 }
 

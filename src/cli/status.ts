@@ -22,7 +22,8 @@ export function verdict(report: StatusReport): StatusVerdict {
   const storage = report.spool?.problems ?? [];
   if (storage.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: spool: ${storage.join('; ')}` };
   const config = report.upstreams.filter((u) => u.state === 'config-error');
-  if (config.length > 0) return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: upstream ${config.map((u) => u.name).join(', ')} rejects our configuration; mail stays deferred until it is fixed` };
+  if (config.length > 0)
+    return { exitCode: STATUS_EXIT.CRITICAL, summary: `CRITICAL: upstream ${config.map((u) => u.name).join(', ')} rejects our configuration; mail stays deferred until it is fixed` };
   const failing = report.upstreams.filter((u) => u.state === 'failing');
   if (failing.length > 0) return { exitCode: STATUS_EXIT.WARNING, summary: `WARNING: upstream ${failing.map((u) => u.name).join(', ')} failing; mail is being retried` };
   // Delivery is unaffected, but the provider's bounces go unseen until the credentials are fixed.
@@ -53,7 +54,15 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     }),
     `Queue: ${q.messages} message(s): ${q.byState.pending} pending, ${q.byState.deferred} deferred, ${q.byState.held} held; ${report.inFlight} being delivered; oldest ${q.oldestAgeSeconds === null ? '-' : formatAge(q.oldestAgeSeconds * 1000)}`,
     ...(q.fileBytes !== undefined && q.liveBytes !== undefined ? [`Spool: ${megabytes(q.fileBytes)} file, ${megabytes(q.liveBytes)} live (the rest is free pages, reused for new mail)`] : []),
-    ...(report.polls?.length ? ['Event polling:', ...report.polls.map((p) => `  ${p.upstream}  every ${formatAge(p.intervalMs)}  ${p.state}, last success ${ago(p.lastSuccessAt, now)}, ${p.events} event(s)${p.state === 'ok' || p.state === 'starting' ? '' : `; last error ${ago(p.lastErrorAt, now)}: ${p.lastError}`}`)] : []),
+    ...(report.polls?.length
+      ? [
+          'Event polling:',
+          ...report.polls.map(
+            (p) =>
+              `  ${p.upstream}  every ${formatAge(p.intervalMs)}  ${p.state}, last success ${ago(p.lastSuccessAt, now)}, ${p.events} event(s)${p.state === 'ok' || p.state === 'starting' ? '' : `; last error ${ago(p.lastErrorAt, now)}: ${p.lastError}`}`,
+          ),
+        ]
+      : []),
     ...(report.metrics ? [`Metrics: http://${report.metrics}/metrics`] : []),
   ];
   return lines.join('\n') + '\n';
@@ -82,7 +91,11 @@ export async function status(config: Config, json: boolean, out: NodeJS.Writable
     const summary = `${down ? 'CRITICAL' : 'UNKNOWN'}: ${(error as Error).message}`;
     const counts = down ? await spoolCounts(config) : undefined;
     const queue = counts ? `Queue: ${counts.messages} message(s) waiting in ${config.spool.path} (${counts.byState.held} held)\n` : '';
-    out.write(json ? JSON.stringify({ running: false, error: (error as Error).message, summary, ...(counts ? { queue: { messages: counts.messages, byState: counts.byState } } : {}) }) + '\n' : `${summary}\n${queue}`);
+    out.write(
+      json
+        ? JSON.stringify({ running: false, error: (error as Error).message, summary, ...(counts ? { queue: { messages: counts.messages, byState: counts.byState } } : {}) }) + '\n'
+        : `${summary}\n${queue}`,
+    );
     return down ? STATUS_EXIT.CRITICAL : STATUS_EXIT.UNKNOWN;
   }
   const result = verdict(report);

@@ -119,7 +119,8 @@ function readEvents(table: TableReader): EventsConfig {
   if (!hostPort) table.problem('address', `expected "host:port" or "[ipv6]:port", got ${JSON.stringify(address)}`);
   else if (!isLoopbackHost(hostPort.host)) table.warn('address', `${address} is not loopback: webhooks carry no TLS here; put a TLS reverse proxy in front and listen on loopback`);
   const publicUrl = table.string('public_url');
-  if (publicUrl !== undefined && !/^https:\/\/[^\s/]+(\/[^\s?#]*)?$/.test(publicUrl)) table.problem('public_url', `expected an https URL like "https://relay.example.com/events", got ${JSON.stringify(publicUrl)}`);
+  if (publicUrl !== undefined && !/^https:\/\/[^\s/]+(\/[^\s?#]*)?$/.test(publicUrl))
+    table.problem('public_url', `expected an https URL like "https://relay.example.com/events", got ${JSON.stringify(publicUrl)}`);
   const maxBody = table.size('max_body', 1024 * 1024);
   const retention = table.duration('retention', DEFAULT_RETENTION_MS);
   const maxRetained = table.integer('max_retained', 1, 10_000_000, DEFAULT_MAX_RETAINED);
@@ -135,5 +136,15 @@ function readEvents(table: TableReader): EventsConfig {
     if (!isLoopbackHost(host)) table.problem('sns_certificate_origin', `is for tests only and must be a loopback URL, got ${JSON.stringify(snsOrigin)}`);
   }
   table.finish();
-  return { address, host: hostPort?.host ?? '127.0.0.1', port: hostPort?.port ?? 8025, publicUrl: publicUrl?.replace(/\/+$/, ''), maxBody, retention, maxRetained, complaintsToAdmin, ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}) };
+  return {
+    address,
+    host: hostPort?.host ?? '127.0.0.1',
+    port: hostPort?.port ?? 8025,
+    publicUrl: publicUrl?.replace(/\/+$/, ''),
+    maxBody,
+    retention,
+    maxRetained,
+    complaintsToAdmin,
+    ...(snsOrigin ? { snsOrigin: snsOrigin.replace(/\/+$/, '') } : {}),
+  };
 }

@@ -39,7 +39,14 @@ export function maskedConfig(config: Config): string {
     control: { socket: config.control.socket, mode: '0' + config.control.mode.toString(8) },
     ...(config.metrics ? { metrics: { address: config.metrics.address } } : {}),
     ...(config.events
-      ? { events: { address: config.events.address, ...(config.events.publicUrl ? { public_url: config.events.publicUrl } : {}), max_body: config.events.maxBody, ...(config.events.snsOrigin ? { sns_certificate_origin: config.events.snsOrigin } : {}) } }
+      ? {
+          events: {
+            address: config.events.address,
+            ...(config.events.publicUrl ? { public_url: config.events.publicUrl } : {}),
+            max_body: config.events.maxBody,
+            ...(config.events.snsOrigin ? { sns_certificate_origin: config.events.snsOrigin } : {}),
+          },
+        }
       : {}),
     listen: config.listen.map((l) => {
       const entry: Record<string, unknown> = {

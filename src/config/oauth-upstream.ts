@@ -104,7 +104,7 @@ function readGmail(table: TableReader, shared: Common & { sendAs?: string; mailb
   const file = table.privateFile('service_account_file');
   let account: ServiceAccountFile = {};
   if (file === undefined) {
-    table.problem('service_account_file', 'is required (the service account\'s JSON key file)');
+    table.problem('service_account_file', "is required (the service account's JSON key file)");
   } else {
     const text = table.readFile('service_account_file', file);
     if (text !== undefined) {

@@ -303,4 +303,15 @@ export interface Config {
 }
 
 /** Keys whose values are secrets: masked by check-config and never logged. */
-export const SECRET_KEYS = new Set(['password', 'api_key', 'secret_key', 'secret_access_key', 'session_token', 'client_secret', 'private_key', 'webhook_signing_key', 'webhook_password', 'webhook_token']);
+export const SECRET_KEYS = new Set([
+  'password',
+  'api_key',
+  'secret_key',
+  'secret_access_key',
+  'session_token',
+  'client_secret',
+  'private_key',
+  'webhook_signing_key',
+  'webhook_password',
+  'webhook_token',
+]);

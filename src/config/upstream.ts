@@ -150,9 +150,9 @@ function readRest(table: TableReader, type: RestType, common: Common): RestUpstr
  * a pull API naming the provider's message id and the recipient (src/events/poll/).
  */
 export const POLL_UNSUPPORTED = {
-  sendgrid: 'SendGrid\'s Email Activity API is a paid add-on and its bounce list carries no message id; use its signed event webhook',
+  sendgrid: "SendGrid's Email Activity API is a paid add-on and its bounce list carries no message id; use its signed event webhook",
   ses: 'Amazon SES has no pull API for events; they go to SNS or EventBridge; use the SNS webhook',
-  mailjet: 'not built yet (Mailjet\'s /v3/REST/message lists messages by send time with a status and a state code, not the remote server\'s reply); use its event webhook',
+  mailjet: "not built yet (Mailjet's /v3/REST/message lists messages by send time with a status and a state code, not the remote server's reply); use its event webhook",
 } as const satisfies Partial<Record<RestType, string>>;
 export type PollableType = Exclude<RestType, keyof typeof POLL_UNSUPPORTED>;
 
@@ -197,15 +197,17 @@ function readWebhookKeys(table: TableReader, type: RestType) {
   if (method === 'signing_key') return { webhookSigningKey: table.secret('webhook_signing_key') };
   if (method === 'topic') {
     const arns = table.stringList('webhook_topic_arn', []);
-    for (const arn of arns) if (!/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/.test(arn)) table.problem('webhook_topic_arn', `expected an SNS topic ARN like "arn:aws:sns:eu-west-1:123456789012:ses-events", got ${JSON.stringify(arn)}`);
+    for (const arn of arns)
+      if (!/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/.test(arn))
+        table.problem('webhook_topic_arn', `expected an SNS topic ARN like "arn:aws:sns:eu-west-1:123456789012:ses-events", got ${JSON.stringify(arn)}`);
     return { webhookTopicArn: arns.length ? arns : undefined };
   }
   const webhookToken = method === 'basic_or_token' ? table.secret('webhook_token') : undefined;
   const webhookUsername = table.string('webhook_username');
   const webhookPassword = table.secret('webhook_password');
-  if ((webhookUsername === undefined) !== (webhookPassword === undefined)) table.problem(webhookUsername === undefined ? 'webhook_username' : 'webhook_password', 'webhook_username and webhook_password go together');
+  if ((webhookUsername === undefined) !== (webhookPassword === undefined))
+    table.problem(webhookUsername === undefined ? 'webhook_username' : 'webhook_password', 'webhook_username and webhook_password go together');
   if (webhookToken !== undefined && webhookUsername !== undefined) table.problem('webhook_token', 'set either webhook_token or webhook_username/webhook_password, not both');
   if (webhookUsername?.includes(':')) table.problem('webhook_username', 'must not contain ":" (HTTP Basic)');
   return { webhookUsername, webhookPassword, webhookToken };
 }
-

@@ -60,7 +60,10 @@ function inUse(path: string): Promise<boolean> {
 }
 
 export class ControlServer {
-  private constructor(private readonly server: Server, readonly path: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly path: string,
+  ) {}
 
   static async start(path: string, mode: number, handlers: ControlHandlers): Promise<ControlServer> {
     const existing = await lstat(path).catch(() => undefined);

@@ -29,7 +29,8 @@ export interface HttpRule {
   messageOnly?: true;
 }
 
-const SENDER_SETUP = /not (been )?verified|unverified|verify (your|the) (sender|domain|identity)|sender identity|sender signature|domain (is )?not (found|configured|verified)|unconfigured|not allowed to send|suspend|disabled|deactivated|sandbox|authori[sz]ed recipients/i;
+const SENDER_SETUP =
+  /not (been )?verified|unverified|verify (your|the) (sender|domain|identity)|sender identity|sender signature|domain (is )?not (found|configured|verified)|unconfigured|not allowed to send|suspend|disabled|deactivated|sandbox|authori[sz]ed recipients/i;
 
 /** Shared HTTP semantics, after any provider rule. */
 export const SHARED_HTTP_RULES: readonly HttpRule[] = [
@@ -39,7 +40,13 @@ export const SHARED_HTTP_RULES: readonly HttpRule[] = [
   { name: 'server error', status: [500, 502, 503, 504], outcome: 'transient', dsn: '4.3.0' },
   { name: 'payload rejected because of our sender setup', status: [400, 422], text: SENDER_SETUP, outcome: 'config', dsn: '4.7.0' },
   { name: 'message too large', status: 413, outcome: 'permanent', dsn: '5.3.4' },
-  { name: 'invalid recipient address', status: [400, 422], text: /(invalid|not (contain )?a valid|malformed).{0,40}(address|email|recipient)|(address|email|recipient).{0,40}(invalid|not valid)/i, outcome: 'permanent', dsn: '5.1.3' },
+  {
+    name: 'invalid recipient address',
+    status: [400, 422],
+    text: /(invalid|not (contain )?a valid|malformed).{0,40}(address|email|recipient)|(address|email|recipient).{0,40}(invalid|not valid)/i,
+    outcome: 'permanent',
+    dsn: '5.1.3',
+  },
   { name: 'payload rejected', status: [400, 422], outcome: 'permanent', dsn: '5.6.0' },
 ];
 
@@ -67,7 +74,12 @@ export const PROVIDER_HTTP_RULES: Readonly<Record<string, readonly HttpRule[]>> 
     { name: 'message stream misconfigured', code: /^1[1-9]\d\d$/, outcome: 'config', dsn: '4.7.0' },
   ],
   resend: [
-    { name: 'api key missing, invalid, restricted or suspended', code: /^(missing_api_key|restricted_api_key|invalid_api_key|suspended_api_key|invalid_permission|invalid_access|invalid_region)$/, outcome: 'config', dsn: '4.7.0' },
+    {
+      name: 'api key missing, invalid, restricted or suspended',
+      code: /^(missing_api_key|restricted_api_key|invalid_api_key|suspended_api_key|invalid_permission|invalid_access|invalid_region)$/,
+      outcome: 'config',
+      dsn: '4.7.0',
+    },
     { name: 'domain not verified / testing domain', status: 403, code: 'validation_error', outcome: 'config', dsn: '4.7.0' },
     { name: 'idempotent request still in flight', code: 'concurrent_idempotent_requests', outcome: 'transient', dsn: '4.3.0' },
     { name: 'quota or rate limit', code: /^(daily_quota_exceeded|monthly_quota_exceeded|rate_limit_exceeded)$/, outcome: 'transient', dsn: '4.7.0' },
@@ -76,8 +88,18 @@ export const PROVIDER_HTTP_RULES: Readonly<Record<string, readonly HttpRule[]>> 
   ],
   ses: [
     // AWS CommonErrors: several of these are HTTP 400 (RequestExpired = our clock is off), yet all mean "fix the credentials or the clock".
-    { name: 'credentials, signature or clock rejected', code: /^(InvalidClientTokenId|SignatureDoesNotMatch|AccessDenied(Exception)?|ExpiredToken(Exception)?|UnrecognizedClientException|IncompleteSignature(Exception)?|InvalidSignatureException|MissingAuthenticationToken(Exception)?|RequestExpired|NotAuthorized|OptInRequired)$/, outcome: 'config', dsn: '4.7.0' },
-    { name: 'account suspended / sending paused / MAIL FROM not verified', code: /^(AccountSuspendedException|SendingPausedException|MailFromDomainNotVerifiedException)$/, outcome: 'config', dsn: '4.7.0' },
+    {
+      name: 'credentials, signature or clock rejected',
+      code: /^(InvalidClientTokenId|SignatureDoesNotMatch|AccessDenied(Exception)?|ExpiredToken(Exception)?|UnrecognizedClientException|IncompleteSignature(Exception)?|InvalidSignatureException|MissingAuthenticationToken(Exception)?|RequestExpired|NotAuthorized|OptInRequired)$/,
+      outcome: 'config',
+      dsn: '4.7.0',
+    },
+    {
+      name: 'account suspended / sending paused / MAIL FROM not verified',
+      code: /^(AccountSuspendedException|SendingPausedException|MailFromDomainNotVerifiedException)$/,
+      outcome: 'config',
+      dsn: '4.7.0',
+    },
     { name: 'configuration set or identity not found', code: 'NotFoundException', outcome: 'config', dsn: '4.7.0' },
     { name: 'unverified identity', code: 'MessageRejected', text: /not verified|not authorized/i, outcome: 'config', dsn: '4.7.0' },
     { name: 'message rejected', code: 'MessageRejected', outcome: 'permanent', dsn: '5.7.1' },

@@ -11,11 +11,21 @@ const TOKEN_ERRORS = /^(invalid_client|unauthorized_client|invalid_grant|invalid
 
 export const M365_HTTP_RULES: readonly HttpRule[] = [
   // https://learn.microsoft.com/graph/throttling-limits: 429 (and 503) with Retry-After; Outlook's codes name the limit hit.
-  { name: 'throttled (ApplicationThrottled / MailboxConcurrency)', code: /^(ApplicationThrottled|MailboxConcurrency|TooManyRequests|ErrorServerBusy|ServiceUnavailable|ErrorTooManyObjectsOpened)$/, outcome: 'transient', dsn: '4.7.0' },
+  {
+    name: 'throttled (ApplicationThrottled / MailboxConcurrency)',
+    code: /^(ApplicationThrottled|MailboxConcurrency|TooManyRequests|ErrorServerBusy|ServiceUnavailable|ErrorTooManyObjectsOpened)$/,
+    outcome: 'transient',
+    dsn: '4.7.0',
+  },
   { name: 'token endpoint unavailable', status: [500, 502, 503, 504], outcome: 'transient', dsn: '4.3.0' },
   { name: 'token refused (secret, certificate, app, tenant, consent)', status: [400, 401, 403], code: TOKEN_ERRORS, outcome: 'config', dsn: '4.7.0' },
   { name: 'send-as refused for the From address', code: 'ErrorSendAsDenied', outcome: 'config', dsn: '4.7.0', messageOnly: true },
-  { name: 'sending mailbox missing or not licensed', code: /^(ErrorInvalidUser|MailboxNotEnabledForRESTAPI|ResourceNotFound|Request_ResourceNotFound|NoSendingMailbox)$/, outcome: 'config', dsn: '4.7.0' },
+  {
+    name: 'sending mailbox missing or not licensed',
+    code: /^(ErrorInvalidUser|MailboxNotEnabledForRESTAPI|ResourceNotFound|Request_ResourceNotFound|NoSendingMailbox)$/,
+    outcome: 'config',
+    dsn: '4.7.0',
+  },
   { name: 'access denied (Mail.Send consent missing)', code: /^(ErrorAccessDenied|Authorization_RequestDenied|AccessDenied)$/, outcome: 'config', dsn: '4.7.0' },
   { name: 'recipient refused', code: /^(ErrorInvalidRecipients|ErrorRecipientNotFound)$/, outcome: 'permanent', dsn: '5.1.1' },
   { name: 'not sent because another recipient was refused', code: 'OtherRecipientRefused', outcome: 'transient', dsn: '4.5.3' },

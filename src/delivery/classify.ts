@@ -41,7 +41,8 @@ interface SmtpRule {
   scope?: ConfigScope;
 }
 
-const SENDER_NOT_ALLOWED = /not verified|unverified|verify (your|the) (sender|domain|identity)|not (authori[sz]ed|allowed|permitted) to send|sender.{0,40}(not (allowed|authori[sz]ed|permitted)|denied)|sender identity/i;
+const SENDER_NOT_ALLOWED =
+  /not verified|unverified|verify (your|the) (sender|domain|identity)|not (authori[sz]ed|allowed|permitted) to send|sender.{0,40}(not (allowed|authori[sz]ed|permitted)|denied)|sender identity/i;
 const ACCOUNT_DISABLED = /account.{0,30}(suspended|disabled|paused|under review)|sending (is )?(paused|disabled|suspended)/i;
 const RECIPIENTS_RESTRICTED = /authori[sz]ed recipients|sandbox/i;
 export const RELAY_DENIED = /relay(ing)? (access )?(is )?(denied|not (allowed|permitted)|prohibited)|not (permitted|allowed|authori[sz]ed) to relay|unable to relay|(will|do) not relay/i;
@@ -56,7 +57,12 @@ export const TLS_REQUIRED = /starttls|must issue|encryption required|tls require
 export const SMTP_RULES: readonly SmtpRule[] = [
   { name: 'authentication rejected', matches: (r) => r.stage === 'auth' && r.code >= 500, outcome: 'config', scope: 'upstream' },
   { name: 'auth required / credentials invalid codes', matches: (r) => [530, 534, 535, 538].includes(r.code), outcome: 'config', scope: 'upstream' },
-  { name: 'enhanced auth/security status', matches: (r) => r.code >= 500 && /^5\.7\.(8|9|11|14|0)$/.test(r.enhanced ?? '') && /auth|credential|login|password/i.test(r.text), outcome: 'config', scope: 'upstream' },
+  {
+    name: 'enhanced auth/security status',
+    matches: (r) => r.code >= 500 && /^5\.7\.(8|9|11|14|0)$/.test(r.enhanced ?? '') && /auth|credential|login|password/i.test(r.text),
+    outcome: 'config',
+    scope: 'upstream',
+  },
   { name: 'server demands TLS we did not use', matches: (r) => r.code >= 500 && TLS_REQUIRED.test(r.text), outcome: 'config', scope: 'upstream' },
   { name: 'relay access denied (we are not authorised to relay)', matches: (r) => r.code >= 500 && RELAY_DENIED.test(r.text), outcome: 'config', scope: 'upstream' },
   { name: 'account suspended / sending paused', matches: (r) => r.code >= 500 && r.stage !== 'rcpt' && ACCOUNT_DISABLED.test(r.text), outcome: 'config', scope: 'upstream' },

@@ -116,9 +116,7 @@ function notificationText(input: DsnInput, kind: NoticeKind): string {
     `This is the mail system at host ${hostname}.`,
     '',
     ...WORDING[kind].intro,
-    ...(kind === 'delay' && input.maxAge
-      ? [`It has been queued for ${hours(now.getTime() - record.receivedAt)}; delivery is retried until it is ${hours(input.maxAge)} old.`]
-      : []),
+    ...(kind === 'delay' && input.maxAge ? [`It has been queued for ${hours(now.getTime() - record.receivedAt)}; delivery is retried until it is ${hours(input.maxAge)} old.`] : []),
     '',
     ...failed.map((r) => `<${clean(r.address, 300, true)}>: ${clean(kind === 'success' ? `delivered via ${r.upstream ?? 'upstream'}: ${r.lastReply ?? ''}` : (r.lastReply ?? 'delivery failed'))}`),
     ...(expired && kind === 'failure' ? ['', 'Delivery was retried until the maximum queue lifetime passed.'] : []),
@@ -179,7 +177,13 @@ function returnedPart(root: MimeNode, original: Buffer, full: boolean, kind: Not
 
 /** The original with CRLF line ends and exactly one CRLF at the end. */
 function crlf(message: Buffer): Buffer {
-  return Buffer.from(message.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/(\r\n)*$/, '\r\n'), 'latin1');
+  return Buffer.from(
+    message
+      .toString('latin1')
+      .replace(/\r?\n/g, '\r\n')
+      .replace(/(\r\n)*$/, '\r\n'),
+    'latin1',
+  );
 }
 
 /** The header of a crlf() message, ending in one CRLF (the whole message when it has no body). */

@@ -14,13 +14,7 @@ export interface Applied {
   newlyDelivered: RecipientState[];
 }
 
-export function applyOutcomes(
-  record: MessageRecord,
-  outcomes: Map<string, RoutedOutcome>,
-  retry: RetryConfig,
-  now: number,
-  random: () => number = Math.random,
-): Applied {
+export function applyOutcomes(record: MessageRecord, outcomes: Map<string, RoutedOutcome>, retry: RetryConfig, now: number, random: () => number = Math.random): Applied {
   const newlyFailed: RecipientState[] = [];
   const newlyDelivered: RecipientState[] = [];
   const expired = now - record.receivedAt >= retry.maxAge;

@@ -73,10 +73,21 @@ export class ProviderEventRecorder extends EventEmitter {
     for (const event of events) {
       const sent = this.spool.sentFor(upstream.name, event.providerMessageId, now);
       const recipient = sent && matchRecipient(sent, upstream, event);
-      const fields = { event: 'provider-event', upstream: upstream.name, type: event.type, providerMessageId: event.providerMessageId, recipient: event.recipient, reason: event.reason, status: event.status };
+      const fields = {
+        event: 'provider-event',
+        upstream: upstream.name,
+        type: event.type,
+        providerMessageId: event.providerMessageId,
+        recipient: event.recipient,
+        reason: event.reason,
+        status: event.status,
+      };
       if (!sent || !recipient) {
         unmatched++;
-        this.log.info({ ...fields, matched: false }, `${upstream.name}: ${event.type} for ${event.recipient} (${event.providerMessageId}): no such message retained (not sent through here, or older than events.retention); ignored`);
+        this.log.info(
+          { ...fields, matched: false },
+          `${upstream.name}: ${event.type} for ${event.recipient} (${event.providerMessageId}): no such message retained (not sent through here, or older than events.retention); ignored`,
+        );
         continue;
       }
       this.log.info({ ...fields, queueId: sent.id, matched: true }, `${upstream.name}: ${event.type} for ${event.recipient} (${event.providerMessageId}, queue id ${sent.id})`);
@@ -126,11 +137,16 @@ export class ProviderEventRecorder extends EventEmitter {
       const dsn = f.notice === undefined ? undefined : updated.inserted[f.notice];
       this.log.warn(
         { event: 'provider-bounce', queueId: id, upstream: upstream.name, recipient: f.address, reply: f.reason, dsnQueueIds: dsn ? [dsn] : undefined },
-        dsn ? `${id}: ${upstream.name} reports <${f.address}> failed after accepting it: ${f.reason}; notice queued to the sender` : `${id}: ${upstream.name} reports <${f.address}> failed after accepting it: ${f.reason}; no notice (NOTIFY=NEVER, a bounce, or the null sender)`,
+        dsn
+          ? `${id}: ${upstream.name} reports <${f.address}> failed after accepting it: ${f.reason}; notice queued to the sender`
+          : `${id}: ${upstream.name} reports <${f.address}> failed after accepting it: ${f.reason}; no notice (NOTIFY=NEVER, a bounce, or the null sender)`,
       );
     }
     for (const address of complaints) {
-      this.log.warn({ event: 'provider-complaint', queueId: id, upstream: upstream.name, recipient: address }, `${id}: <${address}> reported the message as spam (${upstream.name}); the sender is not told`);
+      this.log.warn(
+        { event: 'provider-complaint', queueId: id, upstream: upstream.name, recipient: address },
+        `${id}: <${address}> reported the message as spam (${upstream.name}); the sender is not told`,
+      );
     }
     return failed.filter((f) => f.notice !== undefined).length;
   }
@@ -183,7 +199,10 @@ function addNote(recipient: SentRecipient, event: ProviderEvent, now: number): b
 /** The provider's diagnostic as a DSN Diagnostic-Code ("smtp; 550 …" from SES loses its type prefix: buildDsn adds it). */
 function diagnostic(upstream: RestUpstreamConfig, event: ProviderEvent): string {
   // DSN fields are ASCII: the " — " that joins a provider's diagnostic parts becomes " - ".
-  const reason = event.reason?.replace(/^smtp;\s*/i, '').replace(/ \u2014 /g, ' - ').trim();
+  const reason = event.reason
+    ?.replace(/^smtp;\s*/i, '')
+    .replace(/ \u2014 /g, ' - ')
+    .trim();
   const words = event.type.replace('_', ' ');
   if (!reason) return `${upstream.name} reported a ${words} after accepting the message${event.status ? ` (${event.status})` : ''}`;
   return /^\d{3}\b/.test(reason) || !event.status || reason.includes(event.status) ? reason : `${event.status} ${reason}`;
@@ -231,7 +250,10 @@ function asMessageRecord(sent: SentRecord): MessageRecord {
 
 /** One line, printable ASCII, bounded: the values come from a provider and from the message. */
 function line(text: string, max = 300): string {
-  return text.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, max);
+  return text
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, max);
 }
 
 /** A plain-text notice to [local] admin that a recipient complained (events.complaints_to_admin). */
@@ -258,7 +280,10 @@ function complaintNotice(sent: SentRecord, recipient: SentRecipient, upstream: R
     '',
     'Headers of the message:',
     '',
-    ...sent.headers.split(/\r?\n/).filter((l) => l !== '').map((l) => `  ${line(l, 998)}`),
+    ...sent.headers
+      .split(/\r?\n/)
+      .filter((l) => l !== '')
+      .map((l) => `  ${line(l, 998)}`),
     '',
   ].join('\r\n');
   return { envelope: { sender: '', recipients: [admin] }, bytes: Buffer.from(text, 'latin1'), meta: { origin: { protocol: 'dsn' }, isBounce: true } };

@@ -134,7 +134,10 @@ export class Router {
         // A message this upstream cannot express may still go through a raw-MIME upstream (unless it says bounce now).
         if (classification.outcome === 'transient' || classification.outcome === 'config' || (result.kind === 'unsupported' && !result.final)) next.push(recipient);
       }
-      this.recordHealth(entry, results.map((r) => ({ result: r.result, outcome: outcomes.get(r.recipient)! })));
+      this.recordHealth(
+        entry,
+        results.map((r) => ({ result: r.result, outcome: outcomes.get(r.recipient)! })),
+      );
       remaining = next;
     }
     this.waitForSkipped(routeAs, candidates, outcomes);
@@ -227,7 +230,6 @@ export class Router {
     }
     return Number.isFinite(earliest) ? earliest : undefined;
   }
-
 
   /** After a reload or `queue retry`: forget failures so every upstream is tried again. */
   resetHealth(): void {

@@ -194,8 +194,7 @@ export class Scheduler extends EventEmitter {
     const poll = this.settings.pollInterval ?? 1000;
     // Messages being delivered stay in the due index until their outcome is recorded; skip them,
     // or their past due time would make this loop spin.
-    const nextDue =
-      pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(this.busy());
+    const nextDue = pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(this.busy());
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - this.now()));
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => this.tick(), delay);
@@ -231,7 +230,8 @@ export class Scheduler extends EventEmitter {
     const raw = this.spool.body(id);
     if (!record) return; // deleted since it was found due
     const state = deliveryState(record);
-    if (!isDue(state, this.now())) throw new DeliveryStateError(id, state.name === 'pending' || state.name === 'deferred' ? `${state.name}, due at ${new Date(state.dueAt).toISOString()}` : state.name, 'start');
+    if (!isDue(state, this.now()))
+      throw new DeliveryStateError(id, state.name === 'pending' || state.name === 'deferred' ? `${state.name}, due at ${new Date(state.dueAt).toISOString()}` : state.name, 'start');
     assertAllowed(id, state, 'start');
     // Never send a damaged copy: a body that no longer matches its accept-time checksum is held.
     const damaged = bodyProblem(record.bodyCrc32, raw, record.size);
@@ -244,7 +244,16 @@ export class Scheduler extends EventEmitter {
     if (recipients.length === 0) return;
     const started = this.now();
     const router = this.router;
-    const outcomes = await router.deliver({ id, sender: record.sender, recipients, raw, messageId: record.messageId, dsn: outboundDsn(record), isBounce: record.isBounce, bounceFrom: this.settings.bounceFrom });
+    const outcomes = await router.deliver({
+      id,
+      sender: record.sender,
+      recipients,
+      raw,
+      messageId: record.messageId,
+      dsn: outboundDsn(record),
+      isBounce: record.isBounce,
+      bounceFrom: this.settings.bounceFrom,
+    });
     const now = this.now();
     const retry = this.settings.retry;
     const dsnSettings = { ...this.settings, delayWarning: retry.delayWarning, maxAge: retry.maxAge };
@@ -264,7 +273,14 @@ export class Scheduler extends EventEmitter {
         (next) => [
           ...dsnMessages(next, applied!.newlyFailed, raw, dsnSettings, now),
           // A success notice only where the upstream did not take the NOTIFY request on (Postfix: "relayed").
-          ...noticeMessages(next, 'success', applied!.newlyDelivered.filter((r) => !outcomes.get(r.address)?.dsnPassedOn), raw, dsnSettings, now),
+          ...noticeMessages(
+            next,
+            'success',
+            applied!.newlyDelivered.filter((r) => !outcomes.get(r.address)?.dsnPassedOn),
+            raw,
+            dsnSettings,
+            now,
+          ),
           ...noticeMessages(next, 'delay', delayed, raw, dsnSettings, now),
         ],
       ),
@@ -309,7 +325,10 @@ export class Scheduler extends EventEmitter {
           throw failure;
         }
         if (!this.running) throw error; // shutting down: the message stays queued as it was
-        this.log.error({ err: error, event: 'outcome-not-recorded', queueId: id, retryInMs: delay }, `${id}: cannot record the delivery outcome; retrying the spool write in ${delay} ms (the message is not sent again meanwhile)`);
+        this.log.error(
+          { err: error, event: 'outcome-not-recorded', queueId: id, retryInMs: delay },
+          `${id}: cannot record the delivery outcome; retrying the spool write in ${delay} ms (the message is not sent again meanwhile)`,
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -328,21 +347,23 @@ export class Scheduler extends EventEmitter {
       }
     }
     for (const g of groups.values()) {
-      const fields = { event: 'failover', queueId: record.id, messageId: record.messageId, from: record.sender, recipients: g.recipients, upstream: g.upstream, result: g.outcome, reply: g.reply, next: g.next };
+      const fields = {
+        event: 'failover',
+        queueId: record.id,
+        messageId: record.messageId,
+        from: record.sender,
+        recipients: g.recipients,
+        upstream: g.upstream,
+        result: g.outcome,
+        reply: g.reply,
+        next: g.next,
+      };
       if (g.outcome === 'config') this.log.error(fields, `upstream ${g.upstream} rejects our configuration: ${g.reply} — trying ${g.next}; fix the config and reload`);
       else this.log.warn(fields, `upstream ${g.upstream} failed (${g.outcome}): ${g.reply} — trying ${g.next}`);
     }
   }
 
-  private logAttempt(
-    record: MessageRecord,
-    outcomes: Map<string, RoutedOutcome>,
-    started: number,
-    now: number,
-    nextAttemptAt: number | null,
-    dsnIds: string[],
-    bounced: ReadonlySet<string>,
-  ): void {
+  private logAttempt(record: MessageRecord, outcomes: Map<string, RoutedOutcome>, started: number, now: number, nextAttemptAt: number | null, dsnIds: string[], bounced: ReadonlySet<string>): void {
     this.logFailovers(record, outcomes);
     // One line per (upstream, result, reply) group: usually one line per attempt. A transient
     // failure past max_age is not "deferred" but given up: logged as result "expired".

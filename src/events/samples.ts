@@ -37,13 +37,19 @@ export function sampleEvent(upstream: RestUpstreamConfig, secrets: WebhookSecret
       return { body, headers: { 'svix-id': nonce, 'svix-timestamp': seconds, 'svix-signature': signSvix(secrets.signingKey, nonce, seconds, Buffer.from(body)) } };
     }
     case 'postmark':
-      return { headers: basic(secrets), body: JSON.stringify({ RecordType: 'Delivery', MessageID: SAMPLE_MESSAGE_ID, Recipient: recipient, DeliveredAt: new Date(now).toISOString(), Details: 'mailshim events test' }) };
+      return {
+        headers: basic(secrets),
+        body: JSON.stringify({ RecordType: 'Delivery', MessageID: SAMPLE_MESSAGE_ID, Recipient: recipient, DeliveredAt: new Date(now).toISOString(), Details: 'mailshim events test' }),
+      };
     case 'mailjet':
       return { headers: basic(secrets), body: JSON.stringify({ event: 'sent', time: Number(seconds), MessageID: SAMPLE_MESSAGE_ID, email: recipient, smtp_reply: 'mailshim events test' }) };
     case 'brevo':
       return { headers: basic(secrets), body: JSON.stringify({ event: 'delivered', email: recipient, 'message-id': `<${SAMPLE_MESSAGE_ID}>`, ts_event: Number(seconds) }) };
     case 'sparkpost':
-      return { headers: basic(secrets), body: JSON.stringify([{ msys: { message_event: { type: 'delivery', transmission_id: SAMPLE_MESSAGE_ID, rcpt_to: recipient, event_id: nonce, timestamp: seconds } } }]) };
+      return {
+        headers: basic(secrets),
+        body: JSON.stringify([{ msys: { message_event: { type: 'delivery', transmission_id: SAMPLE_MESSAGE_ID, rcpt_to: recipient, event_id: nonce, timestamp: seconds } } }]),
+      };
     case 'sendgrid':
       return { unavailable: 'SendGrid signs with a private key only SendGrid holds; use "Test Your Integration" on the Event Webhook settings page' };
     case 'ses':

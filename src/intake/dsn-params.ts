@@ -62,7 +62,10 @@ export function fromSendmail(dsn: SendmailDsn | undefined, recipients: readonly 
  * carries (RET, ENVID, and NOTIFY when every recipient gave the same; -N and friends otherwise).
  */
 export function sendmailDsnOf(envelope: SmtpEnvelopeDsn, given: SendmailDsn | undefined): SendmailDsn | undefined {
-  const dsn = fromSmtp(envelope, envelope.rcptTo.map((r) => r.address));
+  const dsn = fromSmtp(
+    envelope,
+    envelope.rcptTo.map((r) => r.address),
+  );
   const notifies = new Set(envelope.rcptTo.map((r) => JSON.stringify(dsn?.recipients?.[r.address]?.notify ?? null)));
   const notify = notifies.size === 1 ? dsn?.recipients?.[envelope.rcptTo[0]?.address ?? '']?.notify : undefined;
   const merged: SendmailDsn = { ...given, ...(notify ? { notify } : {}), ...(dsn?.ret ? { ret: dsn.ret } : {}), ...(dsn?.envid ? { envid: dsn.envid } : {}) };

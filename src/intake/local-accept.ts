@@ -57,9 +57,6 @@ export async function acceptLocal(spool: Spool, hostname: string, log: Logger, s
     log.info({ event: 'duplicate', queueId: accepted.id, messageId, user: s.user, uid: s.uid, via: s.via }, 'submission already queued under the same token; not queued again');
     return accepted;
   }
-  log.info(
-    { event: 'accepted', queueId: id, messageId, from: s.envelope.sender, recipients: s.envelope.recipients, size: bytes.length, user: s.user, uid: s.uid, via: s.via },
-    'accepted',
-  );
+  log.info({ event: 'accepted', queueId: id, messageId, from: s.envelope.sender, recipients: s.envelope.recipients, size: bytes.length, user: s.user, uid: s.uid, via: s.via }, 'accepted');
   return accepted;
 }

@@ -20,7 +20,23 @@
  * (max_message_size), and the message gets the same local policy and checks as a socket submission.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants as fsConstants, fstatSync, fsyncSync, mkdirSync, openSync, chmodSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  chmodSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  watch,
+  writeSync,
+  type FSWatcher,
+} from 'node:fs';
 import { join } from 'node:path';
 import { SubmitError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -32,7 +48,6 @@ import { decodeFrame, encodeFrame, MAX_HEADER, type SubmitRequest } from './subm
 import { fsyncPath } from '../spool/fsync.js';
 
 export const MAILDROP_MODE = 0o1733;
-
 
 /**
  * Makes the rename durable. An unprivileged submitter cannot open the directory (mode 1733 has
@@ -133,13 +148,15 @@ export class MaildropImporter {
       this.again = true;
       return;
     }
-    this.running = this.importAll().then(() => undefined).finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    this.running = this.importAll()
+      .then(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   /** One pass over the directory. Errors are logged; the file stays for the next pass. */

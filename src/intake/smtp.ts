@@ -209,11 +209,7 @@ export class SmtpIntake {
     if (this.counted.delete(session.id)) this.connections.close(session.remoteAddress);
   }
 
-  private async onAuth(
-    auth: SMTPServerAuthentication,
-    session: SMTPServerSession,
-    callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
-  ): Promise<void> {
+  private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
     const ip = session.remoteAddress;
     if (this.listen.requireTlsForAuth && !session.secure && !isLoopbackHost(ip)) {
       return callback(new SmtpReply(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
@@ -343,16 +339,18 @@ export class SmtpIntake {
     const messageId = messageIdOf(header);
     try {
       const dsn = fromSmtp(session.envelope, recipients);
-      await this.spool.accept({ sender, recipients }, bytes, { id, messageId, origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user }, ...(dsn ? { dsn } : {}) });
+      await this.spool.accept({ sender, recipients }, bytes, {
+        id,
+        messageId,
+        origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user },
+        ...(dsn ? { dsn } : {}),
+      });
     } catch (error) {
       this.log.error({ err: error, client: session.remoteAddress }, 'cannot spool message; client told to retry');
       if (error instanceof SpoolError && error.code === 'ESPOOLFULL') throw new SmtpReply(452, '4.3.1', 'Insufficient system storage; try again later');
       throw new SmtpReply(451, '4.3.0', 'Local error in processing; try again later');
     }
-    this.log.info(
-      { event: 'accepted', queueId: id, messageId, from: sender, recipients, size: bytes.length, client: session.remoteAddress, user, listen: this.listen.address },
-      'accepted',
-    );
+    this.log.info({ event: 'accepted', queueId: id, messageId, from: sender, recipients, size: bytes.length, client: session.remoteAddress, user, listen: this.listen.address }, 'accepted');
     return id;
   }
 }

@@ -15,9 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { parseMailbox, splitAddressList, validAddress } from '../message/addresses.js';
 
-export type AliasTarget =
-  | { kind: 'address'; address: string; line: number; noExpand: boolean }
-  | { kind: 'refused'; text: string; reason: string; line: number };
+export type AliasTarget = { kind: 'address'; address: string; line: number; noExpand: boolean } | { kind: 'refused'; text: string; reason: string; line: number };
 
 export interface AliasEntry {
   name: string;

@@ -54,7 +54,8 @@ export function resolveRecipients(addresses: readonly string[], ctx: ResolveCont
       produced = true;
       const child = localName(target.address, ctx.domains);
       if (child === undefined) add(target.address);
-      else if (target.noExpand || child === name) toAdmin(original, child); // "\root" or "root: root": the local mailbox
+      else if (target.noExpand || child === name)
+        toAdmin(original, child); // "\root" or "root: root": the local mailbox
       else if (chain.includes(child)) toAdmin(original, child, `alias loop ${[...chain, name, child].join(' → ')} broken`);
       else expand(child, [...chain, name], original);
     }

@@ -2,7 +2,15 @@
 export function addressMatches(patterns: string[], address: string): boolean {
   if (patterns.length === 0) return true;
   return patterns.some((pattern) => {
-    const regex = new RegExp('^' + pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 'i');
+    const regex = new RegExp(
+      '^' +
+        pattern
+          .split('*')
+          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*') +
+        '$',
+      'i',
+    );
     return regex.test(address);
   });
 }

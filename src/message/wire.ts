@@ -143,7 +143,10 @@ function looksJapanese(bytes: Buffer, charset: string): boolean {
   }
   // Kana, and nothing outside Japanese text: JIS punctuation, arrows, maths, box drawing and shapes
   // are fine; other U+0080–U+2FFF or private use (Shift_JIS user-defined lead bytes) means it is not.
-  return /[\u3041-\u30fa]/.test(text) && !/[\u0080-\u2fff\ue000-\uf8ff]/.test(text.replace(/[\u2010-\u203b\u2190-\u21ff\u2200-\u22ff\u2500-\u257f\u25a0-\u25ff\u2600-\u26ff\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7]/g, ''));
+  return (
+    /[\u3041-\u30fa]/.test(text) &&
+    !/[\u0080-\u2fff\ue000-\uf8ff]/.test(text.replace(/[\u2010-\u203b\u2190-\u21ff\u2200-\u22ff\u2500-\u257f\u25a0-\u25ff\u2600-\u26ff\u00a7\u00a8\u00b0\u00b1\u00b4\u00b6\u00d7\u00f7]/g, ''))
+  );
 }
 
 /** The declared charset when it fits the bytes, else a guess. */

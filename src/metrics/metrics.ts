@@ -36,14 +36,40 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'mailshim_' });
     this.accepted = new Counter({ name: 'mailshim_messages_accepted_total', help: 'Messages committed to the spool, by origin (esmtp, sendmail, dsn)', labelNames: ['origin'], registers });
     this.delivered = new Counter({ name: 'mailshim_recipients_delivered_total', help: 'Recipients handed over to an upstream', labelNames: ['upstream'], registers });
-    this.deferred = new Counter({ name: 'mailshim_recipients_deferred_total', help: 'Recipient attempts that will be retried (transient or configuration failure)', labelNames: ['upstream'], registers });
+    this.deferred = new Counter({
+      name: 'mailshim_recipients_deferred_total',
+      help: 'Recipient attempts that will be retried (transient or configuration failure)',
+      labelNames: ['upstream'],
+      registers,
+    });
     this.bounced = new Counter({ name: 'mailshim_recipients_bounced_total', help: 'Recipients given up (permanent failure or max_age expiry)', labelNames: ['upstream'], registers });
     this.bouncesDropped = new Counter({ name: 'mailshim_bounces_dropped_total', help: 'Delivery status notices that no upstream could deliver (the sender was not told)', registers });
-    this.errors = new Counter({ name: 'mailshim_upstream_errors_total', help: 'Failed recipient attempts by upstream and class (transient, permanent, config)', labelNames: ['upstream', 'class'], registers });
-    this.attemptDuration = new Histogram({ name: 'mailshim_delivery_attempt_duration_seconds', help: 'Duration of one delivery attempt', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
+    this.errors = new Counter({
+      name: 'mailshim_upstream_errors_total',
+      help: 'Failed recipient attempts by upstream and class (transient, permanent, config)',
+      labelNames: ['upstream', 'class'],
+      registers,
+    });
+    this.attemptDuration = new Histogram({
+      name: 'mailshim_delivery_attempt_duration_seconds',
+      help: 'Duration of one delivery attempt',
+      labelNames: ['upstream'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     this.deliveryDelay = new Histogram({ name: 'mailshim_delivery_delay_seconds', help: 'Time from acceptance to successful delivery', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
-    this.providerEvents = new Counter({ name: 'mailshim_provider_events_total', help: 'Verified provider webhook events by upstream and type (hard_bounce, complaint, delivered, …)', labelNames: ['upstream', 'type'], registers });
-    this.providerEventsUnmatched = new Counter({ name: 'mailshim_provider_events_unmatched_total', help: 'Provider events for no retained message (not sent through here, or older than events.retention)', labelNames: ['upstream'], registers });
+    this.providerEvents = new Counter({
+      name: 'mailshim_provider_events_total',
+      help: 'Verified provider webhook events by upstream and type (hard_bounce, complaint, delivered, …)',
+      labelNames: ['upstream', 'type'],
+      registers,
+    });
+    this.providerEventsUnmatched = new Counter({
+      name: 'mailshim_provider_events_unmatched_total',
+      help: 'Provider events for no retained message (not sent through here, or older than events.retention)',
+      labelNames: ['upstream'],
+      registers,
+    });
     new Gauge({
       name: 'mailshim_queue_messages',
       help: 'Messages in the queue by state (pending, deferred, held)',

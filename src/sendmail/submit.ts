@@ -110,7 +110,16 @@ export interface Submitted {
 }
 
 export async function submit(config: ClientConfig, s: Submission): Promise<Submitted> {
-  const request: SubmitRequest & { token: string } = { op: 'submit', token: s.token, sender: s.sender, recipients: s.recipients, user: s.user, uid: s.uid, size: s.bytes.length, ...(s.dsn ? { dsn: s.dsn } : {}) };
+  const request: SubmitRequest & { token: string } = {
+    op: 'submit',
+    token: s.token,
+    sender: s.sender,
+    recipients: s.recipients,
+    user: s.user,
+    uid: s.uid,
+    size: s.bytes.length,
+    ...(s.dsn ? { dsn: s.dsn } : {}),
+  };
   const answer = await askDaemon(config.submission.socket, encodeFrame(request, s.bytes));
   if (answer.kind === 'reply') {
     const reply = answer.reply;
@@ -125,11 +134,7 @@ export async function submit(config: ClientConfig, s: Submission): Promise<Submi
 }
 
 async function toMaildrop(config: ClientConfig, request: SubmitRequest & { token: string }, bytes: Buffer, reason: string, failCode: 'ECANTCREAT' | 'ETEMPFAIL'): Promise<Submitted> {
-  const [{ loadAliases, emptyAliases }, { localize }, { writeMaildrop }] = await Promise.all([
-    import('../local/aliases.js'),
-    import('../local/localize.js'),
-    import('../intake/maildrop.js'),
-  ]);
+  const [{ loadAliases, emptyAliases }, { localize }, { writeMaildrop }] = await Promise.all([import('../local/aliases.js'), import('../local/localize.js'), import('../intake/maildrop.js')]);
   const notes: string[] = [];
   let aliases;
   try {

@@ -44,7 +44,7 @@ export class DiskReserve {
     try {
       fd = openSync(this.file, 'w', 0o600);
       const zeros = Buffer.alloc(Math.min(CHUNK, this.size));
-      for (let written = 0; written < this.size; ) written += writeSync(fd, zeros, 0, Math.min(zeros.length, this.size - written));
+      for (let written = 0; written < this.size;) written += writeSync(fd, zeros, 0, Math.min(zeros.length, this.size - written));
       fsyncSync(fd);
       closeSync(fd);
       return true;

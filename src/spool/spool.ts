@@ -542,11 +542,7 @@ export class Spool extends EventEmitter {
    * current record and returns the new one, `extra` the notices to queue with it (all or nothing).
    * Resolves once fsynced; undefined when the record is not (or no longer) retained.
    */
-  async updateSent(
-    id: string,
-    change: (current: SentRecord) => SentRecord,
-    extra: (next: SentRecord) => NewMessage[] = () => [],
-  ): Promise<{ record: SentRecord; inserted: string[] } | undefined> {
+  async updateSent(id: string, change: (current: SentRecord) => SentRecord, extra: (next: SentRecord) => NewMessage[] = () => []): Promise<{ record: SentRecord; inserted: string[] } | undefined> {
     let result: { record: SentRecord; inserted: string[] } | undefined;
     await this.commit(() => {
       result = undefined;

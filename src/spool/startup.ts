@@ -38,7 +38,10 @@ export async function checkSpoolAtStart(spool: Spool, log: Logger): Promise<void
   if (report.counters !== 'ok') {
     const stats = await spool.rebuildCounters();
     const level = report.counters === 'mismatch' ? 'warn' : 'info';
-    log[level]({ event: 'spool-counters-rebuilt', reason: report.counters, messages: stats.messages }, `queue counters ${report.counters === 'mismatch' ? 'did not match the messages' : 'were not built yet'}: rebuilt from a scan`);
+    log[level](
+      { event: 'spool-counters-rebuilt', reason: report.counters, messages: stats.messages },
+      `queue counters ${report.counters === 'mismatch' ? 'did not match the messages' : 'were not built yet'}: rebuilt from a scan`,
+    );
   }
   const other = describeProblems({ ...report, damaged: [], counters: 'ok' });
   for (const problem of other) log.warn({ event: 'spool-verify', problem }, problem);

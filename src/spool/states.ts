@@ -26,12 +26,7 @@ import { isFinal, type MessageRecord } from './types.js';
  */
 export type StateName = 'pending' | 'deferred' | 'in-flight' | 'held' | 'damaged' | 'done';
 
-export type DeliveryState =
-  | { name: 'pending' | 'deferred'; dueAt: number }
-  | { name: 'in-flight' }
-  | { name: 'held' }
-  | { name: 'damaged'; problem: string }
-  | { name: 'done' };
+export type DeliveryState = { name: 'pending' | 'deferred'; dueAt: number } | { name: 'in-flight' } | { name: 'held' } | { name: 'damaged'; problem: string } | { name: 'done' };
 
 export type DeliveryEvent = 'start' | 'outcome' | 'hold' | 'release' | 'retry' | 'quarantine' | 'bounce' | 'delete';
 

@@ -22,8 +22,10 @@ import type { OutboundMessage } from './types.js';
 
 /** From Brevo's sendTransacEmail reference. */
 export const BREVO_EXTENSIONS = new Set(
-  ('xlsx xls ods docx docm doc csv pdf txt gif jpg jpeg png tif tiff rtf bmp cgm css shtml html htm zip xml ppt pptx tar ez ics mobi msg pub ' +
-    'eps odt mp3 m4a m4v wma ogg flac wav aif aifc aiff mp4 mov avi mkv mpeg mpg wmv pkpass xlsm').split(' '),
+  (
+    'xlsx xls ods docx docm doc csv pdf txt gif jpg jpeg png tif tiff rtf bmp cgm css shtml html htm zip xml ppt pptx tar ez ics mobi msg pub ' +
+    'eps odt mp3 m4a m4v wma ogg flac wav aif aifc aiff mp4 mov avi mkv mpeg mpg wmv pkpass xlsm'
+  ).split(' '),
 );
 
 const RULES: ProviderRules = {
@@ -38,7 +40,11 @@ const RULES: ProviderRules = {
 /** Brevo refuses names over 70 characters and drops non-ASCII names that contain specials. */
 export function brevoName(name: string): string {
   let out = name;
-  if (/[^\x20-\x7e]/.test(out)) out = out.replace(/[,;:"<>()[\]@\\]+/g, ' ').replace(/\s+/g, ' ').trim();
+  if (/[^\x20-\x7e]/.test(out))
+    out = out
+      .replace(/[,;:"<>()[\]@\\]+/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
   const chars = [...out];
   return chars.length > 70 ? chars.slice(0, 69).join('').trimEnd() + '…' : out;
 }
@@ -50,33 +56,42 @@ const person = (a: MailAddress) => {
 
 /** Brevo garbles non-ASCII attachment names: keep them readable as ASCII (accents dropped). */
 export function asciiFilename(name: string): string {
-  return name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '_');
+  return name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]/g, '_');
 }
 
 const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export class BrevoUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected prepare(message: OutboundMessage): Promise<Prepared> {
-    return convertedCalls(message, RULES, 99, (m, split) => {
-      if (m.replyTo.length > 1) return { unsupported: 'Brevo takes a single Reply-To address; the message has ' + m.replyTo.length };
-      const custom = headerObject(m.headers, RULES.provider);
-      if ('unsupported' in custom) return custom;
-      const body: Record<string, unknown> = { sender: person(m.from), to: split.to.map(person), subject: m.subject };
-      if (split.cc.length) body.cc = split.cc.map(person);
-      if (split.bcc.length) body.bcc = split.bcc.map(person);
-      if (m.replyTo.length === 1) body.replyTo = person(m.replyTo[0]!);
-      // htmlContent is mandatory: plain text goes as preformatted, escaped HTML next to textContent.
-      body.htmlContent = m.html ?? `<pre>${escapeHtml(m.text ?? '')}</pre>`;
-      if (m.text !== undefined) body.textContent = m.text;
-      if (m.attachments.length) body.attachment = m.attachments.map((a) => ({ content: a.content.toString('base64'), name: asciiFilename(a.filename) }));
-      body.headers = { ...custom.headers, idempotencyKey: uuidKey(message.id, splitAddresses(split)) };
-      return {
-        method: 'POST',
-        url: apiUrl(this.config.endpoint, '/v3/smtp/email'),
-        headers: { ...this.auth(), 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      };
-    }, this.config.unsupported);
+    return convertedCalls(
+      message,
+      RULES,
+      99,
+      (m, split) => {
+        if (m.replyTo.length > 1) return { unsupported: 'Brevo takes a single Reply-To address; the message has ' + m.replyTo.length };
+        const custom = headerObject(m.headers, RULES.provider);
+        if ('unsupported' in custom) return custom;
+        const body: Record<string, unknown> = { sender: person(m.from), to: split.to.map(person), subject: m.subject };
+        if (split.cc.length) body.cc = split.cc.map(person);
+        if (split.bcc.length) body.bcc = split.bcc.map(person);
+        if (m.replyTo.length === 1) body.replyTo = person(m.replyTo[0]!);
+        // htmlContent is mandatory: plain text goes as preformatted, escaped HTML next to textContent.
+        body.htmlContent = m.html ?? `<pre>${escapeHtml(m.text ?? '')}</pre>`;
+        if (m.text !== undefined) body.textContent = m.text;
+        if (m.attachments.length) body.attachment = m.attachments.map((a) => ({ content: a.content.toString('base64'), name: asciiFilename(a.filename) }));
+        body.headers = { ...custom.headers, idempotencyKey: uuidKey(message.id, splitAddresses(split)) };
+        return {
+          method: 'POST',
+          url: apiUrl(this.config.endpoint, '/v3/smtp/email'),
+          headers: { ...this.auth(), 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        };
+      },
+      this.config.unsupported,
+    );
   }
 
   protected override readonly resetHeader = { name: 'x-sib-ratelimit-reset', form: 'delta' as const };

@@ -43,11 +43,8 @@ export class GmailUpstream extends OAuthUpstream<GmailUpstreamConfig> {
       { iss: c.clientEmail, sub: mailbox, scope: this.scope, aud: c.tokenEndpoint, iat: now, exp: now + 3600 },
       c.privateKey,
     );
-    return requestToken(
-      c.tokenEndpoint,
-      { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion },
-      Math.min(c.timeout, 30_000),
-      (e) => tokenResult('gmail', e, this.tokenFix(e, mailbox)),
+    return requestToken(c.tokenEndpoint, { grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }, Math.min(c.timeout, 30_000), (e) =>
+      tokenResult('gmail', e, this.tokenFix(e, mailbox)),
     );
   }
 
@@ -62,8 +59,10 @@ export class GmailUpstream extends OAuthUpstream<GmailUpstreamConfig> {
       return `${mailbox} is not a user of the Workspace: set send_as (or mailbox_domains) to an existing user's address`;
     }
     if (e.error === 'invalid_grant' && /iat|exp|timeframe|clock/i.test(e.description)) return "this machine's clock is off by minutes: synchronise it (NTP)";
-    if (e.error === 'invalid_grant' && /signature/i.test(e.description)) return `the key in service_account_file was deleted or disabled: create a new key for ${this.config.clientEmail} (IAM → Service accounts → Keys) and replace the file`;
-    if (e.error === 'invalid_client' || e.error === 'disabled_client') return `the service account ${this.config.clientEmail} is deleted or disabled: check it in the Google Cloud console (IAM → Service accounts)`;
+    if (e.error === 'invalid_grant' && /signature/i.test(e.description))
+      return `the key in service_account_file was deleted or disabled: create a new key for ${this.config.clientEmail} (IAM → Service accounts → Keys) and replace the file`;
+    if (e.error === 'invalid_client' || e.error === 'disabled_client')
+      return `the service account ${this.config.clientEmail} is deleted or disabled: check it in the Google Cloud console (IAM → Service accounts)`;
     if (e.error === 'access_denied') return this.delegationFix();
     return undefined;
   }

@@ -54,7 +54,16 @@ export class M365Upstream extends OAuthUpstream<M365UpstreamConfig> {
       const certificate = new X509Certificate(c.certificate!);
       if (Date.parse(certificate.validTo) < Date.now()) {
         throw new TokenFailure(
-          tokenResult('m365', { status: 401, error: 'invalid_client', code: 'CertificateExpired', description: `the certificate in certificate_file expired on ${certificate.validTo} (checked before asking Microsoft)` }, this.certificateFix()),
+          tokenResult(
+            'm365',
+            {
+              status: 401,
+              error: 'invalid_client',
+              code: 'CertificateExpired',
+              description: `the certificate in certificate_file expired on ${certificate.validTo} (checked before asking Microsoft)`,
+            },
+            this.certificateFix(),
+          ),
         );
       }
       const now = Math.floor(Date.now() / 1000);
@@ -133,7 +142,13 @@ export class M365Upstream extends OAuthUpstream<M365UpstreamConfig> {
     if (code === 'ErrorSendAsDenied') {
       return `${mailbox} may only send with itself in From: make the message's From header ${mailbox} ([local] from = "${mailbox}" for local mail), or grant ${mailbox} Send As permission on the From address in the Exchange admin center`;
     }
-    if (code === 'ErrorInvalidUser' || code === 'MailboxNotEnabledForRESTAPI' || code === 'ResourceNotFound' || code === 'Request_ResourceNotFound' || (status === 404 && code !== 'OtherRecipientRefused')) {
+    if (
+      code === 'ErrorInvalidUser' ||
+      code === 'MailboxNotEnabledForRESTAPI' ||
+      code === 'ResourceNotFound' ||
+      code === 'Request_ResourceNotFound' ||
+      (status === 404 && code !== 'OtherRecipientRefused')
+    ) {
       return `${mailbox} is not a mailbox in tenant ${this.config.tenant} (or has no Exchange Online licence): set send_as (or mailbox_domains) to an existing mailbox`;
     }
     if (status === 403) return this.consentFix('Mail.Send');
@@ -177,7 +192,11 @@ export class M365Upstream extends OAuthUpstream<M365UpstreamConfig> {
     const started = performance.now();
     try {
       const response = await httpRequest(
-        { method: 'GET', url: apiUrl(this.config.endpoint, `/v1.0/users/${encodeURIComponent(mailbox)}?$select=id,mail,userPrincipalName`), headers: { authorization: `Bearer ${token.value}`, accept: 'application/json' } },
+        {
+          method: 'GET',
+          url: apiUrl(this.config.endpoint, `/v1.0/users/${encodeURIComponent(mailbox)}?$select=id,mail,userPrincipalName`),
+          headers: { authorization: `Bearer ${token.value}`, accept: 'application/json' },
+        },
         Math.min(this.config.timeout, 30_000),
       );
       if (response.status === 200) return { name, ok: true, durationMs: elapsed(started), detail: `exists (${str(field(parseJson(response.text), 'userPrincipalName')) ?? mailbox})` };

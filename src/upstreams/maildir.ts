@@ -64,7 +64,13 @@ export class MaildirUpstream implements Upstream {
       steps.push({ name: `writable ${this.dir}`, ok: true, durationMs: Math.round(performance.now() - started), detail: 'ok' });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-      steps.push({ name: `writable ${this.dir}`, ok: false, durationMs: Math.round(performance.now() - started), detail: (error as Error).message, failure: { kind: 'network', errorCode: code, message: (error as Error).message } });
+      steps.push({
+        name: `writable ${this.dir}`,
+        ok: false,
+        durationMs: Math.round(performance.now() - started),
+        detail: (error as Error).message,
+        failure: { kind: 'network', errorCode: code, message: (error as Error).message },
+      });
       return steps;
     }
     if (request.send) {
@@ -72,7 +78,9 @@ export class MaildirUpstream implements Upstream {
       const [first] = await this.send(request.send);
       const result = first!.result;
       const durationMs = Math.round(performance.now() - sendStarted);
-      steps.push(result.kind === 'accepted' ? { name: 'write message', ok: true, durationMs, detail: result.reply } : { name: 'write message', ok: false, durationMs, detail: 'failed', failure: result });
+      steps.push(
+        result.kind === 'accepted' ? { name: 'write message', ok: true, durationMs, detail: result.reply } : { name: 'write message', ok: false, durationMs, detail: 'failed', failure: result },
+      );
     }
     return steps;
   }

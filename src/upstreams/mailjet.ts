@@ -16,10 +16,29 @@ import type { OutboundMessage } from './types.js';
 const RULES: ProviderRules = {
   provider: 'Mailjet',
   reserved: new Set([
-    'sender', 'domainkey-status', 'received-spf', 'x-mailjet-prio', 'x-mailjet-debug', 'x-mj-customid', 'x-mj-eventpayload', 'x-mj-vars',
-    'x-mj-templateerrordeliver', 'x-mj-templateerrorreporting', 'x-mj-templatelanguage', 'x-mailjet-trackopen', 'x-mailjet-trackclick',
-    'x-mj-templateid', 'x-mj-workflowid', 'x-feedback-id', 'x-mailjet-segmentation', 'list-id', 'x-mj-mid', 'x-mj-errormessage',
-    'x-csa-complaints', 'x-mailjet-campaign', 'x-mj-statisticscontactslistid',
+    'sender',
+    'domainkey-status',
+    'received-spf',
+    'x-mailjet-prio',
+    'x-mailjet-debug',
+    'x-mj-customid',
+    'x-mj-eventpayload',
+    'x-mj-vars',
+    'x-mj-templateerrordeliver',
+    'x-mj-templateerrorreporting',
+    'x-mj-templatelanguage',
+    'x-mailjet-trackopen',
+    'x-mailjet-trackclick',
+    'x-mj-templateid',
+    'x-mj-workflowid',
+    'x-feedback-id',
+    'x-mailjet-segmentation',
+    'list-id',
+    'x-mj-mid',
+    'x-mj-errormessage',
+    'x-csa-complaints',
+    'x-mailjet-campaign',
+    'x-mj-statisticscontactslistid',
   ]),
   regenerated: new Set(['message-id', 'user-agent', 'x-mailer']),
   inlineImages: true,
@@ -87,7 +106,11 @@ export class MailjetUpstream extends RestUpstream<MailjetUpstreamConfig> {
       };
     }
     if (active.length === 0) {
-      return { detail: 'no active sender', problem: { errorCode: 'no-active-sender', text: 'no sender address or domain is validated (Active) on this account' }, advice: 'validate the sender address or domain in Mailjet (Account settings → Senders & domains) before sending' };
+      return {
+        detail: 'no active sender',
+        problem: { errorCode: 'no-active-sender', text: 'no sender address or domain is validated (Active) on this account' },
+        advice: 'validate the sender address or domain in Mailjet (Account settings → Senders & domains) before sending',
+      };
     }
     return { detail: `active senders: ${active.join(', ')}` };
   }

@@ -56,7 +56,7 @@ export class PostmarkUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected credentialCheck(): CredentialCheck {
     return {
       request: { method: 'GET', url: apiUrl(this.config.endpoint, '/server'), headers: this.auth() },
-      credentials: 'Postmark refused api_key (or api_key_file): it must be a Server API token (the server\'s API Tokens tab), not the Account token',
+      credentials: "Postmark refused api_key (or api_key_file): it must be a Server API token (the server's API Tokens tab), not the Account token",
     };
   }
 

@@ -111,7 +111,11 @@ export interface PeerCertificateSummary {
 function summarize(cert: PeerCertificate): PeerCertificateSummary | undefined {
   if (!cert || Object.keys(cert).length === 0) return undefined;
   const names = cert.subjectaltname ? cert.subjectaltname.split(/,\s*/) : cert.subject?.CN ? [`CN=${String(cert.subject.CN)}`] : [];
-  const issuer = cert.issuer ? Object.entries(cert.issuer).map(([k, v]) => `${k}=${String(v)}`).join(', ') : 'unknown';
+  const issuer = cert.issuer
+    ? Object.entries(cert.issuer)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(', ')
+    : 'unknown';
   return { names, issuer, validTo: cert.valid_to };
 }
 

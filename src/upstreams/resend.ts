@@ -82,7 +82,8 @@ export class ResendUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
       };
     }
     const pending = all.filter((d) => d.status !== 'verified');
-    if (pending.length) return { detail, warning: `not verified yet: ${pending.map((d) => d.name).join(', ')} — mail from these domains is refused until their DNS records are published and verified in Resend` };
+    if (pending.length)
+      return { detail, warning: `not verified yet: ${pending.map((d) => d.name).join(', ')} — mail from these domains is refused until their DNS records are published and verified in Resend` };
     return { detail };
   }
 

@@ -77,7 +77,8 @@ export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected credentialCheck(): CredentialCheck {
     return {
       request: { method: 'GET', url: apiUrl(this.config.endpoint, '/v3/scopes'), headers: this.auth() },
-      credentials: 'SendGrid refused api_key (or api_key_file): create a key with "Mail Send" access under Settings → API Keys; a key of an EU-regional subuser needs endpoint = "https://api.eu.sendgrid.com"',
+      credentials:
+        'SendGrid refused api_key (or api_key_file): create a key with "Mail Send" access under Settings → API Keys; a key of an EU-regional subuser needs endpoint = "https://api.eu.sendgrid.com"',
     };
   }
 
@@ -87,7 +88,11 @@ export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     const scopes = field(parseJson(response.text), 'scopes');
     if (!Array.isArray(scopes)) return { detail: 'credentials accepted' };
     if (!scopes.includes('mail.send')) {
-      return { detail: `${scopes.length} scopes`, problem: { errorCode: 'mail.send', text: 'the API key lacks the mail.send permission' }, advice: 'give the key "Mail Send" access (Settings → API Keys), or use a key that has it' };
+      return {
+        detail: `${scopes.length} scopes`,
+        problem: { errorCode: 'mail.send', text: 'the API key lacks the mail.send permission' },
+        advice: 'give the key "Mail Send" access (Settings → API Keys), or use a key that has it',
+      };
     }
     return { detail: `key has mail.send (${scopes.length} scopes)` };
   }
@@ -102,7 +107,10 @@ export class SendgridUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     const first = errors[0] as unknown;
     return {
       errorCode: str(field(first, 'field')) ?? undefined,
-      text: errors.map((e: unknown) => str(field(e, 'message')) ?? '').filter(Boolean).join('; '),
+      text: errors
+        .map((e: unknown) => str(field(e, 'message')) ?? '')
+        .filter(Boolean)
+        .join('; '),
     };
   }
 

@@ -37,7 +37,10 @@ export function longLine(raw: Buffer): { line: number; octets: number } | undefi
 
 /** The first address header (From, To, Cc, Reply-To, Sender) whose address has non-ASCII after the "@". */
 export function nonAsciiAddressHeader(raw: Buffer): string | undefined {
-  const head = raw.subarray(0, headerEnd(raw)).toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
+  const head = raw
+    .subarray(0, headerEnd(raw))
+    .toString('utf8')
+    .replace(/\r?\n(?=[ \t])/g, '');
   for (const line of head.split(/\r?\n/)) {
     const name = /^(from|to|cc|bcc|reply-to|sender):/i.exec(line)?.[1];
     if (name && /@[^\s<>,;"]*[^\x00-\x7f]/.test(line)) return name;

@@ -51,7 +51,10 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
       const xoauth2 = new XOAuth2({ user: oauth.user, accessToken: token.value, expires: token.expiresAt });
       const auth = await timed(
         `auth XOAUTH2 as ${oauth.user}`,
-        () => new Promise<string>((resolve, reject) => connection.login({ user: oauth.user, oauth2: xoauth2, method: 'XOAUTH2' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),
+        () =>
+          new Promise<string>((resolve, reject) =>
+            connection.login({ user: oauth.user, oauth2: xoauth2, method: 'XOAUTH2' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim()))),
+          ),
         (error) => resultOfError(error),
       );
       steps.push(auth);
@@ -59,7 +62,10 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
     } else if (config.username !== undefined) {
       const auth = await timed(
         `auth as ${config.username}`,
-        () => new Promise<string>((resolve, reject) => connection.login({ user: config.username!, pass: config.password ?? '' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim())))),
+        () =>
+          new Promise<string>((resolve, reject) =>
+            connection.login({ user: config.username!, pass: config.password ?? '' }, (error) => (error ? reject(error) : resolve(String(connection.lastServerResponse || 'authenticated').trim()))),
+          ),
         (error) => resultOfError(error),
       );
       steps.push(auth);

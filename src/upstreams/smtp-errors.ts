@@ -73,7 +73,6 @@ export function connectionOptions(config: SmtpUpstreamConfig, hostname: string) 
   };
 }
 
-
 /**
  * SASL XOAUTH2 instead of a password (the m365 and gmail upstreams' SMTP path): the mailbox to
  * authenticate as and where its access token comes from. `renew` is true when the server refused

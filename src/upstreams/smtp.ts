@@ -64,7 +64,10 @@ export class SmtpUpstream implements Upstream {
     this.transport = nodemailer.createTransport(options);
     if (oauth) {
       this.transport.set('oauth2_provision_cb', (_user: string, renew: boolean, callback: (error: Error | null, token?: string, expires?: number) => void) => {
-        oauth.token(renew).then((token) => callback(null, token.value, token.expiresAt), (error: Error) => callback(error));
+        oauth.token(renew).then(
+          (token) => callback(null, token.value, token.expiresAt),
+          (error: Error) => callback(error),
+        );
       });
     }
   }
@@ -99,14 +102,7 @@ export class SmtpUpstream implements Upstream {
     return this.perRecipient(recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response, dsnPassedOn);
   }
 
-  private perRecipient(
-    recipients: string[],
-    accepted: string[],
-    rejected: NodemailerError[],
-    fallback: NodemailerError | undefined,
-    response = '',
-    dsnPassedOn = false,
-  ): RecipientResult[] {
+  private perRecipient(recipients: string[], accepted: string[], rejected: NodemailerError[], fallback: NodemailerError | undefined, response = '', dsnPassedOn = false): RecipientResult[] {
     const acceptedSet = new Set(accepted.map((a) => a.toLowerCase()));
     const providerMessageId = /(?:queued as|Ok:?|id=?)\s*<?([^\s<>]+)>?\s*$/i.exec(response)?.[1];
     return recipients.map((recipient) => {

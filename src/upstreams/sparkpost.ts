@@ -43,7 +43,7 @@ export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     try {
       rfc822 = utf8.decode(outboundRaw(message));
     } catch {
-      return { unsupported: 'the message contains 8-bit bytes that are not UTF-8, which SparkPost\'s JSON email_rfc822 cannot carry unchanged' };
+      return { unsupported: "the message contains 8-bit bytes that are not UTF-8, which SparkPost's JSON email_rfc822 cannot carry unchanged" };
     }
     const hazard = await substitutionHazard(rfc822);
     if (hazard) return { unsupported: `"{{" in ${hazard}: SparkPost would treat it as template substitution and change the message` };
@@ -83,7 +83,11 @@ export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     if (verdict.problem) return verdict;
     const status = str(field(field(parseJson(response.text), 'results'), 'status'));
     if (status !== undefined && status !== 'active') {
-      return { detail: `account ${status}`, problem: { errorCode: status, text: `the SparkPost account is ${status}` }, advice: 'the account cannot send until SparkPost re-activates it: see the account page or contact their support' };
+      return {
+        detail: `account ${status}`,
+        problem: { errorCode: status, text: `the SparkPost account is ${status}` },
+        advice: 'the account cannot send until SparkPost re-activates it: see the account page or contact their support',
+      };
     }
     return { detail: `account ${status ?? 'found'}` };
   }
@@ -97,7 +101,12 @@ export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
     const accepted = field(results, 'total_accepted_recipients');
     if (accepted !== 0) return undefined;
     const errors = field(results, 'rcpt_to_errors');
-    const why = Array.isArray(errors) ? (errors as unknown[]).map((e) => [str(field(e, 'message')), str(field(e, 'description'))].filter(Boolean).join(': ')).filter(Boolean).join('; ') : '';
+    const why = Array.isArray(errors)
+      ? (errors as unknown[])
+          .map((e) => [str(field(e, 'message')), str(field(e, 'description'))].filter(Boolean).join(': '))
+          .filter(Boolean)
+          .join('; ')
+      : '';
     return { errorCode: 'rejected', text: `SparkPost rejected the recipient${why ? `: ${why}` : ` (${str(field(results, 'total_rejected_recipients')) ?? '?'} rejected)`}` };
   }
 

@@ -25,7 +25,9 @@ export const brevoError = (status: number, code: string, message: string): Reply
 
 // Brevo's documented allow-list, copied from its reference independently of src/upstreams/brevo.ts.
 const EXTENSIONS = new Set(
-  'xlsx,xls,ods,docx,docm,doc,csv,pdf,txt,gif,jpg,jpeg,png,tif,tiff,rtf,bmp,cgm,css,shtml,html,htm,zip,xml,ppt,pptx,tar,ez,ics,mobi,msg,pub,eps,odt,mp3,m4a,m4v,wma,ogg,flac,wav,aif,aifc,aiff,mp4,mov,avi,mkv,mpeg,mpg,wmv,pkpass,xlsm'.split(','),
+  'xlsx,xls,ods,docx,docm,doc,csv,pdf,txt,gif,jpg,jpeg,png,tif,tiff,rtf,bmp,cgm,css,shtml,html,htm,zip,xml,ppt,pptx,tar,ez,ics,mobi,msg,pub,eps,odt,mp3,m4a,m4v,wma,ogg,flac,wav,aif,aifc,aiff,mp4,mov,avi,mkv,mpeg,mpg,wmv,pkpass,xlsm'.split(
+    ',',
+  ),
 );
 
 const FIELDS = ['sender', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'htmlContent', 'textContent', 'attachment', 'headers', 'templateId', 'params', 'messageVersions', 'tags', 'scheduledAt', 'batchId'];
@@ -64,7 +66,18 @@ export async function startBrevoFake(apiKey: string, now: () => number = Date.no
     if (route !== 'POST /v3/smtp/email' && route !== 'GET /v3/account') return brevoError(404, 'not_found', 'Invalid route');
     if (header(request, 'api-key') !== apiKey) return brevoError(401, 'unauthorized', 'Key not found');
     if (route === 'GET /v3/account') {
-      return { status: 200, body: { email: 'ops@example.org', firstName: 'Ops', lastName: 'Team', companyName: 'Example', address: {}, plan: [{ type: 'free', credits: 300, creditsType: 'sendLimit' }], relay: { enabled: true, data: { userName: 'ops@example.org', relay: 'smtp-relay.brevo.com', port: 587 } } } };
+      return {
+        status: 200,
+        body: {
+          email: 'ops@example.org',
+          firstName: 'Ops',
+          lastName: 'Team',
+          companyName: 'Example',
+          address: {},
+          plan: [{ type: 'free', credits: 300, creditsType: 'sendLimit' }],
+          relay: { enabled: true, data: { userName: 'ops@example.org', relay: 'smtp-relay.brevo.com', port: 587 } },
+        },
+      };
     }
     if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return brevoError(415, 'invalid_parameter', 'Content-Type must be application/json');
     const body = parseJsonBody(request);
@@ -74,13 +87,18 @@ export async function startBrevoFake(apiKey: string, now: () => number = Date.no
     if (!isObject(body.sender) || unknownKey(body.sender, ['email', 'name', 'id']) || typeof body.sender.email !== 'string' || !EMAIL.test(body.sender.email)) {
       return brevoError(400, 'invalid_parameter', 'valid sender email required');
     }
-    for (const [field, required] of [['to', true], ['cc', false], ['bcc', false]] as const) {
+    for (const [field, required] of [
+      ['to', true],
+      ['cc', false],
+      ['bcc', false],
+    ] as const) {
       const problem = checkPeople(body[field], field, required);
       if (problem) return problem;
     }
     const total = ['to', 'cc', 'bcc'].reduce((n, f) => n + (Array.isArray(body[f]) ? (body[f] as unknown[]).length : 0), 0);
     if (total > 99) return brevoError(400, 'invalid_parameter', 'Maximum 99 recipients are allowed per message');
-    if (body.replyTo !== undefined && (!isObject(body.replyTo) || typeof body.replyTo.email !== 'string' || !EMAIL.test(body.replyTo.email))) return brevoError(400, 'invalid_parameter', 'replyTo email is not valid');
+    if (body.replyTo !== undefined && (!isObject(body.replyTo) || typeof body.replyTo.email !== 'string' || !EMAIL.test(body.replyTo.email)))
+      return brevoError(400, 'invalid_parameter', 'replyTo email is not valid');
     if (typeof body.subject !== 'string' || body.subject === '') return brevoError(400, 'missing_parameter', 'subject is missing');
     if (typeof body.htmlContent !== 'string' || body.htmlContent === '') return brevoError(400, 'missing_parameter', 'htmlContent is missing');
     if (body.textContent !== undefined && typeof body.textContent !== 'string') return brevoError(400, 'invalid_parameter', 'textContent is not valid');
@@ -95,7 +113,8 @@ export async function startBrevoFake(apiKey: string, now: () => number = Date.no
         if (!EXTENSIONS.has(ext)) return brevoError(400, 'invalid_parameter', `Unsupported file extension: ${ext}`);
       }
     }
-    if (body.headers !== undefined && (!isObject(body.headers) || Object.values(body.headers).some((v) => typeof v !== 'string'))) return brevoError(400, 'invalid_parameter', 'headers must be an object of strings');
+    if (body.headers !== undefined && (!isObject(body.headers) || Object.values(body.headers).some((v) => typeof v !== 'string')))
+      return brevoError(400, 'invalid_parameter', 'headers must be an object of strings');
     const headers = (body.headers ?? {}) as Record<string, string>;
     const key = headers.idempotencyKey ?? headers['Idempotency-Key'];
     if (key !== undefined && !UUID.test(key)) return brevoError(400, 'invalid_parameter', 'idempotencyKey must be a valid UUID');

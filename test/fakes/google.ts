@@ -137,7 +137,8 @@ function sendMessage(fake: GoogleFake, request: Received, userId: string, query:
   const user = userId === 'me' ? token.sub : userId.toLowerCase();
   if (user !== token.sub) return apiError(403, 'forbidden', `Delegation denied for ${token.sub}`, 'PERMISSION_DENIED');
   if (query.get('uploadType') !== 'media') return apiError(400, 'invalidArgument', "'raw' RFC822 payload message string or uploading message via /upload/* URL required", 'INVALID_ARGUMENT');
-  if (!/^message\/rfc822\b/.test(header(request, 'content-type') ?? '')) return apiError(400, 'badContent', `Media type '${header(request, 'content-type') ?? ''}' is not supported. Valid media types: [message/*]`, 'INVALID_ARGUMENT');
+  if (!/^message\/rfc822\b/.test(header(request, 'content-type') ?? ''))
+    return apiError(400, 'badContent', `Media type '${header(request, 'content-type') ?? ''}' is not supported. Valid media types: [message/*]`, 'INVALID_ARGUMENT');
   if (request.body.length > 35 * 1024 * 1024) return apiError(413, 'uploadTooLarge', 'Media upload too large.', 'INVALID_ARGUMENT');
   const recipients = headerRecipients(request.body);
   if (recipients.length === 0) return apiError(400, 'invalidArgument', 'Recipient address required', 'INVALID_ARGUMENT');

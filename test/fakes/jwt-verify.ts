@@ -34,7 +34,10 @@ export function formOf(body: Buffer): URLSearchParams {
 /** To/Cc/Bcc addresses of a MIME message (lower case): where both APIs take the recipients from. */
 export function headerRecipients(raw: Buffer): string[] {
   const end = raw.indexOf('\r\n\r\n');
-  const header = raw.subarray(0, end === -1 ? raw.length : end).toString('latin1').replace(/\r\n[ \t]/g, ' ');
+  const header = raw
+    .subarray(0, end === -1 ? raw.length : end)
+    .toString('latin1')
+    .replace(/\r\n[ \t]/g, ' ');
   const out: string[] = [];
   for (const line of header.split('\r\n')) {
     const m = /^(to|cc|bcc):(.*)$/i.exec(line);
@@ -45,7 +48,10 @@ export function headerRecipients(raw: Buffer): string[] {
 
 export function headerValue(raw: Buffer, name: string): string | undefined {
   const end = raw.indexOf('\r\n\r\n');
-  const header = raw.subarray(0, end === -1 ? raw.length : end).toString('latin1').replace(/\r\n[ \t]/g, ' ');
+  const header = raw
+    .subarray(0, end === -1 ? raw.length : end)
+    .toString('latin1')
+    .replace(/\r\n[ \t]/g, ' ');
   const line = header.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
   return line?.slice(name.length + 1).trim();
 }

@@ -46,7 +46,10 @@ export async function startMailgunFake(apiKey: string, domain: string, account: 
     if (request.method === 'GET' && lookup) {
       if (header(request, 'authorization') !== 'Basic ' + Buffer.from(`api:${apiKey}`).toString('base64')) return { status: 401, body: 'Forbidden' };
       if (decodeURIComponent(lookup[1]!) !== domain) return err(404, 'Domain not found');
-      return { status: 200, body: { domain: { name: domain, state: account.state ?? 'active', type: 'custom', spam_action: 'disabled', wildcard: false }, receiving_dns_records: [], sending_dns_records: [] } };
+      return {
+        status: 200,
+        body: { domain: { name: domain, state: account.state ?? 'active', type: 'custom', spam_action: 'disabled', wildcard: false }, receiving_dns_records: [], sending_dns_records: [] },
+      };
     }
     const match = /^\/v3\/([^/]+)\/messages\.mime$/.exec(request.path);
     if (request.method !== 'POST' || !match) return { status: 404, body: '404 page not found' };

@@ -25,16 +25,71 @@ const messageError = (status: number, code: string, message: string, related: st
 });
 
 const MESSAGE = [
-  'From', 'Sender', 'To', 'Cc', 'Bcc', 'ReplyTo', 'Subject', 'TextPart', 'HTMLPart', 'TemplateID', 'TemplateLanguage', 'TemplateErrorReporting',
-  'TemplateErrorDeliver', 'Attachments', 'InlinedAttachments', 'Priority', 'CustomCampaign', 'DeduplicateCampaign', 'TrackOpens', 'TrackClicks',
-  'CustomID', 'EventPayload', 'MonitoringCategory', 'URLTags', 'Headers', 'Variables',
+  'From',
+  'Sender',
+  'To',
+  'Cc',
+  'Bcc',
+  'ReplyTo',
+  'Subject',
+  'TextPart',
+  'HTMLPart',
+  'TemplateID',
+  'TemplateLanguage',
+  'TemplateErrorReporting',
+  'TemplateErrorDeliver',
+  'Attachments',
+  'InlinedAttachments',
+  'Priority',
+  'CustomCampaign',
+  'DeduplicateCampaign',
+  'TrackOpens',
+  'TrackClicks',
+  'CustomID',
+  'EventPayload',
+  'MonitoringCategory',
+  'URLTags',
+  'Headers',
+  'Variables',
 ];
 const FORBIDDEN_HEADERS = [
-  'from', 'sender', 'subject', 'to', 'cc', 'bcc', 'return-path', 'delivered-to', 'dkim-signature', 'domainkey-status', 'received-spf',
-  'authentication-results', 'received', 'x-mailjet-prio', 'x-mailjet-debug', 'user-agent', 'x-mailer', 'x-mj-customid', 'x-mj-eventpayload',
-  'x-mj-vars', 'x-mj-templateerrordeliver', 'x-mj-templateerrorreporting', 'x-mj-templatelanguage', 'x-mailjet-trackopen', 'x-mailjet-trackclick',
-  'x-mj-templateid', 'x-mj-workflowid', 'x-feedback-id', 'x-mailjet-segmentation', 'list-id', 'x-mj-mid', 'x-mj-errormessage', 'date',
-  'x-csa-complaints', 'message-id', 'x-mailjet-campaign', 'x-mj-statisticscontactslistid',
+  'from',
+  'sender',
+  'subject',
+  'to',
+  'cc',
+  'bcc',
+  'return-path',
+  'delivered-to',
+  'dkim-signature',
+  'domainkey-status',
+  'received-spf',
+  'authentication-results',
+  'received',
+  'x-mailjet-prio',
+  'x-mailjet-debug',
+  'user-agent',
+  'x-mailer',
+  'x-mj-customid',
+  'x-mj-eventpayload',
+  'x-mj-vars',
+  'x-mj-templateerrordeliver',
+  'x-mj-templateerrorreporting',
+  'x-mj-templatelanguage',
+  'x-mailjet-trackopen',
+  'x-mailjet-trackclick',
+  'x-mj-templateid',
+  'x-mj-workflowid',
+  'x-feedback-id',
+  'x-mailjet-segmentation',
+  'list-id',
+  'x-mj-mid',
+  'x-mj-errormessage',
+  'date',
+  'x-csa-complaints',
+  'message-id',
+  'x-mailjet-campaign',
+  'x-mj-statisticscontactslistid',
 ];
 
 const isContact = (c: unknown) => isObject(c) && !unknownKey(c, ['Email', 'Name']) && typeof c.Email === 'string' && EMAIL.test(c.Email);
@@ -51,7 +106,16 @@ export async function startMailjetFake(apiKey: string, secretKey: string, option
       return mailjetGlobalError(401, 'mj-0015', 'API key authentication/authorization failure. You may be unauthorized to access the API or your API key may be expired.');
     }
     if (route === 'GET /v3/REST/sender') {
-      const senders = (options.senders ?? [{ Email: 'alice@example.org', Status: 'Active' }]).map((s, i) => ({ ID: i + 1, Name: '', EmailType: 'transactional', IsDefaultSender: i === 0, CreatedAt: '2026-01-01T00:00:00Z', DNSID: 1, Filename: '', ...s }));
+      const senders = (options.senders ?? [{ Email: 'alice@example.org', Status: 'Active' }]).map((s, i) => ({
+        ID: i + 1,
+        Name: '',
+        EmailType: 'transactional',
+        IsDefaultSender: i === 0,
+        CreatedAt: '2026-01-01T00:00:00Z',
+        DNSID: 1,
+        Filename: '',
+        ...s,
+      }));
       return { status: 200, body: { Count: senders.length, Data: senders, Total: senders.length } };
     }
     const body = parseJsonBody(request);
@@ -79,13 +143,15 @@ export async function startMailjetFake(apiKey: string, secretKey: string, option
     if (count > 50) return messageError(400, 'send-0015', 'Too many recipients: at most 50 per message.', ['To']);
     if (m.ReplyTo !== undefined && !isContact(m.ReplyTo)) return messageError(400, 'mj-0013', 'ReplyTo is an invalid email address.', ['ReplyTo']);
     if (typeof m.Subject === 'string' && m.Subject.length > 255) return messageError(400, 'mj-0006', 'Value too long: Subject', ['Subject']);
-    if (m.TextPart === undefined && m.HTMLPart === undefined && m.TemplateID === undefined) return messageError(400, 'send-0003', 'At least "HTMLPart", "TextPart" or "TemplateID" must be provided.', []);
+    if (m.TextPart === undefined && m.HTMLPart === undefined && m.TemplateID === undefined)
+      return messageError(400, 'send-0003', 'At least "HTMLPart", "TextPart" or "TemplateID" must be provided.', []);
     for (const list of ['Attachments', 'InlinedAttachments']) {
       if (m[list] === undefined) continue;
       if (!Array.isArray(m[list])) return messageError(400, 'mj-0004', 'Type mismatch.', [list]);
       for (const [i, a] of (m[list] as unknown[]).entries()) {
         const allowed = list === 'Attachments' ? ['ContentType', 'Filename', 'Base64Content'] : ['ContentType', 'Filename', 'Base64Content', 'ContentID'];
-        if (!isObject(a) || unknownKey(a, allowed) || typeof a.ContentType !== 'string' || typeof a.Filename !== 'string') return messageError(400, 'mj-0003', 'Missing mandatory property.', [`${list}[${i}]`]);
+        if (!isObject(a) || unknownKey(a, allowed) || typeof a.ContentType !== 'string' || typeof a.Filename !== 'string')
+          return messageError(400, 'mj-0003', 'Missing mandatory property.', [`${list}[${i}]`]);
         if (!isBase64(a.Base64Content)) return messageError(400, 'mj-0005', 'Invalid value: Base64Content is not base64.', [`${list}[${i}].Base64Content`]);
       }
     }

@@ -134,15 +134,32 @@ function tokenEndpoint(fake: MicrosoftFake, request: Received): Reply {
   if (tenant !== fake.tenant) return aadError(400, 'invalid_request', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
   if (form.get('grant_type') !== 'client_credentials') return aadError(400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
   if (form.get('client_id') !== fake.clientId) {
-    return aadError(400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory '${fake.tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`);
+    return aadError(
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${form.get('client_id')}' was not found in the directory '${fake.tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`,
+    );
   }
   const scope = form.get('scope') ?? '';
-  if (scope !== GRAPH_SCOPE && scope !== EXCHANGE_SCOPE) return aadError(400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+  if (scope !== GRAPH_SCOPE && scope !== EXCHANGE_SCOPE)
+    return aadError(
+      400,
+      'invalid_scope',
+      1002012,
+      `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+    );
   const secret = form.get('client_secret');
   const assertion = form.get('client_assertion');
   if (secret !== null && assertion !== null) return aadError(400, 'invalid_request', 50027, 'Only one client credential may be presented.');
   if (secret !== null) {
-    if (secret !== fake.secret) return aadError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.');
+    if (secret !== fake.secret)
+      return aadError(
+        401,
+        'invalid_client',
+        7000215,
+        'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.',
+      );
   } else if (assertion !== null) {
     const problem = assertionProblem(fake, form.get('client_assertion_type'), assertion);
     if (problem) return problem;
@@ -151,7 +168,13 @@ function tokenEndpoint(fake: MicrosoftFake, request: Received): Reply {
   }
   const roles = fake.roles[scope] ?? [];
   const expiresAt = Date.now() + fake.tokenLifetime * 1000;
-  const claims: Record<string, unknown> = { aud: scope.replace('/.default', ''), iss: `https://sts.windows.net/${fake.tenant}/`, appid: fake.clientId, exp: Math.floor(expiresAt / 1000), jti: randomUUID() };
+  const claims: Record<string, unknown> = {
+    aud: scope.replace('/.default', ''),
+    iss: `https://sts.windows.net/${fake.tenant}/`,
+    appid: fake.clientId,
+    exp: Math.floor(expiresAt / 1000),
+    jti: randomUUID(),
+  };
   if (roles.length > 0) claims.roles = roles; // an app without consent gets a token without roles
   const value = `${Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'RS256' })).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${randomUUID().replace(/-/g, '')}`;
   fake.tokens.push({ value, scope, roles, expiresAt });
@@ -169,11 +192,12 @@ function assertionProblem(fake: MicrosoftFake, type: string | null, assertion: s
   const { header: h, claims: c } = jwt;
   const keyMatches = (h.alg === 'PS256' && h['x5t#S256'] === s256) || (h.alg === 'RS256' && (h.x5t === sha1 || h['x5t#S256'] === s256));
   if (h.typ !== 'JWT' || !keyMatches) return aadError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The key was not found.]');
-  if (!verifyJwt(jwt, cert.publicKey)) return aadError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value.]');
+  if (!verifyJwt(jwt, cert.publicKey))
+    return aadError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value.]');
   if (Date.parse(cert.validTo) < Date.now()) return aadError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature. [Reason - The key used is expired.]');
   const now = Date.now() / 1000;
   if (c.aud !== fake.tokenUrl) return aadError(401, 'invalid_client', 700212, `No matching federated identity record found for presented assertion audience '${String(c.aud)}'.`);
-  if (c.iss !== fake.clientId || c.sub !== fake.clientId) return aadError(401, 'invalid_client', 700021, 'Client assertion application identifier doesn\'t match \'client_id\' parameter.');
+  if (c.iss !== fake.clientId || c.sub !== fake.clientId) return aadError(401, 'invalid_client', 700021, "Client assertion application identifier doesn't match 'client_id' parameter.");
   if (typeof c.jti !== 'string' || !c.jti) return aadError(401, 'invalid_client', 700023, 'Client assertion jti is missing.');
   if (typeof c.exp !== 'number' || c.exp < now) return aadError(401, 'invalid_client', 700024, 'Client assertion is not within its valid time range.');
   if (typeof c.nbf === 'number' && c.nbf > now + 300) return aadError(401, 'invalid_client', 700024, 'Client assertion is not within its valid time range.');
@@ -197,19 +221,29 @@ function sendMail(fake: MicrosoftFake, request: Received, mailbox: string, contr
   if (!token.roles.includes('Mail.Send')) return graphError(403, 'ErrorAccessDenied', 'Access is denied. Check credentials and try again.');
   if (request.body.length > 4 * 1024 * 1024) return graphError(413, 'RequestEntityTooLarge', 'The request is larger than 4 MB.');
   if (!fake.mailboxes.has(mailbox.toLowerCase())) return graphError(404, 'ErrorInvalidUser', `The requested user '${mailbox}' is invalid.`);
-  if (!/^text\/plain\b/.test(header(request, 'content-type') ?? '')) return graphError(400, 'RequestBodyRead', 'Cannot read the request body: a MIME message must be sent with Content-Type: text/plain.');
+  if (!/^text\/plain\b/.test(header(request, 'content-type') ?? ''))
+    return graphError(400, 'RequestBodyRead', 'Cannot read the request body: a MIME message must be sent with Content-Type: text/plain.');
   const text = request.body.toString('latin1');
   if (!isBase64(text)) return graphError(400, 'ErrorMimeContentInvalidBase64String', 'Invalid base64 string for MIME content.');
   const mime = Buffer.from(text, 'base64');
   const from = /<([^>]+)>|([^\s<>]+@[^\s<>]+)/.exec(headerValue(mime, 'From') ?? '');
   const fromAddress = (from?.[1] ?? from?.[2] ?? '').toLowerCase();
   if (fromAddress && fromAddress !== mailbox.toLowerCase() && !(fake.sendAs.get(mailbox.toLowerCase()) ?? []).includes(fromAddress)) {
-    return graphError(403, 'ErrorSendAsDenied', 'The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account., Cannot submit message.');
+    return graphError(
+      403,
+      'ErrorSendAsDenied',
+      'The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account., Cannot submit message.',
+    );
   }
   const recipients = headerRecipients(mime);
   if (recipients.length === 0) return graphError(400, 'ErrorInvalidRecipients', "At least one recipient is not valid., A message can't be sent because it contains no recipients.");
   const invalid = recipients.find((r) => fake.invalidRecipients.has(r));
-  if (invalid) return graphError(400, 'ErrorInvalidRecipients', `At least one recipient is not valid., Recipient '${invalid}' is not resolved. All recipients must be resolved before a message can be submitted.`);
+  if (invalid)
+    return graphError(
+      400,
+      'ErrorInvalidRecipients',
+      `At least one recipient is not valid., Recipient '${invalid}' is not resolved. All recipients must be resolved before a message can be submitted.`,
+    );
   return control.accept(request, { mailbox, mime, recipients }, () => ({ status: 202, body: '' }));
 }
 

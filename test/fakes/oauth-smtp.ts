@@ -67,7 +67,12 @@ export async function startOAuthSmtp(options: { style: 'exchange' | 'gmail'; sco
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        messages.push({ user: String(session.user), sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', recipients: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        messages.push({
+          user: String(session.user),
+          sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          recipients: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+        });
         for (const wake of waiters.splice(0)) wake();
         callback(null, `2.0.0 OK <${messages.length}@fake> [Hostname=fake.prod.outlook.com]`);
       });

@@ -27,7 +27,10 @@ const FIELDS = ['From', 'To', 'Cc', 'Bcc', 'Subject', 'Tag', 'HtmlBody', 'TextBo
 
 function addressList(value: unknown): string[] | undefined {
   if (typeof value !== 'string') return undefined;
-  const parts = value.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/).map((s) => s.trim()).filter(Boolean);
+  const parts = value
+    .split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
   const out = parts.map(addressOf);
   return out.every((a): a is string => a !== undefined) ? out : undefined;
 }
@@ -40,7 +43,8 @@ export async function startPostmarkFake(token: string, options: { streams?: stri
     const route = `${request.method} ${request.path}`;
     if (route !== 'POST /email' && route !== 'GET /server') return { status: 404, body: '' };
     const given = header(request, 'x-postmark-server-token');
-    if (given === undefined) return err(401, 10, 'No Account or Server API tokens were supplied in the HTTP headers. Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.');
+    if (given === undefined)
+      return err(401, 10, 'No Account or Server API tokens were supplied in the HTTP headers. Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.');
     if (given !== token) return err(401, 10, 'The Server Token you provided in the X-Postmark-Server-Token request header was invalid. Please verify that you are using a valid token.');
     if (!/application\/json/.test(header(request, 'accept') ?? '')) return err(422, 409, 'JSON request required: the Accept header must be application/json.');
     if (route === 'GET /server') return { status: 200, body: { ID: 1, Name: 'fake server', ApiTokens: [token], Color: 'blue', SmtpApiActivated: true, RawEmailEnabled: false, DeliveryType: 'Live' } };
@@ -76,11 +80,16 @@ export async function startPostmarkFake(token: string, options: { streams?: stri
       }
     }
     const stream = body.MessageStream;
-    if (stream !== undefined && !(typeof stream === 'string' && streams.includes(stream))) return err(422, 1235, `The message stream '${JSON.stringify(stream).replace(/^"|"$/g, '')}' was not found on this server.`);
+    if (stream !== undefined && !(typeof stream === 'string' && streams.includes(stream)))
+      return err(422, 1235, `The message stream '${JSON.stringify(stream).replace(/^"|"$/g, '')}' was not found on this server.`);
     const everyone = [...to, ...cc, ...bcc].map((a) => a.toLowerCase());
     const suppressed = everyone.filter((a) => inactive.has(a));
     if (suppressed.length === everyone.length) {
-      return err(422, 406, `You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: ${suppressed.join(', ')}. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.`);
+      return err(
+        422,
+        406,
+        `You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: ${suppressed.join(', ')}. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.`,
+      );
     }
     const message = suppressed.length ? `Message OK, but will not deliver to these inactive addresses: ${suppressed.join(', ')}.` : 'OK';
     const reply = control.accept(request, body, (id) => ({ status: 200, body: { To: body.To, SubmittedAt: new Date().toISOString(), MessageID: id, ErrorCode: 0, Message: message } }));

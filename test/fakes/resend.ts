@@ -35,7 +35,14 @@ export function startResendFake(apiKey: string, options: { sendOnlyKey?: string;
     if (route === 'GET /domains') {
       if (sendOnly) return err(401, 'restricted_api_key', 'This API key is restricted to only send emails.');
       const domains = options.domains ?? [{ name: 'example.org', status: 'verified' }];
-      return { status: 200, body: { object: 'list', has_more: false, data: domains.map((d, i) => ({ id: `d91cd9bd-1176-453e-8fc1-35364d38020${i}`, name: d.name, status: d.status, region: 'us-east-1', created_at: '2026-01-01T00:00:00.000Z' })) } };
+      return {
+        status: 200,
+        body: {
+          object: 'list',
+          has_more: false,
+          data: domains.map((d, i) => ({ id: `d91cd9bd-1176-453e-8fc1-35364d38020${i}`, name: d.name, status: d.status, region: 'us-east-1', created_at: '2026-01-01T00:00:00.000Z' })),
+        },
+      };
     }
     const key = header(request, 'idempotency-key');
     if (key !== undefined && (key.length < 1 || key.length > 256)) return err(400, 'invalid_idempotency_key', 'The key must be between 1-256 chars.');
@@ -49,7 +56,8 @@ export function startResendFake(apiKey: string, options: { sendOnlyKey?: string;
     for (const required of ['from', 'to', 'subject']) {
       if (body[required] === undefined || body[required] === '') return err(422, 'missing_required_field', `Missing \`${required}\` field.`);
     }
-    if (typeof body.from !== 'string' || addressOf(body.from) === undefined) return err(422, 'invalid_from_address', 'Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.');
+    if (typeof body.from !== 'string' || addressOf(body.from) === undefined)
+      return err(422, 'invalid_from_address', 'Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.');
     for (const field of ['to', 'cc', 'bcc', 'reply_to']) {
       if (body[field] === undefined) continue;
       const addresses = list(body[field]);
@@ -61,7 +69,8 @@ export function startResendFake(apiKey: string, options: { sendOnlyKey?: string;
     if (body.attachments !== undefined) {
       if (!Array.isArray(body.attachments)) return err(422, 'invalid_attachment', 'Invalid `attachments` field.');
       for (const a of body.attachments as unknown[]) {
-        if (!isObject(a) || unknownKey(a, ['content', 'filename', 'path', 'content_type', 'content_id']) || typeof a.filename !== 'string') return err(422, 'invalid_attachment', 'Attachment must have a filename and content or path.');
+        if (!isObject(a) || unknownKey(a, ['content', 'filename', 'path', 'content_type', 'content_id']) || typeof a.filename !== 'string')
+          return err(422, 'invalid_attachment', 'Attachment must have a filename and content or path.');
         if (a.path === undefined && !isBase64(a.content)) return err(422, 'invalid_attachment', 'Attachment content must be base64.');
       }
     }

@@ -19,7 +19,25 @@ export interface SendgridFake extends Fake<Json> {
 
 const err = (status: number, message: string, field: string | null = null): Reply => ({ status, body: { errors: [{ message, field, help: null }] } });
 
-const TOP = ['personalizations', 'from', 'reply_to', 'reply_to_list', 'subject', 'content', 'attachments', 'template_id', 'headers', 'categories', 'custom_args', 'send_at', 'batch_id', 'asm', 'ip_pool_name', 'mail_settings', 'tracking_settings'];
+const TOP = [
+  'personalizations',
+  'from',
+  'reply_to',
+  'reply_to_list',
+  'subject',
+  'content',
+  'attachments',
+  'template_id',
+  'headers',
+  'categories',
+  'custom_args',
+  'send_at',
+  'batch_id',
+  'asm',
+  'ip_pool_name',
+  'mail_settings',
+  'tracking_settings',
+];
 const PERSONALIZATION = ['to', 'cc', 'bcc', 'subject', 'headers', 'substitutions', 'dynamic_template_data', 'custom_args', 'send_at', 'from'];
 const RESERVED_HEADERS = ['x-sg-id', 'x-sg-eid', 'received', 'dkim-signature', 'content-type', 'content-transfer-encoding', 'to', 'from', 'subject', 'reply-to', 'cc', 'bcc'];
 
@@ -54,7 +72,8 @@ export async function startSendgridFake(apiKey: string, options: { scopes?: stri
       if (!isObject(p)) return err(400, 'Invalid type.', `personalizations.${i}`);
       const bad = unknownKey(p, PERSONALIZATION);
       if (bad) return err(400, `Unknown field "${bad}".`, `personalizations.${i}.${bad}`);
-      if (!Array.isArray(p.to) || p.to.length === 0) return err(400, 'The to array is required for all personalization objects, and must have at least one email object with a valid email address.', `personalizations.${i}.to`);
+      if (!Array.isArray(p.to) || p.to.length === 0)
+        return err(400, 'The to array is required for all personalization objects, and must have at least one email object with a valid email address.', `personalizations.${i}.to`);
       for (const list of ['to', 'cc', 'bcc']) {
         if (p[list] === undefined) continue;
         if (!Array.isArray(p[list]) || (p[list] as unknown[]).length === 0) return err(400, `The ${list} array must have at least one email object.`, `personalizations.${i}.${list}`);
@@ -62,7 +81,12 @@ export async function startSendgridFake(apiKey: string, options: { scopes?: stri
           const problem = checkAddress(a, `personalizations.${i}.${list}.${j}`);
           if (problem) return problem;
           const key = ((a as Json).email as string).toLowerCase();
-          if (seen.has(key)) return err(400, 'Each email address in the personalization block should be unique between to, cc, and bcc. We found the first duplicate instance of [' + key + '] in the personalizations.0.to field.', `personalizations.${i}.${list}`);
+          if (seen.has(key))
+            return err(
+              400,
+              'Each email address in the personalization block should be unique between to, cc, and bcc. We found the first duplicate instance of [' + key + '] in the personalizations.0.to field.',
+              `personalizations.${i}.${list}`,
+            );
           seen.add(key);
           total++;
         }
@@ -76,7 +100,8 @@ export async function startSendgridFake(apiKey: string, options: { scopes?: stri
       const problem = checkAddress(body.reply_to, 'reply_to');
       if (problem) return problem;
     }
-    if (typeof body.subject !== 'string' || body.subject === '') return err(400, 'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.', 'subject');
+    if (typeof body.subject !== 'string' || body.subject === '')
+      return err(400, 'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.', 'subject');
     if (!Array.isArray(body.content) || body.content.length === 0) return err(400, 'Unless a valid template_id is provided, the content parameter is required.', 'content');
     const types = (body.content as unknown[]).map((c) => (isObject(c) ? c.type : undefined));
     for (const [i, c] of (body.content as unknown[]).entries()) {

@@ -22,9 +22,26 @@ export interface SesPayload {
 
 export type SesFake = Fake<SesPayload>;
 
-export const sesError = (status: number, type: string, message: string): Reply => ({ status, headers: { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazonaws.sesv2/` }, body: { message } });
+export const sesError = (status: number, type: string, message: string): Reply => ({
+  status,
+  headers: { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazonaws.sesv2/` },
+  body: { message },
+});
 
-const FIELDS = ['FromEmailAddress', 'FromEmailAddressIdentityArn', 'Destination', 'ReplyToAddresses', 'FeedbackForwardingEmailAddress', 'FeedbackForwardingEmailAddressIdentityArn', 'Content', 'EmailTags', 'ConfigurationSetName', 'ListManagementOptions', 'EndpointId', 'TenantName'];
+const FIELDS = [
+  'FromEmailAddress',
+  'FromEmailAddressIdentityArn',
+  'Destination',
+  'ReplyToAddresses',
+  'FeedbackForwardingEmailAddress',
+  'FeedbackForwardingEmailAddressIdentityArn',
+  'Content',
+  'EmailTags',
+  'ConfigurationSetName',
+  'ListManagementOptions',
+  'EndpointId',
+  'TenantName',
+];
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
@@ -37,7 +54,8 @@ export function verifySigV4(request: Received, credentials: { accessKeyId: strin
   if (!match) return sesError(400, 'IncompleteSignatureException', 'Authorization header requires Credential, SignedHeaders and Signature.');
   const [, keyId, date, region, service, signedHeaders, signature] = match as unknown as [string, string, string, string, string, string, string];
   if (keyId !== credentials.accessKeyId) return sesError(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
-  if (region !== credentials.region || service !== credentials.service) return sesError(403, 'SignatureDoesNotMatch', `Credential should be scoped to a valid region and service (${credentials.region}/${credentials.service}).`);
+  if (region !== credentials.region || service !== credentials.service)
+    return sesError(403, 'SignatureDoesNotMatch', `Credential should be scoped to a valid region and service (${credentials.region}/${credentials.service}).`);
   const amzDate = header(request, 'x-amz-date') ?? '';
   const at = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
   if (!at || !amzDate.startsWith(date)) return sesError(403, 'IncompleteSignatureException', 'X-Amz-Date is missing or does not match the credential scope.');
@@ -83,14 +101,21 @@ export function startSesFake(credentials: { accessKeyId: string; secretAccessKey
     const unknown = unknownKey(body, FIELDS);
     if (unknown) return sesError(400, 'BadRequestException', `Unknown field: ${unknown}`);
     const content = body.Content;
-    if (!isObject(content) || Object.keys(content).length !== 1 || unknownKey(content, ['Simple', 'Raw', 'Template'])) return sesError(400, 'BadRequestException', 'Content must have exactly one of Simple, Raw or Template.');
+    if (!isObject(content) || Object.keys(content).length !== 1 || unknownKey(content, ['Simple', 'Raw', 'Template']))
+      return sesError(400, 'BadRequestException', 'Content must have exactly one of Simple, Raw or Template.');
     if (!isObject(content.Raw)) return sesError(400, 'BadRequestException', 'This fake expects Content.Raw.');
     if (unknownKey(content.Raw, ['Data']) || !isBase64(content.Raw.Data)) return sesError(400, 'BadRequestException', 'Content.Raw.Data must be base64-encoded.');
     const raw = Buffer.from(content.Raw.Data, 'base64');
     if (!/\r?\n\r?\n/.test(raw.toString('latin1'))) return sesError(400, 'MessageRejected', 'Illegal header: the raw message has no header/body separator.');
     const head = raw.toString('utf8').split(/\r?\n\r?\n/)[0]!;
     if (/^(from|to|cc|reply-to|sender):.*@[^\s<>,;"]*[^\x00-\x7f]/im.test(head)) return sesError(400, 'BadRequestException', 'Domain contains illegal character in an address header.');
-    if (raw.toString('latin1').split(/\r?\n/).some((line) => line.length > 998)) return sesError(400, 'MessageRejected', 'Message length exceeds limit: lines must be at most 998 octets.');
+    if (
+      raw
+        .toString('latin1')
+        .split(/\r?\n/)
+        .some((line) => line.length > 998)
+    )
+      return sesError(400, 'MessageRejected', 'Message length exceeds limit: lines must be at most 998 octets.');
     const destinations: string[] = [];
     if (body.Destination !== undefined) {
       if (!isObject(body.Destination) || unknownKey(body.Destination, ['ToAddresses', 'CcAddresses', 'BccAddresses'])) return sesError(400, 'BadRequestException', 'Invalid Destination.');

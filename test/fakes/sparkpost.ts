@@ -51,7 +51,18 @@ export async function startSparkpostFake(apiKey: string): Promise<SparkpostFake>
     const auth = header(request, 'authorization');
     if (auth !== apiKey && auth !== 'Basic ' + Buffer.from(`${apiKey}:`).toString('base64')) return { status: 401, body: { errors: [{ message: 'Unauthorized.' }] } };
     if (route === 'GET /api/v1/account') {
-      return { status: 200, body: { results: { customer_id: 123, company_name: 'Example', status: 'active', subscription: { code: 'free500', name: 'Test Account', plan_volume: 500 }, options: { smtp_tracking_default: false } } } };
+      return {
+        status: 200,
+        body: {
+          results: {
+            customer_id: 123,
+            company_name: 'Example',
+            status: 'active',
+            subscription: { code: 'free500', name: 'Test Account', plan_volume: 500 },
+            options: { smtp_tracking_default: false },
+          },
+        },
+      };
     }
     if (!/^application\/json/.test(header(request, 'content-type') ?? '')) return sparkpostError(415, '1300', 'invalid data format/type/length', 'Content-Type must be application/json');
     const body = parseJsonBody(request);
@@ -64,7 +75,8 @@ export async function startSparkpostFake(apiKey: string): Promise<SparkpostFake>
       if (!isObject(r) || unknownKey(r, ['address', 'tags', 'metadata', 'substitution_data', 'return_path']) || !isObject(address) || unknownKey(address, ['email', 'name', 'header_to'])) {
         return sparkpostError(422, '1300', 'invalid data format/type/length', 'recipients[].address must be {email, name?, header_to?}');
       }
-      if (typeof address.email !== 'string' || !EMAIL.test(address.email)) return sparkpostError(422, '1300', 'invalid data format/type/length', `Invalid recipient address.email: ${String(address.email)}`);
+      if (typeof address.email !== 'string' || !EMAIL.test(address.email))
+        return sparkpostError(422, '1300', 'invalid data format/type/length', `Invalid recipient address.email: ${String(address.email)}`);
     }
     if (!isObject(body.content)) return sparkpostError(422, '1400', 'required field is missing', 'content is required');
     const badContent = unknownKey(body.content, CONTENT);

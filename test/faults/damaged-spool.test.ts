@@ -48,7 +48,15 @@ describe('damaged spool files', () => {
     assert.equal(dump.code, 0, dump.stderr);
     const files = readdirSync(out).sort();
     assert.equal(files.filter((f) => f.endsWith('.eml')).length, 3);
-    const json = JSON.parse(readFileSync(join(out, files.find((f) => f.endsWith('.json'))!), 'utf8')) as { sender: string; pending: string[]; body: string };
+    const json = JSON.parse(
+      readFileSync(
+        join(
+          out,
+          files.find((f) => f.endsWith('.json'))!,
+        ),
+        'utf8',
+      ),
+    ) as { sender: string; pending: string[]; body: string };
     assert.equal(json.sender, 'sender@example.org');
     assert.deepEqual(json.pending, ['rcpt@example.net']);
     const eml = readFileSync(join(out, json.body), 'latin1');
@@ -60,7 +68,15 @@ describe('damaged spool files', () => {
 
   const damages: Array<[string, (file: string) => void, RegExp]> = [
     ['truncated to half', (f) => truncateSync(f, Math.floor(readFileSync(f).length / 2 / 4096) * 4096), /truncated/],
-    ['meta page 0 zeroed', (f) => { const b = readFileSync(f); b.fill(0, 0, 4096); writeFileSync(f, b); }, /meta page 0 is not an LMDB meta page/],
+    [
+      'meta page 0 zeroed',
+      (f) => {
+        const b = readFileSync(f);
+        b.fill(0, 0, 4096);
+        writeFileSync(f, b);
+      },
+      /meta page 0 is not an LMDB meta page/,
+    ],
     ['zero-length', (f) => truncateSync(f, 0), /empty \(0 bytes\)/],
   ];
   for (const [name, damage, message] of damages) {

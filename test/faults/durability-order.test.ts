@@ -36,7 +36,13 @@ function assertSyncedBeforeAck(trace: string, subject: string, ack: (line: strin
   // A completed fdatasync/fsync/msync between the page write and the reply (strace prints the
   // result on the call's own line, or on its "resumed" line when another thread interleaved).
   const synced = lines.slice(pagesAt + 1, replyAt).find((l) => /(fdatasync|fsync|msync)\(\d*.*\) += 0|<\.\.\. (fdatasync|fsync|msync) resumed>.*= 0/.test(l));
-  assert.ok(synced, `a completed sync between the page write and the acknowledgement:\n${lines.slice(pagesAt, replyAt + 1).map((l) => l.slice(0, 140)).join('\n')}`);
+  assert.ok(
+    synced,
+    `a completed sync between the page write and the acknowledgement:\n${lines
+      .slice(pagesAt, replyAt + 1)
+      .map((l) => l.slice(0, 140))
+      .join('\n')}`,
+  );
   return `pages (line ${pagesAt}) → "${synced.trim().slice(0, 80)}" → acknowledgement (line ${replyAt}), with every fdatasync delayed 300 ms`;
 }
 

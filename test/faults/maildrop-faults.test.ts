@@ -77,7 +77,28 @@ describe('a restart after a crash between commit and fsync (strace)', { skip: st
       writeMaildrop(maildrop, { op: 'submit', token, sender: 'root@relay.test', recipients: ['rcpt@example.net'], user: 'root', uid, size: body.length }, body);
       const file = join(maildrop, token);
       const queueFile = join(spoolPath, 'queue.mdb');
-      const child = spawn('strace', ['-f', '-o', '/dev/null', '-P', queueFile, '-e', 'trace=fsync,fdatasync', '-e', 'inject=fsync:error=EIO', '-e', 'inject=fdatasync:error=EIO', process.execPath, MAILSHIM, 'serve', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(
+        'strace',
+        [
+          '-f',
+          '-o',
+          '/dev/null',
+          '-P',
+          queueFile,
+          '-e',
+          'trace=fsync,fdatasync',
+          '-e',
+          'inject=fsync:error=EIO',
+          '-e',
+          'inject=fdatasync:error=EIO',
+          process.execPath,
+          MAILSHIM,
+          'serve',
+          '--config',
+          config,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);

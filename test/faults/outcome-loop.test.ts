@@ -37,7 +37,12 @@ describe('outcome that cannot be recorded', { timeout: 30_000 }, () => {
       };
       const stopped = new Promise<SpoolError>((resolve) => (spool.failStop = resolve));
       const delays = [10, 20, 40];
-      const scheduler = new Scheduler(spool, router, { retry: { initialDelay: 1000, maxDelay: 1000, maxAge: 3_600_000 }, hostname: 'h', bounceFrom: 'p@h', concurrency: 4, pollInterval: 5, outcomeRetryDelays: delays }, log);
+      const scheduler = new Scheduler(
+        spool,
+        router,
+        { retry: { initialDelay: 1000, maxDelay: 1000, maxAge: 3_600_000 }, hostname: 'h', bounceFrom: 'p@h', concurrency: 4, pollInterval: 5, outcomeRetryDelays: delays },
+        log,
+      );
       scheduler.start();
       const error = await stopped;
       await scheduler.stop(1000);

@@ -77,14 +77,19 @@ describe('fault: submission socket memory', () => {
       const open = clients.filter((c) => !c.socket.destroyed && c.answer === '').length;
       // Every connection still open has its 25 MB − 1 on disk, not in memory.
       // (Before the fix there was no staging directory: skip straight to the memory check.)
-      await until(() => {
-        if (!existsSync(incoming)) return true;
-        const sizes = staged();
-        return sizes.length === open && sizes.every((s) => s === MESSAGE - 1);
-      }, `${open} staged bodies of ${MESSAGE - 1} bytes in ${incoming} (have ${JSON.stringify(staged())})`);
+      await until(
+        () => {
+          if (!existsSync(incoming)) return true;
+          const sizes = staged();
+          return sizes.length === open && sizes.every((s) => s === MESSAGE - 1);
+        },
+        `${open} staged bodies of ${MESSAGE - 1} bytes in ${incoming} (have ${JSON.stringify(staged())})`,
+      );
       const peak = memory(pid);
       const refused = clients.filter((c) => c.answer !== '');
-      t.diagnostic(`RSS before ${(before.rss / MB).toFixed(0)} MB; with 40 half-sent 25 MB submissions: peak ${(peak.hwm / MB).toFixed(0)} MB, now ${(peak.rss / MB).toFixed(0)} MB (anon ${(peak.anon / MB).toFixed(0)} MB); ${open} held open, ${refused.length} refused`);
+      t.diagnostic(
+        `RSS before ${(before.rss / MB).toFixed(0)} MB; with 40 half-sent 25 MB submissions: peak ${(peak.hwm / MB).toFixed(0)} MB, now ${(peak.rss / MB).toFixed(0)} MB (anon ${(peak.anon / MB).toFixed(0)} MB); ${open} held open, ${refused.length} refused`,
+      );
       assert.ok(peak.hwm < 200 * MB, `peak RSS ${(peak.hwm / MB).toFixed(0)} MB must stay under 200 MB`);
       assert.equal(open, 20, 'max_connections (default 20) connections are held');
       assert.equal(refused.length, 20);

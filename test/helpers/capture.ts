@@ -95,26 +95,30 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
       stream.on('data', (c: Buffer) => chunks.push(c));
       // The listener is fire-and-forget: a failing beforeDataReply hook becomes the DATA reply instead of an
       // unhandled rejection and a client left waiting; the rest is synchronous.
-      stream.on('end', () => void (async () => {
-        try {
-          await script.beforeDataReply?.();
-        } catch (error) {
-          return callback(error instanceof Error ? error : new Error(String(error)));
-        }
-        if (script.data) return callback(new ScriptedError(script.data[0], script.data[1]));
-        const raw = Buffer.concat(chunks);
-        const from = session.envelope.mailFrom as { args?: Record<string, string> } | false;
-        const refusal = strict ? strictRefusal(raw, from ? from.args?.BODY : undefined) : undefined;
-        if (refusal) return callback(new ScriptedError(refusal[0], refusal[1]));
-        messages.push({
-          sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          recipients: session.envelope.rcptTo.map((r) => r.address),
-          raw,
-          user: typeof session.user === 'string' ? session.user : undefined,
-        });
-        for (const wake of waiters.splice(0)) wake();
-        callback(null, `2.0.0 Ok: queued as CAP${messages.length}`);
-      })());
+      stream.on(
+        'end',
+        () =>
+          void (async () => {
+            try {
+              await script.beforeDataReply?.();
+            } catch (error) {
+              return callback(error instanceof Error ? error : new Error(String(error)));
+            }
+            if (script.data) return callback(new ScriptedError(script.data[0], script.data[1]));
+            const raw = Buffer.concat(chunks);
+            const from = session.envelope.mailFrom as { args?: Record<string, string> } | false;
+            const refusal = strict ? strictRefusal(raw, from ? from.args?.BODY : undefined) : undefined;
+            if (refusal) return callback(new ScriptedError(refusal[0], refusal[1]));
+            messages.push({
+              sender: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+              recipients: session.envelope.rcptTo.map((r) => r.address),
+              raw,
+              user: typeof session.user === 'string' ? session.user : undefined,
+            });
+            for (const wake of waiters.splice(0)) wake();
+            callback(null, `2.0.0 Ok: queued as CAP${messages.length}`);
+          })(),
+      );
     },
   });
   // Clients that hang up mid-handshake (e.g. plain text to an implicit-TLS server) are expected in tests.

@@ -20,12 +20,22 @@ export interface DeliveryStatus {
 async function fields(block: string): Promise<Map<string, string>> {
   const parsed = await simpleParser(Buffer.from(`${block.trim()}\r\n\r\n`));
   const out = new Map<string, string>();
-  for (const line of parsed.headerLines) out.set(line.key, line.line.slice(line.line.indexOf(':') + 1).trim().replace(/\s*\r?\n\s+/g, ' '));
+  for (const line of parsed.headerLines)
+    out.set(
+      line.key,
+      line.line
+        .slice(line.line.indexOf(':') + 1)
+        .trim()
+        .replace(/\s*\r?\n\s+/g, ' '),
+    );
   return out;
 }
 
 async function report(text: string): Promise<Pick<DeliveryStatus, 'message' | 'recipients'>> {
-  const blocks = text.replace(/\r\n/g, '\n').split(/\n[ \t]*\n/).filter((b) => b.trim() !== '');
+  const blocks = text
+    .replace(/\r\n/g, '\n')
+    .split(/\n[ \t]*\n/)
+    .filter((b) => b.trim() !== '');
   const [first, ...rest] = await Promise.all(blocks.map(fields));
   return { message: first ?? new Map<string, string>(), recipients: rest };
 }

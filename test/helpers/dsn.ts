@@ -40,7 +40,13 @@ export async function parseDsn(raw: Buffer): Promise<ParsedDsn> {
   const contentType = mail.headers.get('content-type') as { value: string; params: Record<string, string> } | undefined;
   const parts = await topLevelParts(raw);
   const report = parts.find((p) => /^message\/(global-)?delivery-status$/.test(p.contentType));
-  const blocks = report ? report.body.toString('utf8').split(/\r?\n\r?\n/).filter((b) => b.trim() !== '').map(fields) : [];
+  const blocks = report
+    ? report.body
+        .toString('utf8')
+        .split(/\r?\n\r?\n/)
+        .filter((b) => b.trim() !== '')
+        .map(fields)
+    : [];
   return {
     mail,
     reportType: contentType?.value === 'multipart/report' ? contentType.params['report-type'] : undefined,
@@ -57,7 +63,10 @@ function fields(block: string): Record<string, string> {
   const result: Record<string, string> = {};
   for (const { key, line } of new mailsplit.Headers(Buffer.from(block + '\r\n', 'utf8')).getList()) {
     // mailsplit keeps header bytes as latin1; the report is UTF-8 (message/global-delivery-status).
-    result[key] ??= Buffer.from(line.slice(line.indexOf(':') + 1), 'latin1').toString('utf8').replace(/\r?\n[ \t]+/g, ' ').trim();
+    result[key] ??= Buffer.from(line.slice(line.indexOf(':') + 1), 'latin1')
+      .toString('utf8')
+      .replace(/\r?\n[ \t]+/g, ' ')
+      .trim();
   }
   return result;
 }

@@ -22,8 +22,13 @@ export function makeAppCertificate(dir: string, name: string, expired = false): 
     writeFileSync(join(dir, `${name}.index`), '');
     writeFileSync(join(dir, `${name}.serial`), '01\n');
     const cnf = join(dir, `${name}.cnf`);
-    writeFileSync(cnf, `[ca]\ndefault_ca=d\n[d]\ndatabase=${join(dir, `${name}.index`)}\nnew_certs_dir=${dir}\nserial=${join(dir, `${name}.serial`)}\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n`);
-    execFileSync('openssl', ['ca', '-batch', '-config', cnf, '-selfsign', '-keyfile', keyFile, '-in', csr, '-out', certFile, '-startdate', '20200101000000Z', '-enddate', '20200201000000Z'], { stdio: 'ignore' });
+    writeFileSync(
+      cnf,
+      `[ca]\ndefault_ca=d\n[d]\ndatabase=${join(dir, `${name}.index`)}\nnew_certs_dir=${dir}\nserial=${join(dir, `${name}.serial`)}\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n`,
+    );
+    execFileSync('openssl', ['ca', '-batch', '-config', cnf, '-selfsign', '-keyfile', keyFile, '-in', csr, '-out', certFile, '-startdate', '20200101000000Z', '-enddate', '20200201000000Z'], {
+      stdio: 'ignore',
+    });
   }
   chmodSync(keyFile, 0o600);
   return { certFile, keyFile, cert: readFileSync(certFile, 'utf8') };

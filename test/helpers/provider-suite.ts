@@ -69,10 +69,17 @@ export function providerSuite<T>(c: ProviderCase<T>): void {
       const count = fake.accepted.length;
       const id = await submit(daemon.port, built);
       const all = (await fake.waitForAccepted(count + requests)).slice(count);
-      assert.deepEqual(all.flatMap((a) => c.recipientsOf(a)).sort(), ['bob@example.net', 'carol@example.com', 'erin@example.net'], 'exactly the envelope recipients (not dave@, who is only in the header)');
+      assert.deepEqual(
+        all.flatMap((a) => c.recipientsOf(a)).sort(),
+        ['bob@example.net', 'carol@example.com', 'erin@example.net'],
+        'exactly the envelope recipients (not dave@, who is only in the header)',
+      );
       for (const got of all) c.assertRich(got, built);
       const line = await delivered(id);
-      assert.ok(typeof line.providerMessageId === 'string' && all.some((got) => String(line.providerMessageId).includes(got.id)), `provider id ${String(line.providerMessageId)} recorded (fake answered ${all.map((a) => a.id).join(', ')})`);
+      assert.ok(
+        typeof line.providerMessageId === 'string' && all.some((got) => String(line.providerMessageId).includes(got.id)),
+        `provider id ${String(line.providerMessageId)} recorded (fake answered ${all.map((a) => a.id).join(', ')})`,
+      );
       assert.equal(line.upstream, c.type);
       assert.ok(!daemon.output().includes(c.secret), 'the API key never appears in the logs');
     });

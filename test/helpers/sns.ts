@@ -13,6 +13,9 @@ export function snsTestCertificate(dir: string): { pem: string; sign: (message: 
   const privateKey = readFileSync(key, 'utf8');
   return {
     pem: readFileSync(cert, 'utf8'),
-    sign: (message) => createSign(message.SignatureVersion === '1' ? 'sha1' : 'sha256').update(snsStringToSign(message)).sign(privateKey, 'base64'),
+    sign: (message) =>
+      createSign(message.SignatureVersion === '1' ? 'sha1' : 'sha256')
+        .update(snsStringToSign(message))
+        .sign(privateKey, 'base64'),
   };
 }

@@ -34,7 +34,10 @@ const MAIL_PARAMS: Record<string, string> = { SIZE: 'SIZE', BODY: '8BITMIME', SM
 
 function params(line: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const token of line.replace(/^[A-Z ]+:\s*<[^>]*>\s*/i, '').split(/\s+/).filter(Boolean)) {
+  for (const token of line
+    .replace(/^[A-Z ]+:\s*<[^>]*>\s*/i, '')
+    .split(/\s+/)
+    .filter(Boolean)) {
     const [key, value = ''] = token.split('=');
     out.set(key!.toUpperCase(), value);
   }

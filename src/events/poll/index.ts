@@ -62,7 +62,10 @@ export class Pollers {
       const poller = new Poller({ upstream, source, sink: this.options.sink, listSent: this.options.listSent, log: this.options.log, now: this.options.now });
       this.pollers.set(upstream.name, { poller, type: upstream.type });
       poller.start();
-      this.options.log.info({ event: 'poll-start', upstream: upstream.name, intervalMs: upstream.poll.intervalMs }, `${upstream.name}: polling ${upstream.type} for events every ${Math.round(upstream.poll.intervalMs / 1000)} s`);
+      this.options.log.info(
+        { event: 'poll-start', upstream: upstream.name, intervalMs: upstream.poll.intervalMs },
+        `${upstream.name}: polling ${upstream.type} for events every ${Math.round(upstream.poll.intervalMs / 1000)} s`,
+      );
     }
   }
 

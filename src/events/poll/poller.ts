@@ -147,7 +147,10 @@ export class Poller {
       }
       if (this.status.state !== 'ok') log.info({ event: 'poll-ok', upstream: upstream.name }, `${upstream.name}: polling for events works`);
       Object.assign(this.status, { state: 'ok', lastSuccessAt: this.now(), consecutiveFailures: 0 });
-      log.debug({ event: 'poll', upstream: upstream.name, from: new Date(window.from).toISOString(), fetched: result.events.length, handed: fresh.length }, `${upstream.name}: polled ${result.events.length} event(s), ${fresh.length} new`);
+      log.debug(
+        { event: 'poll', upstream: upstream.name, from: new Date(window.from).toISOString(), fetched: result.events.length, handed: fresh.length },
+        `${upstream.name}: polled ${result.events.length} event(s), ${fresh.length} new`,
+      );
       return result.truncated ? Math.min(interval, 10_000) : interval;
     } catch (error) {
       if (signal.aborted) return interval;
@@ -172,7 +175,10 @@ export class Poller {
     this.status.state = 'failing';
     const backoff = Math.min(interval * 2 ** (n - 1), Math.max(interval, MAX_BACKOFF_MS));
     const delay = failure?.retryAfterMs !== undefined ? Math.min(Math.max(failure.retryAfterMs, 1000), MAX_RETRY_AFTER_MS) : backoff;
-    log.warn({ event: 'poll-failed', upstream: name, status: failure?.status, class: failure?.failureClass ?? 'sink', retryInMs: delay, err: message }, `${name}: polling for events failed (${n} in a row), next try in ${Math.round(delay / 1000)} s: ${message}`);
+    log.warn(
+      { event: 'poll-failed', upstream: name, status: failure?.status, class: failure?.failureClass ?? 'sink', retryInMs: delay, err: message },
+      `${name}: polling for events failed (${n} in a row), next try in ${Math.round(delay / 1000)} s: ${message}`,
+    );
     return delay;
   }
 

@@ -32,6 +32,9 @@ export function lower(value: unknown): string | undefined {
 
 /** Joins the non-empty parts of a diagnostic. */
 export function reasonOf(...parts: unknown[]): string | undefined {
-  const text = parts.map(str).filter((p): p is string => !!p && p.trim() !== '').join(' — ');
+  const text = parts
+    .map(str)
+    .filter((p): p is string => !!p && p.trim() !== '')
+    .join(' — ');
   return text || undefined;
 }

@@ -13,7 +13,9 @@ import { normalizeMessageId } from '../message-id.js';
 import { dateOf, field, jsonBody, lower, reasonOf, str } from './common.js';
 
 export function signMailgun(key: string, timestamp: string, token: string): string {
-  return createHmac('sha256', key).update(timestamp + token).digest('hex');
+  return createHmac('sha256', key)
+    .update(timestamp + token)
+    .digest('hex');
 }
 
 export function verifyMailgun(request: WebhookRequest, secrets: WebhookSecrets, now: number, replay: Replay): void {
@@ -49,10 +51,18 @@ export function mailgunEvent(data: unknown): ProviderEvent | undefined {
       else if (reasonCode === 'bounce') type = 'hard_bounce';
       else type = 'permanent_failure';
       break;
-    case 'rejected': type = 'rejected'; break;
-    case 'complained': type = 'complaint'; break;
-    case 'delivered': type = 'delivered'; break;
-    case 'opened': type = 'opened'; break;
+    case 'rejected':
+      type = 'rejected';
+      break;
+    case 'complained':
+      type = 'complaint';
+      break;
+    case 'delivered':
+      type = 'delivered';
+      break;
+    case 'opened':
+      type = 'opened';
+      break;
   }
   if (!type) return undefined;
   const code = str(field(status, 'code'));

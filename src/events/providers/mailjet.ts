@@ -21,12 +21,23 @@ export function parseMailjet(body: Buffer): WebhookResult {
     let type: ProviderEvent['type'] | undefined;
     switch (lower(field(e, 'event'))) {
       // Mailjet retries soft bounces itself; a bounce event without hard_bounce is not final.
-      case 'bounce': type = field(e, 'hard_bounce') === true ? 'hard_bounce' : 'deferred'; break;
-      case 'blocked': type = 'rejected'; break;
-      case 'spam': type = 'complaint'; break;
-      case 'sent': type = 'delivered'; break;
-      case 'open': type = 'opened'; break;
-      default: break; // click, unsub, ...: not delivery outcomes
+      case 'bounce':
+        type = field(e, 'hard_bounce') === true ? 'hard_bounce' : 'deferred';
+        break;
+      case 'blocked':
+        type = 'rejected';
+        break;
+      case 'spam':
+        type = 'complaint';
+        break;
+      case 'sent':
+        type = 'delivered';
+        break;
+      case 'open':
+        type = 'opened';
+        break;
+      default:
+        break; // click, unsub, ...: not delivery outcomes
     }
     if (!type) continue;
     events.push({

@@ -51,13 +51,15 @@ export function parseResend(body: Buffer, headers: Record<string, string | undef
   // bounced: only a single-recipient email can be attributed to a recipient.
   if (!id || !type || recipients.length !== 1) return { events: [] };
   return {
-    events: [{
-      type,
-      providerMessageId: normalizeMessageId('resend', id),
-      recipient: recipients[0]!,
-      reason: reasonOf(field(bounce, 'message'), field(field(data, 'failed'), 'reason')),
-      eventId: headers['svix-id'],
-      at: dateOf(field(e, 'created_at')),
-    }],
+    events: [
+      {
+        type,
+        providerMessageId: normalizeMessageId('resend', id),
+        recipient: recipients[0]!,
+        reason: reasonOf(field(bounce, 'message'), field(field(data, 'failed'), 'reason')),
+        eventId: headers['svix-id'],
+        at: dateOf(field(e, 'created_at')),
+      },
+    ],
   };
 }

@@ -45,13 +45,26 @@ export function parseSendgrid(body: Buffer): WebhookResult {
     const reason = str(field(e, 'reason'));
     let type: ProviderEvent['type'] | undefined;
     switch (lower(field(e, 'event'))) {
-      case 'bounce': type = lower(field(e, 'type')) === 'blocked' ? 'permanent_failure' : 'hard_bounce'; break;
-      case 'dropped': type = reason && SUPPRESSION_REASONS.test(reason) ? 'suppressed' : 'rejected'; break;
-      case 'spamreport': type = 'complaint'; break;
-      case 'delivered': type = 'delivered'; break;
-      case 'deferred': type = 'deferred'; break;
-      case 'open': type = 'opened'; break;
-      default: break; // processed, click, unsubscribe, ...: not delivery outcomes
+      case 'bounce':
+        type = lower(field(e, 'type')) === 'blocked' ? 'permanent_failure' : 'hard_bounce';
+        break;
+      case 'dropped':
+        type = reason && SUPPRESSION_REASONS.test(reason) ? 'suppressed' : 'rejected';
+        break;
+      case 'spamreport':
+        type = 'complaint';
+        break;
+      case 'delivered':
+        type = 'delivered';
+        break;
+      case 'deferred':
+        type = 'deferred';
+        break;
+      case 'open':
+        type = 'opened';
+        break;
+      default:
+        break; // processed, click, unsubscribe, ...: not delivery outcomes
     }
     if (!type) continue;
     events.push({

@@ -62,13 +62,18 @@ export function parseSes(message: SnsMessage): WebhookResult {
       const sub = lower(field(b, 'bounceSubType')) ?? '';
       const type = bounceType === 'permanent' ? (/suppress/.test(sub) ? 'suppressed' : 'hard_bounce') : 'deferred';
       for (const r of recipientsOf(field(b, 'bouncedRecipients'), 'emailAddress')) {
-        push(type, r.address, { reason: reasonOf(field(r.entry, 'diagnosticCode')) ?? `${str(field(b, 'bounceType'))}/${str(field(b, 'bounceSubType'))}`, status: str(field(r.entry, 'status')), at: dateOf(field(b, 'timestamp')) });
+        push(type, r.address, {
+          reason: reasonOf(field(r.entry, 'diagnosticCode')) ?? `${str(field(b, 'bounceType'))}/${str(field(b, 'bounceSubType'))}`,
+          status: str(field(r.entry, 'status')),
+          at: dateOf(field(b, 'timestamp')),
+        });
       }
       break;
     }
     case 'complaint': {
       const c = field(n, 'complaint');
-      for (const r of recipientsOf(field(c, 'complainedRecipients'), 'emailAddress')) push('complaint', r.address, { reason: str(field(c, 'complaintFeedbackType')), at: dateOf(field(c, 'timestamp')) });
+      for (const r of recipientsOf(field(c, 'complainedRecipients'), 'emailAddress'))
+        push('complaint', r.address, { reason: str(field(c, 'complaintFeedbackType')), at: dateOf(field(c, 'timestamp')) });
       break;
     }
     case 'delivery': {
@@ -78,7 +83,8 @@ export function parseSes(message: SnsMessage): WebhookResult {
     }
     case 'deliverydelay': {
       const d = field(n, 'deliveryDelay');
-      for (const r of recipientsOf(field(d, 'delayedRecipients'), 'emailAddress')) push('deferred', r.address, { reason: reasonOf(field(r.entry, 'diagnosticCode')), status: str(field(r.entry, 'status')) });
+      for (const r of recipientsOf(field(d, 'delayedRecipients'), 'emailAddress'))
+        push('deferred', r.address, { reason: reasonOf(field(r.entry, 'diagnosticCode')), status: str(field(r.entry, 'status')) });
       break;
     }
     case 'reject':

@@ -17,11 +17,21 @@ export function verifySparkpost(request: WebhookRequest, secrets: WebhookSecrets
 /** SparkPost bounce_class → our type: Hard (10, 30), Unsubscribe (90), Admin (25: SparkPost policy), Block (50–54); the rest are Soft/Undetermined. */
 function bounceType(bounceClass: string | undefined): ProviderEvent['type'] {
   switch (bounceClass) {
-    case '10': case '30': return 'hard_bounce';
-    case '90': return 'suppressed';
-    case '25': return 'rejected';
-    case '50': case '51': case '52': case '53': case '54': return 'permanent_failure';
-    default: return 'deferred';
+    case '10':
+    case '30':
+      return 'hard_bounce';
+    case '90':
+      return 'suppressed';
+    case '25':
+      return 'rejected';
+    case '50':
+    case '51':
+    case '52':
+    case '53':
+    case '54':
+      return 'permanent_failure';
+    default:
+      return 'deferred';
   }
 }
 
@@ -42,13 +52,30 @@ export function sparkpostEvent(e: unknown): ProviderEvent | undefined {
   if (!id || !recipient) return undefined;
   let type: ProviderEvent['type'] | undefined;
   switch (lower(field(e, 'type'))) {
-    case 'bounce': case 'out_of_band': type = bounceType(str(field(e, 'bounce_class'))); break;
-    case 'policy_rejection': case 'generation_rejection': case 'generation_failure': type = 'rejected'; break;
-    case 'spam_complaint': type = 'complaint'; break;
-    case 'delivery': type = 'delivered'; break;
-    case 'delay': type = 'deferred'; break;
-    case 'open': case 'initial_open': type = 'opened'; break;
-    default: break; // injection, click, ...: not delivery outcomes
+    case 'bounce':
+    case 'out_of_band':
+      type = bounceType(str(field(e, 'bounce_class')));
+      break;
+    case 'policy_rejection':
+    case 'generation_rejection':
+    case 'generation_failure':
+      type = 'rejected';
+      break;
+    case 'spam_complaint':
+      type = 'complaint';
+      break;
+    case 'delivery':
+      type = 'delivered';
+      break;
+    case 'delay':
+      type = 'deferred';
+      break;
+    case 'open':
+    case 'initial_open':
+      type = 'opened';
+      break;
+    default:
+      break; // injection, click, ...: not delivery outcomes
   }
   if (!type) return undefined;
   return {

@@ -14,9 +14,7 @@ export function base64url(data: Buffer | string): string {
 }
 
 function signature(alg: JwtAlgorithm, input: string, key: KeyObject): Buffer {
-  return alg === 'PS256'
-    ? sign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
-    : sign('sha256', Buffer.from(input), key);
+  return alg === 'PS256' ? sign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }) : sign('sha256', Buffer.from(input), key);
 }
 
 export function signJwt(header: Record<string, unknown>, claims: Record<string, unknown>, privateKeyPem: string): string {

@@ -88,13 +88,7 @@ export class TokenCache {
  * anything else is handed to `explain`, which turns the endpoint's error into a delivery result
  * whose text says how to fix it.
  */
-export async function requestToken(
-  url: string,
-  form: Record<string, string>,
-  timeoutMs: number,
-  explain: (error: TokenError) => AttemptResult,
-  now: () => number = Date.now,
-): Promise<AccessToken> {
+export async function requestToken(url: string, form: Record<string, string>, timeoutMs: number, explain: (error: TokenError) => AttemptResult, now: () => number = Date.now): Promise<AccessToken> {
   let response;
   try {
     response = await httpRequest(

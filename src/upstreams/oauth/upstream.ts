@@ -191,7 +191,16 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
     return recipients.map((recipient) =>
       named.includes(recipient)
         ? { recipient, result }
-        : { recipient, result: { kind: 'http', provider: this.type, status: response.status, errorCode: 'OtherRecipientRefused', text: `not sent: ${this.apiName} refused another recipient of this message (${error.text})` } },
+        : {
+            recipient,
+            result: {
+              kind: 'http',
+              provider: this.type,
+              status: response.status,
+              errorCode: 'OtherRecipientRefused',
+              text: `not sent: ${this.apiName} refused another recipient of this message (${error.text})`,
+            },
+          },
     );
   }
 
@@ -235,7 +244,16 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
     const mailbox = this.checkMailbox(request);
     if (mailbox === undefined) {
       const failure = this.noMailbox(request.send?.sender ?? '(none)');
-      return [{ name: 'sending mailbox', ok: false, durationMs: 0, detail: 'send_as is not set', failure, advice: `set send_as = "<mailbox>" on upstream "${this.name}", or run test-upstream with --from <mailbox>` }];
+      return [
+        {
+          name: 'sending mailbox',
+          ok: false,
+          durationMs: 0,
+          detail: 'send_as is not set',
+          failure,
+          advice: `set send_as = "<mailbox>" on upstream "${this.name}", or run test-upstream with --from <mailbox>`,
+        },
+      ];
     }
     const steps: CheckStep[] = [];
     const started = performance.now();
@@ -261,7 +279,14 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
     } else {
       const failure = refused.result;
       const text = 'text' in failure ? failure.text : 'message' in failure ? failure.message : failure.kind;
-      steps.push({ name: `send to ${request.send.recipients.join(', ')} as ${mailbox}`, ok: false, durationMs: elapsed(sendStarted), detail: text.replace(/ — fix: .*$/, ''), failure, advice: /— fix: (.*)$/.exec(text)?.[1] });
+      steps.push({
+        name: `send to ${request.send.recipients.join(', ')} as ${mailbox}`,
+        ok: false,
+        durationMs: elapsed(sendStarted),
+        detail: text.replace(/ — fix: .*$/, ''),
+        failure,
+        advice: /— fix: (.*)$/.exec(text)?.[1],
+      });
     }
     return steps;
   }

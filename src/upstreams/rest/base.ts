@@ -40,7 +40,8 @@ interface Answer {
   status?: number;
 }
 
-const ADDRESS_PROBLEM = /(invalid|not (contain )?a valid|malformed|inactive|suppress).{0,40}(address|email|recipient)|(address|email|recipient).{0,40}(invalid|not valid|inactive)|\b(to|cc|bcc)\b.{0,20}(invalid|not valid)|invalid .{0,3}\b(to|cc|bcc)\b/i;
+const ADDRESS_PROBLEM =
+  /(invalid|not (contain )?a valid|malformed|inactive|suppress).{0,40}(address|email|recipient)|(address|email|recipient).{0,40}(invalid|not valid|inactive)|\b(to|cc|bcc)\b.{0,20}(invalid|not valid)|invalid .{0,3}\b(to|cc|bcc)\b/i;
 /** Address errors about the sender side are not about a recipient. */
 const NOT_A_RECIPIENT = /\b(from|sender|reply.?to)\b/i;
 
@@ -292,6 +293,14 @@ export function uuidKey(queueId: string, recipients: string[]): string {
 
 /** Stable per (queue id, recipient set): a retry of the same request carries the same key. */
 export function idempotencyKey(queueId: string, recipients: string[]): string {
-  const digest = createHash('sha256').update([...recipients].map((r) => r.toLowerCase()).sort().join('\n')).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(
+      [...recipients]
+        .map((r) => r.toLowerCase())
+        .sort()
+        .join('\n'),
+    )
+    .digest('hex')
+    .slice(0, 16);
   return `mailshim-${queueId}-${digest}`;
 }

@@ -36,8 +36,7 @@ export interface CheckHooks {
   send: (message: OutboundMessage) => Promise<RecipientResult[]>;
 }
 
-const connectFailure = (error: Failure): AttemptResult =>
-  CERT_ERROR.test(error.code ?? '') ? { kind: 'tls', errorCode: error.code ?? 'ETLS', message: error.message } : networkFailure(error);
+const connectFailure = (error: Failure): AttemptResult => (CERT_ERROR.test(error.code ?? '') ? { kind: 'tls', errorCode: error.code ?? 'ETLS', message: error.message } : networkFailure(error));
 
 function elapsed(started: number): number {
   return Math.round(performance.now() - started);

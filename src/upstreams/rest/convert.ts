@@ -74,9 +74,28 @@ export interface ConvertOptions {
  * and Date (stamped by the provider at send time).
  */
 const HANDLED = new Set([
-  'from', 'to', 'cc', 'bcc', 'subject', 'reply-to', 'date', 'mime-version', 'content-type', 'content-transfer-encoding',
-  'content-disposition', 'content-id', 'content-description', 'received', 'return-path', 'x-envelope-to', 'delivered-to',
-  'dkim-signature', 'arc-seal', 'arc-message-signature', 'arc-authentication-results', 'authentication-results',
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'subject',
+  'reply-to',
+  'date',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-disposition',
+  'content-id',
+  'content-description',
+  'received',
+  'return-path',
+  'x-envelope-to',
+  'delivered-to',
+  'dkim-signature',
+  'arc-seal',
+  'arc-message-signature',
+  'arc-authentication-results',
+  'authentication-results',
 ]);
 
 const SIGNED_OR_ENCRYPTED_TYPES = /^(multipart\/(signed|encrypted)|application\/(x-)?pkcs7-(mime|signature)|application\/pgp-(encrypted|signature|keys))$/i;

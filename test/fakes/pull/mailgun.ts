@@ -67,7 +67,14 @@ export async function startMailgunPullFake(domain: string, apiKey: string): Prom
       const limit = query.has('limit') ? Number(query.get('limit')) : 100;
       if (!Number.isInteger(limit) || limit < 1 || limit > 300) return bad("'limit' must be between 1 and 300");
       const filter = query.get('event');
-      page = { begin, end: end ?? Infinity, ascending: end === undefined ? ascendingParam === 'yes' : end >= begin, events: filter ? filter.split(/\s+OR\s+/).map((e) => e.trim()) : null, limit, offset: 0 };
+      page = {
+        begin,
+        end: end ?? Infinity,
+        ascending: end === undefined ? ascendingParam === 'yes' : end >= begin,
+        events: filter ? filter.split(/\s+OR\s+/).map((e) => e.trim()) : null,
+        limit,
+        offset: 0,
+      };
     } else {
       page = untoken<Page>(pathname.slice(base.length + 1));
       if (!page) return { status: 404, body: { message: 'page not found' } };
@@ -82,7 +89,10 @@ export async function startMailgunPullFake(domain: string, apiKey: string): Prom
     const link = (offset: number) => `https://api.mailgun.net${base}/${token({ ...page, offset: Math.max(0, offset) })}`;
     return control.accept(request, page, () => ({
       status: 200,
-      body: { items: slice.map((e) => e.item), paging: { next: link(page.offset + slice.length), previous: link(page.offset - page.limit), first: link(0), last: link(Math.max(0, matched.length - page.limit)) } },
+      body: {
+        items: slice.map((e) => e.item),
+        paging: { next: link(page.offset + slice.length), previous: link(page.offset - page.limit), first: link(0), last: link(Math.max(0, matched.length - page.limit)) },
+      },
     }));
   });
   return Object.assign(fake, { items });

@@ -35,7 +35,16 @@ export function fromEastern(text: string): number | undefined {
   if (Number.isNaN(asUtc)) return undefined;
   let guess = asUtc;
   for (let i = 0; i < 2; i++) {
-    const shown = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(new Date(guess));
+    const shown = new Intl.DateTimeFormat('en-US', {
+      timeZone: 'America/New_York',
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    }).formatToParts(new Date(guess));
     const p = Object.fromEntries(shown.map((x) => [x.type, x.value]));
     const shownAsUtc = Date.parse(`${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}Z`);
     guess += asUtc - shownAsUtc;
@@ -46,7 +55,19 @@ export function fromEastern(text: string): number | undefined {
 let nextId = 1000;
 
 export function postmarkBounce(messageId: string, email: string, at: number, type = 'HardBounce'): PostmarkBounce {
-  return { RecordType: 'Bounce', ID: ++nextId, Type: type, TypeCode: type === 'HardBounce' ? 1 : 4096, MessageID: messageId, MessageStream: 'outbound', Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).', Details: 'smtp;550 5.1.1 The email account that you tried to reach does not exist.', Email: email, BouncedAt: new Date(at).toISOString(), Inactive: true };
+  return {
+    RecordType: 'Bounce',
+    ID: ++nextId,
+    Type: type,
+    TypeCode: type === 'HardBounce' ? 1 : 4096,
+    MessageID: messageId,
+    MessageStream: 'outbound',
+    Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).',
+    Details: 'smtp;550 5.1.1 The email account that you tried to reach does not exist.',
+    Email: email,
+    BouncedAt: new Date(at).toISOString(),
+    Inactive: true,
+  };
 }
 
 export async function startPostmarkPullFake(token: string): Promise<PostmarkPullFake> {

@@ -32,11 +32,33 @@ export async function startResendPullFake(apiKey: string, perSecond = 2): Promis
     if (auth !== `Bearer ${apiKey}`) return err(403, 'invalid_api_key', 'API key is invalid.');
     const now = Date.now();
     while (recent.length && recent[0]! <= now - 1000) recent.shift();
-    if (recent.length >= perSecond) return err(429, 'rate_limit_exceeded', 'Too many requests. You can only make 2 requests per second.', { 'retry-after': '1', 'ratelimit-limit': String(perSecond), 'ratelimit-remaining': '0', 'ratelimit-reset': '1' });
+    if (recent.length >= perSecond)
+      return err(429, 'rate_limit_exceeded', 'Too many requests. You can only make 2 requests per second.', {
+        'retry-after': '1',
+        'ratelimit-limit': String(perSecond),
+        'ratelimit-remaining': '0',
+        'ratelimit-reset': '1',
+      });
     recent.push(now);
     const email = emails.get(decodeURIComponent(match[1]!));
     if (!email) return err(404, 'not_found', 'Email not found');
-    return control.accept(request, {}, () => ({ status: 200, body: { object: 'email', id: email.id, to: email.to, from: 'Cron <cron@example.com>', created_at: new Date().toISOString(), subject: 'Report', html: null, text: 'hi', bcc: null, cc: null, reply_to: null, last_event: email.last_event } }));
+    return control.accept(request, {}, () => ({
+      status: 200,
+      body: {
+        object: 'email',
+        id: email.id,
+        to: email.to,
+        from: 'Cron <cron@example.com>',
+        created_at: new Date().toISOString(),
+        subject: 'Report',
+        html: null,
+        text: 'hi',
+        bcc: null,
+        cc: null,
+        reply_to: null,
+        last_event: email.last_event,
+      },
+    }));
   });
   return Object.assign(fake, { emails });
 }

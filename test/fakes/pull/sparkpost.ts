@@ -25,7 +25,17 @@ const bad = (description: string): Reply => ({ status: 400, body: { errors: [{ m
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?Z$/;
 
 export function sparkpostBounce(transmissionId: string, recipient: string, at: number): JsonItem {
-  return { type: 'bounce', bounce_class: '10', error_code: '550', event_id: `${Math.floor(Math.random() * 1e17)}`, raw_reason: '550 5.1.1 <' + recipient + '>: Recipient address rejected: User unknown', reason: '550 5.1.1 ...', rcpt_to: recipient, transmission_id: transmissionId, timestamp: new Date(at).toISOString() };
+  return {
+    type: 'bounce',
+    bounce_class: '10',
+    error_code: '550',
+    event_id: `${Math.floor(Math.random() * 1e17)}`,
+    raw_reason: '550 5.1.1 <' + recipient + '>: Recipient address rejected: User unknown',
+    reason: '550 5.1.1 ...',
+    rcpt_to: recipient,
+    transmission_id: transmissionId,
+    timestamp: new Date(at).toISOString(),
+  };
 }
 
 export async function startSparkpostPullFake(apiKey: string): Promise<SparkpostPullFake> {
@@ -56,7 +66,11 @@ export async function startSparkpostPullFake(apiKey: string): Promise<SparkpostP
     const more = c.offset + slice.length < matched.length;
     return control.accept(request, c, () => ({
       status: 200,
-      body: { results: slice.map((e) => e.item), total_count: matched.length, links: more ? { next: `/api/v1/events/message?cursor=${token({ ...c, offset: c.offset + slice.length })}&per_page=${c.perPage}` } : {} },
+      body: {
+        results: slice.map((e) => e.item),
+        total_count: matched.length,
+        links: more ? { next: `/api/v1/events/message?cursor=${token({ ...c, offset: c.offset + slice.length })}&per_page=${c.perPage}` } : {},
+      },
     }));
   });
   return Object.assign(fake, { results });
