@@ -220,6 +220,7 @@ export class Daemon {
       this.spool,
       () => ({ hostname: this.config.hostname, bounceFrom: this.config.bounceFrom, admin: this.config.local.admin, complaintsToAdmin: this.config.events?.complaintsToAdmin ?? false }),
       log,
+      { inFlight: () => this.scheduler.inFlightCount },
     );
     const metrics = this.metrics;
     if (metrics) recorder.on('recorded', (r: RecordedEvents) => metrics.onProviderEvents(r.upstream, r.events, r.unmatched));

@@ -54,8 +54,9 @@ async function sendThrough(spool: Spool, options: { sender?: string; dsn?: Messa
   return id;
 }
 
-function recorder(spool: Spool, settings: Partial<ProviderEventSettings> = {}) {
-  const r = new ProviderEventRecorder(spool, () => ({ ...SETTINGS, ...settings }), createLogger('silent'));
+/** graceMs 0: an unknown id is not waited for (the race test below sets it). */
+function recorder(spool: Spool, settings: Partial<ProviderEventSettings> = {}, graceMs = 0, inFlight = () => 1) {
+  const r = new ProviderEventRecorder(spool, () => ({ ...SETTINGS, ...settings }), createLogger('silent'), { graceMs, inFlight });
   const recorded: RecordedEvents[] = [];
   r.on('recorded', (e: RecordedEvents) => recorded.push(e));
   return { r, recorded };
@@ -340,4 +341,33 @@ test('without [events] nothing is retained', async (t) => {
   const id = await sendThrough(spool);
   assert.equal(spool.sentRecord(id), undefined);
   assert.equal(spool.retainedCount(), 0);
+});
+
+test('an event that overtakes its delivery outcome (a drop reported within milliseconds of the 2xx) waits for it and is matched', async (t) => {
+  const spool = openSpool(t);
+  const id = await spool.accept({ sender: 'alice@example.org', recipients: ['bob@example.net'] }, RAW, { origin: { protocol: 'esmtp' }, messageId: '<q3@example.org>' });
+  const { r, recorded } = recorder(spool, {}, 5_000);
+  const pending = r.record(MAILGUN, [bounce(`${id}.1@mg.example.org`, 'bob@example.net', { type: 'suppressed', at: new Date() })]);
+  // The outcome is committed only now, after the webhook was received.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await spool.update(id, (record) => {
+    const r0 = record.recipients[0]!;
+    Object.assign(r0, { status: 'delivered', upstream: 'mg', lastAttemptAt: Date.now(), lastReply: 'HTTP 200', providerMessageId: `${id}.1@mg.example.org` });
+    r0.history.push({ at: Date.now(), upstream: 'mg', outcome: 'delivered', reply: 'HTTP 200' });
+    return record;
+  });
+  await pending;
+  assert.equal(recorded[0]!.unmatched, 0, 'matched once the outcome was committed');
+  assert.equal(notices(spool).length, 1, 'one notice to the sender');
+  // An id that never appears is given up after the grace, and an old event is not waited for at all.
+  const started = Date.now();
+  const { r: quick, recorded: quickRecorded } = recorder(spool, {}, 400);
+  await quick.record(MAILGUN, [bounce('never@mg.example.org', 'bob@example.net', { at: new Date(Date.now() - 3_600_000) })]);
+  assert.ok(Date.now() - started < 300, 'an hour-old event with an unknown id is not waited for');
+  const { r: idle } = recorder(spool, {}, 5_000, () => 0);
+  await idle.record(MAILGUN, [bounce('never@mg.example.org', 'bob@example.net')]);
+  assert.ok(Date.now() - started < 300, 'with no delivery in flight, nothing is waited for');
+  await quick.record(MAILGUN, [bounce('never@mg.example.org', 'bob@example.net')]);
+  assert.equal(quickRecorded.length, 2);
+  assert.equal(quickRecorded[1]!.unmatched, 1);
 });

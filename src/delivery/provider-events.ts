@@ -14,7 +14,10 @@
  *   [local] admin (once per recipient). Never a notice to the sender: it would name the complainer.
  * - delivered, deferred, opened: history and metrics only.
  * - Unknown message ids (not ours, or no longer retained): logged at info and counted; the request
- *   is still answered 2xx, so the provider stops retrying it.
+ *   is still answered 2xx, so the provider stops retrying it. A recent event with an unknown id
+ *   first waits up to UNMATCHED_GRACE_MS while deliveries are in flight: a provider may report a
+ *   drop or a bounce within milliseconds of its 2xx, before the outcome that retains the message
+ *   is committed.
  * The returned promise resolves only once everything is committed (the listener answers 2xx then).
  */
 import { EventEmitter } from 'node:events';
@@ -32,6 +35,12 @@ import { noticeMessages, type DsnSettings } from './dsn.js';
 
 /** Event types that end a recipient: the provider will not deliver it. */
 export const FAILURE_EVENTS: ReadonlySet<EventType> = new Set(['hard_bounce', 'permanent_failure', 'rejected', 'suppressed']);
+
+/** How long a recent event with an unknown message id waits for its delivery outcome to be committed. */
+export const UNMATCHED_GRACE_MS = 5_000;
+/** Events the provider dates older than this are not waited for (a replay, or mail sent elsewhere). */
+const RECENT_EVENT_MS = 10 * 60_000;
+const GRACE_STEP_MS = 100;
 
 export interface ProviderEventSettings extends DsnSettings {
   /** [local] admin, told of complaints when complaintsToAdmin is on. */
@@ -60,6 +69,11 @@ export class ProviderEventRecorder extends EventEmitter {
     private readonly spool: Spool,
     private readonly settings: () => ProviderEventSettings,
     private readonly log: Logger,
+    private readonly wait: {
+      graceMs?: number;
+      /** Delivery attempts in flight (the scheduler's): with none, no outcome can be pending and nothing is waited for. */
+      inFlight?: () => number;
+    } = {},
   ) {
     super();
   }
@@ -68,6 +82,7 @@ export class ProviderEventRecorder extends EventEmitter {
   readonly sink: EventSink = (upstream, events) => this.record(upstream, events);
 
   async record(upstream: RestUpstreamConfig, events: ProviderEvent[], now = Date.now()): Promise<void> {
+    await this.awaitOutcomes(upstream, events, now);
     const byMessage = new Map<string, Match[]>();
     let unmatched = 0;
     for (const event of events) {
@@ -98,6 +113,23 @@ export class ProviderEventRecorder extends EventEmitter {
     let notices = 0;
     for (const [id, matches] of byMessage) notices += await this.apply(upstream, id, matches, now);
     this.emit('recorded', { upstream: upstream.name, events, unmatched, notices } satisfies RecordedEvents);
+  }
+
+  /**
+   * SendGrid's "dropped", Postmark's inactive-recipient bounce and the like can arrive within
+   * milliseconds of the provider's 2xx, before the delivery outcome that retains the message is
+   * committed: recent events with an unknown id wait for it (polling the index, at most graceMs,
+   * and only while a delivery attempt is in flight) instead of being answered 200 and lost.
+   */
+  private async awaitOutcomes(upstream: RestUpstreamConfig, events: ProviderEvent[], now: number): Promise<void> {
+    const unknown = (e: ProviderEvent) => !this.spool.sentFor(upstream.name, e.providerMessageId);
+    let waiting = events.filter((e) => (e.at === undefined || now - e.at.getTime() < RECENT_EVENT_MS) && unknown(e));
+    const inFlight = this.wait.inFlight ?? (() => 1);
+    const deadline = Date.now() + (this.wait.graceMs ?? UNMATCHED_GRACE_MS);
+    while (waiting.length > 0 && inFlight() > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, GRACE_STEP_MS));
+      waiting = waiting.filter(unknown);
+    }
   }
 
   /** Records one message's events and the notices they call for, in one spool transaction. Returns the failure notices queued. */
