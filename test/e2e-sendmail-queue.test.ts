@@ -72,6 +72,13 @@ describe('daemon down, then up', () => {
       assert.match(parsed.queue[0]!.recipients[0]!.lastError ?? '', /^451 [\d.]+ .*try again later/);
       const bp = await runBin('sendmail', ['-bp'], { config });
       assert.equal(bp.stdout, listing.stdout, 'sendmail -bp is mailq');
+      // mailq -s: the queue's shape (qshape): recipients waiting per domain and age bucket.
+      const shape = await runBin('mailq', ['-s'], { config });
+      assert.equal(shape.code, 0, shape.stderr);
+      assert.match(shape.stdout, /^\s+T\s+5\s+10\s+20 /, shape.stdout);
+      assert.match(shape.stdout, /\n\s*TOTAL\s+1\s+1\s+0 /);
+      assert.match(shape.stdout, /\n\s*example\.net\s+1\s+1\s+0 /);
+      assert.equal((await runBin('sendmail', ['-bp', '-s'], { config })).stdout, shape.stdout, 'sendmail -bp -s is mailq -s');
 
       // A crash between spool.accept and the unlink leaves the file behind: it must not queue twice.
       copyFileSync(saved, join(maildrop, `.tmp.${token}`)); // then rename, as sendmail does: the importer never sees half a file

@@ -53,6 +53,8 @@ describe('sendmail flag parser', () => {
     assert.equal(parseSendmailArgs(['-q30m']).mode, 'run-queue');
     assert.equal(parseSendmailArgs([], 'mailq').mode, 'queue-list');
     assert.equal(parseSendmailArgs(['--json'], 'mailq').json, true);
+    assert.equal(parseSendmailArgs(['-s'], 'mailq').summary, true);
+    assert.equal(parseSendmailArgs(['-bp', '-s']).summary, true);
     assert.equal(parseSendmailArgs([], 'newaliases').mode, 'newaliases');
   });
 

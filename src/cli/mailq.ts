@@ -8,7 +8,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import type { ClientConfig } from '../config/local.js';
 import { SpoolError, SubmitError } from '../errors.js';
 import { isQueueId, isSubmitToken } from '../spool/ids.js';
-import type { QueueEntry, QueueFilter } from '../spool/listing.js';
+import { QueueShaper, type QueueEntry, type QueueFilter } from '../spool/listing.js';
+import { formatShape } from './queue-summary.js';
 import { listFromDaemon } from '../sendmail/submit.js';
 import { EX } from './sysexits.js';
 
@@ -124,4 +125,19 @@ export async function mailq(config: ClientConfig, json: boolean, filter: QueueFi
   } finally {
     out.off('error', swallow);
   }
+}
+
+/**
+ * `mailq -s` (`sendmail -bp -s`): the queue's shape instead of the list — recipients still
+ * waiting per domain and age bucket, like Postfix's qshape(1) and `mailshim queue summary`, read
+ * from the same stream as the list (the daemon's, or the spool's when it is down).
+ */
+export async function mailqSummary(config: ClientConfig, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const shaper = new QueueShaper({});
+  for await (const entry of queueSource(config, {})) {
+    const waiting = entry.recipients.filter((r) => r.status !== 'delivered' && r.status !== 'failed').map((r) => r.address);
+    shaper.add(Date.parse(entry.arrival), entry.sender, waiting);
+  }
+  out.write(formatShape(shaper.shape()));
+  return EX.OK;
 }

@@ -40,6 +40,7 @@ async function dispatch(args: SendmailArgs, config: ClientConfig): Promise<numbe
     case 'smtp':
       return await smtpMode(config, args);
     case 'queue-list':
+      if (args.summary) return await (await import('./mailq.js')).mailqSummary(config);
       return await (await import('./mailq.js')).mailq(config, args.json);
     case 'newaliases':
       return await (await import('./newaliases.js')).newaliases(config);

@@ -33,6 +33,8 @@ export interface SendmailArgs {
   verbose: boolean;
   /** mailq --json */
   json: boolean;
+  /** mailq -s: the queue's shape per recipient domain and age (qshape), not the list. */
+  summary: boolean;
   recipients: string[];
   /** Options accepted for compatibility and ignored, as given (for -v and tests). */
   ignored: string[];
@@ -50,7 +52,7 @@ const FLAGS = new Set(['t', 'i', 'v', 'G', 'U', 'm', 'n', 's', 'c', 'I', 'x', 'q
 const MODES: Record<string, Mode> = { m: 'deliver', s: 'smtp', p: 'queue-list', i: 'newaliases' };
 
 function newArgs(mode: Mode): SendmailArgs {
-  return { mode, readRecipients: false, ignoreDots: false, verbose: false, json: false, recipients: [], ignored: [] };
+  return { mode, readRecipients: false, ignoreDots: false, verbose: false, json: false, summary: false, recipients: [], ignored: [] };
 }
 
 /** Strips the angle brackets of `-f '<user@host>'`; `<>` is the null sender. */
@@ -75,6 +77,10 @@ export function parseSendmailArgs(argv: readonly string[], invokedAs = 'sendmail
     }
     if (arg === '--json' && args.mode === 'queue-list') {
       args.json = true;
+      continue;
+    }
+    if (arg === '-s' && args.mode === 'queue-list') {
+      args.summary = true;
       continue;
     }
     if (!arg.startsWith('-') || arg === '-') {

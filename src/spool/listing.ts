@@ -103,32 +103,58 @@ export interface QueueShape {
   domains: Array<{ domain: string; count: number; buckets: number[] }>;
 }
 
-export function queueShape(records: Iterable<MessageRecord>, options: { bySender?: boolean; buckets?: number; bucketMinutes?: number; filter?: QueueFilter }, now = Date.now()): QueueShape {
-  const count = options.buckets ?? 10;
-  const first = options.bucketMinutes ?? 5;
-  const bounds = Array.from({ length: count - 1 }, (_, i) => first * 2 ** i);
-  const bucketOf = (receivedAt: number) => {
-    const minutes = (now - receivedAt) / 60_000;
-    const i = bounds.findIndex((b) => minutes < b);
-    return i === -1 ? count - 1 : i;
-  };
-  const byDomain = new Map<string, number[]>();
-  const total = new Array<number>(count).fill(0);
-  const add = (domain: string, bucket: number) => {
-    let row = byDomain.get(domain);
-    if (!row) byDomain.set(domain, (row = new Array<number>(count).fill(0)));
+/** Accumulates a QueueShape one message at a time (from the spool, or from a listing the daemon streams). */
+export class QueueShaper {
+  private readonly count: number;
+  private readonly bounds: number[];
+  private readonly byDomain = new Map<string, number[]>();
+  private readonly total: number[];
+
+  constructor(
+    options: { bySender?: boolean; buckets?: number; bucketMinutes?: number },
+    private readonly now = Date.now(),
+    private readonly bySender = options.bySender ?? false,
+  ) {
+    this.count = options.buckets ?? 10;
+    const first = options.bucketMinutes ?? 5;
+    this.bounds = Array.from({ length: this.count - 1 }, (_, i) => first * 2 ** i);
+    this.total = new Array<number>(this.count).fill(0);
+  }
+
+  /** One message: its arrival, its sender and the recipients still waiting. */
+  add(receivedAt: number, sender: string, waiting: Iterable<string>): void {
+    const minutes = (this.now - receivedAt) / 60_000;
+    const i = this.bounds.findIndex((b) => minutes < b);
+    const bucket = i === -1 ? this.count - 1 : i;
+    if (this.bySender) this.count1(domainOf(sender) || 'MAILER-DAEMON', bucket);
+    else for (const address of waiting) this.count1(domainOf(address), bucket);
+  }
+
+  private count1(domain: string, bucket: number): void {
+    let row = this.byDomain.get(domain);
+    if (!row) this.byDomain.set(domain, (row = new Array<number>(this.count).fill(0)));
     row[bucket]!++;
-    total[bucket]!++;
-  };
+    this.total[bucket]!++;
+  }
+
+  shape(): QueueShape {
+    const sum = (row: number[]) => row.reduce((a, b) => a + b, 0);
+    const domains = [...this.byDomain].map(([domain, buckets]) => ({ domain, count: sum(buckets), buckets })).sort((a, b) => b.count - a.count || a.domain.localeCompare(b.domain));
+    return { bounds: this.bounds, total: { count: sum(this.total), buckets: this.total }, domains };
+  }
+}
+
+export function queueShape(records: Iterable<MessageRecord>, options: { bySender?: boolean; buckets?: number; bucketMinutes?: number; filter?: QueueFilter }, now = Date.now()): QueueShape {
+  const shaper = new QueueShaper(options, now);
   for (const record of records) {
     if (options.filter && !matches(record, options.filter, now)) continue;
-    const bucket = bucketOf(record.receivedAt);
-    if (options.bySender) add(domainOf(record.sender) || 'MAILER-DAEMON', bucket);
-    else for (const r of record.recipients) if (!isFinal(r)) add(domainOf(r.address), bucket);
+    shaper.add(
+      record.receivedAt,
+      record.sender,
+      record.recipients.filter((r) => !isFinal(r)).map((r) => r.address),
+    );
   }
-  const sum = (row: number[]) => row.reduce((a, b) => a + b, 0);
-  const domains = [...byDomain].map(([domain, buckets]) => ({ domain, count: sum(buckets), buckets })).sort((a, b) => b.count - a.count || a.domain.localeCompare(b.domain));
-  return { bounds, total: { count: sum(total), buckets: total }, domains };
+  return shaper.shape();
 }
 
 function domainOf(address: string): string {
