@@ -12,7 +12,7 @@ const option = fc.oneof(
   fc.emailAddress(),
 );
 
-const KNOWN_FIELDS = new Set(['mode', 'readRecipients', 'ignoreDots', 'sender', 'fullName', 'verbose', 'json', 'recipients', 'ignored', 'dsn']);
+const KNOWN_FIELDS = new Set(['mode', 'readRecipients', 'ignoreDots', 'sender', 'fullName', 'verbose', 'json', 'summary', 'recipients', 'ignored', 'dsn']);
 
 describe('sendmail flag parser fuzz', () => {
   it('every argv is either parsed into a known mode or rejected with a usage error', () => {
