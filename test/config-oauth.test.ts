@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { maskedConfig } from '../src/config/mask.js';
 import type { GmailUpstreamConfig, M365UpstreamConfig } from '../src/config/types.js';
-import { ConfigError } from '../src/errors.js';
 import { makeAppCertificate, makeServiceAccount, type AppCertificate } from './helpers/oauth-keys.js';
 import { tempDir } from './helpers/tmp.js';
+import { configProblems } from './helpers/config.js';
 
 const doc = (upstream: string) => `hostname = "h.test"\n[spool]\npath = "/tmp/x"\n\n[[upstream]]\n${upstream.trim()}\n`;
 const M365 = 'type = "m365"\ntenant = "contoso.onmicrosoft.com"\nclient_id = "11111111-2222-3333-4444-555555555555"';
@@ -26,15 +26,7 @@ describe('m365 / gmail upstream config', () => {
   });
   after(() => dir.cleanup());
 
-  function problems(upstream: string, env: NodeJS.ProcessEnv = {}): string[] {
-    try {
-      parseConfig(doc(upstream), file, env);
-    } catch (error) {
-      assert.ok(error instanceof ConfigError);
-      return error.problems;
-    }
-    assert.fail('expected a configuration error');
-  }
+  const problems = (upstream: string, env: NodeJS.ProcessEnv = {}) => configProblems(doc(upstream), file, env);
 
   it('m365 defaults: Graph, the tenant token endpoint, smtp.office365.com:587 starttls, mailbox_domains from send_as; the secret masked and its file permission-checked', () => {
     const secret = join(dir.path, 'm365.secret');

@@ -3,21 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { maskedConfig } from '../src/config/mask.js';
-import { ConfigError } from '../src/errors.js';
+import { configProblems } from './helpers/config.js';
 
 const file = '/etc/mailshim/test.toml';
 const doc = (upstream: string) => `hostname = "h.test"\n[spool]\npath = "/tmp/x"\n\n[[upstream]]\n${upstream.trim()}\n`;
 // The [[upstream]] header is line 5; keys follow from line 6.
 
-function problems(upstream: string, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(doc(upstream), file, env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError);
-    return error.problems;
-  }
-  assert.fail('expected a configuration error');
-}
+const problems = (upstream: string, env: NodeJS.ProcessEnv = {}) => configProblems(doc(upstream), file, env);
 
 describe('REST upstream config', () => {
   it('reads every provider type with its defaults', () => {

@@ -6,21 +6,14 @@ import { describe, it } from 'node:test';
 import { loadConfig, parseConfig } from '../src/config/load.js';
 import { maskedConfig } from '../src/config/mask.js';
 import { parseDuration, parseSize } from '../src/config/units.js';
-import { ConfigError } from '../src/errors.js';
+import { type ConfigError } from '../src/errors.js';
 import { makeCert } from './helpers/tls.js';
 import { tempDir } from './helpers/tmp.js';
+import { configProblems } from './helpers/config.js';
 
 const MINIMAL = `[[upstream]]\ntype = "maildir"\npath = "/tmp/out"\n`;
 
-function problems(source: string, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(source, 'mailshim.toml', env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error.problems;
-  }
-  assert.fail('expected a ConfigError');
-}
+const problems = (source: string, env: NodeJS.ProcessEnv = {}) => configProblems(source, 'mailshim.toml', env);
 
 describe('config', () => {
   it('applies documented defaults', () => {

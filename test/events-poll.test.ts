@@ -10,7 +10,6 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { parseConfig } from '../src/config/load.js';
 import type { RestUpstreamConfig } from '../src/config/types.js';
-import { ConfigError } from '../src/errors.js';
 import { BREVO_POLLED } from '../src/events/poll/brevo.js';
 import { MAILGUN_MAX_PAGES } from '../src/events/poll/mailgun.js';
 import { Poller } from '../src/events/poll/poller.js';
@@ -24,6 +23,7 @@ import { fromEastern, postmarkBounce, startPostmarkPullFake } from './fakes/pull
 import { startResendPullFake } from './fakes/pull/resend.js';
 import { sparkpostBounce, startSparkpostPullFake } from './fakes/pull/sparkpost.js';
 import type { Fake } from './fakes/server.js';
+import { configProblems } from './helpers/config.js';
 
 const doc = (upstream: string) => `hostname = "h.test"\n[spool]\npath = "/tmp/x"\n\n[[upstream]]\nname = "up"\n${upstream.trim()}\n`;
 
@@ -35,15 +35,7 @@ function upstream(toml: string): Polling {
   return u;
 }
 
-function problems(toml: string): string[] {
-  try {
-    parseConfig(doc(toml), '/etc/mailshim/t.toml', {});
-  } catch (error) {
-    assert.ok(error instanceof ConfigError);
-    return error.problems;
-  }
-  assert.fail('expected a configuration error');
-}
+const problems = (toml: string) => configProblems(doc(toml), '/etc/mailshim/t.toml');
 
 interface Harness {
   poller: Poller;

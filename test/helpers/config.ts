@@ -1,4 +1,19 @@
 /** Builds test configs: a daemon on an ephemeral loopback port relaying to a capture server. */
+import assert from 'node:assert/strict';
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+/** The problems a config that must be refused is refused with (fails the test when it parses). */
+export function configProblems(source: string, file = 'mailshim.toml', env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(source, file, env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
 export interface TestConfigOptions {
   spool: string;
   upstreamPort?: number;
