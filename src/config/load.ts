@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.js';
 import { isLoopbackHost, parseHostPort } from './address.js';
 import { parseDocument, readConfigSource } from './document.js';
 import { defaultListener, readListen } from './listen.js';
-import { readLocal, readSubmission } from './local.js';
+import { readLocal, readMessageLimits, readSubmission } from './local.js';
 import type { TableReader } from './reader.js';
 import type { Config, ControlConfig, EventsConfig, ListenConfig, LogConfig, MetricsConfig, UpstreamConfig } from './types.js';
 import { DEFAULT_MAX_RETAINED, DEFAULT_RETENTION_MS } from './types.js';
@@ -26,8 +26,7 @@ export function parseConfig(source: string, file: string, env: NodeJS.ProcessEnv
   const spoolTable = root.child('spool');
   const spool = {
     path: spoolTable.path_('path', '/var/spool/mailshim')!,
-    maxMessageSize: spoolTable.size('max_message_size', 25 * 1024 * 1024),
-    maxRecipients: spoolTable.integer('max_recipients', 1, 100_000, 100),
+    ...readMessageLimits(spoolTable),
     maxSize: spoolTable.size('max_size', 4 * 1024 ** 3),
   };
   if (spool.maxSize < spool.maxMessageSize) spoolTable.problem('max_size', 'must be at least max_message_size');

@@ -43,6 +43,18 @@ function localDomainList(table: TableReader, hostname: string): string[] {
   return domains.includes('localhost') ? domains : ['localhost', ...domains];
 }
 
+/**
+ * The [spool] limits a message is held to, read the same way by the daemon's loader (load.ts) and
+ * the sendmail command's (loadClientConfig below): sendmail refuses an oversize message before submitting it,
+ * and `sendmail -bs` applies the SMTP listener's recipient cap, so one default each.
+ */
+export function readMessageLimits(spool: TableReader): { maxMessageSize: number; maxRecipients: number } {
+  return {
+    maxMessageSize: spool.size('max_message_size', 25 * 1024 * 1024),
+    maxRecipients: spool.integer('max_recipients', 1, 100_000, 100),
+  };
+}
+
 export function readLocal(table: TableReader, hostname: string): LocalConfig {
   const local: LocalConfig = {
     domains: localDomainList(table, hostname),
@@ -93,8 +105,7 @@ export function loadClientConfig(file: string, env: NodeJS.ProcessEnv = process.
     file,
     hostname,
     spoolPath,
-    maxMessageSize: spool.size('max_message_size', 25 * 1024 * 1024),
-    maxRecipients: spool.integer('max_recipients', 1, 100_000, 100),
+    ...readMessageLimits(spool),
     local: readLocal(root.child('local'), hostname),
     submission: readSubmission(root.child('submission'), spoolPath),
   };
