@@ -7,29 +7,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { signMailgun } from '../src/events/providers/mailgun.js';
 import { relayConfig } from './helpers/config.js';
 import { startDaemon, writeConfig } from './helpers/daemon.js';
 import { runCli } from './helpers/cli.js';
 import { closedPort, tempDir } from './helpers/tmp.js';
+import { mailgunHardBounce, mailgunWebhook } from './helpers/webhooks.js';
 
 const KEY = 'e2e-mailgun-signing-key';
 
-function event(token: string, key = KEY): string {
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  return JSON.stringify({
-    signature: { timestamp, token, signature: signMailgun(key, timestamp, token) },
-    'event-data': {
-      event: 'failed',
-      severity: 'permanent',
-      reason: 'bounce',
-      recipient: 'gone@example.net',
-      id: token,
-      'delivery-status': { code: 550, message: '5.1.1 mailbox unavailable' },
-      message: { headers: { 'message-id': '<20261127.1@mg.example.org>' } },
-    },
-  });
-}
+const event = (token: string, key = KEY) => mailgunWebhook(key, token, mailgunHardBounce(token, 'gone@example.net', '<20261127.1@mg.example.org>', '5.1.1 mailbox unavailable'));
 
 test('daemon: [events] listener records verified events in the log and metrics; forged ones get 401', async (t) => {
   const dir = tempDir();

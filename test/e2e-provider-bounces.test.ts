@@ -13,7 +13,6 @@ import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { signMailgun } from '../src/events/providers/mailgun.js';
 import { signSvix } from '../src/events/providers/resend.js';
 import type { SnsMessage } from '../src/events/sns.js';
 import { startBrevoFake } from './fakes/brevo.js';
@@ -31,6 +30,7 @@ import { deliveryStatus, deliveryStatusOfText, type DeliveryStatus } from './hel
 import { restConfig, submit } from './helpers/rest.js';
 import { snsTestCertificate } from './helpers/sns.js';
 import { tempDir } from './helpers/tmp.js';
+import { mailgunWebhook } from './helpers/webhooks.js';
 
 const SENDER = 'alice@example.org';
 const KEPT = 'bob@example.net';
@@ -94,9 +94,10 @@ const CASES: Case[] = [
       const token = randomUUID();
       return {
         headers: {},
-        body: JSON.stringify({
-          signature: { timestamp, token, signature: signMailgun(forged ? 'not-the-key' : MAILGUN_KEY, timestamp, token) },
-          'event-data': {
+        body: mailgunWebhook(
+          forged ? 'not-the-key' : MAILGUN_KEY,
+          token,
+          {
             event: 'failed',
             id: token,
             timestamp: Date.now() / 1000,
@@ -106,7 +107,8 @@ const CASES: Case[] = [
             'delivery-status': { 'attempt-no': 1, message: '550 5.1.1 The email account that you tried to reach does not exist', code: 550, description: '' },
             message: { headers: { to: recipient, 'message-id': id, from: SENDER, subject: 'Test' } },
           },
-        }),
+          timestamp,
+        ),
       };
     },
     diagnostic: /^smtp; 550 5\.1\.1 The email account that you tried to reach does not exist$/,
@@ -430,19 +432,14 @@ test('mailgun: a complaint is logged and counted, never reported to the sender; 
   const delivered = await daemon.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'delivered');
   const before = fake.accepted.length;
   // https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/ ("complained")
-  const complaint = (token: string) => {
-    const timestamp = seconds();
-    return JSON.stringify({
-      signature: { timestamp, token, signature: signMailgun(MAILGUN_KEY, timestamp, token) },
-      'event-data': {
-        event: 'complained',
-        id: token,
-        timestamp: Date.now() / 1000,
-        recipient: KEPT,
-        message: { headers: { to: KEPT, 'message-id': String(delivered.providerMessageId), from: SENDER, subject: 'Newsletter' } },
-      },
+  const complaint = (token: string) =>
+    mailgunWebhook(MAILGUN_KEY, token, {
+      event: 'complained',
+      id: token,
+      timestamp: Date.now() / 1000,
+      recipient: KEPT,
+      message: { headers: { to: KEPT, 'message-id': String(delivered.providerMessageId), from: SENDER, subject: 'Newsletter' } },
     });
-  };
   for (const token of ['c-1', 'c-2']) {
     const status = (await fetch(`http://127.0.0.1:${port}/events/mailgun`, { method: 'POST', body: complaint(token), headers: { 'content-type': 'application/json' } })).status;
     assert.equal(status, 200);

@@ -21,6 +21,7 @@ import type { ProviderEvent } from '../src/events/types.js';
 import { createLogger } from '../src/log.js';
 import { snsTestCertificate } from './helpers/sns.js';
 import { tempDir } from './helpers/tmp.js';
+import { mailgunHardBounce, mailgunWebhook } from './helpers/webhooks.js';
 
 const KEY = 'mailgun-webhook-signing-key';
 
@@ -42,22 +43,8 @@ ${extra}
 `;
 }
 
-function mailgunBody(token: string, extra: object = {}, key = KEY): string {
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  return JSON.stringify({
-    signature: { timestamp, token, signature: signMailgun(key, timestamp, token) },
-    'event-data': {
-      event: 'failed',
-      severity: 'permanent',
-      reason: 'bounce',
-      recipient: 'alice@example.com',
-      id: token,
-      'delivery-status': { code: 550, message: '5.1.1 unknown user' },
-      message: { headers: { 'message-id': '<20130503192659.13651.20287@mg.example.org>' } },
-      ...extra,
-    },
-  });
-}
+const mailgunBody = (token: string, extra: object = {}, key = KEY) =>
+  mailgunWebhook(key, token, { ...mailgunHardBounce(token, 'alice@example.com', '<20130503192659.13651.20287@mg.example.org>', '5.1.1 unknown user'), ...extra });
 
 async function startListener(t: { after: (fn: () => unknown) => void }, dir: string, source: string, sink: EventSink) {
   const cfg = parseConfig(source, join(dir, 'mailshim.toml'), { MG: 'k' });
