@@ -5,7 +5,6 @@
  * recorded its events (the provider retries anything else). It is a separate server on its own
  * port and never waits on delivery; bodies are capped at max_body (413 beyond it).
  */
-import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -53,8 +52,7 @@ class RequestClaims implements Replay {
   }
 }
 
-/** Emits 'events' (upstream name, ProviderEvent[]) after each recorded request, for metrics. */
-export class EventsListener extends EventEmitter {
+export class EventsListener {
   private readonly replay = new ReplayGuard();
   private readonly snsReplay = new ReplayGuard(100_000, 2 * SNS_MAX_AGE_MS);
   private readonly certificates = new Map<string, string>();
@@ -62,7 +60,6 @@ export class EventsListener extends EventEmitter {
   private server: Server | undefined;
 
   constructor(private readonly options: EventsListenerOptions) {
-    super();
     this.upstreams = new Map(options.upstreams.filter((u): u is RestUpstreamConfig => (REST_TYPES as readonly string[]).includes(u.type)).map((u) => [u.name, u]));
   }
 
@@ -125,7 +122,6 @@ export class EventsListener extends EventEmitter {
       }
       await this.options.sink(upstream, result.events);
       log.info({ events: result.events.length, types: [...new Set(result.events.map((e) => e.type))] }, 'webhook recorded');
-      this.emit('events', upstream.name, result.events);
       reply(200, 'ok');
     } catch (error) {
       // Not recorded: let the provider's retry of this very request in again.
