@@ -60,7 +60,7 @@ export class Metrics {
     this.deliveryDelay = new Histogram({ name: 'mailshim_delivery_delay_seconds', help: 'Time from acceptance to successful delivery', labelNames: ['upstream'], buckets: LATENCY_BUCKETS, registers });
     this.providerEvents = new Counter({
       name: 'mailshim_provider_events_total',
-      help: 'Verified provider webhook events by upstream and type (hard_bounce, complaint, delivered, …)',
+      help: 'Provider events (verified webhooks and polls) by upstream and type (hard_bounce, complaint, delivered, …)',
       labelNames: ['upstream', 'type'],
       registers,
     });
