@@ -8,6 +8,7 @@ import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
+import { bufferBody } from '../message/body.js';
 import { fitForWire } from '../message/wire.js';
 import { classify, RELAY_DENIED, type Classification } from './classify.js';
 import { plainTextNotice } from './dsn.js';
@@ -154,9 +155,9 @@ export class Router {
     const sender = message.sender === '' && !upstream.acceptsNullSender && message.bounceFrom ? message.bounceFrom : message.sender;
     const results = await safeSend(upstream, { ...message, sender, recipients });
     const unsupported = message.isBounce ? results.filter((r) => r.result.kind === 'unsupported').map((r) => r.recipient) : [];
-    const plain = unsupported.length > 0 ? plainTextNotice(message.raw) : undefined;
+    const plain = unsupported.length > 0 ? plainTextNotice(await message.body.buffer()) : undefined;
     if (!plain) return results;
-    const again = new Map((await safeSend(upstream, { ...message, sender, recipients: unsupported, raw: plain })).map((r) => [r.recipient, r]));
+    const again = new Map((await safeSend(upstream, { ...message, sender, recipients: unsupported, body: bufferBody(plain) })).map((r) => [r.recipient, r]));
     return results.map((r) => again.get(r.recipient) ?? r);
   }
 
@@ -254,12 +255,20 @@ function withSetupHint(c: Classification, result: AttemptResult, config: Upstrea
   return { ...c, reply: `${c.reply} (no username is configured for upstream ${config.name}: set username and password)` };
 }
 
-/** Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the stored bytes. */
+/**
+ * Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the
+ * stored bytes. A body known to be wire-clean (7-bit, legal lines) goes as it is, unread: a
+ * spooled body file is then streamed by the upstream.
+ */
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
   try {
-    const fitted = upstream.wire ? await fitForWire(message.raw, upstream.wire) : { raw: message.raw };
-    if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
-    return await upstream.send({ ...message, raw: fitted.raw });
+    let body = message.body;
+    if (upstream.wire && !body.wireClean) {
+      const fitted = await fitForWire(await body.buffer(), upstream.wire);
+      if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
+      body = bufferBody(fitted.raw);
+    }
+    return await upstream.send({ ...message, body });
   } catch (error) {
     // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
     return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));

@@ -1,5 +1,4 @@
 /** SMTP submission upstream (587 STARTTLS, 465 implicit TLS, or plain on loopback) via nodemailer. */
-import { isAscii } from 'node:buffer';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type MimeNode from 'nodemailer/lib/mime-node/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
@@ -7,6 +6,7 @@ import type { SmtpUpstreamConfig } from '../config/types.js';
 import { adaptNodemailer } from './nodemailer-adapter.js';
 import { checkSmtp } from './smtp-check.js';
 import { connectionOptions, resultOfError, type NodemailerError, type OAuthTokenProvider } from './smtp-errors.js';
+import type { MessageBody } from '../message/body.js';
 import type { MessageDsn } from '../message/dsn-parameters.js';
 import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
 
@@ -17,8 +17,8 @@ import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type R
  * added by nodemailer itself when an envelope address is not ASCII. Only a declaration: turning
  * 8-bit into 7-bit for a server without 8BITMIME is the message encoder's job, not this one's.
  */
-export function declaration(raw: Buffer): { size: number; use8BitMime: boolean } {
-  return { size: raw.length, use8BitMime: !isAscii(raw) };
+export function declaration(body: Pick<MessageBody, 'size' | 'eightBit'>): { size: number; use8BitMime: boolean } {
+  return { size: body.size, use8BitMime: body.eightBit };
 }
 
 /**
@@ -89,14 +89,15 @@ export class SmtpUpstream implements Upstream {
     let info: SMTPPool.SentMessageInfo;
     try {
       info = await this.transport.sendMail({
-        envelope: { from: message.sender, to: recipients, ...declaration(message.raw) } satisfies DeclaredEnvelope,
-        raw: message.raw,
+        envelope: { from: message.sender, to: recipients, ...declaration(message.body) } satisfies DeclaredEnvelope,
+        // Streamed: a spooled body file is read as it is sent, never whole (a damaged one fails the stream before the final ".").
+        raw: message.body.stream(),
         ...(message.dsn ? { dsn: dsnParameters(message.dsn, recipients[0]!) } : {}),
       });
     } catch (caught) {
       const error = caught as NodemailerError;
       if (error.rejectedErrors?.length) return this.perRecipient(recipients, [], error.rejectedErrors, error);
-      return forAll(recipients, resultOfError(error, message.raw.length));
+      return forAll(recipients, resultOfError(error, message.body.size));
     }
     const dsnPassedOn = message.dsn !== undefined && (info.ehlo ?? []).some((keyword) => /^DSN\b/i.test(keyword));
     return this.perRecipient(recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response, dsnPassedOn);

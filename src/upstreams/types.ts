@@ -5,6 +5,7 @@ import type { MessageDsn } from '../message/dsn-parameters.js';
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
  * means (delivered, retry, bounce, hold). Upstreams never touch the spool.
  */
+import type { MessageBody } from '../message/body.js';
 import type { WireCapability } from '../message/wire.js';
 
 export interface OutboundMessage {
@@ -13,7 +14,8 @@ export interface OutboundMessage {
   /** "" is the null reverse-path <> (bounces). */
   sender: string;
   recipients: string[];
-  raw: Buffer;
+  /** The bytes: `await body.buffer()` where the whole message is needed, `body.stream()` to send as it is read. */
+  body: MessageBody;
   messageId?: string;
   /** RFC 3461 parameters to pass on where the upstream offers DSN (SMTP). */
   dsn?: MessageDsn;
