@@ -67,7 +67,8 @@ export class BodyFiles {
     }
     try {
       if (owner) await handle.chown(owner.uid, owner.gid);
-      await handle.writeFile(bytes);
+      // Positional writes (pwrite64), as LMDB's meta pages: the fault suite injects into them.
+      for (let at = 0; at < bytes.length; ) at += (await handle.write(bytes, at, bytes.length - at, at)).bytesWritten;
       await handle.datasync();
       await handle.close();
       handle = undefined;

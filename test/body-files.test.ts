@@ -1,0 +1,177 @@
+/**
+ * Bodies of BODY_FILE_MIN bytes and more live in files beside the LMDB queue (src/spool/body-files.ts),
+ * in process against a real spool: where they go (and where small ones stay), that removal
+ * unlinks only after the commit, that a damaged file fails the stream before its end, and that
+ * start-up removes files no record names, never one a record names. The disk faults (EIO/ENOSPC
+ * at each step, kill -9 between file and record) are in test/faults/body-files-faults.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, existsSync, openSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { SpoolError } from '../src/errors.js';
+import { BODY_FILE_MIN } from '../src/spool/body-files.js';
+import { newQueueId } from '../src/spool/ids.js';
+import { Spool } from '../src/spool/spool.js';
+import { checkSpoolAtStart } from '../src/spool/startup.js';
+import { deliveryState } from '../src/spool/states.js';
+import { verifySpool } from '../src/spool/verify.js';
+import { tempDir } from './helpers/tmp.js';
+
+const envelope = { sender: 'a@example.org', recipients: ['b@example.net'] };
+const meta = { origin: { protocol: 'esmtp' as const } };
+
+/** A 7-bit message of about `size` bytes, every line different (so a flipped byte changes the checksum). */
+function message(size: number, tag = 'big'): Buffer {
+  const lines = [`Subject: ${tag}\r\n\r\n`];
+  for (let n = 0, total = lines[0]!.length; total < size; n++) {
+    const line = `line ${n} ${'x'.repeat(60)}\r\n`;
+    lines.push(line);
+    total += line.length;
+  }
+  return Buffer.from(lines.join(''));
+}
+
+async function withSpool(run: (spool: Spool, dir: string) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  const spool = Spool.open(join(dir.path, 'spool'));
+  try {
+    await run(spool, join(dir.path, 'spool'));
+  } finally {
+    await spool.close();
+    dir.cleanup();
+  }
+}
+
+function silentLog(lines: Array<Record<string, unknown>>) {
+  return pino({ level: 'debug' }, new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk)) as Record<string, unknown>), done()) }));
+}
+
+async function drain(stream: NodeJS.ReadableStream): Promise<{ bytes: number; error?: Error; ended: boolean }> {
+  let bytes = 0;
+  try {
+    for await (const chunk of stream) bytes += (chunk as Buffer).length;
+    return { bytes, ended: true };
+  } catch (error) {
+    return { bytes, error: error as Error, ended: false };
+  }
+}
+
+describe('where bodies live', () => {
+  it(`a body of ${BODY_FILE_MIN} bytes or more is the file bodies/<id> (0600 in a 0700 directory); a smaller one stays in LMDB`, () =>
+    withSpool(async (spool, path) => {
+      const big = message(1 << 20);
+      const small = message(2000, 'small');
+      const bigId = await spool.accept(envelope, big, meta);
+      const smallId = await spool.accept(envelope, small, meta);
+      const file = join(path, 'bodies', bigId);
+      assert.ok(existsSync(file), 'the body file exists once accept() resolved');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.equal(statSync(join(path, 'bodies')).mode & 0o777, 0o700);
+      assert.deepEqual(readdirSync(join(path, 'bodies')), [bigId], 'the small body has no file');
+      assert.ok(spool.get(bigId)?.bodyFile, 'the record names its file');
+      assert.equal(spool.get(smallId)?.bodyFile, undefined);
+      assert.ok(spool.body(bigId)!.equals(big), 'the whole body reads back');
+      assert.ok(spool.body(smallId)!.equals(small));
+      assert.ok(spool.liveBytes() >= big.length, 'live bytes (max_size, status) count the file');
+      assert.deepEqual(verifySpool(spool).damaged, []);
+    }));
+
+  it('the streamed body is the stored bytes, and the wire scan at accept time is on the record', () =>
+    withSpool(async (spool) => {
+      const big = message(300_000);
+      const id = await spool.accept(envelope, big, meta);
+      const body = spool.openBody(spool.get(id)!);
+      assert.ok(!('problem' in body));
+      try {
+        assert.equal(body.size, big.length);
+        assert.equal(body.wireClean, true);
+        assert.equal(body.eightBit, false);
+        const chunks: Buffer[] = [];
+        for await (const chunk of body.stream()) chunks.push(chunk as Buffer);
+        assert.ok(Buffer.concat(chunks).equals(big));
+        assert.ok((await body.buffer()).equals(big));
+        assert.equal(body.damage, undefined);
+      } finally {
+        body.close();
+      }
+    }));
+
+  it('delivered or deleted: the record goes first, then the file; a refused insert (EIDEXISTS) leaves no file', () =>
+    withSpool(async (spool, path) => {
+      const delivered = await spool.accept(envelope, message(100_000), meta);
+      const deleted = await spool.accept(envelope, message(100_000), meta);
+      await spool.update(delivered, (r) => ({ ...r, recipients: r.recipients.map((x) => ({ ...x, status: 'delivered' as const })) }));
+      assert.equal(spool.get(delivered), undefined);
+      assert.ok(!existsSync(join(path, 'bodies', delivered)), 'file unlinked after the commit');
+      await spool.remove(deleted);
+      assert.ok(!existsSync(join(path, 'bodies', deleted)));
+      const id = newQueueId();
+      await spool.accept(envelope, message(2000), { ...meta, id });
+      await assert.rejects(spool.accept(envelope, message(100_000), { ...meta, id }), (e) => e instanceof SpoolError && e.code === 'EIDEXISTS');
+      assert.deepEqual(readdirSync(join(path, 'bodies')), [], 'the refused body file was removed');
+      assert.equal(spool.liveBytes() < 100_000, true, 'and is not counted');
+    }));
+});
+
+describe('damaged body files', () => {
+  it('a flipped byte fails the stream before its end (the last chunk is never passed on) and marks the body damaged', () =>
+    withSpool(async (spool, path) => {
+      const big = message(1 << 20);
+      const id = await spool.accept(envelope, big, meta);
+      const fd = openSync(join(path, 'bodies', id), 'r+');
+      writeSync(fd, Buffer.from('X'), 0, 1, 500_000);
+      closeSync(fd);
+      const body = spool.openBody(spool.get(id)!);
+      assert.ok(!('problem' in body), 'same size: only the checksum can tell');
+      try {
+        const read = await drain(body.stream());
+        assert.equal(read.ended, false, 'the stream never ends');
+        assert.ok(read.error instanceof SpoolError && read.error.code === 'ESPOOLDAMAGED', String(read.error));
+        assert.ok(read.bytes < big.length, `${read.bytes} of ${big.length} bytes passed on`);
+        assert.match(body.damage ?? '', /checksum mismatch/);
+        await assert.rejects(body.buffer(), /checksum mismatch/);
+      } finally {
+        body.close();
+      }
+    }));
+
+  it('a missing or truncated file: openBody says why, the integrity check reports it, start-up holds the message', () =>
+    withSpool(async (spool, path) => {
+      const missing = await spool.accept(envelope, message(100_000, 'missing'), meta);
+      const truncated = await spool.accept(envelope, message(100_000, 'truncated'), meta);
+      const fine = await spool.accept(envelope, message(100_000, 'fine'), meta);
+      unlinkSync(join(path, 'bodies', missing));
+      truncateSync(join(path, 'bodies', truncated), 50_000);
+      const opened = spool.openBody(spool.get(missing)!);
+      assert.ok('problem' in opened && /is missing/.test(opened.problem), JSON.stringify(opened));
+      const cut = spool.openBody(spool.get(truncated)!);
+      assert.ok('problem' in cut && /is 50000 bytes/.test(cut.problem), JSON.stringify(cut));
+      const report = verifySpool(spool);
+      assert.deepEqual(report.damaged.map((d) => d.id).sort(), [missing, truncated].sort());
+      const lines: Array<Record<string, unknown>> = [];
+      await checkSpoolAtStart(spool, silentLog(lines));
+      assert.equal(deliveryState(spool.get(missing)!).name, 'damaged');
+      assert.equal(deliveryState(spool.get(truncated)!).name, 'damaged');
+      assert.equal(deliveryState(spool.get(fine)!).name, 'pending', 'the others are served');
+      assert.deepEqual(spool.dueIds(Date.now() + 1000, 10), [fine]);
+    }));
+});
+
+describe('start-up removes body files no record names', () => {
+  it('after verifying: an orphan (crash between file and commit) goes, a named file stays', () =>
+    withSpool(async (spool, path) => {
+      const kept = await spool.accept(envelope, message(100_000), meta);
+      const orphan = newQueueId();
+      writeFileSync(join(path, 'bodies', orphan), message(100_000), { mode: 0o600 });
+      assert.deepEqual(verifySpool(spool).orphanBodies, [orphan], 'queue verify names it');
+      const lines: Array<Record<string, unknown>> = [];
+      await checkSpoolAtStart(spool, silentLog(lines));
+      assert.deepEqual(readdirSync(join(path, 'bodies')), [kept]);
+      assert.deepEqual(lines.find((l) => l.event === 'spool-orphan-bodies')?.removed, [orphan]);
+      assert.ok(!lines.some((l) => l.event === 'spool-verify'), 'the removed orphan is not reported as a problem');
+      assert.ok(spool.body(kept)!.length > 0);
+    }));
+});
