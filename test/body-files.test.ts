@@ -116,6 +116,28 @@ describe('where bodies live', () => {
     }));
 });
 
+describe('removal: the record first, then the file', () => {
+  it('a removal whose commit fails keeps the file (and the record): never a record without its file', () =>
+    withSpool(async (spool, path) => {
+      const id = await spool.accept(envelope, message(100_000), meta);
+      // The next commit fails after its transaction body ran (as a commit refused by the disk would).
+      const root = (spool as unknown as { root: { childTransaction(cb: () => void): Promise<unknown> } }).root;
+      const commit = root.childTransaction.bind(root);
+      root.childTransaction = (cb) => {
+        root.childTransaction = commit;
+        return commit(() => {
+          cb();
+          throw new Error('simulated commit failure');
+        });
+      };
+      await assert.rejects(spool.remove(id), /simulated commit failure/);
+      assert.ok(spool.get(id), 'the record is still there');
+      assert.ok(existsSync(join(path, 'bodies', id)), 'so is its file');
+      await spool.remove(id);
+      assert.ok(!existsSync(join(path, 'bodies', id)), 'a removal that commits unlinks it');
+    }));
+});
+
 describe('damaged body files', () => {
   it('a flipped byte fails the stream before its end (the last chunk is never passed on) and marks the body damaged', () =>
     withSpool(async (spool, path) => {
