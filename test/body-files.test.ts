@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { SpoolError } from '../src/errors.js';
 import { BODY_FILE_MIN } from '../src/spool/body-files.js';
+import { compactSpool } from '../src/spool/compact.js';
 import { newQueueId } from '../src/spool/ids.js';
 import { Spool } from '../src/spool/spool.js';
 import { checkSpoolAtStart } from '../src/spool/startup.js';
@@ -114,6 +115,43 @@ describe('where bodies live', () => {
       assert.deepEqual(readdirSync(join(path, 'bodies')), [], 'the refused body file was removed');
       assert.equal(spool.liveBytes() < 100_000, true, 'and is not counted');
     }));
+});
+
+describe('everything else that reads or counts bodies', () => {
+  it('max_size counts body files: a spool of 250 kB takes two 100 kB messages, not a third', async () => {
+    const dir = tempDir();
+    const spool = Spool.open(join(dir.path, 'spool'), { maxSize: 250_000 });
+    try {
+      await spool.accept(envelope, message(100_000), meta);
+      await spool.accept(envelope, message(100_000), meta);
+      await assert.rejects(spool.accept(envelope, message(100_000), meta), (e) => e instanceof SpoolError && e.code === 'ESPOOLFULL');
+      assert.equal(readdirSync(join(dir.path, 'spool', 'bodies')).length, 2, 'the refused one left no file');
+    } finally {
+      await spool.close();
+      dir.cleanup();
+    }
+  });
+
+  it('the sent record of a delivered file body keeps its headers; compaction keeps records and files together', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'spool');
+    let spool = Spool.open(path, { retention: { ms: 86_400_000, max: 10 } });
+    try {
+      const sent = await spool.accept(envelope, message(100_000, 'retained'), meta);
+      const queued = await spool.accept(envelope, message(100_000, 'queued'), meta);
+      await spool.update(sent, (r) => ({ ...r, recipients: r.recipients.map((x) => ({ ...x, status: 'delivered' as const, upstream: 'api', providerMessageId: 'p-1' })) }));
+      assert.match(spool.sentRecord(sent)!.headers, /^Subject: retained\r\n\r\n$/);
+      assert.ok(!existsSync(join(path, 'bodies', sent)));
+      await spool.close();
+      await compactSpool(path);
+      spool = Spool.open(path);
+      assert.match(spool.body(queued)!.toString('latin1'), /^Subject: queued\r\n/);
+      assert.deepEqual(verifySpool(spool).damaged, []);
+    } finally {
+      await spool.close();
+      dir.cleanup();
+    }
+  });
 });
 
 describe('removal: the record first, then the file', () => {
