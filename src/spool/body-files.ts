@@ -68,7 +68,7 @@ export class BodyFiles {
     try {
       if (owner) await handle.chown(owner.uid, owner.gid);
       // Positional writes (pwrite64), as LMDB's meta pages: the fault suite injects into them.
-      for (let at = 0; at < bytes.length; ) at += (await handle.write(bytes, at, bytes.length - at, at)).bytesWritten;
+      for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at, at)).bytesWritten;
       await handle.datasync();
       await handle.close();
       handle = undefined;
@@ -207,29 +207,27 @@ export class FileBody implements MessageBody {
   }
 
   stream(): Readable {
-    let position = 0;
-    let crc = 0;
-    const body = this;
-    return new Readable({
-      highWaterMark: CHUNK,
-      read() {
-        if (body.closed) return void this.destroy(new SpoolError('ESPOOLIO', `${body.record.id}: the body was read after its delivery attempt ended`));
-        const buffer = Buffer.allocUnsafe(Math.min(CHUNK, body.size - position));
-        if (buffer.length === 0) return void this.push(null); // an empty body
-        read(body.fd, buffer, 0, buffer.length, position, (error, n) => {
-          if (error) return void this.destroy(body.failed(`cannot read message body file ${body.path}: ${error.message}`));
-          if (n === 0) return void this.destroy(body.failed(`message body file ${body.path} ends after ${position} bytes, ${body.size} were stored`));
-          const chunk = buffer.subarray(0, n);
-          position += n;
-          crc = crc32(chunk, crc);
-          if (position < body.size) return void this.push(chunk);
-          // The last chunk is passed on only once the whole body matched its checksum.
-          const problem = body.record.bodyCrc32 === undefined ? undefined : checksumProblem(body.record.bodyCrc32, crc);
-          if (problem) return void this.destroy(body.failed(problem));
-          this.push(chunk);
-          this.push(null);
-        });
-      },
+    const read = { position: 0, crc: 0 };
+    const stream: Readable = new Readable({ highWaterMark: CHUNK, read: () => this.readChunk(stream, read) });
+    return stream;
+  }
+
+  /** Reads the next chunk into `stream`, updating the running CRC; the last chunk is passed on only once the whole body matched its checksum. */
+  private readChunk(stream: Readable, at: { position: number; crc: number }): void {
+    if (this.closed) return void stream.destroy(new SpoolError('ESPOOLIO', `${this.record.id}: the body was read after its delivery attempt ended`));
+    const buffer = Buffer.allocUnsafe(Math.min(CHUNK, this.size - at.position));
+    if (buffer.length === 0) return void stream.push(null); // an empty body
+    read(this.fd, buffer, 0, buffer.length, at.position, (error, n) => {
+      if (error) return void stream.destroy(this.failed(`cannot read message body file ${this.path}: ${error.message}`));
+      if (n === 0) return void stream.destroy(this.failed(`message body file ${this.path} ends after ${at.position} bytes, ${this.size} were stored`));
+      const chunk = buffer.subarray(0, n);
+      at.position += n;
+      at.crc = crc32(chunk, at.crc);
+      if (at.position < this.size) return void stream.push(chunk);
+      const problem = this.record.bodyCrc32 === undefined ? undefined : checksumProblem(this.record.bodyCrc32, at.crc);
+      if (problem) return void stream.destroy(this.failed(problem));
+      stream.push(chunk);
+      stream.push(null);
     });
   }
 
@@ -249,7 +247,9 @@ function fileError(what: string, error: unknown): SpoolError {
   if (error instanceof SpoolError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   const message = `${what}: ${(error as Error).message}`;
-  return code === 'ENOSPC' || code === 'EDQUOT' ? new SpoolError('ESPOOLFULL', `spool is full: ${message}`, { cause: error }) : new SpoolError('ESPOOLIO', `spool write failed: ${message}`, { cause: error });
+  return code === 'ENOSPC' || code === 'EDQUOT'
+    ? new SpoolError('ESPOOLFULL', `spool is full: ${message}`, { cause: error })
+    : new SpoolError('ESPOOLIO', `spool write failed: ${message}`, { cause: error });
 }
 
 async function syncPath(path: string): Promise<void> {
