@@ -12,7 +12,7 @@
  * fsync(2) is the only fsync while the daemon serves (checked with strace on lmdb-js 3.5).
  */
 import assert from 'node:assert/strict';
-import { existsSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
@@ -22,7 +22,7 @@ import { relayConfig } from '../helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from '../helpers/daemon.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
 import { closedPort, tempDir } from '../helpers/tmp.js';
-import { checked, inject, mountMissing, mountTmpfs, sendMessage, straceMissing } from './helpers.js';
+import { checked, fill, inject, mountMissing, mountTmpfs, sendMessage, straceMissing } from './helpers.js';
 
 /** Above BODY_FILE_MIN (64 KiB): stored as a file. */
 const BIG = 300_000;
@@ -155,7 +155,7 @@ describe('body files: the file system fills between the body file and its record
       const injector = await inject(daemon.child.pid!, ['fsync:delay_enter=1500000']);
       const reply = sendMessage(daemon.port, 'squeezed', BIG);
       await until('the body file to be written', () => bodyFiles(spool).length === 1 && readFileSync(join(spool, 'bodies', bodyFiles(spool)[0]!)).length >= BIG);
-      fillUp(filler);
+      fill(filler);
       const answer = await reply;
       await injector.detach();
       assert.match(answer, /^452 4\.3\.1 /);
@@ -176,26 +176,6 @@ describe('body files: the file system fills between the body file and its record
     }
   });
 });
-
-/** Writes until the file system says ENOSPC. */
-function fillUp(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [1 << 20, 1 << 16, 4096, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0x55);
-      for (;;) {
-        try {
-          writeSync(fd, chunk);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('body files: damage', () => {
   it('a record whose file is missing or cut short is held as damaged at start; the others are delivered; no crash loop', async (t) => {
