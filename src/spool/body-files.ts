@@ -81,11 +81,11 @@ export class BodyFiles {
     if (this.total !== undefined) this.total += bytes.length;
   }
 
-  /** Removes a body file whose record's removal is committed and synced (a missing file is fine). */
-  remove(id: string, size: number): void {
+  /** Removes a body file whose record's removal is committed and synced (a missing file is fine); `size` when known, for the byte count. */
+  remove(id: string, size?: number): void {
     try {
       unlinkSync(this.path(id));
-      if (this.total !== undefined) this.total -= size;
+      if (this.total !== undefined) this.total = size === undefined ? undefined : this.total - size;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.total = undefined; // left as an orphan: start-up removes it
     }

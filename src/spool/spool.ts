@@ -389,7 +389,7 @@ export class Spool extends EventEmitter {
     const removed: string[] = [];
     for (const id of this.bodyFiles.ids()) {
       if (this.messages.get(id)?.bodyFile) continue;
-      this.bodyFiles.remove(id, 0);
+      this.bodyFiles.remove(id);
       removed.push(id);
     }
     return removed;
