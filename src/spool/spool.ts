@@ -676,7 +676,7 @@ export class Spool extends EventEmitter {
     const existing = this.sent.get(next.id);
     if (existing) this.sentTime.removeSync([existing.retainedAt, next.id]);
     else this.putRetainedCount(this.retainedCount() + 1);
-    // getBinaryFast: no copy of the whole body; cappedHeaders copies the few bytes it keeps at once.
+    // Never a copy of the whole body: getBinaryFast (LMDB) or the file's first bytes; cappedHeaders copies the few it keeps at once.
     const sent = retained(existing, next, accepted, () => (before.bodyFile ? this.bodyFiles.read(next.id, SENT_HEADERS_LIMIT + 4) : this.bodies.getBinaryFast(next.id)), now);
     this.sent.putSync(next.id, sent);
     this.sentTime.putSync([sent.retainedAt, next.id], null);
