@@ -6,7 +6,7 @@
  * at each step, kill -9 between file and record) are in test/faults/body-files-faults.test.ts.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -19,6 +19,9 @@ import { Spool } from '../src/spool/spool.js';
 import { checkSpoolAtStart } from '../src/spool/startup.js';
 import { deliveryState } from '../src/spool/states.js';
 import { verifySpool } from '../src/spool/verify.js';
+import { runCli } from './helpers/cli.js';
+import { relayConfig } from './helpers/config.js';
+import { writeConfig } from './helpers/daemon.js';
 import { tempDir } from './helpers/tmp.js';
 
 const envelope = { sender: 'a@example.org', recipients: ['b@example.net'] };
@@ -149,6 +152,34 @@ describe('everything else that reads or counts bodies', () => {
       assert.deepEqual(verifySpool(spool).damaged, []);
     } finally {
       await spool.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe('queue tools on body files (daemon stopped, the CLI as a process)', () => {
+  it('queue show --raw, verify and dump --raw read the file; queue delete removes record and file', async () => {
+    const dir = tempDir();
+    const path = join(dir.path, 'spool');
+    const config = writeConfig(dir.path, relayConfig({ spool: path }));
+    const big = message(200_000, 'tools');
+    const spool = Spool.open(path);
+    const id = await spool.accept(envelope, big, meta);
+    await spool.close();
+    const cli = (...args: string[]) => runCli([...args, '--config', config]);
+    try {
+      const show = await cli('queue', 'show', id, '--raw');
+      assert.equal(show.code, 0, show.stderr);
+      assert.ok(show.bytes.equals(big), 'queue show --raw prints the body file');
+      assert.equal((await cli('queue', 'verify')).code, 0);
+      const out = join(dir.path, 'dump');
+      assert.equal((await cli('queue', 'dump', '--raw', out)).code, 0);
+      assert.ok(readFileSync(join(out, `${id}.eml`)).equals(big), 'dump --raw writes it whole');
+      const deleted = await cli('queue', 'delete', id, '--yes');
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.ok(!existsSync(join(path, 'bodies', id)), 'the file went with the record');
+      assert.equal((await cli('queue', 'show', id)).code, 66);
+    } finally {
       dir.cleanup();
     }
   });
