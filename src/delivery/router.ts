@@ -8,7 +8,7 @@ import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
-import { fitForWire } from '../message/wire.js';
+import { fitForWire, type WireResult } from '../message/wire.js';
 import { classify, RELAY_DENIED, type Classification } from './classify.js';
 import { plainTextNotice } from './dsn.js';
 
@@ -254,12 +254,19 @@ function withSetupHint(c: Classification, result: AttemptResult, config: Upstrea
   return { ...c, reply: `${c.reply} (no username is configured for upstream ${config.name}: set username and password)` };
 }
 
-/** Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the stored bytes. */
+/**
+ * Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the
+ * stored bytes. For 'if-offered' (SMTP: 8BITMIME is per session) the message is fitted for 8-bit,
+ * and the 7-bit form is converted, once, only when a session without 8BITMIME asks for it.
+ */
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
   try {
-    const fitted = upstream.wire ? await fitForWire(message.raw, upstream.wire) : { raw: message.raw };
+    const wire = upstream.wire;
+    const fitted = wire ? await fitForWire(message.raw, { eightBit: wire.eightBit !== false }) : { raw: message.raw };
     if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
-    return await upstream.send({ ...message, raw: fitted.raw });
+    let sevenBit: Promise<WireResult> | undefined;
+    const offered = wire?.eightBit === 'if-offered' ? { sevenBit: () => (sevenBit ??= fitForWire(message.raw, { eightBit: false })) } : {};
+    return await upstream.send({ ...message, raw: fitted.raw, ...offered });
   } catch (error) {
     // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
     return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));

@@ -5,7 +5,7 @@ import type { MessageDsn } from '../message/dsn-parameters.js';
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
  * means (delivered, retry, bounce, hold). Upstreams never touch the spool.
  */
-import type { WireCapability } from '../message/wire.js';
+import type { WireCapability, WireResult } from '../message/wire.js';
 
 export interface OutboundMessage {
   /** Spool queue id: stable across retries (idempotency keys, file names). */
@@ -21,6 +21,12 @@ export interface OutboundMessage {
   isBounce?: boolean;
   /** bounce_from: the sender used for a null-sender message where the upstream cannot send from <>. */
   bounceFrom?: string;
+  /**
+   * For an upstream whose `wire.eightBit` is 'if-offered' (SMTP): `raw` is fitted for 8-bit, and this
+   * gives the message made 7-bit (src/message/wire.ts) for a session that does not offer 8BITMIME,
+   * computed on the first call only (most servers offer it, and then nothing is converted).
+   */
+  sevenBit?: () => Promise<WireResult>;
 }
 
 export type AttemptResult =
@@ -63,7 +69,8 @@ export interface Upstream {
   /**
    * For upstreams that carry the message's own bytes (SMTP, raw-MIME APIs): what they can carry.
    * Delivery makes each message fit before send() (src/message/wire.ts: lines ≤ 998 octets, no
-   * bare CR/LF or NUL, 8-bit only where allowed and declared). Absent: the upstream builds its
+   * bare CR/LF or NUL, 8-bit only where allowed and declared; 'if-offered': allowed, and the 7-bit
+   * form is there for sessions that need it, OutboundMessage.sevenBit). Absent: the upstream builds its
    * own message (JSON APIs) or stores the bytes as they are (maildir).
    */
   readonly wire?: WireCapability;
