@@ -60,7 +60,12 @@ describe('8-bit mail end to end: sent as it is where the session offers 8BITMIME
     try {
       const got = await relayThrough(capture.port, sent, async () => {
         const m = (await capture.waitFor(1))[0]!;
-        return { raw: m.raw, mailArgs: Object.entries(m.mailArgs).map(([k, v]) => `${k}=${v}`).join(' ') };
+        return {
+          raw: m.raw,
+          mailArgs: Object.entries(m.mailArgs)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' '),
+        };
       });
       assertRawUntouched(got.raw, sent);
       assert.match(got.mailArgs, /\bBODY=8BITMIME\b/);
@@ -75,7 +80,12 @@ describe('8-bit mail end to end: sent as it is where the session offers 8BITMIME
     try {
       const got = await relayThrough(capture.port, sent, async () => {
         const m = (await capture.waitFor(1))[0]!;
-        return { raw: m.raw, mailArgs: Object.entries(m.mailArgs).map(([k, v]) => `${k}=${v}`).join(' ') };
+        return {
+          raw: m.raw,
+          mailArgs: Object.entries(m.mailArgs)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' '),
+        };
       });
       assert.ok(isAscii(got.raw), '7-bit');
       assert.equal(strictRefusal(got.raw, undefined), undefined);

@@ -129,7 +129,7 @@ describe('nodemailer adapter: the bytes chosen per session', () => {
       assert.equal(accepted.readableDidRead, true);
       assert.ok(capture.messages[0]!.raw.equals(chosen), 'the chosen bytes were sent');
       assert.deepEqual(asked[1], (connection as unknown as { _supportedExtensions: string[] })._supportedExtensions);
-      assert.ok(!asked[1]!.includes('8BITMIME'));
+      assert.ok(!asked[1].includes('8BITMIME'));
     } finally {
       connection.close();
       await capture.close();

@@ -141,7 +141,7 @@ describe('SMTP upstream: 8-bit per session', () => {
     const upstream = new SmtpUpstream(upstreamConfig(capture.port), 'relay.test');
     try {
       const sent = utf8Message('unsupported');
-      const [r] = await upstream.send({ ...outbound(sent), sevenBit: async () => ({ unsupported: 'cannot be made 7-bit' }) });
+      const [r] = await upstream.send({ ...outbound(sent), fitFor: async (eightBit) => (eightBit ? { raw: sent, changed: false } : { unsupported: 'cannot be made 7-bit' }) });
       assert.deepEqual(r!.result, { kind: 'unsupported', text: 'cannot be made 7-bit' });
       assert.equal(capture.messages.length, 0, 'nothing was sent');
       const [next] = await upstream.send(outbound(Buffer.from('Subject: next\r\n\r\nascii\r\n')));

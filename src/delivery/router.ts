@@ -256,17 +256,21 @@ function withSetupHint(c: Classification, result: AttemptResult, config: Upstrea
 
 /**
  * Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the
- * stored bytes. For 'if-offered' (SMTP: 8BITMIME is per session) the message is fitted for 8-bit,
- * and the 7-bit form is converted, once, only when a session without 8BITMIME asks for it.
+ * stored bytes. For 'if-offered' (SMTP: 8BITMIME is known per session) the session asks for the
+ * form it can carry once it has seen the server's EHLO; each form is fitted once, on demand, so a
+ * message costs one MIME pass whichever it is (a form that is unsupported comes back as the result).
  */
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
   try {
     const wire = upstream.wire;
-    const fitted = wire ? await fitForWire(message.raw, { eightBit: wire.eightBit !== false }) : { raw: message.raw };
+    if (wire?.eightBit === 'if-offered') {
+      const forms = new Map<boolean, Promise<WireResult>>();
+      const fitFor = (eightBit: boolean) => forms.get(eightBit) ?? forms.set(eightBit, fitForWire(message.raw, { eightBit })).get(eightBit)!;
+      return await upstream.send({ ...message, fitFor });
+    }
+    const fitted = wire ? await fitForWire(message.raw, { eightBit: wire.eightBit }) : { raw: message.raw };
     if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
-    let sevenBit: Promise<WireResult> | undefined;
-    const offered = wire?.eightBit === 'if-offered' ? { sevenBit: () => (sevenBit ??= fitForWire(message.raw, { eightBit: false })) } : {};
-    return await upstream.send({ ...message, raw: fitted.raw, ...offered });
+    return await upstream.send({ ...message, raw: fitted.raw });
   } catch (error) {
     // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
     return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));

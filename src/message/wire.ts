@@ -72,8 +72,8 @@ type Item = { node: MimeNode; body: Buffer[] } | { data: Buffer };
 export interface WireCapability {
   /**
    * Correctly declared 8-bit parts may stay 8-bit; false → every part is made 7-bit; 'if-offered' →
-   * it depends on the session (SMTP's 8BITMIME): delivery fits for 8-bit and offers the 7-bit
-   * form as well (src/delivery/router.ts).
+   * it depends on the session (SMTP's 8BITMIME): delivery lets the session ask for the form it
+   * needs (src/delivery/router.ts, OutboundMessage.fitFor).
    */
   eightBit: boolean | 'if-offered';
 }

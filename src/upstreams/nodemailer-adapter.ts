@@ -135,7 +135,7 @@ export interface SessionBodyEnvelope extends SMTPEnvelope {
 type Send = (this: SMTPConnection, envelope: SessionBodyEnvelope, message: string | Buffer | Readable, done: Parameters<SMTPConnection['send']>[2]) => void;
 
 /** nodemailer's send as shipped (wrapped, not replaced: it still does all of the sending). */
-export const originalSend = SMTPConnection.prototype.send as Send;
+export const originalSend = (SMTPConnection.prototype as unknown as { send: Send }).send;
 
 export const sessionSend: Send = function (envelope, message, done) {
   const choose = envelope?.sessionBody;

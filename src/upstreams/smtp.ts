@@ -99,7 +99,7 @@ export class SmtpUpstream implements Upstream {
   private async sendTransaction(message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
     let info: SMTPPool.SentMessageInfo;
     const sessionBody = async (extensions: readonly string[]) => {
-      const body = await bodyForSession(message.raw, message.sevenBit, extensions);
+      const body = await bodyForSession(message.raw, message.fitFor, extensions);
       if ('unsupported' in body) throw new UnsupportedForSession(body.unsupported);
       return { raw: body.raw, ...declaration(body.raw) };
     };

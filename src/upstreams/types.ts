@@ -22,11 +22,11 @@ export interface OutboundMessage {
   /** bounce_from: the sender used for a null-sender message where the upstream cannot send from <>. */
   bounceFrom?: string;
   /**
-   * For an upstream whose `wire.eightBit` is 'if-offered' (SMTP): `raw` is fitted for 8-bit, and this
-   * gives the message made 7-bit (src/message/wire.ts) for a session that does not offer 8BITMIME,
-   * computed on the first call only (most servers offer it, and then nothing is converted).
+   * For an upstream whose `wire.eightBit` is 'if-offered' (SMTP): `raw` is the stored message, and
+   * this fits it (src/message/wire.ts) for a session that offers 8-bit or not, each form computed
+   * when first asked for and once only (one MIME pass per message, whichever the server needs).
    */
-  sevenBit?: () => Promise<WireResult>;
+  fitFor?: (eightBit: boolean) => Promise<WireResult>;
 }
 
 export type AttemptResult =
@@ -69,8 +69,8 @@ export interface Upstream {
   /**
    * For upstreams that carry the message's own bytes (SMTP, raw-MIME APIs): what they can carry.
    * Delivery makes each message fit before send() (src/message/wire.ts: lines ≤ 998 octets, no
-   * bare CR/LF or NUL, 8-bit only where allowed and declared; 'if-offered': allowed, and the 7-bit
-   * form is there for sessions that need it, OutboundMessage.sevenBit). Absent: the upstream builds its
+   * bare CR/LF or NUL, 8-bit only where allowed and declared; 'if-offered': the session decides, and
+   * delivery hands over the fitting instead, OutboundMessage.fitFor). Absent: the upstream builds its
    * own message (JSON APIs) or stores the bytes as they are (maildir).
    */
   readonly wire?: WireCapability;
