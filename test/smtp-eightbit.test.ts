@@ -27,18 +27,19 @@ function upstreamConfig(port: number, extra: Partial<SmtpUpstreamConfig> = {}): 
   return { name: 'smtp', type: 'smtp', host: '127.0.0.1', port, tls: 'none', matchFrom: [], maxConcurrency: 1, timeout: 5000, ...extra };
 }
 
-/** One SMTP upstream behind delivery's Router, as the daemon runs it. */
-function relay(config: SmtpUpstreamConfig): { deliver: (m: OutboundMessage) => Promise<string>; upstream: SmtpUpstream; close: () => Promise<void> } {
-  const upstream = new SmtpUpstream(config, 'relay.test');
-  const router = new Router([upstream], [config], retry, () => 0);
-  return {
-    upstream,
-    async deliver(message) {
-      const outcome = (await router.deliver(message)).get('ops@example.net')!;
-      return outcome.outcome;
-    },
-    close: () => router.close(),
-  };
+/**
+ * One SMTP upstream behind delivery's Router, as the daemon runs it, sending to `capture`;
+ * `deliver` resolves with the recipient's outcome. Both are closed after `run`.
+ */
+async function withRelay(capture: Capture, run: (deliver: (m: OutboundMessage) => Promise<string>) => Promise<void>, extra: Partial<SmtpUpstreamConfig> = {}): Promise<void> {
+  const config = upstreamConfig(capture.port, extra);
+  const router = new Router([new SmtpUpstream(config, 'relay.test')], [config], retry, () => 0);
+  try {
+    await run(async (message) => (await router.deliver(message)).get('ops@example.net')!.outcome);
+  } finally {
+    await router.close();
+    await capture.close();
+  }
 }
 
 /** The same reader-visible content (subject, display name, text) as the message that was sent. */
@@ -67,28 +68,20 @@ async function assertConverted(capture: Capture, index: number, sent: Buffer): P
 describe('SMTP upstream: 8-bit per session', () => {
   it('a server that offers 8BITMIME gets the 8-bit message byte for byte with BODY=8BITMIME', async () => {
     const capture = await startCapture();
-    const r = relay(upstreamConfig(capture.port));
-    try {
+    await withRelay(capture, async (deliver) => {
       const sent = utf8Message('offered');
-      assert.equal(await r.deliver(outbound(sent)), 'delivered');
+      assert.equal(await deliver(outbound(sent)), 'delivered');
       assertSentAsIs(capture, 0, sent);
-    } finally {
-      await r.close();
-      await capture.close();
-    }
+    });
   });
 
   it('a server without 8BITMIME (hide8BITMIME) gets the 7-bit conversion, no BODY=, and the same content', async () => {
     const capture = await startCapture({ hide8BITMIME: true });
-    const r = relay(upstreamConfig(capture.port));
-    try {
+    await withRelay(capture, async (deliver) => {
       const sent = utf8Message('hidden');
-      assert.equal(await r.deliver(outbound(sent)), 'delivered');
+      assert.equal(await deliver(outbound(sent)), 'delivered');
       await assertConverted(capture, 0, sent);
-    } finally {
-      await r.close();
-      await capture.close();
-    }
+    });
   });
 
   it('a pooled connection, reused and then replaced by one to a server that stopped offering 8BITMIME, decides per session', async () => {
@@ -99,11 +92,10 @@ describe('SMTP upstream: 8-bit per session', () => {
         callback();
       },
     });
-    const r = relay(upstreamConfig(capture.port));
-    try {
+    await withRelay(capture, async (deliver) => {
       const sent = [0, 1, 2, 3].map((i) => utf8Message(`pool${i}`));
-      assert.equal(await r.deliver(outbound(sent[0]!, 'Q0')), 'delivered');
-      assert.equal(await r.deliver(outbound(sent[1]!, 'Q1')), 'delivered');
+      assert.equal(await deliver(outbound(sent[0]!, 'Q0')), 'delivered');
+      assert.equal(await deliver(outbound(sent[1]!, 'Q1')), 'delivered');
       assert.equal(connections, 1, 'the second message reused the pooled connection');
       assertSentAsIs(capture, 0, sent[0]!);
       assertSentAsIs(capture, 1, sent[1]!);
@@ -111,29 +103,22 @@ describe('SMTP upstream: 8-bit per session', () => {
       // The server is reconfigured without 8BITMIME and drops its connections (a reload).
       capture.server.options.hide8BITMIME = true;
       for (const connection of capture.server.connections) (connection as unknown as { close(): void }).close();
-      assert.equal(await r.deliver(outbound(sent[2]!, 'Q2')), 'delivered');
-      assert.equal(await r.deliver(outbound(sent[3]!, 'Q3')), 'delivered');
+      assert.equal(await deliver(outbound(sent[2]!, 'Q2')), 'delivered');
+      assert.equal(await deliver(outbound(sent[3]!, 'Q3')), 'delivered');
       assert.equal(connections, 2, 'one new connection, then reused');
       await assertConverted(capture, 2, sent[2]!);
       await assertConverted(capture, 3, sent[3]!);
-    } finally {
-      await r.close();
-      await capture.close();
-    }
+    });
   });
 
   it('a 7-bit message is sent as it is either way, without BODY=', async () => {
     const capture = await startCapture({ hide8BITMIME: true });
-    const r = relay(upstreamConfig(capture.port));
-    try {
+    await withRelay(capture, async (deliver) => {
       const sent = Buffer.from('From: cron@example.org\r\nSubject: plain\r\n\r\nascii only\r\n');
-      assert.equal(await r.deliver(outbound(sent)), 'delivered');
+      assert.equal(await deliver(outbound(sent)), 'delivered');
       assert.ok(capture.messages[0]!.raw.equals(sent));
       assert.equal(capture.messages[0]!.mailArgs.BODY, undefined);
-    } finally {
-      await r.close();
-      await capture.close();
-    }
+    });
   });
 
   it('a session whose 7-bit conversion is unsupported reports why, and the connection stays usable', async () => {
@@ -179,16 +164,16 @@ describe('SMTP upstream: after STARTTLS the second EHLO decides', () => {
   for (const offeredAfterTls of [false, true]) {
     it(`8BITMIME offered ${offeredAfterTls ? 'only after' : 'only before'} STARTTLS: ${offeredAfterTls ? 'sent as it is' : 'converted to 7-bit'}`, async () => {
       const capture = await starttlsServer(offeredAfterTls);
-      const r = relay(upstreamConfig(capture.port, { tls: 'starttls', ca: cert.pem }));
-      try {
-        const sent = utf8Message(`tls${offeredAfterTls}`);
-        assert.equal(await r.deliver(outbound(sent)), 'delivered');
-        if (offeredAfterTls) assertSentAsIs(capture, 0, sent);
-        else await assertConverted(capture, 0, sent);
-      } finally {
-        await r.close();
-        await capture.close();
-      }
+      await withRelay(
+        capture,
+        async (deliver) => {
+          const sent = utf8Message(`tls${offeredAfterTls}`);
+          assert.equal(await deliver(outbound(sent)), 'delivered');
+          if (offeredAfterTls) assertSentAsIs(capture, 0, sent);
+          else await assertConverted(capture, 0, sent);
+        },
+        { tls: 'starttls', ca: cert.pem },
+      );
     });
   }
 });
