@@ -29,7 +29,7 @@ export function declaration(raw: Buffer): { size: number; use8BitMime: boolean }
  */
 type SessionEnvelope = MimeNode.Envelope & SessionBodyEnvelope;
 
-/** A session's bytes cannot be sent (its 7-bit conversion is unsupported): the attempt reports why. */
+/** The form a session needs cannot be made (src/message/wire.ts says why): the attempt reports it, nothing is sent. */
 class UnsupportedForSession extends Error {
   /** nodemailer's code for a refused message: the pool resets the connection and keeps it. */
   readonly code = 'EMESSAGE';
@@ -51,8 +51,9 @@ export class SmtpUpstream implements Upstream {
   readonly acceptsNullSender = true;
   readonly name: string;
   /**
-   * 8-bit parts stay 8-bit where the session's EHLO offers 8BITMIME; delivery fits the message for
-   * 8-bit and provides the 7-bit conversion for sessions without it (src/upstreams/session-body.ts).
+   * 8-bit parts stay 8-bit where the session's EHLO offers 8BITMIME, 7-bit otherwise: delivery hands
+   * over its fitting (OutboundMessage.fitFor) and each session asks for the form it can carry
+   * (src/upstreams/session-body.ts).
    */
   readonly wire = { eightBit: 'if-offered' } as const;
   private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
