@@ -9,7 +9,7 @@ import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
 import { bufferBody } from '../message/body.js';
-import { fitForWire } from '../message/wire.js';
+import { fitForWire, type WireResult } from '../message/wire.js';
 import { classify, RELAY_DENIED, type Classification } from './classify.js';
 import { plainTextNotice } from './dsn.js';
 
@@ -257,18 +257,25 @@ function withSetupHint(c: Classification, result: AttemptResult, config: Upstrea
 
 /**
  * Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the
- * stored bytes. A body known to be wire-clean (7-bit, legal lines) goes as it is, unread: a
- * spooled body file is then streamed by the upstream.
+ * stored bytes. A body known to be wire-clean (7-bit, legal lines: no fitting can change it) goes
+ * as it is, unread, so a spooled body file is streamed by the upstream. For 'if-offered' (SMTP:
+ * 8BITMIME is known per session) the session asks for the form it can carry once it has seen the
+ * server's EHLO; each form is fitted once, on demand, so a message costs one MIME pass whichever
+ * it is (a form that is unsupported comes back as the result).
  */
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
   try {
-    let body = message.body;
-    if (upstream.wire && !body.wireClean) {
-      const fitted = await fitForWire(await body.buffer(), upstream.wire);
-      if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
-      body = bufferBody(fitted.raw);
+    const wire = upstream.wire;
+    if (!wire || message.body.wireClean) return await upstream.send(message);
+    if (wire.eightBit === 'if-offered') {
+      const forms = new Map<boolean, Promise<WireResult>>();
+      const fit = async (eightBit: boolean) => fitForWire(await message.body.buffer(), { eightBit });
+      const fitFor = (eightBit: boolean) => forms.get(eightBit) ?? forms.set(eightBit, fit(eightBit)).get(eightBit)!;
+      return await upstream.send({ ...message, fitFor });
     }
-    return await upstream.send({ ...message, body });
+    const fitted = await fitForWire(await message.body.buffer(), { eightBit: wire.eightBit });
+    if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
+    return await upstream.send({ ...message, body: bufferBody(fitted.raw) });
   } catch (error) {
     // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
     return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));
