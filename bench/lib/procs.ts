@@ -110,6 +110,10 @@ export interface MailshimOptions {
   upstreamToml?: string;
   /** Appended verbatim (e.g. a [metrics] table). */
   extraToml?: string;
+  /** Another checkout's build to run (its bin/mailshim), for A/B runs; default this repository. */
+  repo?: string;
+  /** Node options placed before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export function mailshimConfig(o: MailshimOptions): string {
@@ -168,7 +172,7 @@ export async function startMailshim(o: MailshimOptions, logName = 'mailshim.log'
   writeFileSync(configFile, mailshimConfig(o), { mode: 0o600 });
   const logFile = join(o.dir, logName);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAILSHIM, 'serve', '--config', configFile], { stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), o.repo ? join(o.repo, 'bin/mailshim') : MAILSHIM, 'serve', '--config', configFile], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let done = false;
