@@ -161,6 +161,12 @@ export class Spool extends EventEmitter {
   private closed = false;
   private readonly reserve: DiskReserve | undefined;
   private fault: SpoolFault | undefined;
+  /**
+   * No tombstone expires before this time (ms): pruneTombstonesSync skips its range scan until
+   * then. Undefined until the first scan and after a transaction that failed (its prune was
+   * undone); lowered whenever a tombstone is written.
+   */
+  private tombstonesDueAt: number | undefined;
   /** The last room measurement (roomBytes) and what accepts since have been charged against it (hasRoom). */
   private room: { bytes: number; at: number; charged: number } | undefined;
   /** Set by the daemon; without it (the CLI) a durability failure is thrown as ESPOOLSYNC. */
@@ -779,17 +785,23 @@ export class Spool extends EventEmitter {
     const expiresAt = now + this.tombstoneMs;
     this.tokens.putSync(record.tokenKey, { id: record.id, expiresAt });
     this.expiry.putSync([expiresAt, record.tokenKey], null);
+    this.tombstonesDueAt = Math.min(this.tombstonesDueAt ?? Infinity, expiresAt);
   }
 
   /** Removes a few expired tombstones; called inside ordinary write transactions. */
   private pruneTombstonesSync(now: number): void {
+    if (this.tombstonesDueAt !== undefined && now < this.tombstonesDueAt) return;
     const expired = [...this.expiry.getKeys({ start: [0, ''], end: [now, '\uffff'], limit: PRUNE_BATCH })];
     for (const key of expired) {
       const entry = this.tokens.get(key[1]);
       if (entry && entry.expiresAt === key[0]) this.tokens.removeSync(key[1]);
       this.expiry.removeSync(key);
     }
+    // The earliest tombstone left (more expired ones than a batch: due now, so the next one scans).
+    const next: ExpiryKey | undefined = expired.length < PRUNE_BATCH ? [...this.expiry.getKeys({ limit: 1 })][0] : [now, ''];
+    this.tombstonesDueAt = next ? next[0] : Infinity;
   }
+
 
   /**
    * Runs `body` in a write transaction and waits until the commit is on stable storage.
@@ -844,6 +856,7 @@ export class Spool extends EventEmitter {
           this.statsInTxn = undefined;
         } catch (error) {
           this.statsInTxn = undefined;
+          this.tombstonesDueAt = undefined; // the prune (if any) is undone with the rest
           thrown = { error };
           throw error;
         }
@@ -860,6 +873,7 @@ export class Spool extends EventEmitter {
       return undefined;
     } catch (error) {
       if (thrown) throw thrown.error;
+      this.tombstonesDueAt = undefined; // nothing of the batch was committed
       const failure = await toSpoolError(error);
       // The transaction id moved: the commit is visible (to this and other processes) but not
       // durable. MDB_PANIC: LMDB could not write its meta page and refuses all further work.
