@@ -102,6 +102,22 @@ console.log(JSON.stringify({ sender: r?.sender, n })); await s.close();`;
     }
   });
 
+  it('lastTxnId() (read before every commit) is the id getStats() reports, and moves with each commit', async () => {
+    const dir = tempDir();
+    const spool = Spool.open(dir.path);
+    const statsId = () => (spool as unknown as { root: { getStats(): { lastTxnId: number } } }).root.getStats().lastTxnId;
+    try {
+      const before = spool.lastTxnId();
+      assert.equal(before, statsId());
+      await spool.accept({ sender: 'a@example.org', recipients: ['b@example.net'] }, bytes, { origin: { protocol: 'esmtp' } });
+      assert.ok(spool.lastTxnId() > before);
+      assert.equal(spool.lastTxnId(), statsId());
+    } finally {
+      await spool.close();
+      dir.cleanup();
+    }
+  });
+
   it('refuses a message (ESPOOLFULL) that would leave less than minFree room on the disk, and stores nothing', async () => {
     const dir = tempDir();
     const roomy = Spool.open(dir.path, { minFree: 1024 });
