@@ -294,12 +294,10 @@ export class Spool extends EventEmitter {
     const key = token && tokenKey(token);
     if (key) record.tokenKey = key;
     const fits = () => this.queuedBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
-    const full = () => this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
-    if (this.queuedBytes() + bytes.length > this.maxSize) throw full();
     if (this.minFree > 0 && !this.hasRoom(bytes.length)) {
       throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`, fits);
     }
-    if (this.reserve && !this.reserve.ensure()) {
+    if (this.reserve && !this.reserve.ensure(ROOM_TTL_MS)) {
       throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
     }
     let existing: string | undefined;
@@ -311,9 +309,11 @@ export class Spool extends EventEmitter {
         existing = seen.id;
         return;
       }
-      // Again inside the transaction, where the counters include every commit before this one:
-      // concurrent sessions cannot together pass max_size.
-      if (this.queuedBytes() + bytes.length > this.maxSize) throw full();
+      // max_size inside the transaction, where the counters include every commit before this
+      // one: sessions accepting at the same moment cannot together pass it.
+      const counters = this.stats.get(COUNTERS);
+      if (this.queuedBytes(counters) + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
+      this.statsInTxn = counters; // what recordSync would read again
       this.insertSync(record, bytes);
       if (key) this.tokens.putSync(key, { id: record.id, expiresAt: null });
     }, 'intake');
@@ -411,8 +411,8 @@ export class Spool extends EventEmitter {
    * transaction it includes the transaction's own changes. A spool whose counters predate the sum
    * (until the daemon's start-up check rebuilds them) is scanned.
    */
-  queuedBytes(): number {
-    const stored = (this.statsInTxn ?? this.stats.get(COUNTERS))?.bytes;
+  queuedBytes(counters = this.statsInTxn ?? this.stats.get(COUNTERS)): number {
+    const stored = counters?.bytes;
     return stored !== undefined && Number.isFinite(stored) ? stored : statsOf(this.list()).bytes;
   }
 
