@@ -112,7 +112,7 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
   process.env.MAILSHIM_LOOP_DELAY_FILE = loopFile;
   const nodeArgs = ['--import', join(REPO, 'dist/bench/lib/loop-delay.js')];
   if (o.profile && build === 'this') nodeArgs.push('--cpu-prof', '--cpu-prof-dir', o.profile);
-  const daemon = await startMailshim({ dir, port, upstreamPort: sink.port, concurrency: 20, repo, nodeArgs });
+  const daemon = await startMailshim({ dir, port, upstreamPort: sink.port, concurrency: 20, bin: join(repo, 'bin/mailshim'), nodeArgs });
   try {
     const body = `Subject: probe\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(1) + `${'y'.repeat(76)}\r\n`.repeat(Math.ceil(o.size / 78));
     await probeTransaction(port, body); // warm-up
