@@ -18,7 +18,7 @@ import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postfixToolsAvailable, runSource, startSink } from './lib/postfix-tools.js';
-import { freePort, REPO, startMailshim } from './lib/procs.js';
+import { cpuMsOf, freePort, REPO, startMailshim } from './lib/procs.js';
 import { median, percentile } from './lib/report.js';
 
 interface Options {
@@ -58,12 +58,6 @@ interface Round {
   load: number;
 }
 
-const TICK_MS = 10; // USER_HZ = 100 on Linux
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
 
 /** One SMTP exchange step: write `line` (if any), wait for a complete reply starting with `code`. */
 function probeTransaction(port: number, body: string): Promise<{ banner: number; message: number }> {
@@ -117,7 +111,7 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
     const body = `Subject: probe\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(1) + `${'y'.repeat(76)}\r\n`.repeat(Math.ceil(o.size / 78));
     await probeTransaction(port, body); // warm-up
     daemon.child.kill('SIGUSR2'); // reset the loop-delay histogram: measure the loaded phase only
-    const cpuBefore = cpuMs(daemon.pid);
+    const cpuBefore = cpuMsOf(daemon.pid);
     const load = loadavg()[0]!;
     const started = performance.now();
     const source = runSource({ port, sessions: o.sessions, messages: o.messages, size: o.size, keepConnections: false, timeoutMs: 300_000 });
@@ -138,7 +132,7 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
     const expected = o.messages + messages.length + 1;
     if (!(await sink.waitFor(expected, 120_000))) throw new Error(`sink has ${sink.messages()} of ${expected}`);
     const elapsed = performance.now() - started;
-    const cpu = cpuMs(daemon.pid) - cpuBefore;
+    const cpu = cpuMsOf(daemon.pid) - cpuBefore;
     await daemon.stop();
     const loop = JSON.parse(readFileSync(loopFile, 'utf8')) as Round['loop'];
     banners.sort((a, b) => a - b);

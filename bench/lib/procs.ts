@@ -60,6 +60,13 @@ export function rssSplitOf(pid: number): { anonKb: number; fileKb: number } {
   }
 }
 
+/** CPU time (utime + stime, ms) a process has used, from /proc/PID/stat (USER_HZ is 100 on Linux). */
+export function cpuMsOf(pid: number): number {
+  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** A process and all its descendants (for Postfix's master and its children). */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
