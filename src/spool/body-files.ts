@@ -13,7 +13,7 @@
  * synced) first, then the file is unlinked; a crash in between again leaves only an orphan.
  * Tested by test/faults/body-files-faults.test.ts and test/body-files.test.ts.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -37,8 +37,6 @@ const CHUNK = 64 * 1024;
 
 export class BodyFiles {
   readonly dir: string;
-  /** Total bytes of the body files, scanned once and then kept current by this process's writes and removals. */
-  private total: number | undefined;
   private syncing: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
 
@@ -78,16 +76,18 @@ export class BodyFiles {
       await rm(path, { force: true }).catch(() => undefined);
       throw fileError(`writing ${path}`, error);
     }
-    if (this.total !== undefined) this.total += bytes.length;
   }
 
-  /** Removes a body file whose record's removal is committed and synced (a missing file is fine); `size` when known, for the byte count. */
-  remove(id: string, size?: number): void {
+  /**
+   * Removes a body file that no record names any more (its record's removal is committed and
+   * synced, or its record was never committed). A file that cannot be removed stays an orphan,
+   * which start-up removes.
+   */
+  remove(id: string): void {
     try {
-      unlinkSync(this.path(id));
-      if (this.total !== undefined) this.total = size === undefined ? undefined : this.total - size;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.total = undefined; // left as an orphan: start-up removes it
+      rmSync(this.path(id), { force: true });
+    } catch {
+      /* stays an orphan */
     }
   }
 
@@ -120,16 +120,6 @@ export class BodyFiles {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-  }
-
-  /** Bytes held by body files (for max_size and `status`). */
-  bytes(): number {
-    if (this.total === undefined) {
-      let total = 0;
-      for (const id of this.ids()) total += statOrUndefined(this.path(id))?.size ?? 0;
-      this.total = total;
-    }
-    return this.total;
   }
 
   /**
@@ -266,13 +256,5 @@ async function syncPath(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-function statOrUndefined(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
   }
 }
