@@ -70,7 +70,7 @@ const input = await import('node:fs').then((fs) => fs.readFileSync(message));
 const sendmailArgs = [join(REPO, 'bin/sendmail'), '-i', 'ops@example.com'];
 const plainEntry = join(REPO, 'dist/src/cli/sendmail.js');
 const plainArgs = ['--input-type=module', '-e', `(await import(${JSON.stringify(plainEntry)})).run(process.argv.slice(1), 'sendmail')`, '--', '-i', 'ops@example.com'];
-const bundled = existsSync(join(REPO, 'dist/src/cli/sendmail.bundle.js'));
+const bundled = existsSync(join(REPO, 'dist/src/cli/sendmail.bundle.cjs'));
 for (let i = 0; i < 5; i++) {
   time(['-e', '0']);
   time(sendmailArgs, input);

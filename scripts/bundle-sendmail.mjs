@@ -61,10 +61,14 @@ const keepSeparate = {
       return { path: fromBundle(target), external: true };
     });
     // errors.js as a CommonJS module of getters: required the first time a class is used.
-    build.onLoad({ filter: /.*/, namespace: 'errors-on-first-use' }, async (args) => {
+    build.onLoad({ filter: /.*/, namespace: 'errors-on-first-use' }, async () => {
       const names = Object.keys(await import(pathToFileURL(errorsModule).href));
       const getters = names.map((name) => `  get ${name}() { return errors().${name}; },`).join('\n');
-      return { loader: 'js', resolveDir: dirname(outfile), contents: `let loaded;\nconst errors = () => (loaded ??= require(${JSON.stringify(fromBundle(errorsModule))}));\nmodule.exports = {\n${getters}\n};\n` };
+      return {
+        loader: 'js',
+        resolveDir: dirname(outfile),
+        contents: `let loaded;\nconst errors = () => (loaded ??= require(${JSON.stringify(fromBundle(errorsModule))}));\nmodule.exports = {\n${getters}\n};\n`,
+      };
     });
   },
 };
