@@ -24,13 +24,24 @@ import type { Pollers } from './events/poll/index.js';
 import { listSent, ProviderEventRecorder, type RecordedEvents } from './delivery/provider-events.js';
 import { lockSpool, type SpoolLock } from './spool/lock.js';
 import { retentionOf } from './spool/sent.js';
-import { Spool } from './spool/spool.js';
+import { Spool, type SpoolLimits } from './spool/spool.js';
 import { checkSpoolAtStart, failStopHandler, SPOOL_RESERVE_BYTES } from './spool/startup.js';
 import { SpoolError } from './errors.js';
 import { createUpstream, upstreamTarget } from './upstreams/index.js';
 import { VERSION } from './version.js';
 
 export type ListenerInfo = ListenerStatus;
+
+/** What the config limits in the spool; applied at start and again on every reload. */
+function spoolLimits(config: Config): SpoolLimits {
+  return {
+    maxSize: config.spool.maxSize,
+    // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
+    minFree: Math.ceil(config.spool.maxMessageSize * 1.5),
+    tombstoneMs: config.retry.maxAge,
+    retention: retentionOf(config),
+  };
+}
 
 function intakeSettings(config: Config): IntakeSettings {
   return { hostname: config.hostname, maxMessageSize: config.spool.maxMessageSize, maxRecipients: config.spool.maxRecipients };
@@ -118,14 +129,7 @@ export class Daemon {
     }
     let daemon: Daemon;
     try {
-      // Like Postfix's smtpd: refuse new mail (452 4.3.1) unless 1.5 × the largest message stays free.
-      const spool = Spool.open(config.spool.path, {
-        maxSize: config.spool.maxSize,
-        minFree: Math.ceil(config.spool.maxMessageSize * 1.5),
-        reserve: SPOOL_RESERVE_BYTES,
-        tombstoneMs: config.retry.maxAge,
-        retention: retentionOf(config),
-      });
+      const spool = Spool.open(config.spool.path, { ...spoolLimits(config), reserve: SPOOL_RESERVE_BYTES });
       spool.failStop = failStopHandler(log);
       spool.on('reserve-released', () =>
         log.error({ event: 'disk-full', reserve: SPOOL_RESERVE_BYTES }, 'disk full: released the spool reserve to record deliveries; new mail is refused (452) until there is room'),
@@ -404,6 +408,7 @@ export class Daemon {
       return false;
     }
     for (const warning of next.warnings) this.log.warn({ event: 'config-warning' }, warning);
+    this.spool.setLimits(spoolLimits(next));
     const old = this.scheduler.reconfigure(await buildRouter(next), schedulerSettings(next));
     this.config = next;
     this.aliases = readAliases(next, this.log, this.aliases);

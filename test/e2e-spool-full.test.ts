@@ -1,5 +1,6 @@
 /** A full spool (max_size reached) answers 452 4.3.1, stores nothing half, and recovers as mail drains. */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { startCapture } from './helpers/capture.js';
 import { relayConfig } from './helpers/config.js';
@@ -46,6 +47,27 @@ describe('spool full', () => {
       } finally {
         await up.close();
       }
+    } finally {
+      await daemon.stop();
+      dir.cleanup();
+    }
+  });
+
+  it('a reload applies a new max_size to the next message, as Postfix applies queue limits on reload', async () => {
+    const dir = tempDir();
+    const capture = await startCapture();
+    const port = capture.port;
+    await capture.close(); // upstream down: what is accepted stays queued
+    const base = relayConfig({ spool: `${dir.path}/spool`, upstreamPort: port, retry: { initial: '1h', max: '1h' } });
+    const file = writeConfig(dir.path, base);
+    const daemon = await startDaemon(file);
+    try {
+      for (let n = 0; n < 6; n++) assert.match(await send(daemon.port, n), /^250 /, 'room under the default max_size');
+      // 6 × 200 KB queued; max_size may not be below max_message_size (1MB), so lower it to that.
+      writeFileSync(file, base.replace('max_recipients = 5', 'max_recipients = 5\nmax_size = "1MB"'));
+      daemon.child.kill('SIGHUP');
+      await daemon.waitForLog((l) => l.event === 'reloaded');
+      assert.match(await send(daemon.port, 6), /^452 4\.3\.1 /, 'the lowered max_size refuses the next message');
     } finally {
       await daemon.stop();
       dir.cleanup();

@@ -149,6 +149,23 @@ describe('mailshim.service hardening', () => {
     assert.ok(score <= 2.0, `exposure ${score} > 2.0:\n${output}`);
   });
 
+  it('restarts are bounded: a daemon that keeps failing at start ends in the failed state, not a loop', () => {
+    const unit = readFileSync(SERVICE, 'utf8');
+    const value = (key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(unit)?.[1]?.trim();
+    const seconds = (span: string | undefined) => {
+      const m = /^(\d+)(s|min)?$/.exec(span ?? '');
+      assert.ok(m, `time span ${span}`);
+      return Number(m[1]) * (m[2] === 'min' ? 60 : 1);
+    };
+    assert.equal(value('Restart'), 'on-failure');
+    // systemd stops restarting once StartLimitBurst starts fall within StartLimitIntervalSec; with
+    // starts RestartSec apart that happens only if the burst fits in the interval.
+    const burst = Number(value('StartLimitBurst'));
+    assert.ok(burst >= 2, 'StartLimitBurst set');
+    assert.ok(seconds(value('RestartSec')) * burst < seconds(value('StartLimitIntervalSec')), 'StartLimitBurst × RestartSec < StartLimitIntervalSec');
+    assert.match(value('RestartPreventExitStatus') ?? '', /\b75\b/, 'a damaged or locked spool (75) is never restarted');
+  });
+
   it('MemoryDenyWriteExecute stays off because Node dies under it (and only --jitless survives)', (t) => {
     assert.match(readFileSync(SERVICE, 'utf8'), /^MemoryDenyWriteExecute=no$/m);
     // PR_SET_MDWE (Linux >= 6.3) is the kernel's version of the restriction systemd's seccomp filter applies.

@@ -79,6 +79,7 @@ export function showMessage(ctx: QueueContext, id: string, format: 'text' | 'jso
   const lines = [
     `Queue ID:     ${record.id}`,
     `State:        ${messageState(record)}${record.isBounce ? ' (a bounce we generated)' : ''}`,
+    ...(record.damaged ? [`Damaged:      ${record.damaged} (held, never sent as it is; see mailshim queue verify)`] : []),
     `Next attempt: ${next}`,
     `Received:     ${iso(record.receivedAt)} (${formatAge(now - record.receivedAt)} ago) via ${origin}`,
     `Size:         ${record.size} bytes`,

@@ -128,6 +128,14 @@ export interface SpoolFault {
 }
 
 /** Called when a commit became visible but was not made durable: the process must stop (never returns). */
+/** The limits a config sets; `setLimits` changes them on reload. */
+export interface SpoolLimits {
+  maxSize?: number;
+  minFree?: number;
+  tombstoneMs?: number;
+  retention?: Retention;
+}
+
 export type FailStop = (error: SpoolError) => void;
 
 /** The key of the counters record in the `stats` database. */
@@ -158,11 +166,11 @@ export class Spool extends EventEmitter {
 
   private constructor(
     readonly path: string,
-    private readonly maxSize: number,
-    private readonly minFree: number,
+    private maxSize: number,
+    private minFree: number,
     reserveBytes: number,
-    private readonly tombstoneMs: number,
-    private readonly retention: Retention | undefined,
+    private tombstoneMs: number,
+    private retention: Retention | undefined,
   ) {
     super();
     mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -196,6 +204,14 @@ export class Spool extends EventEmitter {
     this.sentTime = this.root.openDB<null, SentTimeKey>({ name: 'sentTime', encoding: 'msgpack' });
   }
 
+  /** A config reload's limits (see `open`); they apply from the next message and transaction on. */
+  setLimits(limits: SpoolLimits): void {
+    this.maxSize = limits.maxSize ?? Infinity;
+    this.minFree = limits.minFree ?? 0;
+    this.tombstoneMs = limits.tombstoneMs ?? DEFAULT_TOMBSTONE_MS;
+    this.retention = limits.retention;
+  }
+
   private static file(path: string): string {
     return join(path, 'queue.mdb');
   }
@@ -227,7 +243,7 @@ export class Spool extends EventEmitter {
    * `retention`: how long and how many sent records are kept (events.retention, events.max_retained);
    * absent, nothing is retained (and `sent()` finds nothing).
    */
-  static open(path: string, options: { maxSize?: number; minFree?: number; reserve?: number; tombstoneMs?: number; retention?: Retention } = {}): Spool {
+  static open(path: string, options: SpoolLimits & { reserve?: number } = {}): Spool {
     try {
       return new Spool(path, options.maxSize ?? Infinity, options.minFree ?? 0, options.reserve ?? 0, options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS, options.retention);
     } catch (error) {

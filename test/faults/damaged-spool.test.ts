@@ -117,6 +117,8 @@ describe('damaged spool files', () => {
       const record = JSON.parse(show.stdout) as { state: string; damaged: string };
       assert.equal(record.state, 'held');
       assert.match(record.damaged, /checksum mismatch/);
+      const text = await runCli(['queue', 'show', String(held.queueId), '--config', config]);
+      assert.match(text.stdout, /^Damaged: +.*checksum mismatch/m, 'the text form names the damage too');
       checked(t, `one flipped byte → ${String(held.queueId)} held ("${String(held.problem)}"), the other two delivered, verify exit 65`);
     } finally {
       await daemon.stop();
