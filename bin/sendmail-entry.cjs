@@ -10,10 +10,10 @@
  *   fallback, errors.js on an error) stay ES modules, which it require()s (Node >= 20.19, 22.12).
  * - Compiled with the V8 code cache the build made for it (sendmail.bundle.cache, written by
  *   scripts/sendmail-code-cache.mjs), so the functions a submission runs are not compiled again
- *   on every run. The cache is used only if it was made from these exact bytes (the file holds a
- *   copy of the source it was made from: V8 itself compares only the source's length); V8
- *   rejects one made by another V8 version or with other flags, and then the bundle is compiled
- *   from source, as without a cache. Nothing here writes a file (docs/security.md).
+ *   on every run. The cache is used only if this Node made it from these exact bytes (the file
+ *   holds a copy of the source it was made from: V8 itself compares only the source's length);
+ *   V8 also rejects one made with other flags. Otherwise the bundle is compiled from source, as
+ *   without a cache. Nothing here writes a file (docs/security.md).
  * - A build made without esbuild has no bundle: then the plain ES modules are loaded.
  */
 const { readFileSync } = require('node:fs');
@@ -23,8 +23,11 @@ const { Script } = require('node:vm');
 
 const BUNDLE = join(__dirname, '../dist/src/cli/sendmail.bundle.cjs');
 const CACHE = join(__dirname, '../dist/src/cli/sendmail.bundle.cache');
-/** Starts a cache file; then the bundle's source it was made from, then V8's cached data. */
-const MAGIC = Buffer.from('mailshim sendmail code cache 1\n');
+/**
+ * Starts a cache file; then the bundle's source it was made from, then V8's cached data. It names
+ * the Node that made it: one made by another is not even offered to V8 (which would reject it).
+ */
+const MAGIC = Buffer.from(`mailshim sendmail code cache 1 ${process.version} ${process.arch}\n`);
 
 /** V8's data from a cache file made for `source` (a Buffer), or undefined when it was made for other bytes. */
 function cachedDataFor(source, cache) {
@@ -82,4 +85,4 @@ function runSendmail(invokedAs) {
   import('../dist/src/cli/sendmail.js').then((entry) => entry.run(argv, invokedAs));
 }
 
-module.exports = { runSendmail, loadBundle, encodeCache, BUNDLE, CACHE };
+module.exports = { runSendmail, loadBundle, encodeCache, BUNDLE, CACHE, MAGIC };
