@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { REPO, startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
 import { binPath } from './helpers/sendmail.js';
+import { straceMissing } from './faults/helpers.js';
 import { tempDir } from './helpers/tmp.js';
 
 const ENTRY = join(REPO, 'bin/sendmail-entry.cjs');
@@ -91,6 +92,29 @@ path = "${dir.path}/out"
         `loaded beyond a bare node: ${added.join(', ')}`,
       );
     }
+  });
+
+  it('opens no file for writing: the code cache is only read (no option makes sendmail write a file)', (t) => {
+    const missing = straceMissing();
+    if (missing) return t.skip(missing);
+    const log = join(dir.path, 'files.strace');
+    const trace = ['openat', 'open', 'creat', 'mkdir', 'mkdirat', 'rename', 'renameat', 'renameat2', 'unlink', 'unlinkat', 'link', 'linkat', 'symlink', 'symlinkat', 'truncate'];
+    const run = spawnSync('strace', ['-f', '-qq', '-o', log, '-e', `trace=${trace.join(',')}`, process.execPath, binPath('sendmail'), '-v', '-i', 'ops@example.com'], {
+      env: { ...process.env, MAILSHIM_CONFIG: config },
+      input: MESSAGE,
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /queued as \w+ by the daemon/);
+    const calls = readFileSync(log, 'utf8').split('\n');
+    assert.ok(
+      calls.some((c) => c.includes(`"${entry.CACHE}", O_RDONLY`)),
+      'the cache was read',
+    );
+    assert.deepEqual(
+      calls.filter((c) => /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC/.test(c) || /^\d+\s+(creat|mkdir|rename|unlink|link|symlink|truncate)/.test(c)),
+      [],
+    );
   });
 
   it('reads a stdin its opener left non-blocking whole (EAGAIN: the rest as a stream)', async (t) => {
