@@ -96,9 +96,10 @@ describe('sendmail with the daemon running', () => {
     assert.doesNotMatch(header, /Bcc|audit@/i, 'Bcc removed from the message');
     assert.match(header, /\r\nFrom: Shop <noreply@shop\.example\.org>\r\n/, 'real domain From untouched');
     assert.equal(got.sender, 'alerts@example.com', 'the invoking local user is masqueraded in the envelope');
-    // 8-bit goes to the SMTP upstream as 7-bit (src/message/wire.ts); the reader sees the same text.
-    assert.match(header, /\r\nContent-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n/);
-    assert.equal(body, 'Thanks for your order =E2=80=94 =C3=BCn=C3=AFcode body.\r\n');
+    // Correctly declared 8-bit goes as PHP wrote it to an upstream that offers 8BITMIME (smtp-server does).
+    assert.match(header, /\r\nContent-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n/);
+    assert.equal(body, 'Thanks for your order \u2014 \u00fcn\u00efcode body.\r\n');
+    assert.equal(got.mailArgs.BODY, '8BITMIME');
   });
 
   it('git send-email: sendmail -i -f sender addr addr keeps the envelope and the message', async () => {

@@ -10,9 +10,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { PassThrough } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
-import { fastTransform, originalTransform } from '../src/upstreams/nodemailer-adapter.js';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { adaptNodemailer, fastTransform, originalTransform, sessionSend, type SessionBodyEnvelope } from '../src/upstreams/nodemailer-adapter.js';
 import { SmtpUpstream } from '../src/upstreams/smtp.js';
+import { startCapture } from './helpers/capture.js';
 
 /** Runs one _transform over the chunks as a DataStream would, collecting what it pushes and its counters. */
 function run(transform: typeof fastTransform, chunks: Buffer[]): { out: Buffer[]; inByteCount: number; outByteCount: number; lastByte: number | false } {
@@ -68,5 +71,68 @@ describe('nodemailer adapter: dot-stuffing', () => {
     const upstream = new SmtpUpstream({ name: 'x', type: 'smtp', host: '127.0.0.1', port: 1, tls: 'none', matchFrom: [], maxConcurrency: 1, timeout: 1 }, 'h');
     await upstream.close();
     assert.equal((DataStream.prototype as unknown as { _transform: unknown })._transform, fastTransform);
+    assert.equal((SMTPConnection.prototype as unknown as { send: unknown }).send, sessionSend);
+  });
+});
+
+describe('nodemailer adapter: the bytes chosen per session', () => {
+  it('pins the nodemailer code it relies on: extensions from the last EHLO, SIZE and BODY read in send, the pool envelope and its unsent-message check', () => {
+    const require = createRequire(import.meta.url);
+    const esm = (path: string) => readFileSync(require.resolve(path).replace('/cjs/', '/esm/'), 'utf8');
+    const review = 'nodemailer changed what the per-session body relies on: review sessionSend in src/upstreams/nodemailer-adapter.ts';
+    const connection = esm('nodemailer/lib/smtp-connection/index.js');
+    assert.match(connection, /send\(envelope, message, done\) \{/, review);
+    assert.match(connection, /if \(this\._maxAllowedSize && envelope\.size > this\._maxAllowedSize\)/, review);
+    assert.match(connection, /this\._envelope = \(envelope \|\| \{\}\);/, review);
+    assert.match(connection, /if \(this\._envelope\.use8BitMime && this\._supportedExtensions\.includes\('8BITMIME'\)\) \{\s*args\.push\('BODY=8BITMIME'\);/, review);
+    assert.match(connection, /if \(\/\[ -\]8BITMIME\\b\/im\.test\(str\)\) \{\s*this\._supportedExtensions\.push\('8BITMIME'\);/, review);
+    // STARTTLS: the plaintext EHLO's extensions are not parsed, the one after TLS is.
+    assert.match(connection, /this\._plaintextEhlo = str;\s*this\._sendCommand\('STARTTLS'\);/, review);
+    const pool = esm('nodemailer/lib/smtp-pool/pool-resource.js');
+    assert.match(pool, /const envelope = mail\.message\.getEnvelope\(\);/, review);
+    assert.match(pool, /const messageStream = mail\.message\.createReadStream\(\);\s*this\.connection\.send\(envelope, messageStream,/, review);
+    assert.match(pool, /messageStream\.readableDidRead === false/, review);
+    const node = esm('nodemailer/lib/mime-node/index.js');
+    assert.match(node, /shared\.copyOwnKeys\(this\._envelope, envelope, key => standardFields\.includes\(key\)\);/, review);
+  });
+
+  it("sends the session's bytes in place of nodemailer's stream, which is read only once they flow (a refused envelope leaves it unread)", async () => {
+    adaptNodemailer();
+    const capture = await startCapture({ hide8BITMIME: true });
+    capture.script.rcpt = new Map([['refused@example.net', [550, '5.1.1 no such user']]]);
+    const connection = new SMTPConnection({ host: '127.0.0.1', port: capture.port, ignoreTLS: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        connection.once('error', reject);
+        connection.connect(() => resolve());
+      });
+      const asked: string[][] = [];
+      const chosen = Buffer.from('Subject: chosen for this session\r\n\r\nbody\r\n');
+      const sessionBody = async (extensions: readonly string[]) => {
+        asked.push([...extensions]);
+        return { raw: chosen, size: chosen.length, use8BitMime: false };
+      };
+      const send = (to: string, given: PassThrough) =>
+        new Promise<unknown>((resolve, reject) => {
+          const envelope: SessionBodyEnvelope = { from: 'a@example.org', to, sessionBody };
+          connection.send(envelope, given, (error, info) => (error ? reject(error) : resolve(info)));
+        });
+      const given = () => new PassThrough().end('Subject: what nodemailer built\r\n\r\nbody\r\n');
+
+      const refused = given();
+      await assert.rejects(send('refused@example.net', refused), /no such user/);
+      assert.equal(refused.readableDidRead, false, 'not a byte was sent: the pool may retry it elsewhere');
+      await new Promise<void>((resolve, reject) => connection.reset((error) => (error ? reject(error) : resolve())));
+
+      const accepted = given();
+      await send('ok@example.net', accepted);
+      assert.equal(accepted.readableDidRead, true);
+      assert.ok(capture.messages[0]!.raw.equals(chosen), 'the chosen bytes were sent');
+      assert.deepEqual(asked[1], (connection as unknown as { _supportedExtensions: string[] })._supportedExtensions);
+      assert.ok(!asked[1].includes('8BITMIME'));
+    } finally {
+      connection.close();
+      await capture.close();
+    }
   });
 });

@@ -40,6 +40,28 @@ describe('delivery and the wire capability', () => {
     assert.equal(asStored.sent[0], message.raw, 'an upstream without a wire capability gets the stored bytes');
   });
 
+  it("'if-offered' (SMTP, 8BITMIME per session): the stored bytes and delivery's fitting for either kind of session, each form fitted once", async () => {
+    const message = outbound('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe aus dem Rechenzentrum\r\n');
+    let got: OutboundMessage | undefined;
+    const smtp: Upstream = {
+      name: 'smtp',
+      type: 'recording',
+      wire: { eightBit: 'if-offered' },
+      async send(m) {
+        got = m;
+        return m.recipients.map((recipient) => ({ recipient, result: ok }));
+      },
+      async close() {},
+    };
+    const router = new Router([smtp], [config('smtp')], retry, () => 0);
+    assert.equal((await router.deliver(message)).get('b@example.net')!.outcome, 'delivered');
+    assert.equal(got!.raw, message.raw);
+    const eight = got!.fitFor!(true);
+    assert.equal(got!.fitFor!(true), eight, 'fitted once per form');
+    assert.equal(((await eight) as { raw: Buffer }).raw, message.raw, 'correctly declared 8-bit kept for a session with 8BITMIME');
+    assert.match(((await got!.fitFor!(false)) as { raw: Buffer }).raw.toString(), /Content-Transfer-Encoding: quoted-printable\r\n.*\r\n\r\nGr=C3=BC=C3=9Fe aus dem Rechenzentrum\r\n$/s);
+  });
+
   it('a signed message that cannot be made legal is unsupported everywhere, never sent, and bounces with the reason', async () => {
     const message = outbound('DKIM-Signature: v=1; d=example.org; b=abc\r\nSubject: x\r\n\r\n 10%\r100%\r\n');
     const smtp = new Recording('smtp', { eightBit: false }, ok);

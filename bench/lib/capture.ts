@@ -42,7 +42,7 @@ class Reply extends Error {
 
 const TOKEN = /Message-ID:\s*<([^@>\s]+)@bench\.test>/i;
 
-export async function startBenchCapture(port = 0): Promise<BenchCapture> {
+export async function startBenchCapture(port = 0, options: { hide8BITMIME?: boolean } = {}): Promise<BenchCapture> {
   const delivered = new Map<string, number[]>();
   const bounced = new Map<string, number>();
   const permfailed = new Set<string>();
@@ -83,6 +83,7 @@ export async function startBenchCapture(port = 0): Promise<BenchCapture> {
     hideENHANCEDSTATUSCODES: false,
     logger: false,
     size: 50 * 1024 * 1024,
+    hide8BITMIME: options.hide8BITMIME ?? false,
     onData(stream, session, callback) {
       let head = '';
       stream.on('data', (chunk: Buffer) => {

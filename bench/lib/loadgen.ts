@@ -32,6 +32,8 @@ export interface LoadOptions {
    * monitoring agents do, like smtp-source without -d. Default: keep the connection (smtp-source -d).
    */
   connectionPerMessage?: boolean;
+  /** UTF-8 text declared `Content-Transfer-Encoding: 8bit` (cron, PHP, git) instead of ASCII. */
+  eightBit?: boolean;
 }
 
 export interface LoadResult {
@@ -48,11 +50,13 @@ export interface LoadResult {
   messageMs: number[];
 }
 
-/** A body of `size` bytes of 76-column text lines (no dots at line starts). */
-export function bodyOf(size: number): string {
-  const line = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn\r\n';
-  return line.repeat(Math.max(1, Math.ceil(size / line.length)));
+/** A body of `size` bytes of 76-column text lines (no dots at line starts); UTF-8 German text for `eightBit`. */
+export function bodyOf(size: number, eightBit = false): string {
+  const line = eightBit ? 'Sicherung für Größe und Prüfsumme abgeschlossen, nächster Lauf um 03:00 Uhr.\r\n' : 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn\r\n';
+  return line.repeat(Math.max(1, Math.ceil(size / Buffer.byteLength(line))));
 }
+
+const EIGHT_BIT_HEADERS = 'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n';
 
 class Session {
   private buffer = '';
@@ -141,7 +145,7 @@ async function sendOne(s: Session, from: string, to: string, data: Buffer, onDat
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const from = o.sender ?? 'bench@client.test';
   const to = o.recipient ?? 'sink@upstream.test';
-  const body = bodyOf(o.size);
+  const body = bodyOf(o.size, o.eightBit);
   const acceptedAt = new Map<string, number>();
   const bannerMs: number[] = [];
   const messageMs: number[] = [];
@@ -185,7 +189,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         }
       }
       const token = `${o.tag}.${n}`;
-      const data = Buffer.from(`From: <${from}>\r\nTo: <${to}>\r\nSubject: bench ${n}\r\nMessage-ID: <${token}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}.\r\n`, 'latin1');
+      const mime = o.eightBit ? EIGHT_BIT_HEADERS : '';
+      const data = Buffer.from(
+        `From: <${from}>\r\nTo: <${to}>\r\nSubject: bench ${n}\r\nMessage-ID: <${token}@bench.test>\r\nDate: ${new Date().toUTCString()}\r\n${mime}\r\n${body}.\r\n`,
+        o.eightBit ? 'utf8' : 'latin1',
+      );
       const begun = o.connectionPerMessage ? session.openedAt : performance.now();
       const reply = await sendOne(session, from, to, data, o.onData);
       if (reply.startsWith('250')) {

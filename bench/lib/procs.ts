@@ -110,6 +110,8 @@ export interface MailshimOptions {
   upstreamToml?: string;
   /** Appended verbatim (e.g. a [metrics] table). */
   extraToml?: string;
+  /** Another build's bin/mailshim (a before/after comparison); default this checkout's. */
+  bin?: string;
 }
 
 export function mailshimConfig(o: MailshimOptions): string {
@@ -168,7 +170,7 @@ export async function startMailshim(o: MailshimOptions, logName = 'mailshim.log'
   writeFileSync(configFile, mailshimConfig(o), { mode: 0o600 });
   const logFile = join(o.dir, logName);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAILSHIM, 'serve', '--config', configFile], { stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [o.bin ?? MAILSHIM, 'serve', '--config', configFile], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let done = false;

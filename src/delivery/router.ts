@@ -8,7 +8,7 @@ import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
-import { fitForWire } from '../message/wire.js';
+import { fitForWire, type WireResult } from '../message/wire.js';
 import { classify, RELAY_DENIED, type Classification } from './classify.js';
 import { plainTextNotice } from './dsn.js';
 
@@ -254,10 +254,21 @@ function withSetupHint(c: Classification, result: AttemptResult, config: Upstrea
   return { ...c, reply: `${c.reply} (no username is configured for upstream ${config.name}: set username and password)` };
 }
 
-/** Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the stored bytes. */
+/**
+ * Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the
+ * stored bytes. For 'if-offered' (SMTP: 8BITMIME is known per session) the session asks for the
+ * form it can carry once it has seen the server's EHLO; each form is fitted once, on demand, so a
+ * message costs one MIME pass whichever it is (a form that is unsupported comes back as the result).
+ */
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
   try {
-    const fitted = upstream.wire ? await fitForWire(message.raw, upstream.wire) : { raw: message.raw };
+    const wire = upstream.wire;
+    if (wire?.eightBit === 'if-offered') {
+      const forms = new Map<boolean, Promise<WireResult>>();
+      const fitFor = (eightBit: boolean) => forms.get(eightBit) ?? forms.set(eightBit, fitForWire(message.raw, { eightBit })).get(eightBit)!;
+      return await upstream.send({ ...message, fitFor });
+    }
+    const fitted = wire ? await fitForWire(message.raw, { eightBit: wire.eightBit }) : { raw: message.raw };
     if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
     return await upstream.send({ ...message, raw: fitted.raw });
   } catch (error) {

@@ -70,7 +70,16 @@ type Item = { node: MimeNode; body: Buffer[] } | { data: Buffer };
 
 /** What an upstream can carry, declared on the Upstream interface (src/upstreams/types.ts). */
 export interface WireCapability {
-  /** Correctly declared 8-bit parts may stay 8-bit; false → every part is made 7-bit. */
+  /**
+   * Correctly declared 8-bit parts may stay 8-bit; false → every part is made 7-bit; 'if-offered' →
+   * it depends on the session (SMTP's 8BITMIME): delivery lets the session ask for the form it
+   * needs (src/delivery/router.ts, OutboundMessage.fitFor).
+   */
+  eightBit: boolean | 'if-offered';
+}
+
+/** What fitForWire fits a message to: one answer per message. */
+export interface WireTarget {
   eightBit: boolean;
 }
 
@@ -220,7 +229,7 @@ function encodedWords(text: string): string {
 }
 
 /** A header line (binary string, folded with CRLF, no final CRLF) made legal, or why it cannot be. */
-function fixHeaderLine(key: string, line: string, capability: WireCapability): string | { unsupported: string } {
+function fixHeaderLine(key: string, line: string, capability: WireTarget): string | { unsupported: string } {
   const bytes = Buffer.from(line, 'latin1');
   const p = scan(bytes);
   const encodable = UNSTRUCTURED.test(key) || ADDRESS_FIELDS.test(key);
@@ -298,7 +307,7 @@ function foldAtWhitespace(line: string): string {
  * Multipart structure outside the parts (boundary lines, preamble, epilogue; never displayed):
  * a lone CR or LF is a line break there (CRLF), NUL and (for a 7-bit upstream) 8-bit bytes become "?".
  */
-function scrub(data: Buffer, capability: WireCapability): Buffer {
+function scrub(data: Buffer, capability: WireTarget): Buffer {
   const p = scan(data);
   if (!lineIllegal(p) && (!p.eightBit || capability.eightBit)) return data;
   const text = data
@@ -323,7 +332,7 @@ function isSigned(items: Item[]): string | undefined {
 }
 
 /** Whether a leaf's body must be re-encoded for this upstream. */
-function needsReencoding(node: MimeNode, body: Buffer, capability: WireCapability): boolean {
+function needsReencoding(node: MimeNode, body: Buffer, capability: WireTarget): boolean {
   const p = scan(body);
   if (lineIllegal(p)) return true;
   if (node.encoding === 'binary') return true;
@@ -339,7 +348,7 @@ function needsReencoding(node: MimeNode, body: Buffer, capability: WireCapabilit
  * The message as it may go to an upstream with this capability: unchanged when it already
  * qualifies (`changed: false`, same Buffer), re-encoded where needed, or why it cannot be sent.
  */
-export async function fitForWire(raw: Buffer, capability: WireCapability): Promise<WireResult> {
+export async function fitForWire(raw: Buffer, capability: WireTarget): Promise<WireResult> {
   const p = scan(raw);
   if (!lineIllegal(p) && !p.eightBit) return { raw, changed: false };
   await loadMime();
@@ -358,7 +367,7 @@ export async function fitForWire(raw: Buffer, capability: WireCapability): Promi
   return 'unsupported' in rebuilt || rebuilt.changed ? rebuilt : { raw, changed: false };
 }
 
-async function rebuild(items: Item[], capability: WireCapability): Promise<WireResult> {
+async function rebuild(items: Item[], capability: WireTarget): Promise<WireResult> {
   const out: Buffer[] = [];
   let changed = false;
   for (const item of items) {

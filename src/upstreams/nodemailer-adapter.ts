@@ -1,4 +1,10 @@
 /**
+ * The places where mailshim needs nodemailer to behave differently than its options allow, in one
+ * adapter (installed once per process, before any message is sent):
+ *
+ * 1. Dot-stuffing with native scans (DataStream._transform), below.
+ * 2. The bytes of a message chosen per SMTP session (SMTPConnection.send), see `sessionSend`.
+ *
  * nodemailer's DataStream (smtp-connection/data-stream.js) dot-stuffs the message on its way to
  * the SMTP upstream and turns a bare CR or LF into CRLF. It does so with a JavaScript loop over
  * every byte of the body: for a 1 MB message that loop was the largest single cost of relaying
@@ -16,7 +22,9 @@
  * (one method; a fork must follow nodemailer's security fixes; patch-package rewrites node_modules
  * at install time, also for the Debian package).
  */
+import { Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
+import SMTPConnection, { type SMTPEnvelope } from 'nodemailer/lib/smtp-connection/index.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -95,11 +103,84 @@ export const fastTransform: Transform = function (chunk, _encoding, done) {
   done();
 };
 
+/**
+ * 2. The bytes of a message chosen per SMTP session.
+ *
+ * An 8-bit message may go as it is only to a server that offers 8BITMIME (RFC 6152), and only the
+ * EHLO of the connection that carries it says so (after STARTTLS, the second EHLO: nodemailer reads
+ * extensions from that one only). The pooled transport builds the message stream and the envelope
+ * (SIZE=, BODY=) before it has a connection, and a connection that is reused or replaced behind the
+ * pool's back may belong to a server that changed its mind. So the one place that knows both the
+ * connection and the message, SMTPConnection.send(envelope, message, done), asks the envelope's
+ * `sessionBody` (set by src/upstreams/smtp.ts) for the bytes with this connection's extensions,
+ * declares their SIZE and BODY, and sends them instead of the stream nodemailer built.
+ *
+ * Why here and not our own pool of SMTPConnections: nodemailer's pool already does what a pool
+ * must get right (idle connections the server dropped are retried on a fresh one without losing
+ * the message, rate limits, maxMessages, reconnect on failure) and is kept up to date with its
+ * fixes; a second pool would copy all of that to change one decision. Why not learn the choice
+ * from the previous session: a server that stops offering 8BITMIME (a reload, another node behind
+ * the same name) would then get undeclared 8-bit.
+ *
+ * nodemailer's own stream of the message is still read (and discarded) at the moment the chosen
+ * bytes start to flow, so the pool's "not a byte of the message was sent, retry it on another
+ * connection" check (pool-resource.js, `messageStream.readableDidRead`) stays true. An envelope
+ * without `sessionBody` (mailshim test-upstream's direct connection) is sent as nodemailer would.
+ */
+export interface SessionBodyEnvelope extends SMTPEnvelope {
+  /** The bytes for this session and what to declare for them; a rejection fails the send with that error. */
+  sessionBody?: (extensions: readonly string[]) => Promise<{ raw: Buffer; size: number; use8BitMime: boolean }>;
+}
+
+type Send = (this: SMTPConnection, envelope: SessionBodyEnvelope, message: string | Buffer | Readable, done: Parameters<SMTPConnection['send']>[2]) => void;
+
+/** nodemailer's send as shipped (wrapped, not replaced: it still does all of the sending). */
+export const originalSend = (SMTPConnection.prototype as unknown as { send: Send }).send;
+
+export const sessionSend: Send = function (envelope, message, done) {
+  const choose = envelope?.sessionBody;
+  if (typeof choose !== 'function') return originalSend.call(this, envelope, message, done);
+  const extensions = (this as unknown as { _supportedExtensions: string[] })._supportedExtensions;
+  choose([...extensions]).then(
+    (chosen) => {
+      envelope.size = chosen.size;
+      envelope.use8BitMime = chosen.use8BitMime;
+      originalSend.call(this, envelope, instead(message, chosen.raw), done);
+    },
+    (error: Error) => {
+      if (typeof message === 'object' && 'destroy' in message) message.destroy();
+      done(error, undefined as never);
+    },
+  );
+};
+
+/** A stream of `raw` that consumes `given` (nodemailer's stream of the message) when it is first read. */
+function instead(given: string | Buffer | Readable, raw: Buffer): Readable {
+  if (!(given instanceof Readable)) return Readable.from([raw], { objectMode: false });
+  let started = false;
+  const stream = new Readable({
+    read() {
+      if (started) return;
+      started = true;
+      given.resume();
+      this.push(raw);
+      this.push(null);
+    },
+    destroy(error, callback) {
+      given.destroy();
+      callback(error);
+    },
+  });
+  given.once('error', (error) => stream.destroy(error));
+  return stream;
+}
+
 let installed = false;
 
-/** Installs the indexOf-based dot-stuffing (once per process, before any message is sent). */
+/** Installs both adaptations (once per process, before any message is sent). */
 export function adaptNodemailer(): void {
   if (installed) return;
   installed = true;
   (DataStream.prototype as unknown as { _transform: Transform })._transform = fastTransform;
+  (SMTPConnection.prototype as unknown as { send: Send }).send = sessionSend;
 }

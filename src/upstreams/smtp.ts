@@ -4,28 +4,36 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import type MimeNode from 'nodemailer/lib/mime-node/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { SmtpUpstreamConfig } from '../config/types.js';
-import { adaptNodemailer } from './nodemailer-adapter.js';
+import { adaptNodemailer, type SessionBodyEnvelope } from './nodemailer-adapter.js';
+import { bodyForSession } from './session-body.js';
 import { checkSmtp } from './smtp-check.js';
 import { connectionOptions, resultOfError, type NodemailerError, type OAuthTokenProvider } from './smtp-errors.js';
 import type { MessageDsn } from '../message/dsn-parameters.js';
 import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
 
 /**
- * What MAIL FROM declares about the message, where the server advertises the extension (nodemailer
- * checks EHLO): SIZE= (RFC 1870, so an oversize message is refused before its body is sent),
- * BODY=8BITMIME when any byte is 8-bit (RFC 6152; Postfix does the same). SMTPUTF8 (RFC 6531) is
- * added by nodemailer itself when an envelope address is not ASCII. Only a declaration: turning
- * 8-bit into 7-bit for a server without 8BITMIME is the message encoder's job, not this one's.
+ * What MAIL FROM declares about the bytes a session sends, where the server advertises the
+ * extension (nodemailer checks EHLO): SIZE= (RFC 1870, so an oversize message is refused before its
+ * body is sent), BODY=8BITMIME when any byte is 8-bit (RFC 6152; Postfix does the same). SMTPUTF8
+ * (RFC 6531) is added by nodemailer itself when an envelope address is not ASCII. Only a
+ * declaration: which bytes a session sends is src/upstreams/session-body.ts's decision.
  */
 export function declaration(raw: Buffer): { size: number; use8BitMime: boolean } {
   return { size: raw.length, use8BitMime: !isAscii(raw) };
 }
 
 /**
- * nodemailer copies extra envelope keys through to SMTPConnection.send(), which reads `size` and
- * `use8BitMime` (smtp-connection `_setEnvelope`); @types/nodemailer does not list them.
+ * nodemailer copies extra envelope keys through to SMTPConnection.send(), where the adapter asks
+ * `sessionBody` for the bytes and sets `size` and `use8BitMime` for them (smtp-connection
+ * `_setEnvelope` reads those); nodemailer's MimeNode.Envelope type does not list them.
  */
-type DeclaredEnvelope = MimeNode.Envelope & ReturnType<typeof declaration>;
+type SessionEnvelope = MimeNode.Envelope & SessionBodyEnvelope;
+
+/** The form a session needs cannot be made (src/message/wire.ts says why): the attempt reports it, nothing is sent. */
+class UnsupportedForSession extends Error {
+  /** nodemailer's code for a refused message: the pool resets the connection and keeps it. */
+  readonly code = 'EMESSAGE';
+}
 
 /** The RFC 3461 parameters for one transaction (its recipients share NOTIFY and ORCPT). */
 function dsnParameters(dsn: MessageDsn, recipient: string): { ret?: string; envid?: string; notify?: string; orcpt?: string } {
@@ -42,8 +50,12 @@ export class SmtpUpstream implements Upstream {
   readonly type = 'smtp';
   readonly acceptsNullSender = true;
   readonly name: string;
-  /** 7-bit: the pooled client cannot see the server's EHLO before the bytes are chosen (src/message/wire.ts). */
-  readonly wire = { eightBit: false };
+  /**
+   * 8-bit parts stay 8-bit where the session's EHLO offers 8BITMIME, 7-bit otherwise: delivery hands
+   * over its fitting (OutboundMessage.fitFor) and each session asks for the form it can carry
+   * (src/upstreams/session-body.ts).
+   */
+  readonly wire = { eightBit: 'if-offered' } as const;
   private readonly transport: Transporter<SMTPPool.SentMessageInfo>;
 
   constructor(
@@ -87,13 +99,20 @@ export class SmtpUpstream implements Upstream {
 
   private async sendTransaction(message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
     let info: SMTPPool.SentMessageInfo;
+    const sessionBody = async (extensions: readonly string[]) => {
+      const body = await bodyForSession(message.raw, message.fitFor, extensions);
+      if ('unsupported' in body) throw new UnsupportedForSession(body.unsupported);
+      return { raw: body.raw, ...declaration(body.raw) };
+    };
     try {
       info = await this.transport.sendMail({
-        envelope: { from: message.sender, to: recipients, ...declaration(message.raw) } satisfies DeclaredEnvelope,
+        envelope: { from: message.sender, to: recipients, sessionBody } satisfies SessionEnvelope,
+        // What nodemailer builds its message stream from; the adapter sends sessionBody's bytes instead.
         raw: message.raw,
         ...(message.dsn ? { dsn: dsnParameters(message.dsn, recipients[0]!) } : {}),
       });
     } catch (caught) {
+      if (caught instanceof UnsupportedForSession) return forAll(recipients, { kind: 'unsupported', text: caught.message });
       const error = caught as NodemailerError;
       if (error.rejectedErrors?.length) return this.perRecipient(recipients, [], error.rejectedErrors, error);
       return forAll(recipients, resultOfError(error, message.raw.length));

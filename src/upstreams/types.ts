@@ -5,7 +5,7 @@ import type { MessageDsn } from '../message/dsn-parameters.js';
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
  * means (delivered, retry, bounce, hold). Upstreams never touch the spool.
  */
-import type { WireCapability } from '../message/wire.js';
+import type { WireCapability, WireResult } from '../message/wire.js';
 
 export interface OutboundMessage {
   /** Spool queue id: stable across retries (idempotency keys, file names). */
@@ -21,6 +21,12 @@ export interface OutboundMessage {
   isBounce?: boolean;
   /** bounce_from: the sender used for a null-sender message where the upstream cannot send from <>. */
   bounceFrom?: string;
+  /**
+   * For an upstream whose `wire.eightBit` is 'if-offered' (SMTP): `raw` is the stored message, and
+   * this fits it (src/message/wire.ts) for a session that offers 8-bit or not, each form computed
+   * when first asked for and once only (one MIME pass per message, whichever the server needs).
+   */
+  fitFor?: (eightBit: boolean) => Promise<WireResult>;
 }
 
 export type AttemptResult =
@@ -63,7 +69,8 @@ export interface Upstream {
   /**
    * For upstreams that carry the message's own bytes (SMTP, raw-MIME APIs): what they can carry.
    * Delivery makes each message fit before send() (src/message/wire.ts: lines ≤ 998 octets, no
-   * bare CR/LF or NUL, 8-bit only where allowed and declared). Absent: the upstream builds its
+   * bare CR/LF or NUL, 8-bit only where allowed and declared; 'if-offered': the session decides, and
+   * delivery hands over the fitting instead, OutboundMessage.fitFor). Absent: the upstream builds its
    * own message (JSON APIs) or stores the bytes as they are (maildir).
    */
   readonly wire?: WireCapability;

@@ -13,6 +13,8 @@ export interface Captured {
   recipients: string[];
   raw: Buffer;
   user?: string;
+  /** The MAIL FROM parameters, as smtp-server parsed them (e.g. { BODY: '8BITMIME', SIZE: '1234' }). */
+  mailArgs: Record<string, string>;
 }
 
 export interface CaptureScript {
@@ -37,6 +39,8 @@ export interface Capture {
   port: number;
   messages: Captured[];
   script: CaptureScript;
+  /** The smtp-server instance (its options are read per command, e.g. hide8BITMIME at each EHLO). */
+  server: SMTPServer;
   close(): Promise<void>;
   /** Resolves when at least `count` messages have arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<Captured[]>;
@@ -114,6 +118,7 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
               recipients: session.envelope.rcptTo.map((r) => r.address),
               raw,
               user: typeof session.user === 'string' ? session.user : undefined,
+              mailArgs: { ...(from ? from.args : {}) },
             });
             for (const wake of waiters.splice(0)) wake();
             callback(null, `2.0.0 Ok: queued as CAP${messages.length}`);
@@ -129,6 +134,7 @@ export async function startCapture(options: Partial<SMTPServerOptions> & { port?
     port,
     messages,
     script,
+    server,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
     async waitFor(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
