@@ -9,12 +9,12 @@
  * so the client and the capture server do not count. Workloads: 2 KB and 1 MB to a server that
  * offers 8BITMIME (sent as is by this build, re-encoded before it), and 1 MB to one that does not.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchCapture } from './lib/capture.js';
 import { runLoad } from './lib/loadgen.js';
-import { freePort, MAILSHIM, startMailshim } from './lib/procs.js';
+import { cpuMsOf, freePort, MAILSHIM, startMailshim } from './lib/procs.js';
 import { median } from './lib/report.js';
 
 const baseline = process.argv[2] ?? '/tmp/eb-main';
@@ -29,13 +29,6 @@ const workloads = [
 ];
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const WARMUP = 10;
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-function cpuMs(pid: number): number {
-  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
 
 async function measure(bin: string, w: (typeof workloads)[number], tag: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-eightbit-'));
@@ -45,11 +38,11 @@ async function measure(bin: string, w: (typeof workloads)[number], tag: string):
     const load = (messages: number, t: string) => runLoad({ port: daemon.port, sessions: w.sessions, messages, size: w.size, tag: t, eightBit: true, timeoutMs: 600_000 });
     await load(WARMUP, `${tag}w`);
     if (!(await capture.waitFor(WARMUP, 120_000))) throw new Error('warm-up not delivered');
-    const before = cpuMs(daemon.pid);
+    const before = cpuMsOf(daemon.pid);
     const result = await load(w.messages, tag);
     if (result.accepted !== w.messages) throw new Error(`${tag}: ${result.accepted}/${w.messages} accepted ${JSON.stringify(result.failures)}`);
     if (!(await capture.waitFor(WARMUP + w.messages, 600_000))) throw new Error(`${tag}: not all delivered`);
-    return (cpuMs(daemon.pid) - before) / w.messages;
+    return (cpuMsOf(daemon.pid) - before) / w.messages;
   } finally {
     await daemon.stop();
     await capture.close();

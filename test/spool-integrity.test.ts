@@ -86,6 +86,24 @@ describe('idempotency tokens', () => {
       { tombstoneMs: 60_000 },
     ));
 
+  it('an expired tombstone whose prune was rolled back (the transaction threw) is pruned by the next write', () =>
+    withSpool(
+      async (spool) => {
+        const token = { uid: 1000, token: newSubmitToken() };
+        const bytes = Buffer.from('Subject: t\r\n\r\nt\r\n');
+        const { id } = await spool.acceptOnce(envelope, bytes, meta, token);
+        await spool.remove(id);
+        const expiresAt = spool.tokenFor(token)!.expiresAt!;
+        const other = await spool.accept(envelope, bytes, meta, expiresAt - 1); // not expired yet at this write
+        // An insert under a taken id: its transaction prunes (the tombstone is expired at its `now`), then throws EIDEXISTS: all undone.
+        await assert.rejects(spool.accept(envelope, bytes, { ...meta, id: other }, expiresAt + 1), { code: 'EIDEXISTS' });
+        assert.ok(spool.tokenFor(token), 'the rolled-back prune left the tombstone');
+        await spool.accept(envelope, bytes, meta, expiresAt + 1);
+        assert.equal(spool.tokenFor(token), undefined, 'pruned by the next write');
+      },
+      { tombstoneMs: 60_000 },
+    ));
+
   it('a deleted message leaves a tombstone too', () =>
     withSpool(async (spool) => {
       const token = { uid: 0, token: newSubmitToken() };

@@ -1,6 +1,8 @@
 /** The LMDB spool in a temp dir: atomic accept, due index, read-modify-write, multi-process access. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isQueueId } from '../src/spool/ids.js';
 import { Spool } from '../src/spool/spool.js';
@@ -96,6 +98,39 @@ console.log(JSON.stringify({ sender: r?.sender, n })); await s.close();`;
       const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString()) as { sender: string; n: string };
       assert.equal(out.sender, 'a@example.org');
       assert.equal(spool.get(out.n)?.sender, 'x@example.org', 'the other process’s commit is visible here');
+    } finally {
+      await spool.close();
+      dir.cleanup();
+    }
+  });
+
+  it('lastTxnId() (read before every commit) is the id getStats() reports, and moves with each commit', async () => {
+    const dir = tempDir();
+    const spool = Spool.open(dir.path);
+    const statsId = () => (spool as unknown as { root: { getStats(): { lastTxnId: number } } }).root.getStats().lastTxnId;
+    try {
+      const before = spool.lastTxnId();
+      assert.equal(before, statsId());
+      await spool.accept({ sender: 'a@example.org', recipients: ['b@example.net'] }, bytes, { origin: { protocol: 'esmtp' } });
+      assert.ok(spool.lastTxnId() > before);
+      assert.equal(spool.lastTxnId(), statsId());
+    } finally {
+      await spool.close();
+      dir.cleanup();
+    }
+  });
+
+  it('a disk reserve deleted by someone else is written again by a message accepted 0.5 s later', async () => {
+    const dir = tempDir();
+    const spool = Spool.open(dir.path, { reserve: 1024 * 1024 });
+    const ballast = join(dir.path, 'reserve');
+    try {
+      assert.equal(statSync(ballast).size, 1024 * 1024);
+      await spool.accept({ sender: 'a@example.org', recipients: ['b@example.net'] }, bytes, { origin: { protocol: 'esmtp' } });
+      unlinkSync(ballast);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await spool.accept({ sender: 'a@example.org', recipients: ['b@example.net'] }, bytes, { origin: { protocol: 'esmtp' } });
+      assert.equal(statSync(ballast).size, 1024 * 1024, 'the ballast is back');
     } finally {
       await spool.close();
       dir.cleanup();

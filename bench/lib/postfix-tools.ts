@@ -11,10 +11,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort, waitForPort } from './procs.js';
 
-export const SMTP_SOURCE = '/usr/sbin/smtp-source';
-export const SMTP_SINK = '/usr/sbin/smtp-sink';
+/** Where smtp-source and smtp-sink are: the postfix package's /usr/sbin, or MAILSHIM_POSTFIX_TOOLS (e.g. unpacked tools without Postfix installed). */
+const TOOLS = process.env.MAILSHIM_POSTFIX_TOOLS || '/usr/sbin';
+export const SMTP_SOURCE = join(TOOLS, 'smtp-source');
+export const SMTP_SINK = join(TOOLS, 'smtp-sink');
 
 export const postfixToolsAvailable = () => existsSync(SMTP_SOURCE) && existsSync(SMTP_SINK);
 

@@ -60,6 +60,13 @@ export function rssSplitOf(pid: number): { anonKb: number; fileKb: number } {
   }
 }
 
+/** CPU time (utime + stime, ms) a process has used, from /proc/PID/stat (USER_HZ is 100 on Linux). */
+export function cpuMsOf(pid: number): number {
+  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** A process and all its descendants (for Postfix's master and its children). */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
@@ -112,6 +119,8 @@ export interface MailshimOptions {
   extraToml?: string;
   /** Another build's bin/mailshim (a before/after comparison); default this checkout's. */
   bin?: string;
+  /** Node options placed before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export function mailshimConfig(o: MailshimOptions): string {
@@ -170,7 +179,7 @@ export async function startMailshim(o: MailshimOptions, logName = 'mailshim.log'
   writeFileSync(configFile, mailshimConfig(o), { mode: 0o600 });
   const logFile = join(o.dir, logName);
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [o.bin ?? MAILSHIM, 'serve', '--config', configFile], { stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), o.bin ?? MAILSHIM, 'serve', '--config', configFile], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let done = false;

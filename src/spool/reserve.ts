@@ -17,6 +17,8 @@ const CHUNK = 1 << 20;
 
 export class DiskReserve {
   readonly file: string;
+  /** performance.now() when the ballast was last found or written at full size; reset by release(). */
+  private confirmedAt = -Infinity;
 
   constructor(
     dir: string,
@@ -37,9 +39,17 @@ export class DiskReserve {
   /**
    * Writes the ballast if it is missing (real blocks: zeros written and fsynced, so the file
    * system has allocated them). Returns false, leaving no partial file, when the disk has no room.
+   * `maxAgeMs`: a ballast found or written that recently counts as held without a stat(2) (intake
+   * asks at every message); release() always makes the next call look.
    */
-  ensure(): boolean {
-    if (this.size <= 0 || this.held) return true;
+  ensure(maxAgeMs = 0): boolean {
+    if (this.size <= 0) return true;
+    const now = performance.now();
+    if (now - this.confirmedAt < maxAgeMs) return true;
+    if (this.held) {
+      this.confirmedAt = now;
+      return true;
+    }
     let fd: number | undefined;
     try {
       fd = openSync(this.file, 'w', 0o600);
@@ -47,6 +57,7 @@ export class DiskReserve {
       for (let written = 0; written < this.size;) written += writeSync(fd, zeros, 0, Math.min(zeros.length, this.size - written));
       fsyncSync(fd);
       closeSync(fd);
+      this.confirmedAt = performance.now();
       return true;
     } catch {
       if (fd !== undefined) closeSync(fd);
@@ -57,6 +68,7 @@ export class DiskReserve {
 
   /** Frees the space for the queue's bookkeeping. Returns true if there was a ballast to free. */
   release(): boolean {
+    this.confirmedAt = -Infinity;
     try {
       unlinkSync(this.file);
       return true;

@@ -34,10 +34,10 @@
  * Durability. lmdb-js batches every write issued in the same event turn into one transaction
  * (group commit), and on Linux defaults to `overlappingSync`: the write promise resolves when the
  * transaction is *committed and visible*, while the fsync of that commit completes later. So
- * `accept()` awaits the commit and then `root.flushed`, which resolves only after the OS reports
- * the commit synced to storage. Only then does the caller (SMTP 250, sendmail exit 0) acknowledge
- * (tested by test/faults/durability-order.test.ts: under strace, the pages, then a completed
- * fdatasync, then the 250). LMDB's copy-on-write B-tree plus meta-page switch makes each commit
+ * `accept()` awaits the commit and then `root.flushed` as taken when its transaction was queued,
+ * which resolves only after the OS reports that batch synced to storage. Only then does the caller
+ * (SMTP 250, sendmail exit 0) acknowledge (tested by test/faults/durability-order.test.ts: under
+ * strace, the pages, then a completed fdatasync, then the 250, also for sessions in one batch). LMDB's copy-on-write B-tree plus meta-page switch makes each commit
  * atomic: after a crash at any moment a message is either wholly present (record, body and index)
  * or absent. That is LMDB's property, not tested here; what the daemon does with a damaged or
  * truncated file is (test/faults/damaged-spool.test.ts).
@@ -98,6 +98,15 @@ const DEFAULT_TOMBSTONE_MS = 5 * 86_400_000;
 const PRUNE_BATCH = 32;
 /** Stale due entries looked at (and queued for removal) per scan. */
 const STALE_SCAN = 1000;
+/** How long a measurement of the disk's room (statfs, stat, LMDB page counts) serves the min_free check. */
+const ROOM_TTL_MS = 500;
+/**
+ * What a new message is charged against the last room measurement until the next one: its bytes
+ * rounded up to whole 4 KB pages, plus 16 KB for its record, index entries and the copy-on-write
+ * pages of the commit. More than a message uses, so between two measurements the estimate of
+ * the room only errs low.
+ */
+const footprint = (size: number) => Math.ceil(size / 4096) * 4096 + 16 * 1024;
 
 export interface SpoolCounts {
   messages: number;
@@ -160,6 +169,14 @@ export class Spool extends EventEmitter {
   private closed = false;
   private readonly reserve: DiskReserve | undefined;
   private fault: SpoolFault | undefined;
+  /**
+   * No tombstone expires before this time (ms): pruneTombstonesSync skips its range scan until
+   * then. Undefined until the first scan and after a transaction that failed (its prune was
+   * undone); lowered whenever a tombstone is written.
+   */
+  private tombstonesDueAt: number | undefined;
+  /** The last room measurement (roomBytes) and what accepts since have been charged against it (hasRoom). */
+  private room: { bytes: number; at: number; charged: number } | undefined;
   /** Set by the daemon; without it (the CLI) a durability failure is thrown as ESPOOLSYNC. */
   failStop: FailStop | undefined;
   private healing = false;
@@ -276,15 +293,11 @@ export class Spool extends EventEmitter {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
     const key = token && tokenKey(token);
     if (key) record.tokenKey = key;
-    const live = this.liveBytes();
-    const fits = () => this.liveBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
-    if (live + bytes.length > this.maxSize) {
-      throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
-    }
-    if (this.minFree > 0 && this.roomBytes(live) < this.minFree + bytes.length) {
+    const fits = () => this.queuedBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
+    if (this.minFree > 0 && !this.hasRoom(bytes.length)) {
       throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`, fits);
     }
-    if (this.reserve && !this.reserve.ensure()) {
+    if (this.reserve && !this.reserve.ensure(ROOM_TTL_MS)) {
       throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
     }
     let existing: string | undefined;
@@ -296,6 +309,11 @@ export class Spool extends EventEmitter {
         existing = seen.id;
         return;
       }
+      // max_size inside the transaction, where the counters include every commit before this
+      // one: sessions accepting at the same moment cannot together pass it.
+      const counters = this.stats.get(COUNTERS);
+      if (this.queuedBytes(counters) + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
+      this.statsInTxn = counters; // what recordSync would read again
       this.insertSync(record, bytes);
       if (key) this.tokens.putSync(key, { id: record.id, expiresAt: null });
     }, 'intake');
@@ -387,6 +405,17 @@ export class Spool extends EventEmitter {
     return statSync(Spool.file(this.path)).size;
   }
 
+  /**
+   * Bytes of the queued messages, what max_size caps: the counters' sum (stats.ts), kept in the
+   * transactions that add and remove messages, so checking it costs one small read. Inside a write
+   * transaction it includes the transaction's own changes. A spool whose counters predate the sum
+   * (until the daemon's start-up check rebuilds them) is scanned.
+   */
+  queuedBytes(counters = this.statsInTxn ?? this.stats.get(COUNTERS)): number {
+    const stored = counters?.bytes;
+    return stored !== undefined && Number.isFinite(stored) ? stored : statsOf(this.list()).bytes;
+  }
+
   /** Bytes held by live pages of the queue's databases (freed pages are reused, so this can shrink). */
   liveBytes(): number {
     return pageBytes([this.messages, this.bodies, this.due, this.stats]);
@@ -404,10 +433,29 @@ export class Spool extends EventEmitter {
   }
 
   /** Room for new data: free space on the filesystem plus allocated pages of the file that are not live (reused by LMDB). */
-  private roomBytes(live = this.liveBytes()): number {
+  private roomBytes(): number {
     const disk = statfsSync(this.path);
     const allocated = statSync(Spool.file(this.path)).blocks * 512;
-    return disk.bavail * disk.bsize + Math.max(0, allocated - live - this.retainedBytes());
+    return disk.bavail * disk.bsize + Math.max(0, allocated - this.liveBytes() - this.retainedBytes());
+  }
+
+  /**
+   * Whether a new message of `size` bytes leaves min_free room. roomBytes() costs two system calls
+   * and seven LMDB page counts, so a measurement serves for ROOM_TTL_MS, with every message
+   * accepted since charged against it (footprint: more than it uses). A refusal always rests on a
+   * fresh measurement, and a disk filled by something else is seen within ROOM_TTL_MS (LMDB's
+   * own ENOSPC, answered 452 as well, and the disk reserve cover that window). Tested by
+   * test/faults/spool-room.test.ts.
+   */
+  private hasRoom(size: number): boolean {
+    const now = performance.now();
+    let room = this.room;
+    if (!room || now - room.at >= ROOM_TTL_MS || room.bytes - room.charged < this.minFree + size) {
+      room = this.room = { bytes: this.roomBytes(), at: now, charged: 0 };
+      if (room.bytes < this.minFree + size) return false;
+    }
+    room.charged += footprint(size);
+    return true;
   }
 
   /**
@@ -450,7 +498,8 @@ export class Spool extends EventEmitter {
    */
   countersAgainst(scanned: SpoolStats): 'ok' | 'missing' | 'mismatch' {
     const stored = this.stats.get(COUNTERS);
-    if (!stored) return 'missing';
+    // Counters written before the byte sum existed are rebuilt like missing ones, not a mismatch.
+    if (!stored || !Number.isFinite(stored.bytes)) return 'missing';
     return sameStats(stored, scanned) ? 'ok' : 'mismatch';
   }
 
@@ -752,17 +801,23 @@ export class Spool extends EventEmitter {
     const expiresAt = now + this.tombstoneMs;
     this.tokens.putSync(record.tokenKey, { id: record.id, expiresAt });
     this.expiry.putSync([expiresAt, record.tokenKey], null);
+    this.tombstonesDueAt = Math.min(this.tombstonesDueAt ?? Infinity, expiresAt);
   }
 
   /** Removes a few expired tombstones; called inside ordinary write transactions. */
   private pruneTombstonesSync(now: number): void {
+    if (this.tombstonesDueAt !== undefined && now < this.tombstonesDueAt) return;
     const expired = [...this.expiry.getKeys({ start: [0, ''], end: [now, '\uffff'], limit: PRUNE_BATCH })];
     for (const key of expired) {
       const entry = this.tokens.get(key[1]);
       if (entry && entry.expiresAt === key[0]) this.tokens.removeSync(key[1]);
       this.expiry.removeSync(key);
     }
+    // The earliest tombstone left (more expired ones than a batch: due now, so the next one scans).
+    const next: ExpiryKey | undefined = expired.length < PRUNE_BATCH ? [...this.expiry.getKeys({ limit: 1 })][0] : [now, ''];
+    this.tombstonesDueAt = next ? next[0] : Infinity;
   }
+
 
   /**
    * Runs `body` in a write transaction and waits until the commit is on stable storage.
@@ -808,7 +863,7 @@ export class Spool extends EventEmitter {
     const before = this.lastTxnId();
     let thrown: { error: unknown } | undefined;
     try {
-      await this.root.childTransaction(() => {
+      const committed = this.root.childTransaction(() => {
         try {
           this.statsInTxn = undefined;
           body();
@@ -817,14 +872,24 @@ export class Spool extends EventEmitter {
           this.statsInTxn = undefined;
         } catch (error) {
           this.statsInTxn = undefined;
+          this.tombstonesDueAt = undefined; // the prune (if any) is undone with the rest
           thrown = { error };
           throw error;
         }
       });
-      await this.root.flushed;
+      // `flushed` resolves once every write issued before it was taken is synced (lmdb-js README,
+      // db.flushed). Taken here, right after this transaction was queued, it covers this
+      // transaction's batch; taken after the commit it would also wait for the batches other
+      // sessions queued meanwhile (one more commit and fdatasync: +6 ms p50 per 250 under load,
+      // docs/performance.md). A failed commit is reported by `committed`.
+      const flushed = new Promise<void>((resolve, reject) => void this.root.flushed.then(() => resolve(), reject));
+      flushed.catch(() => undefined);
+      await committed;
+      await flushed;
       return undefined;
     } catch (error) {
       if (thrown) throw thrown.error;
+      this.tombstonesDueAt = undefined; // nothing of the batch was committed
       const failure = await toSpoolError(error);
       // The transaction id moved: the commit is visible (to this and other processes) but not
       // durable. MDB_PANIC: LMDB could not write its meta page and refuses all further work.
@@ -850,10 +915,18 @@ export class Spool extends EventEmitter {
     }
   }
 
-  /** The environment's last committed transaction; Infinity when LMDB cannot even say (it panicked). */
-  private lastTxnId(): number {
+  /**
+   * The environment's last committed transaction; Infinity when LMDB cannot even say (it panicked).
+   * Read before every commit: lmdb-js's `getStats()` also collects the database's, the
+   * environment's and the free list's page statistics (~1.5 % of the daemon's CPU under load), so
+   * the environment's own info() (mdb_env_info, what getStats() takes lastTxnId from) is asked
+   * when lmdb-js exposes it; test/spool.test.ts checks that both agree.
+   */
+  lastTxnId(): number {
     try {
-      return (this.root.getStats() as { lastTxnId: number }).lastTxnId;
+      const env = (this.root as unknown as { env?: { info?: () => { lastTxnId?: unknown } } }).env;
+      const id = env?.info?.().lastTxnId;
+      return typeof id === 'number' ? id : (this.root.getStats() as { lastTxnId: number }).lastTxnId;
     } catch {
       return Infinity;
     }

@@ -78,6 +78,20 @@ describe('durability order (strace)', { skip: noStrace }, () => {
     });
   });
 
+  it('sessions whose messages share a group commit: each 250 after a completed fdatasync that followed its pages', async (t) => {
+    await traced(async (daemon, _config, trace) => {
+      const subjects = Array.from({ length: 8 }, (_, i) => `group${i}`);
+      const replies = await Promise.all(subjects.map((subject) => sendMessage(daemon.port, subject, 1000)));
+      const orders = replies.map((reply, i) => {
+        assert.match(reply, /^250 2\.0\.0 Ok: queued as (\w+)/);
+        const id = /queued as (\w+)/.exec(reply)![1]!;
+        return assertSyncedBeforeAck(trace, subjects[i]!, (l) => l.includes(`250 2.0.0 Ok: queued as ${id}`));
+      });
+      checked(t, `${orders.length} concurrent sessions, each: pages → completed fdatasync → its 250`);
+      return '';
+    });
+  });
+
   it('the sendmail socket: pages, a completed fdatasync, and only then the "ok" reply (so exit 0)', async (t) => {
     await traced(async (_daemon, config, trace) => {
       const result = await runBin('sendmail', ['-i', 'ops@example.net'], { input: 'Subject: durable-socket\n\nhello\n', config });
