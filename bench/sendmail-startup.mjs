@@ -6,7 +6,10 @@
  * A third arm runs the same entry from the unbundled modules (dist/src/cli/sendmail.js), to
  * show what the build's one-file bundle (scripts/bundle-sendmail.mjs) saves.
  *
- *   npm run build && node bench/sendmail-startup.mjs [runs=50]
+ *   npm run build && node bench/sendmail-startup.mjs [runs=50] [--against DIR]
+ *
+ * --against DIR adds a fourth arm: DIR/bin/sendmail of another built checkout (say, main's),
+ * submitting to the same daemon, so a change is compared in the same interleaved run.
  *
  * Uses a temporary spool and a maildir upstream, so nothing leaves the machine.
  */
@@ -17,7 +20,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '../..');
-const RUNS = Number(process.argv[2] ?? 50);
+const positional = process.argv.slice(2).filter((a, i, all) => a !== '--against' && all[i - 1] !== '--against');
+const RUNS = Number(positional[0] ?? 50);
+const againstAt = process.argv.indexOf('--against');
+const AGAINST = againstAt === -1 ? undefined : resolve(process.argv[againstAt + 1]);
 const dir = mkdtempSync(join(tmpdir(), 'mailshim-bench-'));
 const config = join(dir, 'mailshim.toml');
 writeFileSync(
@@ -52,7 +58,12 @@ await new Promise((resolveReady, reject) => {
   }, 200);
 });
 
+// What a cron job's environment does not carry and what would weigh on every start of both arms:
+// Node 20 reads the NODE_EXTRA_CA_CERTS file at start-up (53 ms of CPU time for a 215 KB bundle,
+// which made `node -e 0` look twice as slow on a machine that sets it).
 const env = { ...process.env, MAILSHIM_CONFIG: config };
+const dropped = ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS'].filter((name) => name in env);
+for (const name of dropped) delete env[name];
 function time(args, input) {
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, args, { env, input, stdio: ['pipe', 'ignore', 'pipe'] });
@@ -70,20 +81,25 @@ const input = await import('node:fs').then((fs) => fs.readFileSync(message));
 const sendmailArgs = [join(REPO, 'bin/sendmail'), '-i', 'ops@example.com'];
 const plainEntry = join(REPO, 'dist/src/cli/sendmail.js');
 const plainArgs = ['--input-type=module', '-e', `(await import(${JSON.stringify(plainEntry)})).run(process.argv.slice(1), 'sendmail')`, '--', '-i', 'ops@example.com'];
-const bundled = existsSync(join(REPO, 'dist/src/cli/sendmail.bundle.js'));
+const bundled = existsSync(join(REPO, 'dist/src/cli/sendmail.bundle.cjs'));
+const otherArgs = AGAINST && [join(AGAINST, 'bin/sendmail'), '-i', 'ops@example.com'];
 for (let i = 0; i < 5; i++) {
   time(['-e', '0']);
   time(sendmailArgs, input);
   time(plainArgs, input);
+  if (otherArgs) time(otherArgs, input);
 }
 const bare = [];
 const sendmail = [];
 const plain = [];
+const other = [];
 for (let i = 0; i < RUNS; i++) {
   bare.push(time(['-e', '0']));
   sendmail.push(time(sendmailArgs, input));
   plain.push(time(plainArgs, input));
+  if (otherArgs) other.push(time(otherArgs, input));
 }
+const loadAfter = loadavg();
 daemon.kill('SIGTERM');
 await new Promise((r) => daemon.once('exit', r));
 rmSync(dir, { recursive: true, force: true });
@@ -91,12 +107,13 @@ rmSync(dir, { recursive: true, force: true });
 const b = median(bare);
 const s = median(sendmail);
 const p = median(plain);
-console.log(
-  `runs:                         ${RUNS} each, interleaved, node ${process.version}, load average ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`,
-);
+console.log(`runs:                         ${RUNS} each, interleaved, node ${process.version}, load average ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
+if (dropped.length > 0) console.log(`environment:                  ${dropped.join(', ')} removed for the measured runs`);
 console.log(`node -e 0 median:             ${b.toFixed(1)} ms`);
 console.log(`sendmail -i addr median:      ${s.toFixed(1)} ms (bin/sendmail, ${bundled ? 'bundled entry' : 'NO bundle in this build'}; daemon running, fsynced)`);
 console.log(`  same, unbundled modules:    ${p.toFixed(1)} ms`);
 console.log(`ratio:                        ${(s / b).toFixed(2)}x (target <= 1.3x); unbundled ${(p / b).toFixed(2)}x`);
+if (AGAINST) {
+  const o = median(other);
+  console.log(`--against ${AGAINST}: ${o.toFixed(1)} ms, ${(o / b).toFixed(2)}x`);
+}

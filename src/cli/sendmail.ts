@@ -6,6 +6,7 @@
  * -bs, -bp, -bi and the maildrop fallback are imported on demand, and yargs, pino, lmdb and
  * nodemailer's transport are never loaded here. bench/sendmail-startup.mjs measures it.
  */
+import { readSync } from 'node:fs';
 import { configPath } from '../config/document.js';
 import { loadClientConfig, type ClientConfig } from '../config/local.js';
 import { MailshimError, SubmitError } from '../errors.js';
@@ -15,9 +16,26 @@ import { commandLineRecipients, invoker, submitMessage } from '../sendmail/submi
 import { control } from '../sendmail/submit.js';
 import { EX, SUBMIT_EXIT } from './sysexits.js';
 
+/**
+ * The message on stdin, read with plain blocking read(2) calls: process.stdin (a stream, and for
+ * a pipe a socket) costs more of a cron job's start-up than the read itself. A stdin its opener
+ * left non-blocking answers EAGAIN when it has nothing yet; the rest is then read as a stream.
+ */
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    let got: number;
+    try {
+      got = readSync(0, chunk, 0, chunk.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      for await (const rest of process.stdin) chunks.push(rest as Buffer);
+      break;
+    }
+    if (got === 0) break;
+    chunks.push(chunk.subarray(0, got));
+  }
   return Buffer.concat(chunks);
 }
 

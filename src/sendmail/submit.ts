@@ -5,7 +5,6 @@
  * is on disk. The fallback modules are loaded lazily: the usual path never reads the aliases.
  */
 import { connect } from 'node:net';
-import { createInterface } from 'node:readline';
 import type { ClientConfig } from '../config/local.js';
 import { SubmitError } from '../errors.js';
 import type { SendmailDsn } from '../intake/dsn-params.js';
@@ -58,6 +57,8 @@ export async function control(config: ClientConfig, request: Request): Promise<R
  * down instead of buffering the queue here.
  */
 export async function listFromDaemon(config: ClientConfig, filter: QueueFilter): Promise<AsyncGenerator<QueueEntry> | undefined> {
+  // Loaded here, not at the top: this module is on every submission's path, readline only on mailq's.
+  const { createInterface } = await import('node:readline');
   const socket = connect(config.submission.socket);
   socket.on('error', () => undefined); // a broken stream shows as a listing without its end line
   const connected = await new Promise<boolean>((resolve) => {
