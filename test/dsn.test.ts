@@ -1,4 +1,5 @@
 /** Notices as built and routed: NOTIFY policy, the plain-text form for upstreams without multipart/report, the sender per upstream. */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { UpstreamConfig } from '../src/config/types.js';
@@ -62,7 +63,7 @@ class JsonApiLike implements Upstream {
   sent: OutboundMessage[] = [];
   async send(message: OutboundMessage): Promise<RecipientResult[]> {
     this.sent.push(message);
-    const report = /multipart\/report/.test(message.raw.toString());
+    const report = /multipart\/report/.test((await message.body.buffer()).toString());
     return message.recipients.map((recipient) => ({ recipient, result: report ? { kind: 'unsupported', text: 'message/delivery-status cannot be expressed' } : { kind: 'accepted', reply: 'ok' } }));
   }
   async close(): Promise<void> {}
@@ -73,11 +74,11 @@ describe('routing a notice', () => {
   it('through an upstream without multipart/report: sent again as plain text, from bounce_from (no null sender there)', async () => {
     const api = new JsonApiLike();
     const router = new Router([api], [config], { initialDelay: 1000, maxDelay: 1000, maxAge: 1000 });
-    const outcomes = await router.deliver({ id: 'D1', sender: '', recipients: ['cron@example.org'], raw: notice(), isBounce: true, bounceFrom: 'MAILER-DAEMON@relay.test' });
+    const outcomes = await router.deliver({ id: 'D1', sender: '', recipients: ['cron@example.org'], body: bufferBody(notice()), isBounce: true, bounceFrom: 'MAILER-DAEMON@relay.test' });
     assert.equal(outcomes.get('cron@example.org')!.outcome, 'delivered');
     assert.equal(api.sent.length, 2);
     assert.equal(api.sent[1]!.sender, 'MAILER-DAEMON@relay.test', 'match_from saw bounce_from too');
-    assert.match(api.sent[1]!.raw.toString(), /^Content-Type: text\/plain/m);
+    assert.match((await api.sent[1]!.body.buffer()).toString(), /^Content-Type: text\/plain/m);
   });
 
   it('a dropped notice is counted in mailshim_bounces_dropped_total', async () => {

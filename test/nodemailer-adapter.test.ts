@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { adaptNodemailer, fastTransform, originalTransform, sessionSend, type SessionBodyEnvelope } from '../src/upstreams/nodemailer-adapter.js';
@@ -110,7 +110,7 @@ describe('nodemailer adapter: the bytes chosen per session', () => {
       const chosen = Buffer.from('Subject: chosen for this session\r\n\r\nbody\r\n');
       const sessionBody = async (extensions: readonly string[]) => {
         asked.push([...extensions]);
-        return { raw: chosen, size: chosen.length, use8BitMime: false };
+        return { raw: Readable.from([chosen]), size: chosen.length, use8BitMime: false };
       };
       const send = (to: string, given: PassThrough) =>
         new Promise<unknown>((resolve, reject) => {

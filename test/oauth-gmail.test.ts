@@ -4,6 +4,7 @@
  * body byte for byte with one token per impersonated mailbox, and delegation missing, an unknown
  * user, a 403 on send, rate limits and an early-expired token are handled as documented.
  */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { classify } from '../src/delivery/classify.js';
@@ -17,9 +18,11 @@ import { tempDir } from './helpers/tmp.js';
 
 const MAILBOX = 'scanner@example.com';
 let n = 0;
-function message(recipients: string[], options: { from?: string; headerTo?: string[] } = {}): OutboundMessage {
+/** A message as the spool hands it over, with its bytes (`raw`) for the assertions. */
+function message(recipients: string[], options: { from?: string; headerTo?: string[] } = {}): OutboundMessage & { raw: Buffer } {
   const from = options.from ?? MAILBOX;
-  return { id: `G${++n}`, sender: from, recipients, raw: scannerMessage(from, options.headerTo ?? recipients, `gmail-${n}`) };
+  const raw = scannerMessage(from, options.headerTo ?? recipients, `gmail-${++n}`);
+  return { id: `G${n}`, sender: from, recipients, raw, body: bufferBody(raw) };
 }
 const outcomes = (results: RecipientResult[]) => results.map((r) => `${r.recipient}:${classify(r.result).outcome}`);
 

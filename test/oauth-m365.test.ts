@@ -4,6 +4,7 @@
  * certificate credentials, every error class of issue 13 classified as documented, Graph's 4 MB
  * limit decided before sending, and a token that expires between messages refreshed once.
  */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { classify } from '../src/delivery/classify.js';
@@ -18,10 +19,12 @@ import { tempDir } from './helpers/tmp.js';
 
 const MAILBOX = 'scanner@contoso.com';
 let n = 0;
-function message(recipients: string[], options: { from?: string; headerTo?: string[]; bytes?: number } = {}): OutboundMessage {
+/** A message as the spool hands it over, with its bytes (`raw`) for the assertions. */
+function message(recipients: string[], options: { from?: string; headerTo?: string[]; bytes?: number } = {}): OutboundMessage & { raw: Buffer } {
   const tag = `m365-${++n}`;
   const from = options.from ?? MAILBOX;
-  return { id: `Q${n}`, sender: from, recipients, raw: scannerMessage(from, options.headerTo ?? recipients, tag, options.bytes) };
+  const raw = scannerMessage(from, options.headerTo ?? recipients, tag, options.bytes);
+  return { id: `Q${n}`, sender: from, recipients, raw, body: bufferBody(raw) };
 }
 const outcomes = (results: RecipientResult[]) => results.map((r) => `${r.recipient}:${classify(r.result).outcome}`);
 
@@ -137,7 +140,7 @@ describe('m365 upstream', () => {
     const [r] = await make().send({
       ...message(['bob@example.net'], { from: 'alerts@contoso.com' }),
       sender: 'alerts@contoso.com',
-      raw: scannerMessage('ceo@contoso.com', ['bob@example.net'], 'sendas'),
+      body: bufferBody(scannerMessage('ceo@contoso.com', ['bob@example.net'], 'sendas')),
     });
     const c = classify(r!.result);
     assert.equal(c.outcome, 'config');
@@ -257,7 +260,7 @@ describe('m365 upstream', () => {
       maxDelay: 3_600_000,
       maxAge: 86_400_000,
     });
-    const bad = await router.deliver({ ...message(['bob@example.net']), raw: scannerMessage('ceo@contoso.com', ['bob@example.net'], 'router-sendas') });
+    const bad = await router.deliver({ ...message(['bob@example.net']), body: bufferBody(scannerMessage('ceo@contoso.com', ['bob@example.net'], 'router-sendas')) });
     assert.equal(bad.get('bob@example.net')!.outcome, 'config');
     assert.equal(router.health()[0]!.coolDownUntil, null, 'no cool-down for a per-message problem');
     const good = await router.deliver(message(['bob@example.net']));

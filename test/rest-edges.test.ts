@@ -5,6 +5,7 @@
  * against the first adapters (the fakes model what the APIs really do: drop, track, substitute,
  * refuse some recipients inside a 200, answer 64-bit ids).
  */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { ApiKeyUpstreamConfig, MailgunUpstreamConfig, MailjetUpstreamConfig, SesUpstreamConfig, UnsupportedPolicy, UpstreamConfig } from '../src/config/types.js';
@@ -56,9 +57,10 @@ const apiKey = (type: ApiKeyUpstreamConfig['type'], endpoint: string, key: strin
 
 let serial = 0;
 /** A message as the spool hands it over. */
-function message(recipients: string[], headers: string, body: string, id = `Q${++serial}TEST`): OutboundMessage {
+function message(recipients: string[], headers: string, body: string, id = `Q${++serial}TEST`): OutboundMessage & { raw: Buffer } {
   const raw = `From: Alice <alice@example.org>\r\nSubject: test ${id}\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${id}@example.org>\r\nMIME-Version: 1.0\r\n${headers}\r\n${body}`;
-  return { id, sender: 'alice@example.org', recipients, raw: Buffer.from(raw) };
+  const bytes = Buffer.from(raw);
+  return { id, sender: 'alice@example.org', recipients, raw: bytes, body: bufferBody(bytes) };
 }
 const textMessage = (recipients: string[], to = recipients.join(', '), body = 'cron: all good <ok> & done\r\n') =>
   message(recipients, `To: ${to}\r\nContent-Type: text/plain; charset=utf-8\r\n`, body);

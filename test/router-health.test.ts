@@ -1,4 +1,5 @@
 /** Upstream health: only upstream-level failures cool an upstream down; when all are down, delivery pauses. */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { UpstreamConfig } from '../src/config/types.js';
@@ -21,7 +22,7 @@ class Scripted implements Upstream {
 
 const config = (name: string): UpstreamConfig => ({ name, type: 'maildir', path: '/nonexistent', matchFrom: [], maxConcurrency: 1, timeout: 1000 });
 const retry = { initialDelay: 1000, maxDelay: 3_600_000, maxAge: 86_400_000 };
-const message: OutboundMessage = { id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], raw: Buffer.from('x') };
+const message: OutboundMessage = { id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], body: bufferBody(Buffer.from('x')) };
 
 describe('upstream health', () => {
   const rows: Array<[string, AttemptResult, boolean]> = [

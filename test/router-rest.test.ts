@@ -4,6 +4,7 @@
  * The upstreams here are scripted stand-ins for providers (the real REST modules are exercised
  * end to end in test/provider-*.test.ts).
  */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { UpstreamConfig } from '../src/config/types.js';
@@ -26,7 +27,7 @@ class Scripted implements Upstream {
 
 const config = (name: string): UpstreamConfig => ({ name, type: 'maildir', path: '/nonexistent', matchFrom: [], maxConcurrency: 1, timeout: 1000 });
 const retry = { initialDelay: 1000, maxDelay: 60_000, maxAge: 86_400_000 };
-const message: OutboundMessage = { id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], raw: Buffer.from('x') };
+const message: OutboundMessage = { id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], body: bufferBody(Buffer.from('x')) };
 
 describe('Router with REST outcomes', () => {
   it('waits for a cooling-down upstream rather than bouncing an unsupported message', async () => {

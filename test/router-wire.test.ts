@@ -1,4 +1,5 @@
 /** Delivery fits each message to the upstream's `wire` capability before send (src/message/wire.ts), per upstream. */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { UpstreamConfig } from '../src/config/types.js';
@@ -15,7 +16,7 @@ class Recording implements Upstream {
     private readonly answer: AttemptResult,
   ) {}
   async send(message: OutboundMessage): Promise<RecipientResult[]> {
-    this.sent.push(message.raw);
+    this.sent.push(await message.body.buffer());
     return message.recipients.map((recipient) => ({ recipient, result: this.answer }));
   }
   async close(): Promise<void> {}
@@ -25,7 +26,11 @@ const config = (name: string): UpstreamConfig => ({ name, type: 'maildir', path:
 const retry = { initialDelay: 1000, maxDelay: 3_600_000, maxAge: 86_400_000 };
 const down: AttemptResult = { kind: 'network', errorCode: 'ECONNREFUSED', message: 'refused' };
 const ok: AttemptResult = { kind: 'accepted', reply: '250 ok' };
-const outbound = (raw: string): OutboundMessage => ({ id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], raw: Buffer.from(raw, 'latin1') });
+/** A message as the spool hands it over, with its bytes (`raw`) for the assertions. */
+const outbound = (text: string): OutboundMessage & { raw: Buffer } => {
+  const raw = Buffer.from(text, 'latin1');
+  return { id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], raw, body: bufferBody(raw) };
+};
 
 describe('delivery and the wire capability', () => {
   it('each upstream gets the message fitted to it, starting from the stored bytes (failover included)', async () => {
@@ -55,7 +60,7 @@ describe('delivery and the wire capability', () => {
     };
     const router = new Router([smtp], [config('smtp')], retry, () => 0);
     assert.equal((await router.deliver(message)).get('b@example.net')!.outcome, 'delivered');
-    assert.equal(got!.raw, message.raw);
+    assert.equal(await got!.body.buffer(), message.raw);
     const eight = got!.fitFor!(true);
     assert.equal(got!.fitFor!(true), eight, 'fitted once per form');
     assert.equal(((await eight) as { raw: Buffer }).raw, message.raw, 'correctly declared 8-bit kept for a session with 8BITMIME');

@@ -3,6 +3,7 @@
  * parameters, the null sender), checked by a strict sink that holds the client to the RFCs; and
  * how a reset TLS handshake is classified (by code: the network, not our configuration).
  */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SmtpUpstreamConfig } from '../src/config/types.js';
@@ -29,7 +30,7 @@ const message = (body: string, extra: Partial<OutboundMessage> = {}): OutboundMe
   id: 'Q1',
   sender: 'cron@example.org',
   recipients: ['ops@example.net'],
-  raw: Buffer.from(`From: cron@example.org\r\nTo: ops@example.net\r\nSubject: t\r\n\r\n${body}\r\n`, 'utf8'),
+  body: bufferBody(Buffer.from(`From: cron@example.org\r\nTo: ops@example.net\r\nSubject: t\r\n\r\n${body}\r\n`, 'utf8')),
   ...extra,
 });
 
@@ -41,7 +42,7 @@ describe('SMTP upstream: MAIL FROM declarations', () => {
       assert.equal(r!.result.kind, 'accepted', JSON.stringify(r!.result));
       const mail = sink.transactions[0]!.mail;
       assert.match(mail, / BODY=8BITMIME\b/);
-      assert.match(mail, new RegExp(` SIZE=${m.raw.length}\\b`));
+      assert.match(mail, new RegExp(` SIZE=${m.body.size}\\b`));
     });
   });
 

@@ -6,6 +6,7 @@
  * smtp-server, a server we did not write, with its `hide8BITMIME` option: after STARTTLS the second
  * EHLO decides, and a pooled connection, reused or replaced, decides for itself.
  */
+import { bufferBody } from '../src/message/body.js';
 import assert from 'node:assert/strict';
 import { isAscii } from 'node:buffer';
 import { readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { makeCert, type TestCert } from './helpers/tls.js';
 import { utf8Message } from './helpers/utf8-mail.js';
 import { tempDir } from './helpers/tmp.js';
 
-const outbound = (raw: Buffer, id = 'Q1'): OutboundMessage => ({ id, sender: 'cron@example.org', recipients: ['ops@example.net'], raw });
+const outbound = (raw: Buffer, id = 'Q1'): OutboundMessage => ({ id, sender: 'cron@example.org', recipients: ['ops@example.net'], body: bufferBody(raw) });
 const retry = { initialDelay: 1000, maxDelay: 3_600_000, maxAge: 86_400_000 };
 
 function upstreamConfig(port: number, extra: Partial<SmtpUpstreamConfig> = {}): SmtpUpstreamConfig {

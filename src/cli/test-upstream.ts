@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config, UpstreamConfig } from '../config/types.js';
+import { bufferBody } from '../message/body.js';
 import { rfc5322Date } from '../message/headers.js';
 import { createUpstream, upstreamTarget } from '../upstreams/index.js';
 import type { OutboundMessage } from '../upstreams/types.js';
@@ -38,7 +39,7 @@ function testMessage(config: Config, upstream: UpstreamConfig, from: string, to:
     'If you can read it, delivery through this upstream works.',
     '',
   ].join('\r\n');
-  return { id: `test-${id}`, sender: from, recipients: [to], raw: Buffer.from(raw), messageId: `<test.${id}@${config.hostname}>` };
+  return { id: `test-${id}`, sender: from, recipients: [to], body: bufferBody(Buffer.from(raw)), messageId: `<test.${id}@${config.hostname}>` };
 }
 
 export async function testUpstreams(config: Config, options: TestUpstreamOptions): Promise<number> {

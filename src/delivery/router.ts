@@ -8,6 +8,7 @@ import type { RetryConfig, UpstreamConfig } from '../config/types.js';
 import type { OutcomeClass } from '../spool/types.js';
 import type { AttemptResult, OutboundMessage, RecipientResult, Upstream } from '../upstreams/types.js';
 import { addressMatches } from '../message/address-pattern.js';
+import { bufferBody } from '../message/body.js';
 import { fitForWire, type WireResult } from '../message/wire.js';
 import { classify, RELAY_DENIED, type Classification } from './classify.js';
 import { plainTextNotice } from './dsn.js';
@@ -154,9 +155,9 @@ export class Router {
     const sender = message.sender === '' && !upstream.acceptsNullSender && message.bounceFrom ? message.bounceFrom : message.sender;
     const results = await safeSend(upstream, { ...message, sender, recipients });
     const unsupported = message.isBounce ? results.filter((r) => r.result.kind === 'unsupported').map((r) => r.recipient) : [];
-    const plain = unsupported.length > 0 ? plainTextNotice(message.raw) : undefined;
+    const plain = unsupported.length > 0 ? plainTextNotice(await message.body.buffer()) : undefined;
     if (!plain) return results;
-    const again = new Map((await safeSend(upstream, { ...message, sender, recipients: unsupported, raw: plain })).map((r) => [r.recipient, r]));
+    const again = new Map((await safeSend(upstream, { ...message, sender, recipients: unsupported, body: bufferBody(plain) })).map((r) => [r.recipient, r]));
     return results.map((r) => again.get(r.recipient) ?? r);
   }
 
@@ -256,21 +257,25 @@ function withSetupHint(c: Classification, result: AttemptResult, config: Upstrea
 
 /**
  * Sends through one upstream, the message fitted to what it can carry (message/wire.ts) from the
- * stored bytes. For 'if-offered' (SMTP: 8BITMIME is known per session) the session asks for the
- * form it can carry once it has seen the server's EHLO; each form is fitted once, on demand, so a
- * message costs one MIME pass whichever it is (a form that is unsupported comes back as the result).
+ * stored bytes. A body known to be wire-clean (7-bit, legal lines: no fitting can change it) goes
+ * as it is, unread, so a spooled body file is streamed by the upstream. For 'if-offered' (SMTP:
+ * 8BITMIME is known per session) the session asks for the form it can carry once it has seen the
+ * server's EHLO; each form is fitted once, on demand, so a message costs one MIME pass whichever
+ * it is (a form that is unsupported comes back as the result).
  */
 async function safeSend(upstream: Upstream, message: OutboundMessage): Promise<RecipientResult[]> {
   try {
     const wire = upstream.wire;
-    if (wire?.eightBit === 'if-offered') {
+    if (!wire || message.body.wireClean) return await upstream.send(message);
+    if (wire.eightBit === 'if-offered') {
       const forms = new Map<boolean, Promise<WireResult>>();
-      const fitFor = (eightBit: boolean) => forms.get(eightBit) ?? forms.set(eightBit, fitForWire(message.raw, { eightBit })).get(eightBit)!;
+      const fit = async (eightBit: boolean) => fitForWire(await message.body.buffer(), { eightBit });
+      const fitFor = (eightBit: boolean) => forms.get(eightBit) ?? forms.set(eightBit, fit(eightBit)).get(eightBit)!;
       return await upstream.send({ ...message, fitFor });
     }
-    const fitted = wire ? await fitForWire(message.raw, { eightBit: wire.eightBit }) : { raw: message.raw };
+    const fitted = await fitForWire(await message.body.buffer(), { eightBit: wire.eightBit });
     if ('unsupported' in fitted) return message.recipients.map((recipient) => ({ recipient, result: { kind: 'unsupported', text: fitted.unsupported } }));
-    return await upstream.send({ ...message, raw: fitted.raw });
+    return await upstream.send({ ...message, body: bufferBody(fitted.raw) });
   } catch (error) {
     // An upstream must not throw; if one does, treat it as a transient failure, never a loss.
     return message.recipients.map((recipient) => ({ recipient, result: { kind: 'network', errorCode: 'EUPSTREAM', message: (error as Error).message } }));

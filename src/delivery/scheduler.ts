@@ -8,12 +8,11 @@ import { EventEmitter } from 'node:events';
 import { DeliveryStateError, SpoolError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RetryConfig } from '../config/types.js';
-import { bodyProblem } from '../spool/checksum.js';
-import type { Spool } from '../spool/spool.js';
+import type { OpenedBody, Spool } from '../spool/spool.js';
 import { assertAllowed, assertEnded, deliveryState, isDue } from '../spool/states.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
 import type { OutboundMessage } from '../upstreams/types.js';
-import { dsnMessages, noticeMessages, wantsNotice } from './dsn.js';
+import { dsnMessages, noticeMessages, wantsNotice, type NoticeKind } from './dsn.js';
 import { applyOutcomes, type Applied } from './outcome.js';
 import type { RoutedOutcome, Router } from './router.js';
 
@@ -227,19 +226,30 @@ export class Scheduler extends EventEmitter {
 
   private async deliver(id: string): Promise<void> {
     const record = this.spool.get(id);
-    const raw = this.spool.body(id);
     if (!record) return; // deleted since it was found due
     const state = deliveryState(record);
     if (!isDue(state, this.now()))
       throw new DeliveryStateError(id, state.name === 'pending' || state.name === 'deferred' ? `${state.name}, due at ${new Date(state.dueAt).toISOString()}` : state.name, 'start');
     assertAllowed(id, state, 'start');
-    // Never send a damaged copy: a body that no longer matches its accept-time checksum is held.
-    const damaged = bodyProblem(record.bodyCrc32, raw, record.size);
-    if (damaged || !raw) {
-      await this.spool.quarantine(id, damaged ?? 'message body missing from the spool');
-      this.log.error({ event: 'spool-damaged', queueId: id, problem: damaged }, `${id}: ${damaged}; message held, not delivered (see mailshim queue verify)`);
-      return;
+    // Never send a damaged copy: a body that is missing, or no longer matches its accept-time size
+    // and checksum, is held. A body file is checked as it is streamed (body-files.ts): a mismatch
+    // fails the stream before its end, so no upstream completes the message, and it is held after.
+    const body = this.spool.openBody(record);
+    if ('problem' in body) return this.holdDamaged(id, body.problem);
+    try {
+      await this.attempt(id, record, body);
+    } finally {
+      body.close();
     }
+    if (body.damage) await this.holdDamaged(id, body.damage);
+  }
+
+  private async holdDamaged(id: string, problem: string): Promise<void> {
+    await this.spool.quarantine(id, problem);
+    this.log.error({ event: 'spool-damaged', queueId: id, problem }, `${id}: ${problem}; message held, not delivered (see mailshim queue verify)`);
+  }
+
+  private async attempt(id: string, record: MessageRecord, body: OpenedBody): Promise<void> {
     const recipients = record.recipients.filter((r) => r.status === 'pending' || r.status === 'deferred').map((r) => r.address);
     if (recipients.length === 0) return;
     const started = this.now();
@@ -248,7 +258,7 @@ export class Scheduler extends EventEmitter {
       id,
       sender: record.sender,
       recipients,
-      raw,
+      body,
       messageId: record.messageId,
       dsn: outboundDsn(record),
       isBounce: record.isBounce,
@@ -259,6 +269,9 @@ export class Scheduler extends EventEmitter {
     const dsnSettings = { ...this.settings, delayWarning: retry.delayWarning, maxAge: retry.maxAge };
     let applied: Applied | undefined;
     let delayed: RecipientState[] = [];
+    // The whole body only when a notice will quote it (read inside the outcome's transaction, once).
+    let quoted: { raw: Buffer | undefined } | undefined;
+    const original = (kind: NoticeKind, recipients: RecipientState[]) => (recipients.some((r) => wantsNotice(r, kind)) ? (quoted ??= { raw: this.spool.body(id) }).raw : undefined);
     const updated = await this.recordOutcome(id, () =>
       this.spool.update(
         id,
@@ -270,19 +283,15 @@ export class Scheduler extends EventEmitter {
           delayed = markDelayed(applied.record, retry.delayWarning ?? 0, now);
           return applied.record;
         },
-        (next) => [
-          ...dsnMessages(next, applied!.newlyFailed, raw, dsnSettings, now),
+        (next) => {
           // A success notice only where the upstream did not take the NOTIFY request on (Postfix: "relayed").
-          ...noticeMessages(
-            next,
-            'success',
-            applied!.newlyDelivered.filter((r) => !outcomes.get(r.address)?.dsnPassedOn),
-            raw,
-            dsnSettings,
-            now,
-          ),
-          ...noticeMessages(next, 'delay', delayed, raw, dsnSettings, now),
-        ],
+          const succeeded = applied!.newlyDelivered.filter((r) => !outcomes.get(r.address)?.dsnPassedOn);
+          return [
+            ...dsnMessages(next, applied!.newlyFailed, original('failure', applied!.newlyFailed), dsnSettings, now),
+            ...noticeMessages(next, 'success', succeeded, original('success', succeeded), dsnSettings, now),
+            ...noticeMessages(next, 'delay', delayed, original('delay', delayed), dsnSettings, now),
+          ];
+        },
       ),
     );
     const newlyFailed = applied?.newlyFailed ?? [];

@@ -117,6 +117,11 @@ export function scan(bytes: Buffer): LineProblems {
   return p;
 }
 
+/** True when the bytes need no fitting for any upstream: 7-bit, legal lines (fitForWire returns them unchanged at once). */
+export function wireClean(p: LineProblems): boolean {
+  return !lineIllegal(p) && !p.eightBit;
+}
+
 function lineIllegal(p: LineProblems): boolean {
   return p.nul || p.bareCr || p.bareLf || p.longLine;
 }
@@ -350,7 +355,7 @@ function needsReencoding(node: MimeNode, body: Buffer, capability: WireTarget): 
  */
 export async function fitForWire(raw: Buffer, capability: WireTarget): Promise<WireResult> {
   const p = scan(raw);
-  if (!lineIllegal(p) && !p.eightBit) return { raw, changed: false };
+  if (wireClean(p)) return { raw, changed: false };
   await loadMime();
   let items: Item[];
   try {

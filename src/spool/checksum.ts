@@ -15,9 +15,12 @@ export function bodyProblem(expected: number | undefined, bytes: Buffer | undefi
   if (!bytes) return 'message body missing from the spool';
   if (expected === undefined) return undefined;
   if (bytes.length !== size) return `message body is ${bytes.length} bytes, ${size} were stored`;
-  const actual = bodyChecksum(bytes);
-  if (actual !== expected) return `message body checksum mismatch (stored crc32 ${hex(expected)}, now ${hex(actual)})`;
-  return undefined;
+  return checksumProblem(expected, bodyChecksum(bytes));
+}
+
+/** The mismatch of a checksum computed over the body (at once, or incrementally as it was read). */
+export function checksumProblem(expected: number, actual: number): string | undefined {
+  return actual === expected ? undefined : `message body checksum mismatch (stored crc32 ${hex(expected)}, now ${hex(actual)})`;
 }
 
 function hex(n: number): string {

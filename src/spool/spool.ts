@@ -3,7 +3,9 @@
  *
  * Layout (one LMDB environment, file `queue.mdb` in the spool directory):
  *   messages  id → MessageRecord (envelope, per-recipient state)
- *   bodies    id → raw message bytes, stored once
+ *   bodies    id → raw message bytes, stored once, for bodies under BODY_FILE_MIN (64 KiB); a
+ *             larger body is the file bodies/<id> beside queue.mdb, named by its record's
+ *             `bodyFile`, written and synced before that record is committed (body-files.ts)
  *   due       [nextAttemptAt, id] → null, the index the scheduler scans
  *   tokens    "uid:token" → {id, expiresAt}: a submitter's idempotency token and the message it
  *             queued; kept as a tombstone for `tombstoneMs` after the message is delivered,
@@ -52,7 +54,10 @@ import { accessSync, constants, existsSync, mkdirSync, statSync, statfsSync } fr
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
-import { bodyChecksum } from './checksum.js';
+import { bufferBody, type MessageBody } from '../message/body.js';
+import { scan, wireClean } from '../message/wire.js';
+import { BODY_FILE_MIN, BodyFiles } from './body-files.js';
+import { bodyChecksum, bodyProblem } from './checksum.js';
 import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
 import { spoolFileProblem } from './file-check.js';
 import { newQueueId } from './ids.js';
@@ -60,7 +65,7 @@ import { DiskReserve } from './reserve.js';
 import { newlyAccepted, retained, sentKey, type Retention } from './sent.js';
 import { allowed, assertAllowed, deliveryState, transition, type MessageState } from './states.js';
 import { count, sameStats, statsOf, type SpoolStats } from './stats.js';
-import type { AcceptMeta, Envelope, MessageRecord, RecipientDsn, SentRecord } from './types.js';
+import { SENT_HEADERS_LIMIT, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn, type SentRecord } from './types.js';
 
 type DueKey = [number, string];
 type ExpiryKey = [number, string];
@@ -147,6 +152,12 @@ export interface SpoolLimits {
 
 export type FailStop = (error: SpoolError) => void;
 
+/** A message's body for one delivery attempt; `close()` when the attempt is over. `damage` is set once a read found it damaged. */
+export interface OpenedBody extends MessageBody {
+  readonly damage: string | undefined;
+  close(): void;
+}
+
 /** The key of the counters record in the `stats` database. */
 const COUNTERS = 'counters';
 /** The key of the retained-record count in the `stats` database. */
@@ -156,6 +167,10 @@ export class Spool extends EventEmitter {
   private readonly root: RootDatabase;
   private readonly messages: Database<MessageRecord, string>;
   private readonly bodies: Database<Buffer, string>;
+  /** Bodies of BODY_FILE_MIN bytes or more, as files (body-files.ts). */
+  private readonly bodyFiles: BodyFiles;
+  /** Body files whose records the transaction body now running removes: unlinked once that commit is synced. */
+  private unlinksInTxn: MessageRecord[] = [];
   private readonly due: Database<null, DueKey>;
   private readonly tokens: Database<TokenEntry, string>;
   private readonly expiry: Database<null, ExpiryKey>;
@@ -202,6 +217,7 @@ export class Spool extends EventEmitter {
       this.reserve = new DiskReserve(path, Math.min(reserveBytes, Math.floor((disk.blocks * disk.bsize) / 8)));
       this.reserve.ensure();
     }
+    this.bodyFiles = new BodyFiles(path);
     this.root = open({
       path: Spool.file(path),
       maxDbs: 12,
@@ -291,6 +307,10 @@ export class Spool extends EventEmitter {
    */
   async acceptOnce(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, token: SubmitToken | undefined, now = Date.now()): Promise<Accepted> {
     const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
+    if (bytes.length >= BODY_FILE_MIN) {
+      const problems = scan(bytes);
+      record.bodyFile = { wireClean: wireClean(problems), eightBit: problems.eightBit };
+    }
     const key = token && tokenKey(token);
     if (key) record.tokenKey = key;
     const fits = () => this.queuedBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
@@ -300,24 +320,40 @@ export class Spool extends EventEmitter {
     if (this.reserve && !this.reserve.ensure(ROOM_TTL_MS)) {
       throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
     }
+    if (record.bodyFile) {
+      // Not worth writing a file the check in the transaction (authoritative) would refuse.
+      if (this.queuedBytes() + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
+      // A body file is durable (file and name synced) before the record naming it is committed.
+      await this.writeBodyFile(record.id, bytes);
+    }
     let existing: string | undefined;
-    await this.commit(() => {
-      existing = undefined;
-      this.pruneTombstonesSync(now);
-      const seen = key === undefined ? undefined : this.tokens.get(key);
-      if (seen) {
-        existing = seen.id;
-        return;
-      }
-      // max_size inside the transaction, where the counters include every commit before this
-      // one: sessions accepting at the same moment cannot together pass it.
-      const counters = this.stats.get(COUNTERS);
-      if (this.queuedBytes(counters) + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
-      this.statsInTxn = counters; // what recordSync would read again
-      this.insertSync(record, bytes);
-      if (key) this.tokens.putSync(key, { id: record.id, expiresAt: null });
-    }, 'intake');
-    if (existing !== undefined) return { id: existing, duplicate: true };
+    try {
+      await this.commit(() => {
+        existing = undefined;
+        this.pruneTombstonesSync(now);
+        const seen = key === undefined ? undefined : this.tokens.get(key);
+        if (seen) {
+          existing = seen.id;
+          return;
+        }
+        // max_size inside the transaction, where the counters include every commit before this
+        // one: sessions accepting at the same moment cannot together pass it.
+        const counters = this.stats.get(COUNTERS);
+        if (this.queuedBytes(counters) + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
+        this.statsInTxn = counters; // what recordSync would read again
+        this.insertSync(record, bytes);
+        if (key) this.tokens.putSync(key, { id: record.id, expiresAt: null });
+      }, 'intake');
+    } catch (error) {
+      // Not committed, so no record names the file: remove it. Except after ESPOOLSYNC, where the
+      // commit may be on disk after all (the daemon has stopped; start-up decides).
+      if (record.bodyFile && !(error instanceof SpoolError && error.code === 'ESPOOLSYNC')) this.bodyFiles.remove(record.id);
+      throw error;
+    }
+    if (existing !== undefined) {
+      if (record.bodyFile) this.bodyFiles.remove(record.id);
+      return { id: existing, duplicate: true };
+    }
     this.emit('accepted', record.id, record.origin.protocol);
     return { id: record.id, duplicate: false };
   }
@@ -326,8 +362,59 @@ export class Spool extends EventEmitter {
     return this.messages.get(id);
   }
 
+  /** The whole stored body, not checked (undefined when missing or unreadable): for queue show/export, bounces, the integrity check. */
   body(id: string): Buffer | undefined {
-    return this.bodies.get(id);
+    return this.messages.get(id)?.bodyFile ? this.bodyFiles.read(id) : this.bodies.get(id);
+  }
+
+  /** Why the record's stored body cannot be trusted (missing, wrong size, checksum), or undefined. */
+  bodyProblem(record: MessageRecord): string | undefined {
+    const bytes = this.body(record.id);
+    if (!bytes && record.bodyFile) return `message body file ${this.bodyFiles.path(record.id)} is missing or unreadable`;
+    return bodyProblem(record.bodyCrc32, bytes, record.size);
+  }
+
+  /**
+   * The body for a delivery attempt, or why it cannot be sent. An LMDB body is read and checked
+   * whole; a body file is opened and its size checked, and its checksum is checked as it is
+   * streamed (a mismatch fails the stream before its end and sets `damage`).
+   */
+  openBody(record: MessageRecord): OpenedBody | { problem: string } {
+    if (record.bodyFile) {
+      const opened = this.bodyFiles.open(record);
+      return typeof opened === 'string' ? { problem: opened } : opened;
+    }
+    const raw = this.bodies.get(record.id);
+    const problem = bodyProblem(record.bodyCrc32, raw, record.size);
+    if (problem || !raw) return { problem: problem ?? 'message body missing from the spool' };
+    return Object.assign(bufferBody(raw), { damage: undefined, close: () => undefined });
+  }
+
+  /** Writes a body file, remembering a failure for `status` as a failed commit is. */
+  private async writeBodyFile(id: string, bytes: Buffer): Promise<void> {
+    if (this.closed) throw new SpoolError('ESPOOLIO', 'spool is closed');
+    try {
+      await this.bodyFiles.write(id, bytes);
+    } catch (error) {
+      const failure = error as SpoolError;
+      if (failure.code === 'ESPOOLFULL' || failure.code === 'ESPOOLIO') this.fault = { code: failure.code, message: failure.message, at: Date.now() };
+      throw error;
+    }
+  }
+
+  /**
+   * Start-up, after the spool is open and verified, before it serves: removes body files that no
+   * record names (a crash between a body file and its record's commit, or between a record's
+   * removal and its file's unlink). Returns their names.
+   */
+  removeOrphanBodyFiles(): string[] {
+    const removed: string[] = [];
+    for (const id of this.bodyFiles.ids()) {
+      if (this.messages.get(id)?.bodyFile) continue;
+      this.bodyFiles.remove(id);
+      removed.push(id);
+    }
+    return removed;
   }
 
   /**
@@ -638,8 +725,8 @@ export class Spool extends EventEmitter {
     const existing = this.sent.get(next.id);
     if (existing) this.sentTime.removeSync([existing.retainedAt, next.id]);
     else this.putRetainedCount(this.retainedCount() + 1);
-    // getBinaryFast: no copy of the whole body; cappedHeaders copies the few bytes it keeps at once.
-    const sent = retained(existing, next, accepted, () => this.bodies.getBinaryFast(next.id), now);
+    // Never a copy of the whole body: getBinaryFast (LMDB) or the file's first bytes; cappedHeaders copies the few it keeps at once.
+    const sent = retained(existing, next, accepted, () => (before.bodyFile ? this.bodyFiles.read(next.id, SENT_HEADERS_LIMIT + 4) : this.bodies.getBinaryFast(next.id)), now);
     this.sent.putSync(next.id, sent);
     this.sentTime.putSync([sent.retainedAt, next.id], null);
     for (const r of accepted) this.sentIds.putSync(sentKey(r.upstream!, r.providerMessageId!), next.id);
@@ -761,7 +848,7 @@ export class Spool extends EventEmitter {
     if (this.messages.get(record.id) !== undefined || this.bodies.get(record.id) !== undefined) {
       throw new SpoolError('EIDEXISTS', `queue id ${record.id} is already taken; nothing was stored`);
     }
-    this.bodies.putSync(record.id, bytes);
+    if (!record.bodyFile) this.bodies.putSync(record.id, bytes);
     this.recordSync(record.id, undefined, record);
     this.indexSync(record);
   }
@@ -796,7 +883,8 @@ export class Spool extends EventEmitter {
   /** Removes a message that is finished (or deleted); its token, if any, becomes a tombstone. `stored`: the record as it is in the spool. */
   private retireSync(record: MessageRecord, now: number, stored: MessageRecord = record): void {
     this.recordSync(record.id, stored, undefined);
-    this.bodies.removeSync(record.id);
+    if (stored.bodyFile) this.unlinksInTxn.push(stored);
+    else this.bodies.removeSync(record.id);
     if (record.tokenKey === undefined) return;
     const expiresAt = now + this.tombstoneMs;
     this.tokens.putSync(record.tokenKey, { id: record.id, expiresAt });
@@ -817,7 +905,6 @@ export class Spool extends EventEmitter {
     const next: ExpiryKey | undefined = expired.length < PRUNE_BATCH ? [...this.expiry.getKeys({ limit: 1 })][0] : [now, ''];
     this.tombstonesDueAt = next ? next[0] : Infinity;
   }
-
 
   /**
    * Runs `body` in a write transaction and waits until the commit is on stable storage.
@@ -862,19 +949,24 @@ export class Spool extends EventEmitter {
   private async tryCommit(body: () => void): Promise<SpoolError | undefined> {
     const before = this.lastTxnId();
     let thrown: { error: unknown } | undefined;
+    let unlinks: MessageRecord[] = [];
     try {
       const committed = this.root.childTransaction(() => {
         try {
           this.statsInTxn = undefined;
+          this.unlinksInTxn = [];
           body();
           // The counters go in the same (child) transaction: aborted with it, committed with it.
           if (this.statsInTxn) this.stats.putSync(COUNTERS, this.statsInTxn);
           this.statsInTxn = undefined;
+          unlinks = this.unlinksInTxn;
         } catch (error) {
           this.statsInTxn = undefined;
           this.tombstonesDueAt = undefined; // the prune (if any) is undone with the rest
           thrown = { error };
           throw error;
+        } finally {
+          this.unlinksInTxn = [];
         }
       });
       // `flushed` resolves once every write issued before it was taken is synced (lmdb-js README,
@@ -886,6 +978,8 @@ export class Spool extends EventEmitter {
       flushed.catch(() => undefined);
       await committed;
       await flushed;
+      // The records' removal is on disk: only now may their body files go (a crash before this leaves orphans, which start-up removes).
+      for (const record of unlinks) this.bodyFiles.remove(record.id);
       return undefined;
     } catch (error) {
       if (thrown) throw thrown.error;
@@ -946,9 +1040,10 @@ export class Spool extends EventEmitter {
     return { problems };
   }
 
-  /** Keys of the stored bodies (for the integrity check). */
+  /** Keys of the stored bodies, in LMDB and as files (for the integrity check). */
   *bodyIds(): Generator<string> {
     for (const key of this.bodies.getKeys()) yield key;
+    yield* this.bodyFiles.ids();
   }
 
   /** Every entry of the due index as [time, id] (for the integrity check). */

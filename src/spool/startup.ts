@@ -43,7 +43,11 @@ export async function checkSpoolAtStart(spool: Spool, log: Logger): Promise<void
       `queue counters ${report.counters === 'mismatch' ? 'did not match the messages' : 'were not built yet'}: rebuilt from a scan`,
     );
   }
-  const other = describeProblems({ ...report, damaged: [], counters: 'ok' });
+  // Only now, with the spool open and every record read: body files no record names (a crash
+  // between a body file and its record's commit, or between a removal and the unlink) go.
+  const orphans = new Set(spool.removeOrphanBodyFiles());
+  if (orphans.size > 0) log.info({ event: 'spool-orphan-bodies', removed: [...orphans] }, `removed ${orphans.size} body file(s) that no queue record names (left by an interrupted accept or removal)`);
+  const other = describeProblems({ ...report, damaged: [], orphanBodies: report.orphanBodies.filter((id) => !orphans.has(id)), counters: 'ok' });
   for (const problem of other) log.warn({ event: 'spool-verify', problem }, problem);
   log.info(
     { event: 'spool-verified', messages: report.messages, damaged: report.damaged.length, otherProblems: other.length },

@@ -67,6 +67,12 @@ export interface MessageRecord {
   /** When delivery is next due; null while held or once nothing is left to deliver. */
   nextAttemptAt: number | null;
   attempts: number;
+  /**
+   * Present when the body is a file, `<spool>/bodies/<id>` (body-files.ts), rather than in LMDB;
+   * with what the wire scan found at accept time, so delivery can stream the file without reading
+   * it first (message/wire.ts: `wireClean` bytes need no fitting; `eightBit` for BODY=8BITMIME).
+   */
+  bodyFile?: { wireClean: boolean; eightBit: boolean };
   /** CRC-32 of the stored body, written at accept time (absent on records from before 0.1). */
   bodyCrc32?: number;
   /** Why the message was held by the integrity check (its stored copy is damaged). */

@@ -1,7 +1,7 @@
 /**
  * The spool's integrity check, run by the daemon before it serves and by `mailshim queue verify`:
- * every record has its body and the body matches the checksum taken at accept time; every body
- * belongs to a record; the due index and the records agree. (The meta pages and the file length
+ * every record has its body (in LMDB, or its file in bodies/) and the body matches the checksum
+ * taken at accept time; every body belongs to a record; the due index and the records agree. (The meta pages and the file length
  * are checked earlier, before LMDB maps the file: see file-check.ts.)
  *
  * A problem with one message is that message's problem: it is held with the reason (never sent
@@ -9,7 +9,6 @@
  * here and left to the scheduler, which skips and removes them. Only a spool that cannot be read
  * at all is fatal.
  */
-import { bodyProblem } from './checksum.js';
 import type { Spool } from './spool.js';
 import { emptyStats, tally } from './stats.js';
 
@@ -42,7 +41,7 @@ export function verifySpool(spool: Spool): VerifyReport {
     report.messages++;
     tally(scanned, record);
     if (record.nextAttemptAt !== null && !record.held) scheduled.set(record.id, record.nextAttemptAt);
-    const problem = record.damaged ?? bodyProblem(record.bodyCrc32, spool.body(record.id), record.size);
+    const problem = record.damaged ?? spool.bodyProblem(record);
     if (problem) report.damaged.push({ id: record.id, problem });
   }
   const due = new Set<string>();
@@ -68,7 +67,7 @@ export function verifyClean(report: VerifyReport): boolean {
 export function describeProblems(report: VerifyReport): string[] {
   return [
     ...report.damaged.map((d) => `${d.id}: ${d.problem}`),
-    ...report.orphanBodies.map((id) => `${id}: body without a queue record`),
+    ...report.orphanBodies.map((id) => `${id}: body without a queue record (being accepted right now, or left by a crash; the daemon removes body files at its next start)`),
     ...report.staleDue.map((d) => `${d.id}: due-index entry ${new Date(d.at).toISOString()} does not match any queued message`),
     ...report.unscheduled.map((id) => `${id}: queued but missing from the due index (would never be delivered)`),
     ...(report.counters === 'mismatch' ? ['queue counters (status, /metrics) do not match the messages; the daemon rebuilds them at its next start'] : []),

@@ -31,7 +31,8 @@ export class MaildirUpstream implements Upstream {
       const trace = Buffer.from(`Return-Path: <${message.sender}>\r\nX-Envelope-To: ${message.recipients.join(', ')}\r\n`);
       const file = await open(temp, 'wx', 0o640);
       try {
-        await file.writeFile(Buffer.concat([trace, message.raw]));
+        await file.write(trace);
+        for await (const chunk of message.body.stream()) await file.write(chunk as Buffer);
         await file.sync();
       } catch (error) {
         await unlink(temp).catch(() => undefined); // never a half-written file left behind

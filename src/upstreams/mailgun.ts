@@ -25,7 +25,7 @@ export class MailgunUpstream extends RestUpstream<MailgunUpstreamConfig> {
       const form = new FormData();
       for (const recipient of recipients) form.append('to', recipient);
       for (const option of ['o:tracking', 'o:tracking-clicks', 'o:tracking-opens']) form.append(option, 'no');
-      form.append('message', new Blob([new Uint8Array(outboundRaw(message))], { type: 'message/rfc822' }), 'message.mime');
+      form.append('message', new Blob([new Uint8Array(await outboundRaw(message))], { type: 'message/rfc822' }), 'message.mime');
       calls.push({
         recipients,
         request: {

@@ -129,7 +129,7 @@ export const fastTransform: Transform = function (chunk, _encoding, done) {
  */
 export interface SessionBodyEnvelope extends SMTPEnvelope {
   /** The bytes for this session and what to declare for them; a rejection fails the send with that error. */
-  sessionBody?: (extensions: readonly string[]) => Promise<{ raw: Buffer; size: number; use8BitMime: boolean }>;
+  sessionBody?: (extensions: readonly string[]) => Promise<{ raw: Readable; size: number; use8BitMime: boolean }>;
 }
 
 type Send = (this: SMTPConnection, envelope: SessionBodyEnvelope, message: string | Buffer | Readable, done: Parameters<SMTPConnection['send']>[2]) => void;
@@ -154,23 +154,31 @@ export const sessionSend: Send = function (envelope, message, done) {
   );
 };
 
-/** A stream of `raw` that consumes `given` (nodemailer's stream of the message) when it is first read. */
-function instead(given: string | Buffer | Readable, raw: Buffer): Readable {
-  if (!(given instanceof Readable)) return Readable.from([raw], { objectMode: false });
+/**
+ * `raw` in place of `given` (nodemailer's stream of the message), which is consumed when `raw` is
+ * first read. `raw` is read as it is sent (a spooled body file is streamed) and its error ends the
+ * stream before its end, so the message is never completed with a final ".".
+ */
+function instead(given: string | Buffer | Readable, raw: Readable): Readable {
+  if (!(given instanceof Readable)) return raw;
   let started = false;
   const stream = new Readable({
     read() {
-      if (started) return;
+      if (started) return void raw.resume();
       started = true;
       given.resume();
-      this.push(raw);
-      this.push(null);
+      raw.on('data', (chunk: Buffer) => {
+        if (!stream.push(chunk)) raw.pause();
+      });
+      raw.once('end', () => stream.push(null));
     },
     destroy(error, callback) {
       given.destroy();
+      raw.destroy();
       callback(error);
     },
   });
+  raw.once('error', (error) => stream.destroy(error));
   given.once('error', (error) => stream.destroy(error));
   return stream;
 }

@@ -64,7 +64,7 @@ export class SesUpstream extends RestUpstream<SesUpstreamConfig> {
   readonly wire = { eightBit: false };
 
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
-    const raw = outboundRaw(message);
+    const raw = await outboundRaw(message);
     const long = longLine(raw);
     if (long) return { unsupported: `line ${long.line} is ${long.octets} octets long; SES refuses lines over 998 octets (RFC 5322 §2.1.1)` };
     const header = nonAsciiAddressHeader(raw);

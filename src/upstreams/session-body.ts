@@ -13,19 +13,20 @@
  * Small on purpose: it takes the message, delivery's fitting and the extensions, and knows nothing
  * of how the body reaches the connection (src/upstreams/smtp.ts, src/upstreams/nodemailer-adapter.ts).
  */
+import { bufferBody, type MessageBody } from '../message/body.js';
 import type { WireResult } from '../message/wire.js';
 
-export type SessionBody = { raw: Buffer } | { unsupported: string };
+export type SessionBody = { body: MessageBody } | { unsupported: string };
 
 /**
- * @param raw the message as delivery handed it over
+ * @param body the message as delivery handed it over
  * @param fitFor delivery's fitting for a session with or without 8-bit (OutboundMessage.fitFor);
  *   absent: the message is already fitted for an upstream that always takes 8-bit (gmail/m365 over
  *   SMTP), the bytes go as they are
  * @param extensions the EHLO keywords of the session that will carry the message (nodemailer's list)
  */
-export async function bodyForSession(raw: Buffer, fitFor: ((eightBit: boolean) => Promise<WireResult>) | undefined, extensions: readonly string[]): Promise<SessionBody> {
-  if (!fitFor) return { raw };
+export async function bodyForSession(body: MessageBody, fitFor: ((eightBit: boolean) => Promise<WireResult>) | undefined, extensions: readonly string[]): Promise<SessionBody> {
+  if (!fitFor) return { body };
   const fitted = await fitFor(extensions.includes('8BITMIME'));
-  return 'unsupported' in fitted ? { unsupported: fitted.unsupported } : { raw: fitted.raw };
+  return 'unsupported' in fitted ? { unsupported: fitted.unsupported } : { body: bufferBody(fitted.raw) };
 }

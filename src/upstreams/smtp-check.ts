@@ -81,7 +81,7 @@ export async function checkSmtp(config: SmtpUpstreamConfig, hostname: string, re
           `send to ${message.recipients.join(', ')}`,
           () =>
             new Promise<string>((resolve, reject) =>
-              connection.send({ from: message.sender, to: message.recipients }, message.raw, (error, info) => {
+              connection.send({ from: message.sender, to: message.recipients }, message.body.stream(), (error, info) => {
                 if (error) return reject(error);
                 if (info.rejected.length > 0) return reject(Object.assign(new Error(`recipient refused: ${info.rejected.join(', ')}`), info.rejectedErrors?.[0] ?? {}));
                 resolve(info.response);

@@ -1,5 +1,4 @@
 /** SMTP submission upstream (587 STARTTLS, 465 implicit TLS, or plain on loopback) via nodemailer. */
-import { isAscii } from 'node:buffer';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type MimeNode from 'nodemailer/lib/mime-node/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
@@ -8,6 +7,7 @@ import { adaptNodemailer, type SessionBodyEnvelope } from './nodemailer-adapter.
 import { bodyForSession } from './session-body.js';
 import { checkSmtp } from './smtp-check.js';
 import { connectionOptions, resultOfError, type NodemailerError, type OAuthTokenProvider } from './smtp-errors.js';
+import type { MessageBody } from '../message/body.js';
 import type { MessageDsn } from '../message/dsn-parameters.js';
 import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type RecipientResult, type Upstream } from './types.js';
 
@@ -18,8 +18,8 @@ import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type R
  * (RFC 6531) is added by nodemailer itself when an envelope address is not ASCII. Only a
  * declaration: which bytes a session sends is src/upstreams/session-body.ts's decision.
  */
-export function declaration(raw: Buffer): { size: number; use8BitMime: boolean } {
-  return { size: raw.length, use8BitMime: !isAscii(raw) };
+export function declaration(body: Pick<MessageBody, 'size' | 'eightBit'>): { size: number; use8BitMime: boolean } {
+  return { size: body.size, use8BitMime: body.eightBit };
 }
 
 /**
@@ -28,6 +28,9 @@ export function declaration(raw: Buffer): { size: number; use8BitMime: boolean }
  * `_setEnvelope` reads those); nodemailer's MimeNode.Envelope type does not list them.
  */
 type SessionEnvelope = MimeNode.Envelope & SessionBodyEnvelope;
+
+/** What nodemailer builds its own (discarded) message stream from: see sendTransaction. */
+const DISCARDED = Buffer.from('\r\n');
 
 /** The form a session needs cannot be made (src/message/wire.ts says why): the attempt reports it, nothing is sent. */
 class UnsupportedForSession extends Error {
@@ -100,22 +103,24 @@ export class SmtpUpstream implements Upstream {
   private async sendTransaction(message: OutboundMessage, recipients: string[]): Promise<RecipientResult[]> {
     let info: SMTPPool.SentMessageInfo;
     const sessionBody = async (extensions: readonly string[]) => {
-      const body = await bodyForSession(message.raw, message.fitFor, extensions);
-      if ('unsupported' in body) throw new UnsupportedForSession(body.unsupported);
-      return { raw: body.raw, ...declaration(body.raw) };
+      const chosen = await bodyForSession(message.body, message.fitFor, extensions);
+      if ('unsupported' in chosen) throw new UnsupportedForSession(chosen.unsupported);
+      // Streamed: a spooled body file is read as it is sent (a damaged one fails the stream before the final ".").
+      return { raw: chosen.body.stream(), ...declaration(chosen.body) };
     };
     try {
       info = await this.transport.sendMail({
         envelope: { from: message.sender, to: recipients, sessionBody } satisfies SessionEnvelope,
-        // What nodemailer builds its message stream from; the adapter sends sessionBody's bytes instead.
-        raw: message.raw,
+        // nodemailer builds a stream of `raw` that the adapter discards for sessionBody's: a
+        // placeholder, so that a body file is read once, as it is sent.
+        raw: DISCARDED,
         ...(message.dsn ? { dsn: dsnParameters(message.dsn, recipients[0]!) } : {}),
       });
     } catch (caught) {
       if (caught instanceof UnsupportedForSession) return forAll(recipients, { kind: 'unsupported', text: caught.message });
       const error = caught as NodemailerError;
       if (error.rejectedErrors?.length) return this.perRecipient(recipients, [], error.rejectedErrors, error);
-      return forAll(recipients, resultOfError(error, message.raw.length));
+      return forAll(recipients, resultOfError(error, message.body.size));
     }
     const dsnPassedOn = message.dsn !== undefined && (info.ehlo ?? []).some((keyword) => /^DSN\b/i.test(keyword));
     return this.perRecipient(recipients, info.accepted, info.rejectedErrors ?? [], undefined, info.response, dsnPassedOn);

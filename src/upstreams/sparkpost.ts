@@ -41,7 +41,7 @@ export class SparkpostUpstream extends RestUpstream<ApiKeyUpstreamConfig> {
   protected async prepare(message: OutboundMessage): Promise<Prepared> {
     let rfc822: string;
     try {
-      rfc822 = utf8.decode(outboundRaw(message));
+      rfc822 = utf8.decode(await outboundRaw(message));
     } catch {
       return { unsupported: "the message contains 8-bit bytes that are not UTF-8, which SparkPost's JSON email_rfc822 cannot carry unchanged" };
     }

@@ -5,6 +5,7 @@ import type { MessageDsn } from '../message/dsn-parameters.js';
  * recipient (a reply, an HTTP status, a network or TLS failure); src/delivery decides what that
  * means (delivered, retry, bounce, hold). Upstreams never touch the spool.
  */
+import type { MessageBody } from '../message/body.js';
 import type { WireCapability, WireResult } from '../message/wire.js';
 
 export interface OutboundMessage {
@@ -13,7 +14,8 @@ export interface OutboundMessage {
   /** "" is the null reverse-path <> (bounces). */
   sender: string;
   recipients: string[];
-  raw: Buffer;
+  /** The bytes: `await body.buffer()` where the whole message is needed, `body.stream()` to send as it is read. */
+  body: MessageBody;
   messageId?: string;
   /** RFC 3461 parameters to pass on where the upstream offers DSN (SMTP). */
   dsn?: MessageDsn;
@@ -22,9 +24,10 @@ export interface OutboundMessage {
   /** bounce_from: the sender used for a null-sender message where the upstream cannot send from <>. */
   bounceFrom?: string;
   /**
-   * For an upstream whose `wire.eightBit` is 'if-offered' (SMTP): `raw` is the stored message, and
+   * For an upstream whose `wire.eightBit` is 'if-offered' (SMTP): `body` is the stored message, and
    * this fits it (src/message/wire.ts) for a session that offers 8-bit or not, each form computed
    * when first asked for and once only (one MIME pass per message, whichever the server needs).
+   * Absent: `body` goes as it is (wire-clean, or already fitted).
    */
   fitFor?: (eightBit: boolean) => Promise<WireResult>;
 }

@@ -5,7 +5,7 @@
  * is full, `status` must be CRITICAL with the reason, and all of it must recover when space returns.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startCapture } from '../helpers/capture.js';
@@ -13,29 +13,7 @@ import { runCli } from '../helpers/cli.js';
 import { relayConfig } from '../helpers/config.js';
 import { startDaemon, writeConfig } from '../helpers/daemon.js';
 import { closedPort, tempDir } from '../helpers/tmp.js';
-import { checked, mountMissing, mountTmpfs, sendMessage } from './helpers.js';
-
-/** Writes until the file system says ENOSPC; returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w');
-  let total = 0;
-  try {
-    for (const size of [1 << 20, 1 << 16, 4096, 512, 1]) {
-      const chunk = Buffer.alloc(size, 0x55);
-      for (;;) {
-        try {
-          total += writeSync(fd, chunk);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return total;
-}
+import { checked, fill, mountMissing, mountTmpfs, sendMessage } from './helpers.js';
 
 const scratch = tempDir('mailshim-faults-');
 const noMount = mountMissing(join(scratch.path, 'probe'));

@@ -8,7 +8,7 @@
  * socket memory attack — each as its own file, printing what it checked with `checked()`.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { RawSmtp } from '../helpers/smtp-client.js';
 
 /** Why strace fault injection cannot run here, or undefined when it can. */
@@ -36,6 +36,28 @@ export function mountTmpfs(dir: string, size: string): () => void {
   return () => {
     spawnSync('umount', ['-l', dir]);
   };
+}
+
+/** Writes until the file system says ENOSPC (the tmpfs is full); returns the bytes written. */
+export function fill(file: string): number {
+  const fd = openSync(file, 'w');
+  let total = 0;
+  try {
+    for (const size of [1 << 20, 1 << 16, 4096, 512, 1]) {
+      const chunk = Buffer.alloc(size, 0x55);
+      for (;;) {
+        try {
+          total += writeSync(fd, chunk);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+          break;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return total;
 }
 
 export interface Injector {

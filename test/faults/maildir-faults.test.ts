@@ -15,14 +15,15 @@ import { checked, straceMissing } from './helpers.js';
 
 const SCRIPT = `
 const { MaildirUpstream } = await import(process.argv[1]);
+const { bufferBody } = await import(process.argv[3]);
 const upstream = new MaildirUpstream({ name: 'out', type: 'maildir', path: process.argv[2] });
-const [r] = await upstream.send({ id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], raw: Buffer.from('Subject: whole\\r\\n\\r\\nbody\\r\\n') });
+const [r] = await upstream.send({ id: 'Q1', sender: 'a@example.org', recipients: ['b@example.net'], body: bufferBody(Buffer.from('Subject: whole\\r\\n\\r\\nbody\\r\\n')) });
 process.stdout.write(JSON.stringify(r.result));
 `;
 
 /** Runs one send; with `fault`, under strace injecting it (only into syscalls on `onlyPath`, when given). */
 function sendUnder(fault: string | undefined, dir: string, onlyPath?: string): { kind: string; errorCode?: string } {
-  const node = [process.execPath, '--input-type=module', '-e', SCRIPT, join(REPO, 'dist/src/upstreams/maildir.js'), dir];
+  const node = [process.execPath, '--input-type=module', '-e', SCRIPT, join(REPO, 'dist/src/upstreams/maildir.js'), dir, join(REPO, 'dist/src/message/body.js')];
   const args = fault ? ['-f', '-o', '/dev/null', ...(onlyPath ? ['-P', onlyPath] : []), '-e', 'trace=fsync', '-e', `inject=${fault}`, ...node] : node;
   const run = spawnSync(fault ? 'strace' : node[0]!, fault ? args : args.slice(1), { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);

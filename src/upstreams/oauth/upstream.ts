@@ -147,7 +147,7 @@ export abstract class OAuthUpstream<C extends OAuthUpstreamConfig = OAuthUpstrea
   }
 
   private async sendApi(message: OutboundMessage, mailbox: string, token: AccessToken): Promise<RecipientResult[]> {
-    const mime = envelopeMime(message.raw, message.recipients, this.apiName);
+    const mime = envelopeMime(await message.body.buffer(), message.recipients, this.apiName);
     if ('unsupported' in mime) return forAll(message.recipients, { kind: 'unsupported', text: mime.unsupported });
     const request = this.apiRequest(mailbox, mime.raw);
     if ('unsupported' in request) return forAll(message.recipients, { kind: 'unsupported', text: request.unsupported });

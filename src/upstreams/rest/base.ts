@@ -235,7 +235,7 @@ export async function convertedCalls(
   build: (converted: ConvertedMessage, split: RecipientSplit) => HttpRequest | { unsupported: string },
   policy?: UnsupportedPolicy,
 ): Promise<Prepared> {
-  const conversion = await convertMessage(message.raw, rules, { degrade: policy === 'degrade' });
+  const conversion = await convertMessage(await message.body.buffer(), rules, { degrade: policy === 'degrade' });
   if ('unsupported' in conversion) return conversion;
   const calls: ProviderCall[] = [];
   for (const split of splitRecipients(conversion.message, message.recipients, maxPerRequest)) {
@@ -251,8 +251,8 @@ export async function convertedCalls(
  * `wire` capability, src/message/wire.ts: 7-bit for SparkPost and SES, lines ≤ 998, no bare CR/LF
  * or NUL), so the message's bytes as they arrive here.
  */
-export function outboundRaw(message: OutboundMessage): Buffer {
-  return message.raw;
+export function outboundRaw(message: OutboundMessage): Promise<Buffer> {
+  return message.body.buffer();
 }
 
 /** Custom headers as the {name: value} object most APIs take; a repeated name cannot be expressed. */
