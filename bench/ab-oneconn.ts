@@ -58,7 +58,6 @@ interface Round {
   load: number;
 }
 
-
 /** One SMTP exchange step: write `line` (if any), wait for a complete reply starting with `code`. */
 function probeTransaction(port: number, body: string): Promise<{ banner: number; message: number }> {
   return new Promise((resolve, reject) => {
@@ -160,7 +159,12 @@ const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefi
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
-  const builds: Array<[string, string]> = o.base ? [['base', o.base], ['this', REPO]] : [['this', REPO]];
+  const builds: Array<[string, string]> = o.base
+    ? [
+        ['base', o.base],
+        ['this', REPO],
+      ]
+    : [['this', REPO]];
   const work = mkdtempSync(join(tmpdir(), 'ab-oneconn-'));
   const rounds: Round[] = [];
   try {

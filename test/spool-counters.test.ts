@@ -50,7 +50,12 @@ async function apply(spool: Spool, op: Op, now: number): Promise<void> {
   switch (op.op) {
     case 'accept':
       // Sizes differ, so the byte sum is checked too.
-      await spool.accept({ sender: 's@example.org', recipients: Array.from({ length: op.rcpts }, (_, i) => `r${i}@example.net`) }, Buffer.concat([bytes, Buffer.alloc(op.rcpts * 100, 'x')]), { origin: { protocol: 'esmtp' } }, now);
+      await spool.accept(
+        { sender: 's@example.org', recipients: Array.from({ length: op.rcpts }, (_, i) => `r${i}@example.net`) },
+        Buffer.concat([bytes, Buffer.alloc(op.rcpts * 100, 'x')]),
+        { origin: { protocol: 'esmtp' } },
+        now,
+      );
       return;
     case 'accept-taken':
       // An insert that fails inside its transaction (the id is taken): nothing may be counted.
@@ -114,7 +119,11 @@ describe('queue counters', { timeout: 120_000 }, () => {
           for (const op of ops) {
             await apply(spool, op, (now += 1000));
             assert.deepEqual(spool.counts(), comparable(spool), `after ${JSON.stringify(op)}`);
-            assert.equal(spool.queuedBytes(), [...spool.list()].reduce((sum, r) => sum + r.size, 0), `bytes after ${JSON.stringify(op)}`);
+            assert.equal(
+              spool.queuedBytes(),
+              [...spool.list()].reduce((sum, r) => sum + r.size, 0),
+              `bytes after ${JSON.stringify(op)}`,
+            );
           }
           assert.equal(verifySpool(spool).counters, 'ok');
         } finally {
@@ -170,7 +179,7 @@ describe('queue counters', { timeout: 120_000 }, () => {
       const results = await Promise.allSettled(Array.from({ length: 5 }, () => spool.accept(envelope, message, { origin: { protocol: 'esmtp' } })));
       const refused = results.filter((r) => r.status === 'rejected');
       assert.equal(results.length - refused.length, 3, 'three messages fit');
-      for (const r of refused) assert.match(String((r as PromiseRejectedResult).reason), /max_size/);
+      for (const r of refused) assert.match(String(r.reason), /max_size/);
       assert.equal(spool.queuedBytes(), 3 * message.length);
       assert.equal(spool.counts().messages, 3);
       await assert.rejects(spool.accept(envelope, message, { origin: { protocol: 'esmtp' } }), { code: 'ESPOOLFULL' });

@@ -55,5 +55,10 @@ export function statsOf(records: Iterable<MessageRecord>): SpoolStats {
 export function sameStats(a: SpoolStats, b: SpoolStats): boolean {
   const states = Object.keys(a.byState) as MessageState[];
   const statuses = new Set([...Object.keys(a.recipientsByStatus), ...Object.keys(b.recipientsByStatus)]) as Set<RecipientStatus>;
-  return a.messages === b.messages && a.bytes === b.bytes && states.every((s) => a.byState[s] === b.byState[s]) && [...statuses].every((s) => (a.recipientsByStatus[s] ?? 0) === (b.recipientsByStatus[s] ?? 0));
+  return (
+    a.messages === b.messages &&
+    a.bytes === b.bytes &&
+    states.every((s) => a.byState[s] === b.byState[s]) &&
+    [...statuses].every((s) => (a.recipientsByStatus[s] ?? 0) === (b.recipientsByStatus[s] ?? 0))
+  );
 }

@@ -66,7 +66,10 @@ describe('min_free on a small file system', { skip: noMount }, () => {
       while (free(fs) > 4 * MB + chunk.length) writeSync(fd, chunk);
       closeSync(fd);
       await sleep(600); // past the measurement's lifetime (0.5 s)
-      await assert.rejects(spool.accept(envelope, message, { origin: { protocol: 'esmtp' } }), (error: Error & { code?: string }) => error.code === 'ESPOOLFULL' && /not enough free space/.test(error.message));
+      await assert.rejects(
+        spool.accept(envelope, message, { origin: { protocol: 'esmtp' } }),
+        (error: Error & { code?: string }) => error.code === 'ESPOOLFULL' && /not enough free space/.test(error.message),
+      );
       checked(t, 'disk filled by another process: the next message after 0.5 s is refused (ESPOOLFULL)');
     } finally {
       await spool.close();
