@@ -103,6 +103,52 @@ describe('listener security', () => {
     }
   });
 
+  it("a session answered 454 or 535 again and again is slowed after 10 errors and closed at 20 (Postfix's smtpd error limits)", async (t) => {
+    const dir = tempDir();
+    const users = join(dir.path, 'users');
+    // A costly hash, so that 40 guessing sessions fill the check queue and get 454 (busy) at once.
+    writeFileSync(users, `scanner:${await hashPassword(PASSWORD, { ln: 15, r: 8, p: 1 })}\n`, { mode: 0o600 });
+    const daemon = await startDaemon(writeConfig(dir.path, relayConfig({ spool: `${dir.path}/spool`, listenExtra: `auth = "optional"\nusers_file = "${users}"` })));
+    try {
+      const sessions = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const c = await RawSmtp.open(daemon.port, '127.0.0.1', `127.3.0.${i + 1}`);
+          await c.reply();
+          await c.command('EHLO guesser.test');
+          const started = performance.now();
+          const replies: { text: string; at: number }[] = [];
+          for (let n = 0; n < 200; n++) {
+            const text = await c.command(`AUTH PLAIN ${plain('scanner', `guess${n}`)}`);
+            if (!text) break; // closed
+            replies.push({ text, at: performance.now() - started });
+            if (text.startsWith('421')) break;
+          }
+          c.close();
+          return replies;
+        }),
+      );
+      const byLimit = sessions.filter((replies) => /too many errors/.test(replies.at(-1)?.text ?? '')).length;
+      t.diagnostic(`sessions closed by the error limit: ${byLimit}, by the address lockout: ${sessions.length - byLimit}`);
+      assert.ok(
+        sessions.flat().some((r) => r.text.startsWith('454 4.7.0')),
+        'the password checks were busy at times',
+      );
+      for (const replies of sessions) {
+        assert.ok(replies.length <= 20, `a session got ${replies.length} AUTH answers; at most 20`);
+        assert.match(replies.at(-1)?.text ?? '', /^421 4\.7\.0 /, 'every session ends with 421');
+        // From the 11th error on, each answer waits 1 s: none of those can come in the first second.
+        assert.ok(replies.filter((r) => r.at < 1000).length <= 10, `${replies.filter((r) => r.at < 1000).length} answers in the first second`);
+      }
+      assert.ok(
+        sessions.some((replies) => /too many errors/.test(replies.at(-1)?.text ?? '')),
+        'a session answered 454 again and again reaches the hard limit',
+      );
+    } finally {
+      await daemon.stop();
+      dir.cleanup();
+    }
+  });
+
   it('implicit TLS listener with an old-appliance-friendly clear-text AUTH LOGIN listener beside it', async () => {
     const dir = tempDir();
     const capture = await startCapture();

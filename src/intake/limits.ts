@@ -72,3 +72,32 @@ export class AuthLockout {
     this.failures.delete(ip);
   }
 }
+
+/**
+ * Per-session error limits for AUTH, after Postfix's smtpd_soft_error_limit (10),
+ * smtpd_error_sleep_time (1s) and smtpd_hard_error_limit (20): once a session has had `soft`
+ * failed or deferred AUTH attempts, each further answer waits `sleepMs`; at `hard` the session is
+ * closed with 421. A guesser that is answered 454 (checks busy) or 535 can then send no more than
+ * one attempt a second per session, instead of flooding the event loop that ordinary mail needs.
+ */
+export class SessionErrorLimit {
+  private readonly errors = new Map<string, number>();
+
+  constructor(
+    readonly soft = 10,
+    readonly hard = 20,
+    readonly sleepMs = 1000,
+  ) {}
+
+  /** Counts one error of the session; what to do before answering it. */
+  error(session: string): 'answer' | 'sleep' | 'close' {
+    const count = (this.errors.get(session) ?? 0) + 1;
+    this.errors.set(session, count);
+    if (count >= this.hard) return 'close';
+    return count > this.soft ? 'sleep' : 'answer';
+  }
+
+  forget(session: string): void {
+    this.errors.delete(session);
+  }
+}

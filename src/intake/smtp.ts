@@ -6,6 +6,7 @@
  * test/faults/durability-order.test.ts).
  */
 import { unwatchFile, watchFile } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import {
   SMTPServer,
@@ -28,7 +29,7 @@ import { addressMatches } from '../message/address-pattern.js';
 import { completeHeaders, dropHeaders, headerEnd, hopCount, HOP_COUNT_LIMIT, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
 import type { Spool } from '../spool/spool.js';
-import { AuthLockout, ConnectionCounter, RateLimiter } from './limits.js';
+import { AuthLockout, ConnectionCounter, RateLimiter, SessionErrorLimit } from './limits.js';
 import { assemble, joinWithHeadroom } from './data-buffer.js';
 import { acceptData } from './message-check.js';
 import { fromSmtp } from './dsn-params.js';
@@ -53,6 +54,7 @@ export class SmtpIntake {
   private readonly counted = new Set<string>();
   private rateLimiter: RateLimiter | undefined;
   private readonly lockout = new AuthLockout();
+  private readonly authErrors = new SessionErrorLimit();
   private watching: string[] = [];
 
   constructor(
@@ -206,6 +208,7 @@ export class SmtpIntake {
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.authErrors.forget(session.id);
     if (this.counted.delete(session.id)) this.connections.close(session.remoteAddress);
   }
 
@@ -226,7 +229,7 @@ export class SmtpIntake {
       const fields = { event: 'auth', client: ip, user: printableName(username), result: busy ? 'busy' : 'error' };
       if (busy) this.log.warn(fields, 'authentication deferred: too many checks in progress');
       else this.log.error({ ...fields, err: error }, 'password check failed');
-      return callback(new SmtpReply(454, '4.7.0', 'Temporary authentication failure; try again later'));
+      return this.answerAuthError(session, callback, new SmtpReply(454, '4.7.0', 'Temporary authentication failure; try again later'));
     }
     if (ok) {
       this.lockout.succeed(ip);
@@ -236,7 +239,18 @@ export class SmtpIntake {
     const locked = this.lockout.fail(ip);
     this.log.warn({ event: 'auth', client: ip, user: printableName(username), result: 'failed', locked }, locked ? `too many failed AUTH attempts: ${ip} locked out` : 'authentication failed');
     // Same reply whether the user exists or not: no user enumeration.
-    callback(new SmtpReply(535, '5.7.8', 'Authentication credentials invalid'));
+    return this.answerAuthError(session, callback, new SmtpReply(535, '5.7.8', 'Authentication credentials invalid'));
+  }
+
+  /** A failed or deferred AUTH, answered under the session's error limits (SessionErrorLimit). */
+  private async answerAuthError(session: SMTPServerSession, callback: (err: Error) => void, reply: SmtpReply): Promise<void> {
+    const next = this.authErrors.error(session.id);
+    if (next === 'close') {
+      this.log.warn({ event: 'auth', client: session.remoteAddress, result: 'too-many-errors' }, `${this.authErrors.hard} failed AUTH attempts in one session: closed`);
+      return callback(new SmtpReply(421, '4.7.0', 'Error: too many errors'));
+    }
+    if (next === 'sleep') await sleep(this.authErrors.sleepMs);
+    callback(reply);
   }
 
   private onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error) => void): void {
