@@ -138,11 +138,19 @@ async function relay(target: Target, capture: BenchCapture, o: Options, f: Targe
 let postfixConfigDir: string | undefined;
 
 /** Median wall time of one command over `runs` runs, with `input` on stdin. */
+/**
+ * Runs `command` `runs` times in the environment a cron job or PHP gives sendmail: without
+ * NODE_EXTRA_CA_CERTS and NODE_OPTIONS, which Node reads at every start (this development machine
+ * sets a 215 KB CA bundle, which doubled `node -e 0`; bench/sendmail-startup.mjs does the same).
+ */
 function medianRun(command: string, args: string[], runs: number, input?: Buffer, env: NodeJS.ProcessEnv = process.env): number | null {
   const times: number[] = [];
+  const clean = { ...env };
+  delete clean.NODE_EXTRA_CA_CERTS;
+  delete clean.NODE_OPTIONS;
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    const r = spawnSync(command, args, { input, env, stdio: [input ? 'pipe' : 'ignore', 'ignore', 'ignore'] });
+    const r = spawnSync(command, args, { input, env: clean, stdio: [input ? 'pipe' : 'ignore', 'ignore', 'ignore'] });
     if (r.status !== 0) return null;
     times.push(performance.now() - t);
   }
