@@ -1,8 +1,8 @@
 /**
  * `npm run build && node dist/bench/eightbit.js [BASELINE_DIR]`: daemon CPU per message for relaying
  * UTF-8 mail declared 8bit (cron, PHP, git) over SMTP, this build against another build of mailshim
- * (BASELINE_DIR, e.g. a clone of main: `git clone -q /work/main /tmp/eb-main && cd /tmp/eb-main &&
- * npm ci && npm run build`). Interleaved rounds (the order alternates each round) on one machine,
+ * (BASELINE_DIR, e.g. a worktree of main beside this checkout: `git worktree add ../mailshim-main main
+ * && cd ../mailshim-main && npm ci && npm run build`, then `node dist/bench/eightbit.js ../mailshim-main`). Interleaved rounds (the order alternates each round) on one machine,
  * median and range per workload; the load average is printed, as the machine may be shared.
  *
  * The daemon's CPU is utime + stime from /proc/PID/stat over the measured messages (after a warm-up),
@@ -17,7 +17,11 @@ import { runLoad } from './lib/loadgen.js';
 import { cpuMsOf, freePort, MAILSHIM, startMailshim } from './lib/procs.js';
 import { median } from './lib/report.js';
 
-const baseline = process.argv[2] ?? '/tmp/eb-main';
+const baseline = process.argv[2];
+if (!baseline) {
+  console.error('usage: node dist/bench/eightbit.js BASELINE_DIR (another built checkout of mailshim, e.g. ../mailshim-main)');
+  process.exit(64);
+}
 const builds = [
   { name: 'before', bin: join(baseline, 'bin/mailshim') },
   { name: 'after', bin: MAILSHIM },
