@@ -26,7 +26,9 @@ export interface MessageBody {
 
 /** A body held in memory. */
 export function bufferBody(bytes: Buffer): MessageBody {
+  // Each computed on first use, once: a body handed to several upstreams is not scanned again.
   let clean: boolean | undefined;
+  let eightBit: boolean | undefined;
   return {
     size: bytes.length,
     get wireClean() {
@@ -34,7 +36,8 @@ export function bufferBody(bytes: Buffer): MessageBody {
       return clean;
     },
     get eightBit() {
-      return !isAscii(bytes);
+      eightBit ??= !isAscii(bytes);
+      return eightBit;
     },
     buffer: () => Promise.resolve(bytes),
     stream: () => Readable.from([bytes], { objectMode: false }),

@@ -39,9 +39,10 @@
  * `accept()` awaits the commit and then `root.flushed` as taken when its transaction was queued,
  * which resolves only after the OS reports that batch synced to storage. Only then does the caller
  * (SMTP 250, sendmail exit 0) acknowledge (tested by test/faults/durability-order.test.ts: under
- * strace, the pages, then a completed fdatasync, then the 250, also for sessions in one batch). LMDB's copy-on-write B-tree plus meta-page switch makes each commit
- * atomic: after a crash at any moment a message is either wholly present (record, body and index)
- * or absent. That is LMDB's property, not tested here; what the daemon does with a damaged or
+ * strace, the pages, then a completed fdatasync, then the 250, also for sessions in one batch).
+ * LMDB's copy-on-write B-tree plus meta-page switch makes each commit atomic: after a crash at
+ * any moment a message is either wholly present (record, body and index) or absent. That is
+ * LMDB's property, not tested here; what the daemon does with a damaged or
  * truncated file is (test/faults/damaged-spool.test.ts).
  *
  * One writer: the daemon holds the spool lock (lock.ts) while it runs; queue commands send their
@@ -141,7 +142,6 @@ export interface SpoolFault {
   resolved?: () => boolean;
 }
 
-/** Called when a commit became visible but was not made durable: the process must stop (never returns). */
 /** The limits a config sets; `setLimits` changes them on reload. */
 export interface SpoolLimits {
   maxSize?: number;
@@ -150,6 +150,7 @@ export interface SpoolLimits {
   retention?: Retention;
 }
 
+/** Called when a commit became visible but was not made durable: the process must stop (never returns). */
 export type FailStop = (error: SpoolError) => void;
 
 /** A message's body for one delivery attempt; `close()` when the attempt is over. `damage` is set once a read found it damaged. */
