@@ -15,18 +15,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type * as SpoolModule from '../src/spool/spool.js';
+import type * as SmtpModule from '../src/upstreams/smtp.js';
+import { builds, interleaved, option, type Figures } from './lib/ab.js';
 import { postfixToolsAvailable, startSink } from './lib/postfix-tools.js';
 import { cpuMsOf, REPO } from './lib/procs.js';
-import { median } from './lib/report.js';
 
 const SESSIONS = 20;
-
-interface Round {
-  build: string;
-  msgPerSec: number;
-  cpuMsPerMsg: number;
-  mainMsPerMsg: number;
-}
 
 /** A smtp-source-like 7-bit body: headers, then 80-byte lines, 1 MiB in all. */
 function body(): Buffer {
@@ -36,8 +31,8 @@ function body(): Buffer {
 
 /** One round in this process, with the build at `repo` (run as a child: `--round`). */
 async function roundHere(repo: string, messages: number): Promise<void> {
-  const { Spool } = (await import(pathToFileURL(join(repo, 'dist/src/spool/spool.js')).href)) as typeof import('../src/spool/spool.js');
-  const { SmtpUpstream } = (await import(pathToFileURL(join(repo, 'dist/src/upstreams/smtp.js')).href)) as typeof import('../src/upstreams/smtp.js');
+  const { Spool } = (await import(pathToFileURL(join(repo, 'dist/src/spool/spool.js')).href)) as typeof SpoolModule;
+  const { SmtpUpstream } = (await import(pathToFileURL(join(repo, 'dist/src/upstreams/smtp.js')).href)) as typeof SmtpModule;
   const sink = await startSink();
   const dir = mkdtempSync(join(tmpdir(), 'ab-delivery-'));
   const spool = Spool.open(join(dir, 'spool'));
@@ -59,9 +54,11 @@ async function roundHere(repo: string, messages: number): Promise<void> {
         }
         await spool.remove(id);
       };
-      await Promise.all(Array.from({ length: SESSIONS }, async () => {
-        while (next < list.length) await one(list[next++]!);
-      }));
+      await Promise.all(
+        Array.from({ length: SESSIONS }, async () => {
+          while (next < list.length) await one(list[next++]!);
+        }),
+      );
     };
     await relay(ids.slice(0, SESSIONS)); // warm-up: modules, the pool's connections
     const cpu0 = cpuMsOf(process.pid);
@@ -69,7 +66,11 @@ async function roundHere(repo: string, messages: number): Promise<void> {
     const started = performance.now();
     await relay(ids.slice(SESSIONS));
     const elapsed = performance.now() - started;
-    const round = { msgPerSec: (messages / elapsed) * 1000, cpuMsPerMsg: (cpuMsOf(process.pid) - cpu0) / messages, mainMsPerMsg: (cpuMsOf(process.pid, process.pid) - main0) / messages };
+    const round: Figures = {
+      'msg/s': (messages / elapsed) * 1000,
+      'CPU ms/msg': (cpuMsOf(process.pid) - cpu0) / messages,
+      'main thread ms/msg': (cpuMsOf(process.pid, process.pid) - main0) / messages,
+    };
     process.stdout.write(JSON.stringify(round) + '\n');
   } finally {
     await upstream.close();
@@ -79,29 +80,14 @@ async function roundHere(repo: string, messages: number): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const option = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1]! : fallback);
-  const messages = Number(option('--messages', '200'));
-  if (argv.includes('--round')) return roundHere(option('--round', REPO), messages);
+const argv = process.argv.slice(2);
+const messages = Number(option(argv, '--messages', '200'));
+if (argv.includes('--round')) await roundHere(option(argv, '--round', REPO), messages);
+else {
   if (!postfixToolsAvailable()) throw new Error('smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
-  const base = option('--base', '');
-  const rounds = Number(option('--rounds', '3'));
-  const builds: Array<[string, string]> = base ? [['base', base], ['this', REPO]] : [['this', REPO]];
-  const all: Round[] = [];
-  for (let n = 1; n <= rounds; n++) {
-    for (const [build, repo] of n % 2 === 1 ? builds : [...builds].reverse()) {
-      const out = execFileSync(process.execPath, [process.argv[1]!, '--round', repo, '--messages', String(messages)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-      const r = { build, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<Round, 'build'>) };
-      all.push(r);
-      process.stdout.write(`round ${n} ${build}: ${r.msgPerSec.toFixed(1)} msg/s, ${r.cpuMsPerMsg.toFixed(2)} ms CPU/msg (main thread ${r.mainMsPerMsg.toFixed(2)})\n`);
-    }
-  }
-  for (const [build] of builds) {
-    const mine = all.filter((r) => r.build === build);
-    const col = (f: (r: Round) => number) => `${median(mine.map(f))!.toFixed(2)} (${mine.map((r) => f(r).toFixed(2)).join(' / ')})`;
-    process.stdout.write(`${build}: msg/s ${col((r) => r.msgPerSec)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg)}, main thread ${col((r) => r.mainMsPerMsg)}\n`);
-  }
+  // A fresh process per round: each build's modules (and nodemailer's adapter) in their own process.
+  await interleaved(builds(option(argv, '--base', '')), Number(option(argv, '--rounds', '3')), async (_build, root) => {
+    const out = execFileSync(process.execPath, [process.argv[1]!, '--round', root, '--messages', String(messages)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    return JSON.parse(out.trim().split('\n').pop()!) as Figures;
+  });
 }
-
-await main();

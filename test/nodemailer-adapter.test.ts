@@ -68,7 +68,13 @@ describe('nodemailer adapter: dot-stuffing', () => {
   });
 
   it('CRLF-only input (no bare CR or LF), any chunking: the CRLF-only path writes what nodemailer writes (property)', () => {
-    const line = fc.array(fc.oneof(fc.constantFrom(0x2e, 0x61, 0x2e), fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0d && b !== 0x0a)), { maxLength: 12 });
+    const line = fc.array(
+      fc.oneof(
+        fc.constantFrom(0x2e, 0x61, 0x2e),
+        fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0d && b !== 0x0a),
+      ),
+      { maxLength: 12 },
+    );
     fc.assert(
       fc.property(fc.array(line, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 6 }), (lines, cuts) => {
         const bytes = Buffer.from(lines.flatMap((l) => [...l, 0x0d, 0x0a]));

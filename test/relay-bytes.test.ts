@@ -74,10 +74,10 @@ describe('relaying a 1 MB spooled body over SMTP', () => {
     spool = Spool.open(join(dir.path, 'spool'));
     upstream = new SmtpUpstream({ name: 'sink', type: 'smtp', host: '127.0.0.1', port: sink.port, tls: 'none', matchFrom: [], maxConcurrency: 1, timeout: 30_000 }, 'relay.test');
     assert.equal(proto._transform, fastTransform, 'the adapter is installed');
-    proto._transform = function (this: { crlfOnly?: boolean }, ...args: Parameters<typeof fastTransform>) {
+    proto._transform = function (this: ThisParameterType<typeof fastTransform>, ...args: Parameters<typeof fastTransform>) {
       modes.push(this.crlfOnly);
-      return fastTransform.apply(this as never, args);
-    } as typeof fastTransform;
+      return fastTransform.apply(this, args);
+    };
   });
   after(async () => {
     proto._transform = fastTransform;

@@ -204,10 +204,9 @@ function instead(given: string | Buffer | Readable, raw: Readable): Readable {
 
 /** `source`'s own pipe, which first marks a DataStream it pipes into as receiving CRLF-only lines. */
 function markPipe(source: Readable): Readable['pipe'] {
-  const pipe = source.pipe;
   return function <T extends NodeJS.WritableStream>(this: Readable, destination: T, options?: { end?: boolean }): T {
     if (destination instanceof DataStream) (destination as unknown as DataStreamState).crlfOnly = true;
-    return pipe.call(this, destination, options) as T;
+    return Readable.prototype.pipe.call(source, destination, options) as T;
   };
 }
 
