@@ -210,7 +210,7 @@ export class BodyFileWriter {
   private created = false;
   private position = 0;
   private flushing: Promise<void> | undefined;
-  private failure: unknown;
+  private failure: Error | undefined;
   private ended = false;
 
   constructor(
@@ -286,7 +286,7 @@ export class BodyFileWriter {
         this.position += bytes;
       }
     } catch (error) {
-      this.failure ??= error;
+      this.failure ??= error as Error;
       this.pending = [];
       this.pendingBytes = 0;
     }
