@@ -1,0 +1,110 @@
+/**
+ * A/B of two mailshim builds on intake alone, driven by Postfix's own smtp-source with connections
+ * kept open (-d) and the upstream down (a port nothing listens on), so messages stay queued: what
+ * is measured is accept + durable queueing (bench/compare.ts's "Intake … upstream down" rows), in
+ * interleaved rounds (A, B, B, A, …) so that both meet the same machine load.
+ *
+ *   node dist/bench/ab-intake.js --base /path/to/other/checkout [--rounds 5 --messages 200
+ *     --sessions 20 --size 1048576 --profile DIR]
+ *
+ * `--base`: the other checkout (built); this checkout is "this". Per round: msg/s (the smtp-source
+ * run's wall time), the daemon's CPU (utime + stime) per message and its peak RSS (VmHWM).
+ * `--profile DIR` adds `--cpu-prof` to this checkout's daemon. MAILSHIM_POSTFIX_TOOLS points at
+ * smtp-source outside /usr/sbin.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { postfixToolsAvailable, runSource } from './lib/postfix-tools.js';
+import { cpuMsOf, freePort, memoryOf, REPO, startMailshim } from './lib/procs.js';
+import { median } from './lib/report.js';
+
+interface Options {
+  base: string | undefined;
+  rounds: number;
+  messages: number;
+  sessions: number;
+  size: number;
+  profile: string | undefined;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { base: undefined, rounds: 5, messages: 200, sessions: 20, size: 1 << 20, profile: undefined };
+  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size' } as const;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--base') o.base = argv[++i];
+    else if (a === '--profile') o.profile = argv[++i];
+    else if (a in numbers) o[numbers[a as keyof typeof numbers]] = Number(argv[++i]);
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+interface Round {
+  build: string;
+  msgPerSec: number;
+  cpuMsPerMsg: number;
+  peakRssMb: number;
+  load: number;
+}
+
+async function round(build: string, repo: string, o: Options, work: string, n: number): Promise<Round> {
+  const port = await freePort();
+  const nodeArgs = o.profile && build === 'this' ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
+  const daemon = await startMailshim({ dir: join(work, `${build}-${n}`), port, upstreamPort: await freePort(), concurrency: 20, bin: join(repo, 'bin/mailshim'), nodeArgs });
+  try {
+    const cpuBefore = cpuMsOf(daemon.pid);
+    const load = loadavg()[0]!;
+    const result = await runSource({ port, sessions: o.sessions, messages: o.messages, size: o.size, keepConnections: true, timeoutMs: 300_000 });
+    if (!result.ok) throw new Error(`smtp-source failed: ${result.stderr}`);
+    const cpu = cpuMsOf(daemon.pid) - cpuBefore;
+    const peakRssMb = memoryOf(daemon.pid).hwmKb / 1024;
+    return { build, msgPerSec: (o.messages / result.elapsedMs) * 1000, cpuMsPerMsg: cpu / o.messages, peakRssMb, load };
+  } finally {
+    await daemon.stop();
+  }
+}
+
+const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (!postfixToolsAvailable()) throw new Error('smtp-source not found (set MAILSHIM_POSTFIX_TOOLS)');
+  const builds: Array<[string, string]> = o.base
+    ? [
+        ['base', o.base],
+        ['this', REPO],
+      ]
+    : [['this', REPO]];
+  const work = mkdtempSync(join(tmpdir(), 'ab-intake-'));
+  const rounds: Round[] = [];
+  try {
+    for (let n = 1; n <= o.rounds; n++) {
+      for (const [build, repo] of n % 2 === 1 ? builds : [...builds].reverse()) {
+        const r = await round(build, repo, o, work, n);
+        rounds.push(r);
+        process.stdout.write(`round ${n} ${build}: ${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, peak RSS ${fmt(r.peakRssMb, 0)} MB, load ${fmt(r.load, 2)}\n`);
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  for (const [build] of builds) {
+    const mine = rounds.filter((r) => r.build === build);
+    const col = (f: (r: Round) => number, d = 1) => {
+      const v = mine.map(f);
+      return `${fmt(median(v), d)} (${fmt(Math.min(...v), d)}–${fmt(Math.max(...v), d)})`;
+    };
+    process.stdout.write(`${build}: msg/s ${col((r) => r.msgPerSec, 0)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg, 2)}, peak RSS MB ${col((r) => r.peakRssMb, 0)}\n`);
+  }
+  if (o.base) {
+    const ratios = [...Array(o.rounds).keys()].map((i) => {
+      const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build)[i]!.msgPerSec);
+      return b! / a!;
+    });
+    process.stdout.write(`this / base msg/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
+  }
+}
+
+await main();
