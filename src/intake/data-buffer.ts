@@ -110,23 +110,28 @@ export class DataReceiver<S extends BodySink> {
   }
 
   private begin(): void {
-    const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.held);
+    // The header block is normally in the first piece; only when it is not are the pieces joined.
     // Blank lines are the same before and after normalisation (LF → CRLF adds no line).
-    if (!headerBlock(head).separated) {
+    const first = this.chunks[0]!;
+    const joined = headerBlock(first).separated ? undefined : Buffer.concat(this.chunks, this.held);
+    if (joined && !headerBlock(joined).separated) {
       this.inMemory = true;
       return;
     }
+    const pieces = joined ? [joined] : this.chunks;
     this.chunks = [];
     this.held = 0;
-    const message = this.normalize(head);
-    const end = headerBlock(message).end;
-    const started = this.start(message.subarray(0, end));
+    const head = this.normalize(pieces[0]!);
+    const end = headerBlock(head).end;
+    const started = this.start(head.subarray(0, end));
     if (started instanceof Error) {
       this.refusal = started;
+      for (const piece of pieces.slice(1)) this.normalize(piece);
       return;
     }
     this.sink = started;
-    started.append(message.subarray(end));
+    started.append(head.subarray(end));
+    for (const piece of pieces.slice(1)) started.append(this.normalize(piece));
   }
 
   private normalize(piece: Buffer): Buffer {
