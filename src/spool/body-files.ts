@@ -2,10 +2,11 @@
  * Large message bodies, kept as files beside the LMDB queue (`<spool>/bodies/<queue id>`) rather
  * than in it: LMDB writes a 1 MB value into ~256 new copy-on-write overflow pages, delivery read
  * it back whole, and its mapped pages counted in the daemon's RSS (docs/performance.md). A file
- * is written once, streamed to the upstream, and unlinked.
+ * is written once (for SMTP while DATA arrives: BodyFileWriter), streamed to the upstream, and
+ * unlinked.
  *
- * The acceptance guarantee stays one commit (spool.ts acceptOnce): the file is written with
- * O_EXCL, fdatasync'ed, its directory fsync'ed, and only then is the LMDB record that names it
+ * The acceptance guarantee stays one commit (spool.ts acceptOnce, acceptReceived): the file is
+ * written with O_EXCL, fdatasync'ed, its directory fsync'ed, and only then is the LMDB record that names it
  * committed; only after that commit is the message acknowledged. A crash before the commit leaves
  * at most a file no record names, which start-up removes (startup.ts); a record never exists
  * without its durable file, except through damage to the disk, which the integrity check turns
