@@ -12,12 +12,11 @@
  * `--profile DIR` adds `--cpu-prof` to this checkout's daemon. MAILSHIM_POSTFIX_TOOLS points at
  * smtp-source outside /usr/sbin.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { fmt, interleaved, spread, type AbRound } from './lib/ab.js';
 import { postfixToolsAvailable, runSource } from './lib/postfix-tools.js';
-import { cpuMsOf, freePort, memoryOf, REPO, startMailshim } from './lib/procs.js';
-import { median } from './lib/report.js';
+import { cpuMsOf, freePort, memoryOf, startMailshim } from './lib/procs.js';
 
 interface Options {
   base: string | undefined;
@@ -41,18 +40,16 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-interface Round {
-  build: string;
-  msgPerSec: number;
+interface Round extends AbRound {
   cpuMsPerMsg: number;
   peakRssMb: number;
   load: number;
 }
 
-async function round(build: string, repo: string, o: Options, work: string, n: number): Promise<Round> {
+async function round(build: string, repo: string, o: Options, dir: string): Promise<Round> {
   const port = await freePort();
   const nodeArgs = o.profile && build === 'this' ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
-  const daemon = await startMailshim({ dir: join(work, `${build}-${n}`), port, upstreamPort: await freePort(), concurrency: 20, bin: join(repo, 'bin/mailshim'), nodeArgs });
+  const daemon = await startMailshim({ dir, port, upstreamPort: await freePort(), concurrency: 20, bin: join(repo, 'bin/mailshim'), nodeArgs });
   try {
     const cpuBefore = cpuMsOf(daemon.pid);
     const load = loadavg()[0]!;
@@ -66,45 +63,20 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
   }
 }
 
-const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
-
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   if (!postfixToolsAvailable()) throw new Error('smtp-source not found (set MAILSHIM_POSTFIX_TOOLS)');
-  const builds: Array<[string, string]> = o.base
-    ? [
-        ['base', o.base],
-        ['this', REPO],
-      ]
-    : [['this', REPO]];
-  const work = mkdtempSync(join(tmpdir(), 'ab-intake-'));
-  const rounds: Round[] = [];
-  try {
-    for (let n = 1; n <= o.rounds; n++) {
-      for (const [build, repo] of n % 2 === 1 ? builds : [...builds].reverse()) {
-        const r = await round(build, repo, o, work, n);
-        rounds.push(r);
-        process.stdout.write(`round ${n} ${build}: ${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, peak RSS ${fmt(r.peakRssMb, 0)} MB, load ${fmt(r.load, 2)}\n`);
-      }
-    }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-  for (const [build] of builds) {
-    const mine = rounds.filter((r) => r.build === build);
-    const col = (f: (r: Round) => number, d = 1) => {
-      const v = mine.map(f);
-      return `${fmt(median(v), d)} (${fmt(Math.min(...v), d)}–${fmt(Math.max(...v), d)})`;
-    };
-    process.stdout.write(`${build}: msg/s ${col((r) => r.msgPerSec, 0)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg, 2)}, peak RSS MB ${col((r) => r.peakRssMb, 0)}\n`);
-  }
-  if (o.base) {
-    const ratios = [...Array(o.rounds).keys()].map((i) => {
-      const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build)[i]!.msgPerSec);
-      return b! / a!;
-    });
-    process.stdout.write(`this / base msg/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
-  }
+  await interleaved({
+    name: 'ab-intake',
+    base: o.base,
+    rounds: o.rounds,
+    run: (build, repo, dir) => round(build, repo, o, dir),
+    describe: (r) => `${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, peak RSS ${fmt(r.peakRssMb, 0)} MB, load ${fmt(r.load, 2)}`,
+    summary: (mine) => {
+      const col = (f: (r: Round) => number, digits: number) => spread(mine.map(f), digits);
+      return `msg/s ${col((r) => r.msgPerSec, 0)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg, 2)}, peak RSS MB ${col((r) => r.peakRssMb, 0)}`;
+    },
+  });
 }
 
 await main();
