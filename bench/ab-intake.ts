@@ -14,31 +14,11 @@
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fmt, interleaved, spread, type AbRound } from './lib/ab.js';
-import { postfixToolsAvailable, runSource } from './lib/postfix-tools.js';
+import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { runSource } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, memoryOf, startMailshim } from './lib/procs.js';
 
-interface Options {
-  base: string | undefined;
-  rounds: number;
-  messages: number;
-  sessions: number;
-  size: number;
-  profile: string | undefined;
-}
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { base: undefined, rounds: 5, messages: 200, sessions: 20, size: 1 << 20, profile: undefined };
-  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size' } as const;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--base') o.base = argv[++i];
-    else if (a === '--profile') o.profile = argv[++i];
-    else if (a in numbers) o[numbers[a as keyof typeof numbers]] = Number(argv[++i]);
-    else throw new Error(`unknown option ${a}`);
-  }
-  return o;
-}
+type Options = AbOptions;
 
 interface Round extends AbRound {
   cpuMsPerMsg: number;
@@ -63,20 +43,15 @@ async function round(build: string, repo: string, o: Options, dir: string): Prom
   }
 }
 
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  if (!postfixToolsAvailable()) throw new Error('smtp-source not found (set MAILSHIM_POSTFIX_TOOLS)');
-  await interleaved({
-    name: 'ab-intake',
-    base: o.base,
-    rounds: o.rounds,
-    run: (build, repo, dir) => round(build, repo, o, dir),
-    describe: (r) => `${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, peak RSS ${fmt(r.peakRssMb, 0)} MB, load ${fmt(r.load, 2)}`,
-    summary: (mine) => {
-      const col = (f: (r: Round) => number, digits: number) => spread(mine.map(f), digits);
-      return `msg/s ${col((r) => r.msgPerSec, 0)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg, 2)}, peak RSS MB ${col((r) => r.peakRssMb, 0)}`;
-    },
-  });
-}
-
-await main();
+const options = parseAbArgs(process.argv.slice(2), { rounds: 5, messages: 200, sessions: 20, size: 1 << 20 });
+await interleaved({
+  name: 'ab-intake',
+  base: options.base,
+  rounds: options.rounds,
+  run: (build, repo, dir) => round(build, repo, options, dir),
+  describe: (r) => `${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, peak RSS ${fmt(r.peakRssMb, 0)} MB, load ${fmt(r.load, 2)}`,
+  summary: (mine) => {
+    const col = (f: (r: Round) => number, digits: number) => spread(mine.map(f), digits);
+    return `msg/s ${col((r) => r.msgPerSec, 0)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg, 2)}, peak RSS MB ${col((r) => r.peakRssMb, 0)}`;
+  },
+});

@@ -17,35 +17,12 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fmt, interleaved, spread, type AbRound } from './lib/ab.js';
-import { postfixToolsAvailable, runSource, startSink } from './lib/postfix-tools.js';
+import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { runSource, startSink } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, REPO, startMailshim } from './lib/procs.js';
 import { percentile } from './lib/report.js';
 
-interface Options {
-  base: string | undefined;
-  rounds: number;
-  messages: number;
-  sessions: number;
-  size: number;
-  profile: string | undefined;
-}
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { base: undefined, rounds: 3, messages: 2000, sessions: 20, size: 2048, profile: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i]!;
-    if (a === '--base') o.base = next();
-    else if (a === '--rounds') o.rounds = Number(next());
-    else if (a === '--messages') o.messages = Number(next());
-    else if (a === '--sessions') o.sessions = Number(next());
-    else if (a === '--size') o.size = Number(next());
-    else if (a === '--profile') o.profile = next();
-    else throw new Error(`unknown option ${a}`);
-  }
-  return o;
-}
+type Options = AbOptions;
 
 interface Round extends AbRound {
   cpuMsPerMsg: number;
@@ -152,25 +129,20 @@ async function round(build: string, repo: string, o: Options, dir: string): Prom
   }
 }
 
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
-  await interleaved({
-    name: 'ab-oneconn',
-    base: o.base,
-    rounds: o.rounds,
-    run: (build, repo, dir) => round(build, repo, o, dir),
-    describe: (r) =>
-      `${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, banner p50/p99 ${fmt(r.bannerP50)}/${fmt(r.bannerP99)} ms, ` +
-      `message p50/p99 ${fmt(r.messageP50)}/${fmt(r.messageP99)} ms, loop delay p50/p99/max ${fmt(r.loop?.p50)}/${fmt(r.loop?.p99)}/${fmt(r.loop?.max)} ms, load ${fmt(r.load, 2)}`,
-    summary: (mine) => {
-      const col = (f: (r: Round) => number | null) => spread(mine.map(f));
-      return (
-        `msg/s ${col((r) => r.msgPerSec)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg)}, banner p50 ${col((r) => r.bannerP50)} p99 ${col((r) => r.bannerP99)}, ` +
-        `message p50 ${col((r) => r.messageP50)} p99 ${col((r) => r.messageP99)}, loop p99 ${col((r) => r.loop?.p99 ?? null)}`
-      );
-    },
-  });
-}
-
-await main();
+const options = parseAbArgs(process.argv.slice(2), { rounds: 3, messages: 2000, sessions: 20, size: 2048 });
+await interleaved({
+  name: 'ab-oneconn',
+  base: options.base,
+  rounds: options.rounds,
+  run: (build, repo, dir) => round(build, repo, options, dir),
+  describe: (r) =>
+    `${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, banner p50/p99 ${fmt(r.bannerP50)}/${fmt(r.bannerP99)} ms, ` +
+    `message p50/p99 ${fmt(r.messageP50)}/${fmt(r.messageP99)} ms, loop delay p50/p99/max ${fmt(r.loop?.p50)}/${fmt(r.loop?.p99)}/${fmt(r.loop?.max)} ms, load ${fmt(r.load, 2)}`,
+  summary: (mine) => {
+    const col = (f: (r: Round) => number | null) => spread(mine.map(f));
+    return (
+      `msg/s ${col((r) => r.msgPerSec)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg)}, banner p50 ${col((r) => r.bannerP50)} p99 ${col((r) => r.bannerP99)}, ` +
+      `message p50 ${col((r) => r.messageP50)} p99 ${col((r) => r.messageP99)}, loop p99 ${col((r) => r.loop?.p99 ?? null)}`
+    );
+  },
+});

@@ -7,8 +7,32 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { postfixToolsAvailable } from './postfix-tools.js';
 import { REPO } from './procs.js';
 import { median } from './report.js';
+
+/** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --profile DIR`. */
+export interface AbOptions {
+  base: string | undefined;
+  rounds: number;
+  messages: number;
+  sessions: number;
+  size: number;
+  profile: string | undefined;
+}
+
+export function parseAbArgs(argv: string[], defaults: Omit<AbOptions, 'base' | 'profile'>): AbOptions {
+  const o: AbOptions = { ...defaults, base: undefined, profile: undefined };
+  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size' } as const;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--base') o.base = argv[++i];
+    else if (a === '--profile') o.profile = argv[++i];
+    else if (a in numbers) o[numbers[a as keyof typeof numbers]] = Number(argv[++i]);
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
 
 export interface AbRound {
   build: string;
@@ -35,6 +59,7 @@ export async function interleaved<R extends AbRound>(o: {
   describe: (round: R) => string;
   summary: (mine: R[]) => string;
 }): Promise<R[]> {
+  if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
   const builds: Array<[string, string]> = o.base
     ? [
         ['base', o.base],
