@@ -7,6 +7,7 @@
  * is the body file, the checksum, nodemailer and the socket.
  *
  *   node dist/bench/ab-delivery.js [--base /path/to/other/checkout] [--rounds 3 --messages 200]
+ *   (20 at a time; --sessions and --size are not used)
  *
  * MAILSHIM_POSTFIX_TOOLS points at smtp-sink outside /usr/sbin.
  */
@@ -17,11 +18,16 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as SpoolModule from '../src/spool/spool.js';
 import type * as SmtpModule from '../src/upstreams/smtp.js';
-import { builds, interleaved, option, type Figures } from './lib/ab.js';
-import { postfixToolsAvailable, startSink } from './lib/postfix-tools.js';
-import { cpuMsOf, REPO } from './lib/procs.js';
+import { fmt, interleaved, parseAbArgs, spread, type AbRound } from './lib/ab.js';
+import { startSink } from './lib/postfix-tools.js';
+import { cpuMsOf } from './lib/procs.js';
 
 const SESSIONS = 20;
+
+interface Round extends AbRound {
+  cpuMsPerMsg: number;
+  mainMsPerMsg: number;
+}
 
 /** A smtp-source-like 7-bit body: headers, then 80-byte lines, 1 MiB in all. */
 function body(): Buffer {
@@ -66,10 +72,10 @@ async function roundHere(repo: string, messages: number): Promise<void> {
     const started = performance.now();
     await relay(ids.slice(SESSIONS));
     const elapsed = performance.now() - started;
-    const round: Figures = {
-      'msg/s': (messages / elapsed) * 1000,
-      'CPU ms/msg': (cpuMsOf(process.pid) - cpu0) / messages,
-      'main thread ms/msg': (cpuMsOf(process.pid, process.pid) - main0) / messages,
+    const round: Omit<Round, 'build'> = {
+      msgPerSec: (messages / elapsed) * 1000,
+      cpuMsPerMsg: (cpuMsOf(process.pid) - cpu0) / messages,
+      mainMsPerMsg: (cpuMsOf(process.pid, process.pid) - main0) / messages,
     };
     process.stdout.write(JSON.stringify(round) + '\n');
   } finally {
@@ -81,13 +87,27 @@ async function roundHere(repo: string, messages: number): Promise<void> {
 }
 
 const argv = process.argv.slice(2);
-const messages = Number(option(argv, '--messages', '200'));
-if (argv.includes('--round')) await roundHere(option(argv, '--round', REPO), messages);
+const round = argv.indexOf('--round');
+if (round !== -1) await roundHere(argv[round + 1]!, Number(argv[argv.indexOf('--messages') + 1] ?? 200));
 else {
-  if (!postfixToolsAvailable()) throw new Error('smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
-  // A fresh process per round: each build's modules (and nodemailer's adapter) in their own process.
-  await interleaved(builds(option(argv, '--base', '')), Number(option(argv, '--rounds', '3')), async (_build, root) => {
-    const out = execFileSync(process.execPath, [process.argv[1]!, '--round', root, '--messages', String(messages)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    return JSON.parse(out.trim().split('\n').pop()!) as Figures;
+  const options = parseAbArgs(argv, { rounds: 3, messages: 200, sessions: SESSIONS, size: 1 << 20 });
+  await interleaved<Round>({
+    name: 'ab-delivery',
+    base: options.base,
+    rounds: options.rounds,
+    // A fresh process per round: each build's modules (and nodemailer's adapter) in their own process.
+    run: async (build, repo) => {
+      const out = execFileSync(process.execPath, [process.argv[1]!, '--round', repo, '--messages', String(options.messages)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      return { build, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<Round, 'build'>) };
+    },
+    describe: (r) => `${fmt(r.msgPerSec)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg (main thread ${fmt(r.mainMsPerMsg, 2)})`,
+    summary: (mine) =>
+      `msg/s ${spread(mine.map((r) => r.msgPerSec))}, CPU ms/msg ${spread(
+        mine.map((r) => r.cpuMsPerMsg),
+        2,
+      )}, main thread ${spread(
+        mine.map((r) => r.mainMsPerMsg),
+        2,
+      )}`,
   });
 }

@@ -14,40 +14,43 @@
  * `--profile DIR` adds `--cpu-prof` to this checkout's daemon. MAILSHIM_POSTFIX_TOOLS points at
  * smtp-source/smtp-sink outside /usr/sbin.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { builds, interleaved, option } from './lib/ab.js';
-import { postfixToolsAvailable, runSource, startSink } from './lib/postfix-tools.js';
+import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { runSource, startSink } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, startMailshim } from './lib/procs.js';
+import { median } from './lib/report.js';
 
-const argv = process.argv.slice(2);
-const messages = Number(option(argv, '--messages', '200'));
-const sessions = Number(option(argv, '--sessions', '20'));
-const size = Number(option(argv, '--size', String(1 << 20)));
-const profile = option(argv, '--profile', '');
+interface Round extends AbRound {
+  cpuMsPerMsg: number;
+  /** The main thread's share (the event loop, without libuv's pool and V8's GC threads). */
+  mainMsPerMsg: number;
+  load: number;
+}
 
-async function round(build: string, root: string, work: string, n: number) {
+async function round(build: string, repo: string, o: AbOptions, dir: string): Promise<Round> {
   const sink = await startSink();
   const port = await freePort();
-  const nodeArgs = profile && build === 'this' ? ['--cpu-prof', '--cpu-prof-dir', profile] : [];
-  const daemon = await startMailshim({ dir: join(work, `${build}-${n}`), port, upstreamPort: sink.port, concurrency: sessions, bin: join(root, 'bin/mailshim'), nodeArgs });
+  const nodeArgs = o.profile && build === 'this' ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
+  const daemon = await startMailshim({ dir, port, upstreamPort: sink.port, concurrency: o.sessions, bin: join(repo, 'bin/mailshim'), nodeArgs });
   try {
     // Warm-up: the first message loads the relay path's modules and opens the upstream pool.
-    const warm = await runSource({ port, sessions: 1, messages: 1, size, keepConnections: true, timeoutMs: 60_000 });
+    const warm = await runSource({ port, sessions: 1, messages: 1, size: o.size, keepConnections: true, timeoutMs: 60_000 });
     if (!warm.ok || !(await sink.waitFor(1, 60_000))) throw new Error(`warm-up failed: ${warm.stderr}`);
     const cpu0 = cpuMsOf(daemon.pid);
-    const main0 = cpuMsOf(daemon.pid, daemon.pid);
+    const main0 = cpuMsOf(daemon.pid, daemon.pid); // the main thread's id is the pid
+    const load = loadavg()[0]!;
     const started = performance.now();
-    const result = await runSource({ port, sessions, messages, size, keepConnections: true, timeoutMs: 600_000 });
+    const result = await runSource({ port, sessions: o.sessions, messages: o.messages, size: o.size, keepConnections: true, timeoutMs: 600_000 });
     if (!result.ok) throw new Error(`smtp-source failed: ${result.stderr}`);
-    if (!(await sink.waitFor(messages + 1, 300_000))) throw new Error(`sink has ${sink.messages()} of ${messages + 1}`);
+    if (!(await sink.waitFor(o.messages + 1, 300_000))) throw new Error(`sink has ${sink.messages()} of ${o.messages + 1}`);
     const elapsed = performance.now() - started;
     return {
-      'msg/s': (messages / elapsed) * 1000,
-      'CPU ms/msg': (cpuMsOf(daemon.pid) - cpu0) / messages,
-      // The main thread's id is the pid: the event loop without libuv's pool and V8's GC threads.
-      'main thread ms/msg': (cpuMsOf(daemon.pid, daemon.pid) - main0) / messages,
+      build,
+      msgPerSec: (o.messages / elapsed) * 1000,
+      cpuMsPerMsg: (cpuMsOf(daemon.pid) - cpu0) / o.messages,
+      mainMsPerMsg: (cpuMsOf(daemon.pid, daemon.pid) - main0) / o.messages,
+      load,
     };
   } finally {
     await daemon.stop();
@@ -55,10 +58,29 @@ async function round(build: string, root: string, work: string, n: number) {
   }
 }
 
-if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
-const work = mkdtempSync(join(tmpdir(), 'ab-relay-'));
-try {
-  await interleaved(builds(option(argv, '--base', '')), Number(option(argv, '--rounds', '3')), (build, root, n) => round(build, root, work, n));
-} finally {
-  rmSync(work, { recursive: true, force: true });
+const options = parseAbArgs(process.argv.slice(2), { rounds: 3, messages: 200, sessions: 20, size: 1 << 20 });
+const rounds = await interleaved({
+  name: 'ab-relay',
+  base: options.base,
+  rounds: options.rounds,
+  run: (build, repo, dir) => round(build, repo, options, dir),
+  describe: (r) => `${fmt(r.msgPerSec)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg (main thread ${fmt(r.mainMsPerMsg, 2)}), load ${fmt(r.load, 2)}`,
+  summary: (mine) =>
+    `msg/s ${spread(mine.map((r) => r.msgPerSec))}, CPU ms/msg ${spread(
+      mine.map((r) => r.cpuMsPerMsg),
+      2,
+    )}, main thread ${spread(
+      mine.map((r) => r.mainMsPerMsg),
+      2,
+    )}`,
+});
+if (options.base) {
+  for (const [name, f] of [
+    ['CPU', (r: Round) => r.cpuMsPerMsg],
+    ['main-thread CPU', (r: Round) => r.mainMsPerMsg],
+  ] as const) {
+    const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build).map(f));
+    const ratios = a!.map((x, i) => b![i]! / x);
+    process.stdout.write(`this / base ${name} per message per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
+  }
 }

@@ -1,61 +1,91 @@
 /**
- * Interleaved A/B rounds of two builds (bench/ab-relay.ts, bench/ab-delivery.ts): A, B, B, A, …
- * so that both meet the same machine load, then the median and range of each figure per build
- * and the median of the per-round ratios (this / base).
+ * Interleaved A/B rounds of two builds, shared by bench/ab-*.ts: this checkout ("this") and
+ * another built checkout ("base"), run A, B, B, A, … so that both meet the same machine load,
+ * each round in a fresh directory; then per build the median (min–max) of each measure and the
+ * per-round ratio of msg/s.
  */
-import { median } from './report.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { postfixToolsAvailable } from './postfix-tools.js';
 import { REPO } from './procs.js';
+import { median } from './report.js';
 
-/** `--name value` from argv, or `fallback`. */
-export function option(argv: string[], name: string, fallback: string): string {
-  const at = argv.indexOf(name);
-  return at === -1 ? fallback : argv[at + 1]!;
+/** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --profile DIR`. */
+export interface AbOptions {
+  base: string | undefined;
+  rounds: number;
+  messages: number;
+  sessions: number;
+  size: number;
+  profile: string | undefined;
 }
 
-/** "base" (the other checkout, when given) and "this" (this checkout), with their roots. */
-export function builds(base: string): Array<[string, string]> {
-  return base
+export function parseAbArgs(argv: string[], defaults: Omit<AbOptions, 'base' | 'profile'>): AbOptions {
+  const o: AbOptions = { ...defaults, base: undefined, profile: undefined };
+  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size' } as const;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--base') o.base = argv[++i];
+    else if (a === '--profile') o.profile = argv[++i];
+    else if (a in numbers) o[numbers[a as keyof typeof numbers]] = Number(argv[++i]);
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+export interface AbRound {
+  build: string;
+  msgPerSec: number;
+}
+
+export const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
+
+/** "median (min–max)" of the values that are not null. */
+export function spread(values: Array<number | null>, digits = 1): string {
+  const v = values.filter((x): x is number => x !== null);
+  return `${fmt(median(v), digits)} (${fmt(Math.min(...v), digits)}–${fmt(Math.max(...v), digits)})`;
+}
+
+/**
+ * Runs `rounds` interleaved rounds (`run(build, repo, dir, n)`), printing `describe(round)` after
+ * each, then `summary(build, its rounds)` per build and, with a base, the per-round msg/s ratios.
+ */
+export async function interleaved<R extends AbRound>(o: {
+  name: string;
+  base: string | undefined;
+  rounds: number;
+  run: (build: string, repo: string, dir: string, n: number) => Promise<R>;
+  describe: (round: R) => string;
+  summary: (mine: R[]) => string;
+}): Promise<R[]> {
+  if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
+  const builds: Array<[string, string]> = o.base
     ? [
-        ['base', base],
+        ['base', o.base],
         ['this', REPO],
       ]
     : [['this', REPO]];
-}
-
-export type Figures = Record<string, number>;
-
-/**
- * Runs `round(build, root, n)` for every round and build, interleaved, printing each; then prints
- * each figure's median (min–max) per build and, with two builds, the per-round ratios.
- */
-export async function interleaved(all: Array<[string, string]>, rounds: number, round: (build: string, root: string, n: number) => Promise<Figures>): Promise<void> {
-  const results: Array<{ build: string; figures: Figures }> = [];
-  const fmt = (v: number) => v.toFixed(2);
-  for (let n = 1; n <= rounds; n++) {
-    for (const [build, root] of n % 2 === 1 ? all : [...all].reverse()) {
-      const figures = await round(build, root, n);
-      results.push({ build, figures });
-      process.stdout.write(
-        `round ${n} ${build}: ${Object.entries(figures)
-          .map(([k, v]) => `${k} ${fmt(v)}`)
-          .join(', ')}\n`,
-      );
+  const work = mkdtempSync(join(tmpdir(), `${o.name}-`));
+  const rounds: R[] = [];
+  try {
+    for (let n = 1; n <= o.rounds; n++) {
+      for (const [build, repo] of n % 2 === 1 ? builds : [...builds].reverse()) {
+        const r = await o.run(build, repo, join(work, `${build}-${n}`), n);
+        rounds.push(r);
+        process.stdout.write(`round ${n} ${build}: ${o.describe(r)}\n`);
+      }
     }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  const names = Object.keys(results[0]?.figures ?? {});
-  const of = (build: string, name: string) => results.filter((r) => r.build === build).map((r) => r.figures[name]!);
-  for (const [build] of all) {
-    const cols = names.map((name) => {
-      const v = of(build, name);
-      return `${name} ${fmt(median(v)!)} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`;
+  for (const [build] of builds) process.stdout.write(`${build}: ${o.summary(rounds.filter((r) => r.build === build))}\n`);
+  if (o.base) {
+    const ratios = [...Array(o.rounds).keys()].map((i) => {
+      const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build)[i]!.msgPerSec);
+      return b! / a!;
     });
-    process.stdout.write(`${build}: ${cols.join(', ')}\n`);
+    process.stdout.write(`this / base msg/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
   }
-  if (all.length === 2) {
-    for (const name of names) {
-      const [a, b] = [of('base', name), of('this', name)];
-      const ratios = a.map((x, i) => b[i]! / x);
-      process.stdout.write(`this / base ${name} per round: ${ratios.map(fmt).join(', ')}; median ${fmt(median(ratios)!)}\n`);
-    }
-  }
+  return rounds;
 }
