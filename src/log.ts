@@ -55,9 +55,9 @@ export function createLogger(level: string = 'info', destination?: NodeJS.Writab
   );
   // A child's bindings are serialized once, when it is made (pino applies no log formatter to
   // them); its own children inherit this `child` (pino builds them with Object.create).
-  const child = logger.child;
+  const proto = Object.getPrototypeOf(logger) as Logger; // pino's own child(), on its prototype
   logger.child = function (this: Logger, bindings, options) {
-    return child.call(this, redactSecrets(bindings), options);
+    return proto.child.call(this, redactSecrets(bindings), options);
   } as Logger['child'];
   return logger;
 }
