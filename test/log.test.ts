@@ -22,7 +22,7 @@ test('secret keys are censored at the top level and one level down, in lines, er
   for (const secret of ['pw-top', 'pass-top', 'auth-top', 'pw-nested', 'key-1', 'key-2', 'sec-1', 'pass-1', 'auth-deep', 'err-auth', 'err-pw', 'child-secret']) {
     assert.ok(!text.includes(secret), `${secret} must not be logged: ${text}`);
   }
-  type Line = Record<string, unknown> & { err: Record<string, string> };
+  type Line = Record<string, unknown> & { err: Record<string, string> & { stack: string } };
   const [first, second, third, fourth] = lines.map((l) => JSON.parse(l) as Line);
   assert.equal(first!.password, CENSOR);
   assert.equal(first!.auth, CENSOR);
