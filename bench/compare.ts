@@ -14,6 +14,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuMeter } from './lib/cpu.js';
 import { runLoad } from './lib/loadgen.js';
 import { postfixToolsAvailable, runSource, startSink, type Sink } from './lib/postfix-tools.js';
 import { freePort, PostfixInstance, REPO, sleep } from './lib/procs.js';
@@ -65,6 +66,11 @@ const WORKLOADS: Workload[] = [
   { key: 'intake_2kb_kept', label: 'Intake 2 KB, upstream down (smtp-source -d)', unit: 'msg/s', better: 'higher' },
   { key: 'intake_1mb_kept', label: 'Intake 1 MB, upstream down (smtp-source -d)', unit: 'msg/s', better: 'higher' },
   { key: 'relay_2kb_conn_per_msg_own', label: 'Relay 2 KB, one connection per message (own generator)', unit: 'msg/s', better: 'higher' },
+  { key: 'relay_2kb_conn_per_msg_cpu', label: 'CPU per message, relay 2 KB, one connection per message', unit: 'ms', better: 'lower' },
+  { key: 'relay_2kb_kept_cpu', label: 'CPU per message, relay 2 KB, connections kept', unit: 'ms', better: 'lower' },
+  { key: 'relay_1mb_kept_cpu', label: 'CPU per message, relay 1 MB, connections kept', unit: 'ms', better: 'lower' },
+  { key: 'intake_2kb_kept_cpu', label: 'CPU per message, intake 2 KB', unit: 'ms', better: 'lower' },
+  { key: 'intake_1mb_kept_cpu', label: 'CPU per message, intake 1 MB', unit: 'ms', better: 'lower' },
   { key: 'banner_p50_ms', label: 'Connect → 220 banner p50', unit: 'ms', better: 'lower' },
   { key: 'banner_p99_ms', label: 'Connect → 220 banner p99', unit: 'ms', better: 'lower' },
   { key: 'message_p50_ms', label: 'Connect → 250 per message p50 (one connection per message)', unit: 'ms', better: 'lower' },
@@ -87,13 +93,17 @@ async function relayRound(target: Target, sink: Sink, o: Options, record: (key: 
     for (const [key, count, size, keep] of runs) {
       const before = sink.messages();
       const started = performance.now();
+      const meter = cpuMeter(sink.pid);
       const source = await runSource({ port, sessions: o.sessions, messages: count, size, keepConnections: keep, timeoutMs: PHASE_MS });
       const complete = await sink.waitFor(before + count, PHASE_MS);
       const seconds = (performance.now() - started) / 1000;
       const got = sink.messages() - before;
       const value = source.ok && complete ? got / seconds : null;
       record(key, value);
-      log(`${target.name} ${key}: ${got}/${count} at the sink in ${seconds.toFixed(1)} s = ${value?.toFixed(1) ?? 'FAILED'} msg/s${source.ok ? '' : ` (smtp-source: ${source.stderr.slice(0, 200)})`}`);
+      const cpu = recordCpu(key, meter, value === null ? 0 : got, record);
+      log(
+        `${target.name} ${key}: ${got}/${count} at the sink in ${seconds.toFixed(1)} s = ${value?.toFixed(1) ?? 'FAILED'} msg/s; ${cpu}${source.ok ? '' : ` (smtp-source: ${source.stderr.slice(0, 200)})`}`,
+      );
     }
     // The own generator, one connection per message: the latencies smtp-source does not report.
     const before = sink.messages();
@@ -117,8 +127,19 @@ async function relayRound(target: Target, sink: Sink, o: Options, record: (key: 
   }
 }
 
+/**
+ * Records `<key>_cpu`: the machine's busy time over the run minus the load generator's, per message
+ * (bench/lib/cpu.ts) — what the system under test cost, whichever processes and threads it used.
+ */
+function recordCpu(key: string, meter: ReturnType<typeof cpuMeter>, messages: number, record: (key: string, v: number | null) => void): string {
+  const { machineMs, generatorMs } = meter.stop();
+  const perMessage = messages > 0 ? (machineMs - generatorMs) / messages : null;
+  record(`${key}_cpu`, perMessage);
+  return `CPU ${perMessage?.toFixed(2) ?? '—'} ms/msg (machine ${machineMs} ms, of it smtp-source + smtp-sink ${generatorMs} ms)`;
+}
+
 /** Intake workloads: upstream down (a closed port), so only accept + durable queueing is measured. */
-async function intakeRound(target: Target, o: Options, record: (key: string, v: number | null) => void): Promise<void> {
+async function intakeRound(target: Target, sink: Sink, o: Options, record: (key: string, v: number | null) => void): Promise<void> {
   const port = await target.start(await freePort());
   try {
     await sleep(1000);
@@ -126,10 +147,14 @@ async function intakeRound(target: Target, o: Options, record: (key: string, v: 
       ['intake_2kb_kept', o.small, SMALL],
       ['intake_1mb_kept', o.large, LARGE],
     ] as const) {
+      const meter = cpuMeter(sink.pid);
       const source = await runSource({ port, sessions: o.sessions, messages: count, size, keepConnections: true, timeoutMs: PHASE_MS });
       const value = source.ok ? count / (source.elapsedMs / 1000) : null;
       record(key, value);
-      log(`${target.name} ${key}: ${count} in ${(source.elapsedMs / 1000).toFixed(1)} s = ${value?.toFixed(1) ?? 'FAILED'} msg/s${source.ok ? '' : ` (smtp-source: ${source.stderr.slice(0, 200)})`}`);
+      const cpu = recordCpu(key, meter, value === null ? 0 : count, record);
+      log(
+        `${target.name} ${key}: ${count} in ${(source.elapsedMs / 1000).toFixed(1)} s = ${value?.toFixed(1) ?? 'FAILED'} msg/s; ${cpu}${source.ok ? '' : ` (smtp-source: ${source.stderr.slice(0, 200)})`}`,
+      );
     }
   } finally {
     await target.stop();
@@ -216,7 +241,7 @@ async function main(): Promise<number> {
         loads.push(loadavg()[0]!);
         log(`round ${round}/${o.rounds}: ${name} (load average ${loadavg()[0]!.toFixed(2)})`);
         await relayRound(target, sink, o, record);
-        await intakeRound(target, o, record);
+        await intakeRound(target, sink, o, record);
       }
     }
   } finally {
@@ -249,15 +274,18 @@ async function main(): Promise<number> {
       2,
     ) + '\n',
   );
-  const rows: Row[] = summaries.map((s) => ({
-    key: s.key,
-    label: s.label.replace(/ \((smtp-source.*|own generator|one connection per message)\)$/, ''),
-    unit: s.unit,
-    better: s.better,
-    mailshim: median(s.mailshim.filter((v): v is number => v !== null)),
-    postfix: median(s.postfix.filter((v): v is number => v !== null)),
-    ceiling: null,
-  }));
+  // The chart shows rates and latencies; the CPU rows are in the table.
+  const rows: Row[] = summaries
+    .filter((s) => !s.key.endsWith('_cpu'))
+    .map((s) => ({
+      key: s.key,
+      label: s.label.replace(/ \((smtp-source.*|own generator|one connection per message)\)$/, ''),
+      unit: s.unit,
+      better: s.better,
+      mailshim: median(s.mailshim.filter((v): v is number => v !== null)),
+      postfix: median(s.postfix.filter((v): v is number => v !== null)),
+      ceiling: null,
+    }));
   writeFileSync(
     join(results, 'compare-latest.svg'),
     svg(rows, `${startedAt.toISOString().slice(0, 16)}Z — medians of ${o.rounds} interleaved rounds; load average ${load0[0]!.toFixed(1)}–${load1[0]!.toFixed(1)}`),
