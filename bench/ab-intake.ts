@@ -5,10 +5,11 @@
  * interleaved rounds (A, B, B, A, …) so that both meet the same machine load.
  *
  *   node dist/bench/ab-intake.js --base /path/to/other/checkout [--rounds 5 --messages 200
- *     --sessions 20 --size 1048576 --profile DIR]
+ *     --sessions 20 --size 1048576 --warmup 100 --profile DIR]
  *
  * `--base`: the other checkout (built); this checkout is "this". Per round: msg/s (the smtp-source
- * run's wall time), the daemon's CPU (utime + stime) per message and its peak RSS (VmHWM).
+ * run's wall time), the daemon's CPU (utime + stime) per message and its peak RSS (VmHWM), after
+ * `--warmup N` unmeasured messages (see bench/ab-oneconn.ts; 0 measures a daemon just started).
  * `--profile DIR` adds `--cpu-prof` to this checkout's daemon. MAILSHIM_POSTFIX_TOOLS points at
  * smtp-source outside /usr/sbin.
  */
@@ -31,6 +32,10 @@ async function round(build: string, repo: string, o: Options, dir: string): Prom
   const nodeArgs = o.profile && build === 'this' ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
   const daemon = await startMailshim({ dir, port, upstreamPort: await freePort(), concurrency: 20, bin: join(repo, 'bin/mailshim'), nodeArgs });
   try {
+    if (o.warmup > 0) {
+      const warm = await runSource({ port, sessions: o.sessions, messages: o.warmup, size: o.size, keepConnections: true, timeoutMs: 300_000 });
+      if (!warm.ok) throw new Error(`smtp-source (warm-up) failed: ${warm.stderr}`);
+    }
     const cpuBefore = cpuMsOf(daemon.pid);
     const load = loadavg()[0]!;
     const result = await runSource({ port, sessions: o.sessions, messages: o.messages, size: o.size, keepConnections: true, timeoutMs: 300_000 });
@@ -43,7 +48,7 @@ async function round(build: string, repo: string, o: Options, dir: string): Prom
   }
 }
 
-const options = parseAbArgs(process.argv.slice(2), { rounds: 5, messages: 200, sessions: 20, size: 1 << 20 });
+const options = parseAbArgs(process.argv.slice(2), { rounds: 5, messages: 200, sessions: 20, size: 1 << 20, warmup: 100 });
 await interleaved({
   name: 'ab-intake',
   base: options.base,

@@ -11,19 +11,21 @@ import { postfixToolsAvailable } from './postfix-tools.js';
 import { REPO } from './procs.js';
 import { median } from './report.js';
 
-/** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --profile DIR`. */
+/** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --warmup N --profile DIR`. */
 export interface AbOptions {
   base: string | undefined;
   rounds: number;
   messages: number;
   sessions: number;
   size: number;
+  /** Unmeasured messages before each measured run (a fresh daemon's first thousands pay for V8 compiling its hot code). */
+  warmup: number;
   profile: string | undefined;
 }
 
 export function parseAbArgs(argv: string[], defaults: Omit<AbOptions, 'base' | 'profile'>): AbOptions {
   const o: AbOptions = { ...defaults, base: undefined, profile: undefined };
-  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size' } as const;
+  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size', '--warmup': 'warmup' } as const;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--base') o.base = argv[++i];
