@@ -6,7 +6,7 @@
  * relaying only, all threads and the main thread's alone. No intake, no scheduler: what is left
  * is the body file, the checksum, nodemailer and the socket.
  *
- *   node dist/bench/ab-delivery.js [--base /path/to/other/checkout] [--rounds 3 --messages 200]
+ *   node dist/bench/ab-delivery.js [--base /path/to/other/checkout] [--rounds 3 --messages 200 --warmup 20]
  *   (20 at a time; --sessions and --size are not used)
  *
  * MAILSHIM_POSTFIX_TOOLS points at smtp-sink outside /usr/sbin.
@@ -36,7 +36,7 @@ function body(): Buffer {
 }
 
 /** One round in this process, with the build at `repo` (run as a child: `--round`). */
-async function roundHere(repo: string, messages: number): Promise<void> {
+async function roundHere(repo: string, messages: number, warmup: number): Promise<void> {
   const { Spool } = (await import(pathToFileURL(join(repo, 'dist/src/spool/spool.js')).href)) as typeof SpoolModule;
   const { SmtpUpstream } = (await import(pathToFileURL(join(repo, 'dist/src/upstreams/smtp.js')).href)) as typeof SmtpModule;
   const sink = await startSink();
@@ -46,7 +46,7 @@ async function roundHere(repo: string, messages: number): Promise<void> {
   const upstream = new SmtpUpstream({ name: 'sink', type: 'smtp', host: '127.0.0.1', port: sink.port, tls: 'none', matchFrom: [], maxConcurrency: SESSIONS, timeout: 30_000 }, 'bench.test');
   try {
     const ids: string[] = [];
-    for (let i = 0; i < messages + SESSIONS; i++) ids.push(await spool.accept(envelope, body(), { origin: { protocol: 'esmtp' } }));
+    for (let i = 0; i < warmup + messages; i++) ids.push(await spool.accept(envelope, body(), { origin: { protocol: 'esmtp' } }));
     const relay = async (list: string[]) => {
       let next = 0;
       const one = async (id: string) => {
@@ -66,11 +66,11 @@ async function roundHere(repo: string, messages: number): Promise<void> {
         }),
       );
     };
-    await relay(ids.slice(0, SESSIONS)); // warm-up: modules, the pool's connections
+    await relay(ids.slice(0, warmup)); // unmeasured: modules, the pool's connections, V8 compiling the hot code
     const cpu0 = cpuMsOf(process.pid);
     const main0 = cpuMsOf(process.pid, process.pid);
     const started = performance.now();
-    await relay(ids.slice(SESSIONS));
+    await relay(ids.slice(warmup));
     const elapsed = performance.now() - started;
     const round: Omit<Round, 'build'> = {
       msgPerSec: (messages / elapsed) * 1000,
@@ -88,16 +88,19 @@ async function roundHere(repo: string, messages: number): Promise<void> {
 
 const argv = process.argv.slice(2);
 const round = argv.indexOf('--round');
-if (round !== -1) await roundHere(argv[round + 1]!, Number(argv[argv.indexOf('--messages') + 1] ?? 200));
+if (round !== -1) await roundHere(argv[round + 1]!, Number(argv[argv.indexOf('--messages') + 1]), Number(argv[argv.indexOf('--warmup') + 1]));
 else {
-  const options = parseAbArgs(argv, { rounds: 3, messages: 200, sessions: SESSIONS, size: 1 << 20 });
+  const options = parseAbArgs(argv, { rounds: 3, messages: 200, sessions: SESSIONS, size: 1 << 20, warmup: SESSIONS });
   await interleaved<Round>({
     name: 'ab-delivery',
     base: options.base,
     rounds: options.rounds,
     // A fresh process per round: each build's modules (and nodemailer's adapter) in their own process.
     run: async (build, repo) => {
-      const out = execFileSync(process.execPath, [process.argv[1]!, '--round', repo, '--messages', String(options.messages)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      const out = execFileSync(process.execPath, [process.argv[1]!, '--round', repo, '--messages', String(options.messages), '--warmup', String(Math.max(1, options.warmup))], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       return { build, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<Round, 'build'>) };
     },
     describe: (r) => `${fmt(r.msgPerSec)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg (main thread ${fmt(r.mainMsPerMsg, 2)})`,

@@ -5,7 +5,7 @@
  * where bench/ab-oneconn.ts measures the cost of a session, this measures the cost of the bytes.
  *
  *   node dist/bench/ab-relay.js [--base /path/to/other/checkout] [--rounds 3 --messages 200
- *     --sessions 20 --size 1048576 --profile DIR]
+ *     --sessions 20 --size 1048576 --warmup 40 --profile DIR]
  *
  * `--base`: the other checkout (built); this checkout is "this". Per round it reports msg/s (start
  * of smtp-source until smtp-sink has every message) and the daemon's CPU (utime + stime over the
@@ -34,16 +34,17 @@ async function round(build: string, repo: string, o: AbOptions, dir: string): Pr
   const nodeArgs = o.profile && build === 'this' ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
   const daemon = await startMailshim({ dir, port, upstreamPort: sink.port, concurrency: o.sessions, bin: join(repo, 'bin/mailshim'), nodeArgs });
   try {
-    // Warm-up: the first message loads the relay path's modules and opens the upstream pool.
-    const warm = await runSource({ port, sessions: 1, messages: 1, size: o.size, keepConnections: true, timeoutMs: 60_000 });
-    if (!warm.ok || !(await sink.waitFor(1, 60_000))) throw new Error(`warm-up failed: ${warm.stderr}`);
+    // Warm-up (unmeasured): loads the relay path's modules, opens the upstream pool, lets V8 compile the hot code.
+    const warmup = Math.max(1, o.warmup);
+    const warm = await runSource({ port, sessions: Math.min(o.sessions, warmup), messages: warmup, size: o.size, keepConnections: true, timeoutMs: 300_000 });
+    if (!warm.ok || !(await sink.waitFor(warmup, 120_000))) throw new Error(`warm-up failed: ${warm.stderr}`);
     const cpu0 = cpuMsOf(daemon.pid);
     const main0 = cpuMsOf(daemon.pid, daemon.pid); // the main thread's id is the pid
     const load = loadavg()[0]!;
     const started = performance.now();
     const result = await runSource({ port, sessions: o.sessions, messages: o.messages, size: o.size, keepConnections: true, timeoutMs: 600_000 });
     if (!result.ok) throw new Error(`smtp-source failed: ${result.stderr}`);
-    if (!(await sink.waitFor(o.messages + 1, 300_000))) throw new Error(`sink has ${sink.messages()} of ${o.messages + 1}`);
+    if (!(await sink.waitFor(warmup + o.messages, 300_000))) throw new Error(`sink has ${sink.messages()} of ${warmup + o.messages}`);
     const elapsed = performance.now() - started;
     return {
       build,
@@ -58,7 +59,7 @@ async function round(build: string, repo: string, o: AbOptions, dir: string): Pr
   }
 }
 
-const options = parseAbArgs(process.argv.slice(2), { rounds: 3, messages: 200, sessions: 20, size: 1 << 20 });
+const options = parseAbArgs(process.argv.slice(2), { rounds: 3, messages: 200, sessions: 20, size: 1 << 20, warmup: 40 });
 const rounds = await interleaved({
   name: 'ab-relay',
   base: options.base,
