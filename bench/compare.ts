@@ -6,7 +6,13 @@
  * one-connection-per-message workload too, for what smtp-source does not report: connect → 220
  * banner and connect → 250 per message (p50/p99).
  *
- *   npm run bench:compare [-- --rounds 3 --small 2000 --large 200 --sessions 20 --quick]
+ *   npm run bench:compare [-- --rounds 3 --small 2000 --large 200 --sessions 20 --warmup 2000 --quick]
+ *
+ * Both systems are warmed before each round's measured runs (`--warmup N` 2 KB messages one per
+ * connection, and N/100 × 1 MB with connections kept, unmeasured): a server runs for days, and a
+ * daemon just started spends its first thousands of messages on V8 compiling its hot code (on the
+ * 2-core test machine 3.5 ms of CPU per 2 KB message cold against ~1.8 warm; see
+ * docs/performance.md). Postfix gets the same messages; `--warmup 0` measures both cold.
  *
  * Not part of `npm test`: it needs root to install and run Postfix (apt-get install postfix,
  * which replaces any installed MTA; the system instance is stopped and disabled again).
@@ -28,10 +34,12 @@ interface Options {
   sessions: number;
   /** Messages for the own-generator latency run (one connection per message). */
   latency: number;
+  /** Unmeasured 2 KB messages (and a tenth as many 1 MB ones, at least 5) before each target's measured runs. */
+  warmup: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 3, small: 2000, large: 200, sessions: 20, latency: 1000 };
+  const o: Options = { rounds: 3, small: 2000, large: 200, sessions: 20, latency: 1000, warmup: 2000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => Number(argv[++i]);
@@ -40,7 +48,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--large') o.large = value();
     else if (a === '--sessions') o.sessions = value();
     else if (a === '--latency') o.latency = value();
-    else if (a === '--quick') Object.assign(o, { small: 200, large: 20, latency: 200 });
+    else if (a === '--warmup') o.warmup = value();
+    else if (a === '--quick') Object.assign(o, { small: 200, large: 20, latency: 200, warmup: 200 });
     else throw new Error(`unknown option ${a}`);
   }
   if (o.rounds < 1) throw new Error('--rounds must be at least 1');
@@ -85,6 +94,7 @@ async function relayRound(target: Target, sink: Sink, o: Options, record: (key: 
   const port = await target.start(sink.port);
   try {
     await sleep(1000);
+    await warmUp(target, port, o, sink);
     const runs: Array<[string, number, number, boolean]> = [
       ['relay_2kb_conn_per_msg', o.small, SMALL, false],
       ['relay_2kb_kept', o.small, SMALL, true],
@@ -127,6 +137,24 @@ async function relayRound(target: Target, sink: Sink, o: Options, record: (key: 
   }
 }
 
+/** Unmeasured messages through a just-started target (see the header comment); relayed or queued, as the round does. */
+async function warmUp(target: Target, port: number, o: Options, sink?: Sink): Promise<void> {
+  if (o.warmup <= 0) return;
+  const started = performance.now();
+  const before = sink?.messages() ?? 0;
+  const large = Math.max(5, Math.round(o.warmup / 100));
+  for (const [count, size, keep] of [
+    [o.warmup, SMALL, false],
+    [large, LARGE, true],
+  ] as const) {
+    const source = await runSource({ port, sessions: o.sessions, messages: count, size, keepConnections: keep, timeoutMs: PHASE_MS });
+    if (!source.ok) throw new Error(`${target.name} warm-up: smtp-source: ${source.stderr.slice(0, 200)}`);
+  }
+  // Relayed: every warm-up message at the sink before the measured runs count from it.
+  if (sink && !(await sink.waitFor(before + o.warmup + large, PHASE_MS))) throw new Error(`${target.name} warm-up: not every message reached the sink`);
+  log(`${target.name} warmed with ${o.warmup} × 2 KB and ${large} × 1 MB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
 /**
  * Records `<key>_cpu`: the machine's busy time over the run minus the load generator's, per message
  * (bench/lib/cpu.ts) — what the system under test cost, whichever processes and threads it used.
@@ -143,6 +171,7 @@ async function intakeRound(target: Target, sink: Sink, o: Options, record: (key:
   const port = await target.start(await freePort());
   try {
     await sleep(1000);
+    await warmUp(target, port, o);
     for (const [key, count, size] of [
       ['intake_2kb_kept', o.small, SMALL],
       ['intake_1mb_kept', o.large, LARGE],
@@ -250,7 +279,7 @@ async function main(): Promise<number> {
   const load1 = loadavg();
   const finishedAt = new Date();
   const summaries = summarize(samples);
-  const conditions = `${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end (${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} at round starts); ${o.rounds} interleaved rounds; ${o.sessions} sessions, ${o.small} × 2 KB, ${o.large} × 1 MB`;
+  const conditions = `${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end (${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} at round starts); ${o.rounds} interleaved rounds; ${o.sessions} sessions, ${o.small} × 2 KB, ${o.large} × 1 MB; warmed with ${o.warmup} × 2 KB + ${Math.max(5, Math.round(o.warmup / 100))} × 1 MB before each round`;
   const text = `${table(summaries)}\n\nconditions: ${conditions}\nstarted ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s\n`;
   process.stdout.write(`\n${text}`);
   const results = join(REPO, 'bench/results');
