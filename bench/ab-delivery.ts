@@ -18,16 +18,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as SpoolModule from '../src/spool/spool.js';
 import type * as SmtpModule from '../src/upstreams/smtp.js';
-import { fmt, interleaved, parseAbArgs, spread, type AbRound } from './lib/ab.js';
+import { describeCpu, interleaved, parseAbArgs, printCpuRatios, summarizeCpu, type CpuRound } from './lib/ab.js';
 import { startSink } from './lib/postfix-tools.js';
 import { cpuMsOf } from './lib/procs.js';
 
 const SESSIONS = 20;
-
-interface Round extends AbRound {
-  cpuMsPerMsg: number;
-  mainMsPerMsg: number;
-}
 
 /** A smtp-source-like 7-bit body: headers, then 80-byte lines, 1 MiB in all. */
 function body(): Buffer {
@@ -72,7 +67,7 @@ async function roundHere(repo: string, messages: number, warmup: number): Promis
     const started = performance.now();
     await relay(ids.slice(warmup));
     const elapsed = performance.now() - started;
-    const round: Omit<Round, 'build'> = {
+    const round: Omit<CpuRound, 'build'> = {
       msgPerSec: (messages / elapsed) * 1000,
       cpuMsPerMsg: (cpuMsOf(process.pid) - cpu0) / messages,
       mainMsPerMsg: (cpuMsOf(process.pid, process.pid) - main0) / messages,
@@ -91,26 +86,21 @@ const round = argv.indexOf('--round');
 if (round !== -1) await roundHere(argv[round + 1]!, Number(argv[argv.indexOf('--messages') + 1]), Number(argv[argv.indexOf('--warmup') + 1]));
 else {
   const options = parseAbArgs(argv, { rounds: 3, messages: 200, sessions: SESSIONS, size: 1 << 20, warmup: SESSIONS });
-  await interleaved<Round>({
-    name: 'ab-delivery',
-    base: options.base,
-    rounds: options.rounds,
-    // A fresh process per round: each build's modules (and nodemailer's adapter) in their own process.
-    run: async (build, repo) => {
-      const out = execFileSync(process.execPath, [process.argv[1]!, '--round', repo, '--messages', String(options.messages), '--warmup', String(Math.max(1, options.warmup))], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      return { build, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<Round, 'build'>) };
-    },
-    describe: (r) => `${fmt(r.msgPerSec)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg (main thread ${fmt(r.mainMsPerMsg, 2)})`,
-    summary: (mine) =>
-      `msg/s ${spread(mine.map((r) => r.msgPerSec))}, CPU ms/msg ${spread(
-        mine.map((r) => r.cpuMsPerMsg),
-        2,
-      )}, main thread ${spread(
-        mine.map((r) => r.mainMsPerMsg),
-        2,
-      )}`,
-  });
+  printCpuRatios(
+    await interleaved<CpuRound>({
+      name: 'ab-delivery',
+      base: options.base,
+      rounds: options.rounds,
+      // A fresh process per round: each build's modules (and nodemailer's adapter) in their own process.
+      run: async (build, repo) => {
+        const out = execFileSync(process.execPath, [process.argv[1]!, '--round', repo, '--messages', String(options.messages), '--warmup', String(Math.max(1, options.warmup))], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        return { build, ...(JSON.parse(out.trim().split('\n').pop()!) as Omit<CpuRound, 'build'>) };
+      },
+      describe: describeCpu,
+      summary: summarizeCpu,
+    }),
+  );
 }

@@ -16,15 +16,11 @@
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { describeCpu, fmt, interleaved, parseAbArgs, printCpuRatios, summarizeCpu, type AbOptions, type CpuRound } from './lib/ab.js';
 import { runSource, startSink } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, startMailshim } from './lib/procs.js';
-import { median } from './lib/report.js';
 
-interface Round extends AbRound {
-  cpuMsPerMsg: number;
-  /** The main thread's share (the event loop, without libuv's pool and V8's GC threads). */
-  mainMsPerMsg: number;
+interface Round extends CpuRound {
   load: number;
 }
 
@@ -65,23 +61,7 @@ const rounds = await interleaved({
   base: options.base,
   rounds: options.rounds,
   run: (build, repo, dir) => round(build, repo, options, dir),
-  describe: (r) => `${fmt(r.msgPerSec)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg (main thread ${fmt(r.mainMsPerMsg, 2)}), load ${fmt(r.load, 2)}`,
-  summary: (mine) =>
-    `msg/s ${spread(mine.map((r) => r.msgPerSec))}, CPU ms/msg ${spread(
-      mine.map((r) => r.cpuMsPerMsg),
-      2,
-    )}, main thread ${spread(
-      mine.map((r) => r.mainMsPerMsg),
-      2,
-    )}`,
+  describe: (r) => `${describeCpu(r)}, load ${fmt(r.load, 2)}`,
+  summary: summarizeCpu,
 });
-if (options.base) {
-  for (const [name, f] of [
-    ['CPU', (r: Round) => r.cpuMsPerMsg],
-    ['main-thread CPU', (r: Round) => r.mainMsPerMsg],
-  ] as const) {
-    const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build).map(f));
-    const ratios = a!.map((x, i) => b![i]! / x);
-    process.stdout.write(`this / base ${name} per message per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
-  }
-}
+printCpuRatios(rounds);
