@@ -9,7 +9,8 @@
  *
  * With --idle: the idle daemon on the embedded default instead (issue 14: idle RSS ≤ 50 MB),
  * bench/lib/idle.ts; --starts N (default 5) starts per build and environment, --baseline DIR
- * another built checkout (e.g. ../mailshim-main) measured in the same rounds, all at once per round.
+ * another built checkout (e.g. ../mailshim-main) measured in the same rounds, all at once per round,
+ * beside a bare `node` (a timer, nothing loaded) sampled at the same moments.
  * Each start is measured without NODE_EXTRA_CA_CERTS (as systemd runs the daemon) and, when the
  * caller's environment sets it, with it.
  *
@@ -20,7 +21,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchCapture } from './lib/capture.js';
 import { runLoad } from './lib/loadgen.js';
-import { idleRun, THIS_BUILD, type IdleRun, type IdleSample } from './lib/idle.js';
+import { bareNodeRun, idleRun, THIS_BUILD, type IdleRun, type IdleSample } from './lib/idle.js';
 import { freePort, memoryOf, rssSplitOf, sleep, startMailshim } from './lib/procs.js';
 import { median } from './lib/report.js';
 
@@ -76,7 +77,7 @@ const stringOption = (name: string) => {
 async function idleReport(): Promise<void> {
   const starts = option('starts', 5);
   const baseline = stringOption('baseline');
-  const builds = [...(baseline ? [{ name: 'baseline', bin: join(baseline, 'bin/mailshim'), repo: baseline }] : []), { name: 'this build', ...THIS_BUILD }];
+  const builds = [{ name: 'bare node', bin: '', repo: '' }, ...(baseline ? [{ name: 'baseline', bin: join(baseline, 'bin/mailshim'), repo: baseline }] : []), { name: 'this build', ...THIS_BUILD }];
   const withoutCa = { ...process.env };
   delete withoutCa.NODE_EXTRA_CA_CERTS;
   delete withoutCa.NODE_OPTIONS;
@@ -86,7 +87,7 @@ async function idleReport(): Promise<void> {
   console.log(`idle daemon, embedded default (examples/local.toml), ${starts} rounds of ${cases.length} starts at once, ${new Date().toISOString()}, load ${loadavg()[0]!.toFixed(1)}`);
   for (let round = 0; round < starts; round++) {
     const order = round % 2 === 0 ? cases : [...cases].reverse();
-    const runs = await Promise.all(order.map((c, i) => idleRun(c.bin, c.repo, c.env, `idle-${round}-${i}`)));
+    const runs = await Promise.all(order.map((c, i) => (c.bin === '' ? bareNodeRun(c.env) : idleRun(c.bin, c.repo, c.env, `idle-${round}-${i}`))));
     order.forEach((c, i) => c.runs.push(runs[i]!));
   }
   const mbOf = (values: number[]) => {

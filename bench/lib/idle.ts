@@ -89,5 +89,22 @@ export async function idleRun(bin: string, repo: string, env: NodeJS.ProcessEnv,
   }
 }
 
+/** A bare `node` with a timer and nothing loaded, sampled at the same moments (no messages): the floor. */
+export async function bareNodeRun(env: NodeJS.ProcessEnv): Promise<IdleRun> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    await sleep(6_000);
+    const started = sampleOf(child.pid!);
+    await sleep(1_000);
+    const afterMessages = sampleOf(child.pid!);
+    await sleep(29_000);
+    return { started, afterMessages, settled: sampleOf(child.pid!) };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
 /** The REPO of this build, for the default `bin`. */
 export const THIS_BUILD = { bin: join(REPO, 'bin/mailshim'), repo: REPO };
