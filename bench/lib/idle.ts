@@ -15,7 +15,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad } from './loadgen.js';
-import { freePort, REPO, sleep, waitForPort } from './procs.js';
+import { freePort, memoryOf, REPO, rssSplitOf, sleep, waitForPort } from './procs.js';
 
 /** kB resident, as the kernel counts it for one process. */
 export interface IdleSample {
@@ -38,9 +38,8 @@ export interface IdleRun {
 
 /** One /proc/PID/smaps pass: Rss summed per mapping kind. */
 export function sampleOf(pid: number): IdleSample {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-  const sample: IdleSample = { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') + field('RssShmem'), nodeBinary: 0, libraries: 0, lmdbMap: 0 };
+  const { anonKb, fileKb } = rssSplitOf(pid);
+  const sample: IdleSample = { rss: memoryOf(pid).rssKb, anon: anonKb, file: fileKb, nodeBinary: 0, libraries: 0, lmdbMap: 0 };
   let mapping = '';
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
