@@ -4,7 +4,14 @@
  * to smtp-sink, in interleaved rounds (A, B, A, B, …) so that both meet the same machine load.
  *
  *   node dist/bench/ab-oneconn.js --base /path/to/other/checkout [--rounds 3 --messages 2000
- *     --sessions 20 --size 2048 --profile DIR]
+ *     --sessions 20 --size 2048 --warmup 2000 --profile DIR]
+ *
+ * `--warmup N` (default 2000): messages sent the same way before the measured run, unmeasured. A
+ * fresh daemon spends its first thousands of messages compiling its hot code (V8's optimising
+ * compiler, on background threads): on the 2-core test machine the first 3,000 messages cost
+ * 3.5-3.7 ms of CPU each, 1.1 ms of it off the main thread, and messages after the first 4,000
+ * 1.8 ms (0.35 off the main thread). A cold round measures the JIT more than the relay;
+ * `--warmup 0` measures that (a daemon just started).
  *
  * `--base`: the other checkout (built); this checkout is "this". Per round it reports msg/s (start
  * of smtp-source until smtp-sink has every message), the daemon's CPU (utime + stime over the run)
@@ -13,42 +20,18 @@
  * and connect → 250 to the data (p50/p99). `--profile DIR` adds `--cpu-prof` to this checkout's
  * daemon. MAILSHIM_POSTFIX_TOOLS points at smtp-source/smtp-sink outside /usr/sbin.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { postfixToolsAvailable, runSource, startSink } from './lib/postfix-tools.js';
+import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { runSource, startSink } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, REPO, startMailshim } from './lib/procs.js';
-import { median, percentile } from './lib/report.js';
+import { percentile } from './lib/report.js';
 
-interface Options {
-  base: string | undefined;
-  rounds: number;
-  messages: number;
-  sessions: number;
-  size: number;
-  profile: string | undefined;
-}
+type Options = AbOptions;
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { base: undefined, rounds: 3, messages: 2000, sessions: 20, size: 2048, profile: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i]!;
-    if (a === '--base') o.base = next();
-    else if (a === '--rounds') o.rounds = Number(next());
-    else if (a === '--messages') o.messages = Number(next());
-    else if (a === '--sessions') o.sessions = Number(next());
-    else if (a === '--size') o.size = Number(next());
-    else if (a === '--profile') o.profile = next();
-    else throw new Error(`unknown option ${a}`);
-  }
-  return o;
-}
-
-interface Round {
-  build: string;
-  msgPerSec: number;
+interface Round extends AbRound {
   cpuMsPerMsg: number;
   bannerP50: number | null;
   bannerP99: number | null;
@@ -97,10 +80,9 @@ function probeTransaction(port: number, body: string): Promise<{ banner: number;
   });
 }
 
-async function round(build: string, repo: string, o: Options, work: string, n: number): Promise<Round> {
+async function round(build: string, repo: string, o: Options, dir: string): Promise<Round> {
   const sink = await startSink();
   const port = await freePort();
-  const dir = join(work, `${build}-${n}`);
   const loopFile = join(dir, 'loop-delay.json');
   process.env.MAILSHIM_LOOP_DELAY_FILE = loopFile;
   const nodeArgs = ['--import', join(REPO, 'dist/bench/lib/loop-delay.js')];
@@ -109,6 +91,11 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
   try {
     const body = `Subject: probe\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(1) + `${'y'.repeat(76)}\r\n`.repeat(Math.ceil(o.size / 78));
     await probeTransaction(port, body); // warm-up
+    if (o.warmup > 0) {
+      const warm = await runSource({ port, sessions: o.sessions, messages: o.warmup, size: o.size, keepConnections: false, timeoutMs: 300_000 });
+      if (!warm.ok) throw new Error(`smtp-source (warm-up) failed: ${warm.stderr}`);
+      if (!(await sink.waitFor(o.warmup + 1, 120_000))) throw new Error(`sink has ${sink.messages()} of ${o.warmup + 1} after the warm-up`);
+    }
     daemon.child.kill('SIGUSR2'); // reset the loop-delay histogram: measure the loaded phase only
     const cpuBefore = cpuMsOf(daemon.pid);
     const load = loadavg()[0]!;
@@ -128,7 +115,7 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
     done = true;
     await probe;
     if (!result.ok) throw new Error(`smtp-source failed: ${result.stderr}`);
-    const expected = o.messages + messages.length + 1;
+    const expected = o.warmup + o.messages + messages.length + 1;
     if (!(await sink.waitFor(expected, 120_000))) throw new Error(`sink has ${sink.messages()} of ${expected}`);
     const elapsed = performance.now() - started;
     const cpu = cpuMsOf(daemon.pid) - cpuBefore;
@@ -154,52 +141,20 @@ async function round(build: string, repo: string, o: Options, work: string, n: n
   }
 }
 
-const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
-
-async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
-  if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
-  const builds: Array<[string, string]> = o.base
-    ? [
-        ['base', o.base],
-        ['this', REPO],
-      ]
-    : [['this', REPO]];
-  const work = mkdtempSync(join(tmpdir(), 'ab-oneconn-'));
-  const rounds: Round[] = [];
-  try {
-    for (let n = 1; n <= o.rounds; n++) {
-      for (const [build, repo] of n % 2 === 1 ? builds : [...builds].reverse()) {
-        const r = await round(build, repo, o, work, n);
-        rounds.push(r);
-        process.stdout.write(
-          `round ${n} ${build}: ${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, banner p50/p99 ${fmt(r.bannerP50)}/${fmt(r.bannerP99)} ms, ` +
-            `message p50/p99 ${fmt(r.messageP50)}/${fmt(r.messageP99)} ms, loop delay p50/p99/max ${fmt(r.loop?.p50)}/${fmt(r.loop?.p99)}/${fmt(r.loop?.max)} ms, load ${fmt(r.load, 2)}\n`,
-        );
-      }
-    }
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-  for (const [build] of builds) {
-    const mine = rounds.filter((r) => r.build === build);
-    const col = (f: (r: Round) => number | null) => {
-      const v = mine.map(f).filter((x): x is number => x !== null);
-      return `${fmt(median(v))} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})`;
-    };
-    process.stdout.write(
-      `${build}: msg/s ${col((r) => r.msgPerSec)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg)}, banner p50 ${col((r) => r.bannerP50)} p99 ${col((r) => r.bannerP99)}, ` +
-        `message p50 ${col((r) => r.messageP50)} p99 ${col((r) => r.messageP99)}, loop p99 ${col((r) => r.loop?.p99 ?? null)}\n`,
+const options = parseAbArgs(process.argv.slice(2), { rounds: 3, messages: 2000, sessions: 20, size: 2048, warmup: 2000 });
+await interleaved({
+  name: 'ab-oneconn',
+  base: options.base,
+  rounds: options.rounds,
+  run: (build, repo, dir) => round(build, repo, options, dir),
+  describe: (r) =>
+    `${fmt(r.msgPerSec, 0)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg, banner p50/p99 ${fmt(r.bannerP50)}/${fmt(r.bannerP99)} ms, ` +
+    `message p50/p99 ${fmt(r.messageP50)}/${fmt(r.messageP99)} ms, loop delay p50/p99/max ${fmt(r.loop?.p50)}/${fmt(r.loop?.p99)}/${fmt(r.loop?.max)} ms, load ${fmt(r.load, 2)}`,
+  summary: (mine) => {
+    const col = (f: (r: Round) => number | null) => spread(mine.map(f));
+    return (
+      `msg/s ${col((r) => r.msgPerSec)}, CPU ms/msg ${col((r) => r.cpuMsPerMsg)}, banner p50 ${col((r) => r.bannerP50)} p99 ${col((r) => r.bannerP99)}, ` +
+      `message p50 ${col((r) => r.messageP50)} p99 ${col((r) => r.messageP99)}, loop p99 ${col((r) => r.loop?.p99 ?? null)}`
     );
-  }
-  if (o.base) {
-    const ratios: number[] = [];
-    for (let n = 1; n <= o.rounds; n++) {
-      const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build)[n - 1]!.msgPerSec);
-      ratios.push(b! / a!);
-    }
-    process.stdout.write(`this / base msg/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
-  }
-}
-
-await main();
+  },
+});

@@ -6,7 +6,7 @@ import mailsplit from '@zone-eu/mailsplit';
 import fc from 'fast-check';
 import libqp from 'libqp';
 import { simpleParser } from 'mailparser';
-import { fitForWire, guessCharset, scan, type WireResult } from '../src/message/wire.js';
+import { fitForWire, guessCharset, LineScanner, scan, type WireResult } from '../src/message/wire.js';
 import { strictRefusal } from './helpers/capture.js';
 
 const SEVEN_BIT = { eightBit: false };
@@ -232,6 +232,30 @@ describe('wire: making messages legal on the way out', () => {
         assert.deepEqual(scan(bytes), reference(bytes));
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('wire: LineScanner (scan() of bytes that arrive in pieces)', () => {
+  it('gives what scan() gives for the pieces joined, wherever the pieces are cut (property)', () => {
+    // Bytes where the problems are: CR, LF, NUL, 8-bit, and runs long enough to make long lines.
+    const piece = fc.oneof(
+      fc.constantFrom('\r\n', '\r', '\n', '\0', '\xe9', 'a', '.'),
+      fc.nat({ max: 1200 }).map((n) => 'x'.repeat(n)),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 8 }), (parts, cuts) => {
+        const bytes = Buffer.from(parts.join(''), 'latin1');
+        const at = [...new Set(cuts.map((c) => (bytes.length === 0 ? 0 : c % bytes.length)))].sort((a, b) => a - b);
+        const scanner = new LineScanner();
+        let from = 0;
+        for (const cut of [...at, bytes.length]) {
+          scanner.update(bytes.subarray(from, cut));
+          from = cut;
+        }
+        assert.deepEqual(scanner.problems(), scan(bytes));
+      }),
+      { numRuns: 2000 },
     );
   });
 });

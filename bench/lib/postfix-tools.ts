@@ -23,6 +23,7 @@ export const postfixToolsAvailable = () => existsSync(SMTP_SOURCE) && existsSync
 
 export interface Sink {
   port: number;
+  pid: number;
   /** Messages received so far (smtp-sink's mesg counter). */
   messages(): number;
   waitFor(count: number, timeoutMs: number): Promise<boolean>;
@@ -47,6 +48,7 @@ export async function startSink(): Promise<Sink> {
   await waitForPort(port);
   return {
     port,
+    pid: child.pid!,
     messages: () => mesg,
     async waitFor(count, timeoutMs) {
       const deadline = Date.now() + timeoutMs;

@@ -64,6 +64,7 @@ export class Scheduler extends EventEmitter {
   private readonly reserved = new Map<string, Promise<unknown>>();
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private ticking = false;
   private again = false;
   private paused = false;
@@ -114,6 +115,8 @@ export class Scheduler extends EventEmitter {
     this.spool.off('accepted', this.onAccepted);
     this.spool.off('stale-due', this.onStaleDue);
     clearTimeout(this.timer);
+    clearImmediate(this.immediate);
+    this.immediate = undefined;
     const all = Promise.allSettled([...this.inFlight.values()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -149,7 +152,6 @@ export class Scheduler extends EventEmitter {
     return this.inFlight.has(id);
   }
 
-  /** Ids the loop must not start: being delivered, or reserved by an operator action. */
   /** Messages not to start now: being delivered, reserved by an operator action, or paused after a failure. */
   private busy(): Set<string> {
     return new Set([...this.inFlight.keys(), ...this.reserved.keys(), ...this.notBefore.keys()]);
@@ -161,8 +163,14 @@ export class Scheduler extends EventEmitter {
       this.again = true;
       return;
     }
+    // One pending tick however many messages are accepted or finish before it runs (a setImmediate,
+    // not a 0 ms timer: no timer-list insertion and removal per message).
+    if (this.immediate) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), 0);
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      this.tick();
+    });
   }
 
   private tick(): void {
@@ -177,12 +185,18 @@ export class Scheduler extends EventEmitter {
       if (pausedUntil !== undefined) this.log.warn({ event: 'paused', until: new Date(pausedUntil).toISOString() }, 'every upstream is failing; delivery paused until the next probe');
       else this.log.info({ event: 'resumed' }, 'delivery resumed');
     }
+    // Built once per tick (and kept up to date with what it launches) for both scans below.
+    let busy: Set<string> | undefined;
     try {
       const free = pausedUntil === undefined ? this.settings.concurrency - this.inFlight.size : 0;
       if (free > 0) {
         const now = this.now();
         for (const [id, until] of this.notBefore) if (until <= now) this.notBefore.delete(id);
-        for (const id of this.spool.dueIds(now, free, this.busy())) this.launch(id);
+        busy = this.busy();
+        for (const id of this.spool.dueIds(now, free, busy)) {
+          this.launch(id);
+          busy.add(id);
+        }
       }
     } catch (error) {
       this.log.error({ err: error }, 'cannot read the spool; retrying');
@@ -193,7 +207,7 @@ export class Scheduler extends EventEmitter {
     const poll = this.settings.pollInterval ?? 1000;
     // Messages being delivered stay in the due index until their outcome is recorded; skip them,
     // or their past due time would make this loop spin.
-    const nextDue = pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(this.busy());
+    const nextDue = pausedUntil !== undefined ? pausedUntil : this.inFlight.size >= this.settings.concurrency ? undefined : this.spool.nextDueAt(busy ?? this.busy());
     const delay = nextDue === undefined ? poll : Math.max(0, Math.min(poll, nextDue - this.now()));
     clearTimeout(this.timer);
     if (this.running) this.timer = setTimeout(() => this.tick(), delay);

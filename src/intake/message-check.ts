@@ -18,14 +18,16 @@ const CRLF = Buffer.from('\r\n');
 /**
  * Bare LF → CRLF. (A client that ends lines with bare LF also dot-stuffs the lines after them,
  * as Python's smtplib does; smtp-server already removes a stuffed dot after any LF.)
- * Returns the same buffer when there is nothing to do.
+ * Returns the same buffer when there is nothing to do. `previous`: the byte before `data`, when
+ * it continues a message (DATA normalised piece by piece), so a CR ending one piece pairs with an
+ * LF starting the next.
  */
-export function normalizeBareLf(data: Buffer): Buffer {
+export function normalizeBareLf(data: Buffer, previous?: number): Buffer {
   let lf = data.indexOf(0x0a);
   const parts: Buffer[] = [];
   let start = 0;
   while (lf !== -1) {
-    if (lf === 0 || data[lf - 1] !== 0x0d) {
+    if (lf === 0 ? previous !== 0x0d : data[lf - 1] !== 0x0d) {
       parts.push(data.subarray(start, lf), CRLF);
       start = lf + 1;
     }
@@ -40,7 +42,11 @@ export function normalizeBareLf(data: Buffer): Buffer {
 export function acceptData(data: Buffer, bareNewline: BareNewline): Buffer | SmtpReply {
   const normalized = normalizeBareLf(data);
   if (normalized === data) return data;
+  return bareLfRefusal(bareNewline) ?? normalized;
+}
+
+/** The reply to a message with a bare LF: refused where the listener says so, else undefined (normalised). */
+export function bareLfRefusal(bareNewline: BareNewline): SmtpReply | undefined {
   // Postfix's reply for smtpd_forbid_bare_newline = reject.
-  if (bareNewline === 'reject') return new SmtpReply(550, '5.5.2', 'Error: bare <LF> received');
-  return normalized;
+  return bareNewline === 'reject' ? new SmtpReply(550, '5.5.2', 'Error: bare <LF> received') : undefined;
 }

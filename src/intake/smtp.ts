@@ -28,10 +28,12 @@ import type { Logger } from '../log.js';
 import { addressMatches } from '../message/address-pattern.js';
 import { completeHeaders, dropHeaders, headerEnd, hopCount, HOP_COUNT_LIMIT, messageIdOf } from '../message/headers.js';
 import { newQueueId } from '../spool/ids.js';
+import type { BodyFileWriter } from '../spool/body-files.js';
 import type { Spool } from '../spool/spool.js';
+import type { AcceptMeta, Envelope } from '../spool/types.js';
 import { AuthLockout, ConnectionCounter, RateLimiter, SessionErrorLimit } from './limits.js';
-import { assemble, joinWithHeadroom } from './data-buffer.js';
-import { acceptData } from './message-check.js';
+import { assemble, DataReceiver } from './data-buffer.js';
+import { acceptData, bareLfRefusal } from './message-check.js';
 import { fromSmtp } from './dsn-params.js';
 import { receivedHeader } from './received.js';
 import { checkEnvelopeAddress, SmtpReply } from './smtp-replies.js';
@@ -280,47 +282,92 @@ export class SmtpIntake {
   }
 
   private onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (chunk: Buffer) => {
-      // Past the limit smtp-server answers 552 itself; stop holding bytes we will not store.
-      if (stream.sizeExceeded) {
-        chunks.length = 0;
-        return;
+    let id: string | undefined;
+    let prepared: Prepared | undefined;
+    // A large message goes to its body file as it arrives; the header edits are made when its header block is complete.
+    const data = new DataReceiver((header) => {
+      id = newQueueId();
+      try {
+        const message = this.prepare(id, header, session);
+        const body = this.spool.receiveBody(id);
+        body.append(message.received);
+        body.append(message.header);
+        prepared = message;
+        return body;
+      } catch (error) {
+        return error as Error;
       }
-      chunks.push(chunk);
-      size += chunk.length;
+    });
+    stream.on('data', (chunk: Buffer) => {
+      // Past the limit smtp-server answers 552 itself; stop holding (or writing) bytes we will not store.
+      if (stream.sizeExceeded) return data.discard();
+      data.push(chunk);
     });
     stream.on('error', () => {
-      /* client vanished mid-DATA: nothing was stored, nothing to do */
+      // The client vanished mid-DATA: nothing is stored.
+      data.discard();
     });
     stream.on('end', () => {
-      if (stream.sizeExceeded) return callback(new SmtpReply(552, '5.3.4', `Message too big (limit ${this.settings.maxMessageSize} bytes)`));
-      const { room, data } = joinWithHeadroom(chunks, size);
-      chunks.length = 0;
-      this.store(data, room, session).then(
-        (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+      if (stream.sizeExceeded) {
+        data.discard();
+        return callback(new SmtpReply(552, '5.3.4', `Message too big (limit ${this.settings.maxMessageSize} bytes)`));
+      }
+      const received = data.end();
+      const stored =
+        'sink' in received
+          ? this.storeReceived(received.sink, prepared!, data.bareLf, session)
+          : 'refused' in received
+            ? Promise.reject(data.bareLf ? (this.bareLfRefused(session) ?? received.refused) : received.refused)
+            : this.store(id ?? newQueueId(), received.data, received.room, session);
+      stored.then(
+        (queueId) => callback(null, `2.0.0 Ok: queued as ${queueId}`),
         (error: unknown) => callback(error as Error),
       );
     });
   }
 
-  private async store(data: Buffer, room: Buffer, session: SMTPServerSession): Promise<string> {
-    const id = newQueueId();
+  /** A message kept in memory: bare LFs, then the header edits (prepare), then spool.accept(). */
+  private async store(id: string, data: Buffer, room: Buffer, session: SMTPServerSession): Promise<string> {
     const accepted = acceptData(data, this.listen.bareNewline);
-    if (accepted instanceof SmtpReply) {
-      this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: accepted.message }, 'message refused');
-      throw accepted;
-    }
+    if (accepted instanceof SmtpReply) throw this.refuse(accepted, session);
     // Everything below edits the header block only: the body stays where DATA put it and is not
     // copied again (src/intake/data-buffer.ts).
     const end = headerEnd(accepted);
-    const body = accepted.subarray(end);
-    let header = dropHeaders(accepted.subarray(0, end));
+    const message = this.prepare(id, accepted.subarray(0, end), session);
+    const bytes = assemble(message.received, message.header, accepted.subarray(end), room);
+    return this.spooled(message, bytes.length, session, (meta) => this.spool.accept(message.envelope, bytes, meta));
+  }
+
+  /** A message passed on to its body file as it arrived (DataReceiver): the same checks, then spool.acceptReceived(). */
+  private async storeReceived(body: BodyFileWriter, message: Prepared, bareLf: boolean, session: SMTPServerSession): Promise<string> {
+    const refused = bareLf ? this.bareLfRefused(session) : undefined;
+    if (refused) {
+      await body.abort();
+      throw refused;
+    }
+    return this.spooled(message, body.size, session, (meta) => this.spool.acceptReceived(message.envelope, body, meta));
+  }
+
+  /** The reply refusing a message with a bare LF on a listener with bare_newline = "reject" (logged), or undefined. */
+  private bareLfRefused(session: SMTPServerSession): SmtpReply | undefined {
+    const refusal = bareLfRefusal(this.listen.bareNewline);
+    return refusal && this.refuse(refusal, session);
+  }
+
+  private refuse(reply: SmtpReply, session: SMTPServerSession, what = 'message refused'): SmtpReply {
+    this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: reply.message }, what);
+    return reply;
+  }
+
+  /**
+   * The header block as it is stored (Bcc & co. dropped, Date:/Message-ID: added, aliases applied),
+   * our Received: field for the front, and the envelope; throws the SmtpReply refusing the message.
+   */
+  private prepare(id: string, received: Buffer, session: SMTPServerSession): Prepared {
+    let header = dropHeaders(received);
     // Postfix's cleanup counts its own Received: too; smtpd then answers 554 (5.4.0 there, 5.4.6 "routing loop" here).
     if (hopCount(header) + 1 > HOP_COUNT_LIMIT) {
-      this.log.warn({ event: 'rejected', client: session.remoteAddress, reason: 'too many hops' }, 'mail loop refused');
-      throw new SmtpReply(554, '5.4.6', `Too many hops (more than ${HOP_COUNT_LIMIT} Received: headers): mail loop`);
+      throw this.refuse(new SmtpReply(554, '5.4.6', `Too many hops (more than ${HOP_COUNT_LIMIT} Received: headers): mail loop`), session, 'mail loop refused');
     }
     let sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     let recipients = session.envelope.rcptTo.map((r) => r.address);
@@ -337,23 +384,24 @@ export class SmtpIntake {
         throw error;
       }
     }
-    const received = Buffer.from(
-      receivedHeader({
-        helo: session.hostNameAppearsAs,
-        clientAddress: session.remoteAddress,
-        hostname: this.settings.hostname,
-        protocol: session.transmissionType ?? 'ESMTP',
-        queueId: id,
-        recipients: session.envelope.rcptTo.map((r) => r.address),
-      }),
-      'latin1',
-    );
-    const bytes = assemble(received, header, body, room);
+    const trace = receivedHeader({
+      helo: session.hostNameAppearsAs,
+      clientAddress: session.remoteAddress,
+      hostname: this.settings.hostname,
+      protocol: session.transmissionType ?? 'ESMTP',
+      queueId: id,
+      recipients: session.envelope.rcptTo.map((r) => r.address),
+    });
+    return { id, received: Buffer.from(trace, 'latin1'), header, envelope: { sender, recipients }, messageId: messageIdOf(header) };
+  }
+
+  /** Spools the prepared message (`accept` with its meta) and logs it; a spool failure becomes 452 (full) or 451. */
+  private async spooled(message: Prepared, size: number, session: SMTPServerSession, accept: (meta: AcceptMeta) => Promise<string>): Promise<string> {
+    const { id, messageId, envelope } = message;
     const user = typeof session.user === 'string' ? session.user : undefined;
-    const messageId = messageIdOf(header);
     try {
-      const dsn = fromSmtp(session.envelope, recipients);
-      await this.spool.accept({ sender, recipients }, bytes, {
+      const dsn = fromSmtp(session.envelope, envelope.recipients);
+      await accept({
         id,
         messageId,
         origin: { protocol: 'esmtp', client: session.remoteAddress, helo: session.hostNameAppearsAs, user },
@@ -364,7 +412,19 @@ export class SmtpIntake {
       if (error instanceof SpoolError && error.code === 'ESPOOLFULL') throw new SmtpReply(452, '4.3.1', 'Insufficient system storage; try again later');
       throw new SmtpReply(451, '4.3.0', 'Local error in processing; try again later');
     }
-    this.log.info({ event: 'accepted', queueId: id, messageId, from: sender, recipients, size: bytes.length, client: session.remoteAddress, user, listen: this.listen.address }, 'accepted');
+    this.log.info(
+      { event: 'accepted', queueId: id, messageId, from: envelope.sender, recipients: envelope.recipients, size, client: session.remoteAddress, user, listen: this.listen.address },
+      'accepted',
+    );
     return id;
   }
+}
+
+/** A message's header block as it is stored, with what goes in front of it and its envelope (SmtpIntake.prepare). */
+interface Prepared {
+  id: string;
+  received: Buffer;
+  header: Buffer;
+  envelope: Envelope;
+  messageId: string | undefined;
 }

@@ -102,19 +102,53 @@ export interface LineProblems {
  * step per line rather than a JavaScript step per byte: this runs on every message delivered.
  */
 export function scan(bytes: Buffer): LineProblems {
-  const p: LineProblems = { nul: bytes.indexOf(0) !== -1, bareCr: false, bareLf: false, longLine: false, eightBit: !isAscii(bytes) };
-  let lineStart = 0;
-  for (let lf = bytes.indexOf(0x0a); lf !== -1; lf = bytes.indexOf(0x0a, lf + 1)) {
-    if (lf === 0 || bytes[lf - 1] !== 0x0d) {
-      p.bareLf = true;
-      continue;
+  const scanner = new LineScanner();
+  scanner.update(bytes);
+  return scanner.problems();
+}
+
+/**
+ * scan() over bytes that arrive in pieces (a body written to its file as DATA arrives): the same
+ * answer as scan() of the pieces joined, with what straddles two pieces (a CR ending one, the
+ * length of the line in progress) carried over.
+ */
+export class LineScanner {
+  private readonly p: LineProblems = { nul: false, bareCr: false, bareLf: false, longLine: false, eightBit: false };
+  /** Bytes of the line in progress before the current piece (its CR, if the piece starts with LF, included). */
+  private lineLength = 0;
+  private endsWithCr = false;
+
+  update(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    const p = this.p;
+    if (!p.nul) p.nul = bytes.indexOf(0) !== -1;
+    if (!p.eightBit) p.eightBit = !isAscii(bytes);
+    // lineStart is where the line in progress starts, relative to this piece (negative: in an earlier one).
+    let lineStart = -this.lineLength;
+    for (let lf = bytes.indexOf(0x0a); lf !== -1; lf = bytes.indexOf(0x0a, lf + 1)) {
+      const crBefore = lf === 0 ? this.endsWithCr : bytes[lf - 1] === 0x0d;
+      if (!crBefore) {
+        p.bareLf = true;
+        continue;
+      }
+      if (lf - 1 - lineStart > MAX_LINE) p.longLine = true;
+      lineStart = lf + 1;
     }
-    if (lf - 1 - lineStart > MAX_LINE) p.longLine = true;
-    lineStart = lf + 1;
+    this.lineLength = bytes.length - lineStart;
+    if (this.endsWithCr && bytes[0] !== 0x0a) p.bareCr = true;
+    for (let cr = bytes.indexOf(0x0d); cr !== -1 && !p.bareCr; cr = bytes.indexOf(0x0d, cr + 1)) {
+      if (cr + 1 < bytes.length) p.bareCr = bytes[cr + 1] !== 0x0a;
+    }
+    this.endsWithCr = bytes[bytes.length - 1] === 0x0d;
   }
-  if (bytes.length - lineStart > MAX_LINE) p.longLine = true;
-  for (let cr = bytes.indexOf(0x0d); cr !== -1 && !p.bareCr; cr = bytes.indexOf(0x0d, cr + 1)) p.bareCr = bytes[cr + 1] !== 0x0a;
-  return p;
+
+  /** The problems of everything passed to update() so far, as scan() reports them for the whole. */
+  problems(): LineProblems {
+    const p = { ...this.p };
+    if (this.lineLength > MAX_LINE) p.longLine = true;
+    if (this.endsWithCr) p.bareCr = true; // a CR that ends the bytes
+    return p;
+  }
 }
 
 /** True when the bytes need no fitting for any upstream: 7-bit, legal lines (fitForWire returns them unchanged at once). */

@@ -2,10 +2,11 @@
  * Large message bodies, kept as files beside the LMDB queue (`<spool>/bodies/<queue id>`) rather
  * than in it: LMDB writes a 1 MB value into ~256 new copy-on-write overflow pages, delivery read
  * it back whole, and its mapped pages counted in the daemon's RSS (docs/performance.md). A file
- * is written once, streamed to the upstream, and unlinked.
+ * is written once (for SMTP while DATA arrives: BodyFileWriter), streamed to the upstream, and
+ * unlinked.
  *
- * The acceptance guarantee stays one commit (spool.ts acceptOnce): the file is written with
- * O_EXCL, fdatasync'ed, its directory fsync'ed, and only then is the LMDB record that names it
+ * The acceptance guarantee stays one commit (spool.ts acceptOnce, acceptReceived): the file is
+ * written with O_EXCL, fdatasync'ed, its directory fsync'ed, and only then is the LMDB record that names it
  * committed; only after that commit is the message acknowledged. A crash before the commit leaves
  * at most a file no record names, which start-up removes (startup.ts); a record never exists
  * without its durable file, except through damage to the disk, which the integrity check turns
@@ -14,12 +15,13 @@
  * Tested by test/faults/body-files-faults.test.ts and test/body-files.test.ts.
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { SpoolError } from '../errors.js';
 import type { MessageBody } from '../message/body.js';
+import { LineScanner, wireClean } from '../message/wire.js';
 import { checksumProblem } from './checksum.js';
 import type { MessageRecord } from './types.js';
 
@@ -39,6 +41,8 @@ export class BodyFiles {
   readonly dir: string;
   private syncing: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
+  /** Set once the directory exists: the spool's owner (uid -1 when not running as root). */
+  private owner: { uid: number; gid: number } | undefined;
 
   constructor(private readonly spoolPath: string) {
     this.dir = join(spoolPath, BODIES_DIR);
@@ -49,32 +53,42 @@ export class BodyFiles {
   }
 
   /**
-   * Writes a new body file and makes it and its name durable. On failure no file is left (or, if
-   * even the unlink fails, one that no record names) and a SpoolError says why: ESPOOLFULL for a
-   * full disk (452), EIDEXISTS for a taken name, ESPOOLIO otherwise (451).
+   * A new body file, written as its bytes are appended (BodyFileWriter). It and its name become
+   * durable at `finish()`; until then it is an orphan that `abort()` (or start-up) removes.
    */
-  async write(id: string, bytes: Buffer): Promise<void> {
-    const owner = this.ensureDir();
+  create(id: string): BodyFileWriter {
+    return new BodyFileWriter(this, id);
+  }
+
+  /**
+   * Opens a new body file for writing: O_CREAT | O_EXCL, never over another message's body; owned
+   * like the spool when running as root. The directory is created once (and again if it vanished).
+   */
+  async openNew(id: string): Promise<FileHandle> {
     const path = this.path(id);
-    let handle;
-    try {
-      handle = await open(path, 'wx', 0o600); // O_CREAT | O_EXCL: never over another message's body
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new SpoolError('EIDEXISTS', `queue id ${id} is already taken (${path} exists); nothing was stored`);
-      throw fileError(`creating ${path}`, error);
-    }
-    try {
-      if (owner) await handle.chown(owner.uid, owner.gid);
-      // Positional writes (pwrite64), as LMDB's meta pages: the fault suite injects into them.
-      for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at, at)).bytesWritten;
-      await handle.datasync();
-      await handle.close();
-      handle = undefined;
-      await this.syncDir();
-    } catch (error) {
-      await handle?.close().catch(() => undefined);
-      await rm(path, { force: true }).catch(() => undefined);
-      throw fileError(`writing ${path}`, error);
+    for (let attempt = 0; ; attempt++) {
+      this.owner ??= this.ensureDir();
+      try {
+        const handle = await open(path, 'wx', 0o600);
+        if (this.owner.uid >= 0) {
+          try {
+            await handle.chown(this.owner.uid, this.owner.gid);
+          } catch (error) {
+            await handle.close().catch(() => undefined);
+            await rm(path, { force: true }).catch(() => undefined);
+            throw error;
+          }
+        }
+        return handle;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw new SpoolError('EIDEXISTS', `queue id ${id} is already taken (${path} exists); nothing was stored`);
+        if (code === 'ENOENT' && attempt === 0) {
+          this.owner = undefined;
+          continue;
+        }
+        throw fileError(`creating ${path}`, error);
+      }
     }
   }
 
@@ -148,7 +162,7 @@ export class BodyFiles {
    * fsync of the directory, shared: a caller joins the next sync to start (one that started before
    * its file was created might not cover it), so 20 bodies written together cost about two syncs.
    */
-  private syncDir(): Promise<void> {
+  syncDir(): Promise<void> {
     if (!this.syncing) {
       this.syncing = syncPath(this.dir).finally(() => (this.syncing = undefined));
       return this.syncing;
@@ -162,12 +176,150 @@ export class BodyFiles {
     return this.nextSync;
   }
 
-  /** Creates the directory (0700) if needed; returns the spool's owner when running as root, so files are owned like the spool. */
-  private ensureDir(): { uid: number; gid: number } | undefined {
+  /** Creates the directory (0700) if needed; returns the spool's owner when running as root (files are owned like the spool), else uid -1. */
+  private ensureDir(): { uid: number; gid: number } {
     mkdirSync(this.dir, { mode: 0o700, recursive: true });
-    if (process.getuid?.() !== 0) return undefined;
+    if (process.getuid?.() !== 0) return { uid: -1, gid: -1 };
     const spool = statSync(this.spoolPath);
     return { uid: spool.uid, gid: spool.gid };
+  }
+}
+
+/**
+ * Bytes written to the file in batches of at least this many (or what arrived while the previous
+ * batch was written): fewer trips through libuv's thread pool than one write per socket chunk.
+ */
+const WRITE_BATCH = 256 * 1024;
+
+/**
+ * A body file being written while its message arrives (SMTP DATA of a large message), so the body
+ * is never joined into one buffer: each appended piece is counted, checksummed and scanned at
+ * once, and written in order with positional writes (one batch in flight at a time). Nothing is
+ * durable before `finish()`: it flushes the rest, fdatasyncs the file and fsyncs the directory,
+ * and only then may the record naming the file be committed (Spool.acceptReceived). A write that
+ * fails is remembered and reported by `finish()`, which removes the file; `abort()` stops and
+ * removes it. The file is created at the first batch, so a message refused early costs none.
+ */
+export class BodyFileWriter {
+  size = 0;
+  crc = 0;
+  private readonly scanner = new LineScanner();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private handle: FileHandle | undefined;
+  /** Whether this writer created the file (so it, and only it, removes it). */
+  private created = false;
+  private position = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly files: BodyFiles,
+    readonly id: string,
+  ) {}
+
+  /** Appends bytes (kept by reference until written: the caller must not reuse them). */
+  append(bytes: Buffer): void {
+    if (this.ended) throw new SpoolError('ESPOOLIO', `${this.id}: body appended after it was finished or aborted`);
+    if (bytes.length === 0) return;
+    this.size += bytes.length;
+    this.crc = crc32(bytes, this.crc);
+    this.scanner.update(bytes);
+    if (this.failure !== undefined) return; // finish() reports it; the rest is only counted
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= WRITE_BATCH) void this.startFlush();
+  }
+
+  /** What delivery needs to know about the bytes without reading them (MessageRecord.bodyFile). */
+  flags(): { wireClean: boolean; eightBit: boolean } {
+    const problems = this.scanner.problems();
+    return { wireClean: wireClean(problems), eightBit: problems.eightBit };
+  }
+
+  /** Writes the rest and makes the file and its name durable; on failure removes the file and throws a SpoolError (fileError). */
+  async finish(): Promise<void> {
+    this.ended = true;
+    const path = this.files.path(this.id);
+    try {
+      do await this.startFlush();
+      while (this.pendingBytes > 0 && this.failure === undefined);
+      if (this.failure !== undefined) throw this.failure;
+      await this.handle!.datasync();
+      await this.close();
+      await this.files.syncDir();
+    } catch (error) {
+      await this.remove();
+      throw fileError(`writing ${path}`, error);
+    }
+  }
+
+  /** Stops writing and removes the file (if even the unlink fails, it stays an orphan for start-up). */
+  async abort(): Promise<void> {
+    this.ended = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.failure ??= new SpoolError('ESPOOLIO', `${this.id}: aborted`);
+    while (this.flushing) await this.flushing;
+    await this.remove();
+  }
+
+  /** The flush in progress, or a new one: one at a time, so the batches are written in order. */
+  private startFlush(): Promise<void> {
+    this.flushing ??= this.flush().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  /** Opens the file if needed, then writes what is pending, batch after batch, until nothing is; the first failure stops it (kept in `failure`, never thrown). */
+  private async flush(): Promise<void> {
+    try {
+      if (!this.created && this.failure === undefined) {
+        this.handle = await this.files.openNew(this.id);
+        this.created = true;
+      }
+      while (this.pendingBytes > 0 && this.failure === undefined) {
+        const batch = this.pending;
+        const bytes = this.pendingBytes;
+        this.pending = [];
+        this.pendingBytes = 0;
+        await writeAllAt(this.handle!, batch, this.position);
+        this.position += bytes;
+      }
+    } catch (error) {
+      this.failure ??= error as Error;
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+  }
+
+  private async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close();
+  }
+
+  private async remove(): Promise<void> {
+    await this.close().catch(() => undefined);
+    if (this.created) await rm(this.files.path(this.id), { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Positional writes of `buffers` from `position` (pwrite64 for one buffer, pwritev for more: the
+ * fault suite injects into both), continuing after a short write.
+ */
+async function writeAllAt(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    const { bytesWritten } = rest.length === 1 ? await handle.write(rest[0]!, 0, rest[0]!.length, position) : await handle.writev(rest, position);
+    if (bytesWritten === 0) throw new SpoolError('ESPOOLIO', 'the file system wrote nothing');
+    position += bytesWritten;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < rest.length && skip >= rest[i]!.length) skip -= rest[i++]!.length;
+    rest = rest.slice(i);
+    if (skip > 0) rest[0] = rest[0]!.subarray(skip);
   }
 }
 

@@ -3,38 +3,49 @@ import { openSync, readSync } from 'node:fs';
 
 const ALPHABET = '0123456789BCDFGHJKLMNPQRSTVWXYZ'; // no vowels: ids never spell words
 
-function encode(value: bigint, length: number): string {
+/** `value` (a non-negative integer below 2^53) as its last `length` base-31 digits. */
+function encode(value: number, length: number): string {
   let out = '';
-  const base = BigInt(ALPHABET.length);
   for (let i = 0; i < length; i++) {
-    out = ALPHABET[Number(value % base)] + out;
-    value /= base;
+    out = ALPHABET[value % ALPHABET.length] + out;
+    value = Math.floor(value / ALPHABET.length);
   }
   return out;
 }
 
 let urandom: number | undefined;
+/** Random bytes read ahead (POOL_SIZE at a time) and handed out once each, from `used` on. */
+const POOL_SIZE = 512;
+const pool = Buffer.alloc(POOL_SIZE);
+let used = POOL_SIZE;
 
 /**
- * Random bytes from /dev/urandom (the fd stays open for the process). Not node:crypto: loading
- * it costs the sendmail entry ~4-5 ms of CPU per run, a sixth of its start-up beyond bare Node
+ * Random bytes from /dev/urandom (the fd stays open for the process), read POOL_SIZE at a time:
+ * one read(2) per ~100 queue ids instead of one per id. Not node:crypto: loading it costs the
+ * sendmail entry ~4-5 ms of CPU per run, a sixth of its start-up beyond bare Node
  * (docs/performance.md); without /dev/urandom, Web Crypto (a global, loaded only then).
  */
 function randomBytes(length: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  try {
-    urandom ??= openSync('/dev/urandom', 'r');
-    if (readSync(urandom, bytes, 0, length, null) === length) return bytes;
-  } catch {
-    /* no /dev/urandom (a minimal chroot) */
+  if (length > POOL_SIZE) throw new RangeError(`at most ${POOL_SIZE} random bytes at a time`);
+  if (used + length > POOL_SIZE) {
+    used = 0;
+    let filled = false;
+    try {
+      urandom ??= openSync('/dev/urandom', 'r');
+      filled = readSync(urandom, pool, 0, POOL_SIZE, null) === POOL_SIZE;
+    } catch {
+      /* no /dev/urandom (a minimal chroot) */
+    }
+    if (!filled) globalThis.crypto.getRandomValues(pool);
   }
-  globalThis.crypto.getRandomValues(bytes);
+  // A copy, and the pool's bytes are never handed out twice.
+  const bytes = Buffer.from(pool.subarray(used, used + length));
+  used += length;
   return bytes;
 }
 
 export function newQueueId(now = Date.now()): string {
-  const random = BigInt('0x' + randomBytes(5).toString('hex'));
-  return encode(BigInt(now), 9) + encode(random, 7);
+  return encode(now, 9) + encode(randomBytes(5).readUIntBE(0, 5), 7);
 }
 
 /**

@@ -56,8 +56,7 @@ import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SpoolError } from '../errors.js';
 import { bufferBody, type MessageBody } from '../message/body.js';
-import { scan, wireClean } from '../message/wire.js';
-import { BODY_FILE_MIN, BodyFiles } from './body-files.js';
+import { BODY_FILE_MIN, BodyFiles, type BodyFileWriter } from './body-files.js';
 import { bodyChecksum, bodyProblem } from './checksum.js';
 import { commitCause, ignoreOrphanCommitRejections } from './commit-errors.js';
 import { spoolFileProblem } from './file-check.js';
@@ -307,26 +306,80 @@ export class Spool extends EventEmitter {
    * simultaneous submissions with the same token queue exactly one message.
    */
   async acceptOnce(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, token: SubmitToken | undefined, now = Date.now()): Promise<Accepted> {
-    const record = newRecord(meta.id ?? newQueueId(now), envelope, bytes, meta, now);
-    if (bytes.length >= BODY_FILE_MIN) {
-      const problems = scan(bytes);
-      record.bodyFile = { wireClean: wireClean(problems), eightBit: problems.eightBit };
+    const id = meta.id ?? newQueueId(now);
+    if (bytes.length < BODY_FILE_MIN) return this.insertAccepted(newRecord(id, envelope, bytes.length, bodyChecksum(bytes), meta, now), bytes, token, now);
+    this.admit(bytes.length); // before the file is written
+    const body = this.bodyFiles.create(id);
+    body.append(bytes);
+    return this.acceptBodyFile(envelope, body, meta, token, now);
+  }
+
+  /**
+   * A body file for a message still arriving (SMTP DATA of a large message), written as its bytes
+   * are appended: the body is never held whole in memory. Nothing is durable and no record names
+   * it until acceptReceived(); a message that is not accepted after all must be `abort()`ed,
+   * which removes the file (start-up removes what a crash leaves).
+   */
+  receiveBody(id: string): BodyFileWriter {
+    return this.bodyFiles.create(id);
+  }
+
+  /**
+   * accept() of a body received with receiveBody() (`meta.id` is its id): the same checks, the same
+   * single commit after the file and its name are synced, the same errors; on any failure the file
+   * is removed.
+   */
+  async acceptReceived(envelope: Envelope, body: BodyFileWriter, meta: AcceptMeta, now = Date.now()): Promise<string> {
+    try {
+      this.admit(body.size);
+    } catch (error) {
+      await body.abort();
+      throw error;
     }
-    const key = token && tokenKey(token);
-    if (key) record.tokenKey = key;
-    const fits = () => this.queuedBytes() + bytes.length <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + bytes.length);
-    if (this.minFree > 0 && !this.hasRoom(bytes.length)) {
-      throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`, fits);
+    return (await this.acceptBodyFile(envelope, body, { ...meta, id: body.id }, undefined, now)).id;
+  }
+
+  /** Refuses (ESPOOLFULL) a new message of `size` bytes when min_free, the disk reserve or (for a body file, whose writing it saves) max_size says no room. */
+  private admit(size: number): void {
+    if (this.minFree > 0 && !this.hasRoom(size)) {
+      throw this.refused(`not enough free space in ${this.path} (keeping ${this.minFree} bytes for queue bookkeeping)`, this.fits(size));
     }
     if (this.reserve && !this.reserve.ensure(ROOM_TTL_MS)) {
-      throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, fits);
+      throw this.refused(`disk full: the spool's reserve for delivery bookkeeping (${this.reserve.file}) is in use; new mail is refused until it can be written again`, this.fits(size));
     }
-    if (record.bodyFile) {
-      // Not worth writing a file the check in the transaction (authoritative) would refuse.
-      if (this.queuedBytes() + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
-      // A body file is durable (file and name synced) before the record naming it is committed.
-      await this.writeBodyFile(record.id, bytes);
+    // Not worth writing a file the check in the transaction (authoritative) would refuse.
+    if (size >= BODY_FILE_MIN && this.queuedBytes() + size > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, this.fits(size));
+  }
+
+  /** For `status`: whether a refused message of `size` bytes would fit now. */
+  private fits(size: number): () => boolean {
+    return () => this.queuedBytes() + size <= this.maxSize && (this.minFree === 0 || this.roomBytes() >= this.minFree + size);
+  }
+
+  /** A body file is durable (file and name synced) before the record naming it is committed. */
+  private async acceptBodyFile(envelope: Envelope, body: BodyFileWriter, meta: AcceptMeta, token: SubmitToken | undefined, now: number): Promise<Accepted> {
+    if (this.closed) {
+      await body.abort();
+      throw new SpoolError('ESPOOLIO', 'spool is closed');
     }
+    try {
+      await body.finish();
+    } catch (error) {
+      // Remembered for `status`, as a failed commit is.
+      const failure = error as SpoolError;
+      if (failure.code === 'ESPOOLFULL' || failure.code === 'ESPOOLIO') this.fault = { code: failure.code, message: failure.message, at: Date.now() };
+      throw error;
+    }
+    const record = newRecord(body.id, envelope, body.size, body.crc, meta, now);
+    record.bodyFile = body.flags();
+    return this.insertAccepted(record, undefined, token, now);
+  }
+
+  /** The commit of a new message (its body in `bytes`, or its synced file when `record.bodyFile`); see acceptOnce. */
+  private async insertAccepted(record: MessageRecord, bytes: Buffer | undefined, token: SubmitToken | undefined, now: number): Promise<Accepted> {
+    const key = token && tokenKey(token);
+    if (key) record.tokenKey = key;
+    if (!record.bodyFile) this.admit(record.size);
     let existing: string | undefined;
     try {
       await this.commit(() => {
@@ -340,7 +393,7 @@ export class Spool extends EventEmitter {
         // max_size inside the transaction, where the counters include every commit before this
         // one: sessions accepting at the same moment cannot together pass it.
         const counters = this.stats.get(COUNTERS);
-        if (this.queuedBytes(counters) + bytes.length > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, fits);
+        if (this.queuedBytes(counters) + record.size > this.maxSize) throw this.refused(`spool is full (max_size ${this.maxSize} bytes)`, this.fits(record.size));
         this.statsInTxn = counters; // what recordSync would read again
         this.insertSync(record, bytes);
         if (key) this.tokens.putSync(key, { id: record.id, expiresAt: null });
@@ -389,18 +442,6 @@ export class Spool extends EventEmitter {
     const problem = bodyProblem(record.bodyCrc32, raw, record.size);
     if (problem || !raw) return { problem: problem ?? 'message body missing from the spool' };
     return Object.assign(bufferBody(raw), { damage: undefined, close: () => undefined });
-  }
-
-  /** Writes a body file, remembering a failure for `status` as a failed commit is. */
-  private async writeBodyFile(id: string, bytes: Buffer): Promise<void> {
-    if (this.closed) throw new SpoolError('ESPOOLIO', 'spool is closed');
-    try {
-      await this.bodyFiles.write(id, bytes);
-    } catch (error) {
-      const failure = error as SpoolError;
-      if (failure.code === 'ESPOOLFULL' || failure.code === 'ESPOOLIO') this.fault = { code: failure.code, message: failure.message, at: Date.now() };
-      throw error;
-    }
   }
 
   /**
@@ -646,7 +687,7 @@ export class Spool extends EventEmitter {
   private insertExtrasSync(extras: NewMessage[], now: number): string[] {
     const inserted: string[] = [];
     for (const message of extras) {
-      const record = newRecord(this.freeIdSync(now), message.envelope, message.bytes, message.meta, now);
+      const record = newRecord(this.freeIdSync(now), message.envelope, message.bytes.length, bodyChecksum(message.bytes), message.meta, now);
       this.insertSync(record, message.bytes);
       inserted.push(record.id);
     }
@@ -845,11 +886,11 @@ export class Spool extends EventEmitter {
   }
 
   /** Conditional insert: the id must be free (checked inside the caller's write transaction). */
-  private insertSync(record: MessageRecord, bytes: Buffer): void {
+  private insertSync(record: MessageRecord, bytes: Buffer | undefined): void {
     if (this.messages.get(record.id) !== undefined || this.bodies.get(record.id) !== undefined) {
       throw new SpoolError('EIDEXISTS', `queue id ${record.id} is already taken; nothing was stored`);
     }
-    if (!record.bodyFile) this.bodies.putSync(record.id, bytes);
+    if (!record.bodyFile) this.bodies.putSync(record.id, bytes!);
     this.recordSync(record.id, undefined, record);
     this.indexSync(record);
   }
@@ -1076,11 +1117,10 @@ function pageBytes(dbs: Array<{ getStats(): unknown }>): number {
   return total;
 }
 
-function newRecord(id: string, envelope: Envelope, bytes: Buffer, meta: AcceptMeta, now: number): MessageRecord {
-  const size = bytes.length;
+function newRecord(id: string, envelope: Envelope, size: number, bodyCrc32: number, meta: AcceptMeta, now: number): MessageRecord {
   return {
     id,
-    bodyCrc32: bodyChecksum(bytes),
+    bodyCrc32,
     sender: envelope.sender,
     recipients: envelope.recipients.map((address) => ({ address, status: 'pending', attempts: 0, history: [], ...recipientDsn(meta, address) })),
     receivedAt: now,

@@ -1,6 +1,6 @@
 /**
  * Body files (src/spool/body-files.ts) under disk faults, in the running daemon: the body file is
- * written (pwrite64), fdatasync'ed and its directory fsync'ed *before* the LMDB record naming it
+ * written (pwrite64, pwritev: as DATA arrives, for SMTP), fdatasync'ed and its directory fsync'ed *before* the LMDB record naming it
  * is committed, and only then does the client get 250. So a fault at any of those steps is a 4xx
  * with nothing stored — no record, no file — and the daemon stays up. Had the record been
  * committed first, the same faults would hit LMDB's own writes and fsync (a fail-stop, or a
@@ -63,8 +63,9 @@ function subjects(messages: Array<{ raw: Buffer }>): string[] {
 
 describe('body files: faults at each step before the record (strace)', { skip: noStrace }, () => {
   const faults: Array<[string, string, RegExp]> = [
-    ['the body write', 'pwrite64:error=EIO', /^451 4\.3\.0 /],
-    ['the body write', 'pwrite64:error=ENOSPC', /^452 4\.3\.1 /],
+    // One batch of the body is one pwrite64, several socket chunks at once one pwritev.
+    ['the body write', 'pwrite64,pwritev:error=EIO', /^451 4\.3\.0 /],
+    ['the body write', 'pwrite64,pwritev:error=ENOSPC', /^452 4\.3\.1 /],
     ["the body file's fdatasync", 'fdatasync:error=EIO', /^451 4\.3\.0 /],
     ["the directory's fsync", 'fsync:error=EIO', /^451 4\.3\.0 /],
   ];

@@ -1,0 +1,93 @@
+/**
+ * Interleaved A/B rounds of two builds, shared by bench/ab-*.ts: this checkout ("this") and
+ * another built checkout ("base"), run A, B, B, A, … so that both meet the same machine load,
+ * each round in a fresh directory; then per build the median (min–max) of each measure and the
+ * per-round ratio of msg/s.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { postfixToolsAvailable } from './postfix-tools.js';
+import { REPO } from './procs.js';
+import { median } from './report.js';
+
+/** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --warmup N --profile DIR`. */
+export interface AbOptions {
+  base: string | undefined;
+  rounds: number;
+  messages: number;
+  sessions: number;
+  size: number;
+  /** Unmeasured messages before each measured run (a fresh daemon's first thousands pay for V8 compiling its hot code). */
+  warmup: number;
+  profile: string | undefined;
+}
+
+export function parseAbArgs(argv: string[], defaults: Omit<AbOptions, 'base' | 'profile'>): AbOptions {
+  const o: AbOptions = { ...defaults, base: undefined, profile: undefined };
+  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size', '--warmup': 'warmup' } as const;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--base') o.base = argv[++i];
+    else if (a === '--profile') o.profile = argv[++i];
+    else if (a in numbers) o[numbers[a as keyof typeof numbers]] = Number(argv[++i]);
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+export interface AbRound {
+  build: string;
+  msgPerSec: number;
+}
+
+export const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
+
+/** "median (min–max)" of the values that are not null. */
+export function spread(values: Array<number | null>, digits = 1): string {
+  const v = values.filter((x): x is number => x !== null);
+  return `${fmt(median(v), digits)} (${fmt(Math.min(...v), digits)}–${fmt(Math.max(...v), digits)})`;
+}
+
+/**
+ * Runs `rounds` interleaved rounds (`run(build, repo, dir, n)`), printing `describe(round)` after
+ * each, then `summary(build, its rounds)` per build and, with a base, the per-round msg/s ratios.
+ */
+export async function interleaved<R extends AbRound>(o: {
+  name: string;
+  base: string | undefined;
+  rounds: number;
+  run: (build: string, repo: string, dir: string, n: number) => Promise<R>;
+  describe: (round: R) => string;
+  summary: (mine: R[]) => string;
+}): Promise<R[]> {
+  if (!postfixToolsAvailable()) throw new Error('smtp-source/smtp-sink not found (set MAILSHIM_POSTFIX_TOOLS)');
+  const builds: Array<[string, string]> = o.base
+    ? [
+        ['base', o.base],
+        ['this', REPO],
+      ]
+    : [['this', REPO]];
+  const work = mkdtempSync(join(tmpdir(), `${o.name}-`));
+  const rounds: R[] = [];
+  try {
+    for (let n = 1; n <= o.rounds; n++) {
+      for (const [build, repo] of n % 2 === 1 ? builds : [...builds].reverse()) {
+        const r = await o.run(build, repo, join(work, `${build}-${n}`), n);
+        rounds.push(r);
+        process.stdout.write(`round ${n} ${build}: ${o.describe(r)}\n`);
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  for (const [build] of builds) process.stdout.write(`${build}: ${o.summary(rounds.filter((r) => r.build === build))}\n`);
+  if (o.base) {
+    const ratios = [...Array(o.rounds).keys()].map((i) => {
+      const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build)[i]!.msgPerSec);
+      return b! / a!;
+    });
+    process.stdout.write(`this / base msg/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
+  }
+  return rounds;
+}
