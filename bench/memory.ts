@@ -6,13 +6,24 @@
  * memory-mapped pages, which the kernel may drop under pressure), plus VmHWM.
  *
  *   npm run bench:memory [-- --messages 100 --sessions 20 --size 1048576]
+ *
+ * With --idle: the idle daemon on the embedded default instead (issue 14: idle RSS ≤ 50 MB),
+ * bench/lib/idle.ts; --starts N (default 5) starts per build and environment, --baseline DIR
+ * another built checkout (e.g. ../mailshim-main) measured in the same rounds, all at once per round,
+ * beside a bare `node` (a timer, nothing loaded) sampled at the same moments.
+ * Each start is measured without NODE_EXTRA_CA_CERTS (as systemd runs the daemon) and, when the
+ * caller's environment sets it, with it.
+ *
+ *   npm run bench:memory -- --idle [--starts 5] [--baseline ../mailshim-main]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchCapture } from './lib/capture.js';
 import { runLoad } from './lib/loadgen.js';
+import { bareNodeRun, idleRun, THIS_BUILD, type IdleRun, type IdleSample } from './lib/idle.js';
 import { freePort, memoryOf, rssSplitOf, sleep, startMailshim } from './lib/procs.js';
+import { median } from './lib/report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -55,6 +66,48 @@ async function phase(name: 'intake' | 'relay', base: string): Promise<string> {
     await daemon.stop();
     await capture.close();
   }
+}
+
+const stringOption = (name: string) => {
+  const at = args.indexOf(`--${name}`);
+  return at === -1 ? undefined : args[at + 1];
+};
+
+/** `--idle`: median (min–max) per build, environment and moment, in MB. */
+async function idleReport(): Promise<void> {
+  const starts = option('starts', 5);
+  const baseline = stringOption('baseline');
+  const builds = [{ name: 'bare node', bin: '', repo: '' }, ...(baseline ? [{ name: 'baseline', bin: join(baseline, 'bin/mailshim'), repo: baseline }] : []), { name: 'this build', ...THIS_BUILD }];
+  const withoutCa = { ...process.env };
+  delete withoutCa.NODE_EXTRA_CA_CERTS;
+  delete withoutCa.NODE_OPTIONS;
+  const envs = [{ name: 'without NODE_EXTRA_CA_CERTS', env: withoutCa }];
+  if (process.env.NODE_EXTRA_CA_CERTS) envs.push({ name: `with NODE_EXTRA_CA_CERTS`, env: { ...withoutCa, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } });
+  const cases = envs.flatMap((e) => builds.map((b) => ({ ...b, envName: e.name, env: e.env, runs: [] as IdleRun[] })));
+  console.log(`idle daemon, embedded default (examples/local.toml), ${starts} rounds of ${cases.length} starts at once, ${new Date().toISOString()}, load ${loadavg()[0]!.toFixed(1)}`);
+  for (let round = 0; round < starts; round++) {
+    const order = round % 2 === 0 ? cases : [...cases].reverse();
+    const runs = await Promise.all(order.map((c, i) => (c.bin === '' ? bareNodeRun(c.env) : idleRun(c.bin, c.repo, c.env, `idle-${round}-${i}`))));
+    order.forEach((c, i) => c.runs.push(runs[i]!));
+  }
+  const mbOf = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return `${(median(values)! / 1024).toFixed(1)} (${(sorted[0]! / 1024).toFixed(1)}–${(sorted.at(-1)! / 1024).toFixed(1)})`;
+  };
+  const columns: (keyof IdleSample)[] = ['rss', 'anon', 'file', 'nodeBinary', 'libraries', 'lmdbMap'];
+  console.log(`| environment | build | moment | ${columns.join(' | ')} |`);
+  console.log(`|---|---|---|${columns.map(() => '---:').join('|')}|`);
+  for (const c of cases) {
+    for (const moment of ['started', 'afterMessages', 'settled'] as const) {
+      console.log(`| ${c.envName} | ${c.name} | ${moment} | ${columns.map((k) => mbOf(c.runs.map((r) => r[moment][k]))).join(' | ')} |`);
+    }
+  }
+  console.log(`load average at the end ${loadavg()[0]!.toFixed(1)}; MB = 1024 kB; median (min–max) over ${starts} starts`);
+}
+
+if (args.includes('--idle')) {
+  await idleReport();
+  process.exit(0);
 }
 
 const base = mkdtempSync(join(tmpdir(), 'mailshim-memory-'));
