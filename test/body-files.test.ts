@@ -6,7 +6,7 @@
  * at each step, kill -9 between file and record) are in test/faults/body-files-faults.test.ts.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -101,6 +101,30 @@ describe('where bodies live', () => {
       } finally {
         body.close();
       }
+    }));
+
+  it('close() releases the descriptor (off the event loop, once libuv ran it); a read after close() fails, never reads another file', () =>
+    withSpool(async (spool, path) => {
+      const id = await spool.accept(envelope, message(300_000), meta);
+      const body = spool.openBody(spool.get(id)!);
+      assert.ok(!('problem' in body));
+      const fd = (body as unknown as { fd: number }).fd;
+      const target = () => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return undefined;
+        }
+      };
+      assert.equal(target(), join(path, 'bodies', id));
+      await spool.remove(id); // as after a delivery: the file is unlinked while still open
+      assert.match(target() ?? '', / \(deleted\)$/);
+      body.close();
+      for (let spins = 0; target()?.startsWith(join(path, 'bodies', id)) && spins < 1000; spins++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(!target()?.startsWith(join(path, 'bodies', id)), `fd ${fd} still open on ${target()}`);
+      const late = await drain(body.stream());
+      assert.equal(late.ended, false);
+      assert.match(String(late.error), /read after its delivery attempt ended/);
     }));
 
   it('delivered or deleted: the record goes first, then the file; a refused insert (EIDEXISTS) leaves no file', () =>

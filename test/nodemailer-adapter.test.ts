@@ -18,9 +18,9 @@ import { SmtpUpstream } from '../src/upstreams/smtp.js';
 import { startCapture } from './helpers/capture.js';
 
 /** Runs one _transform over the chunks as a DataStream would, collecting what it pushes and its counters. */
-function run(transform: typeof fastTransform, chunks: Buffer[]): { out: Buffer[]; inByteCount: number; outByteCount: number; lastByte: number | false } {
+function run(transform: typeof fastTransform, chunks: Buffer[], crlfOnly?: boolean): { out: Buffer[]; inByteCount: number; outByteCount: number; lastByte: number | false } {
   const out: Buffer[] = [];
-  const state = { inByteCount: 0, outByteCount: 0, lastByte: false as number | false, push: (b: Buffer) => out.push(Buffer.from(b)) > 0 };
+  const state = { inByteCount: 0, outByteCount: 0, lastByte: false as number | false, crlfOnly, push: (b: Buffer) => out.push(Buffer.from(b)) > 0 };
   for (const chunk of chunks) transform.call(state, chunk, 'binary', () => {});
   return { out, inByteCount: state.inByteCount, outByteCount: state.outByteCount, lastByte: state.lastByte };
 }
@@ -65,6 +65,51 @@ describe('nodemailer adapter: dot-stuffing', () => {
       assert.deepEqual(run(fastTransform, chunks), run(originalTransform, chunks), JSON.stringify(text));
     }
     assert.equal(Buffer.concat(run(fastTransform, [Buffer.from('a\r.\rb')]).out).toString(), 'a\r\n..\r\nb');
+  });
+
+  it('CRLF-only input (no bare CR or LF), any chunking: the CRLF-only path writes what nodemailer writes (property)', () => {
+    const line = fc.array(
+      fc.oneof(
+        fc.constantFrom(0x2e, 0x61, 0x2e),
+        fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0d && b !== 0x0a),
+      ),
+      { maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 6 }), (lines, cuts) => {
+        const bytes = Buffer.from(lines.flatMap((l) => [...l, 0x0d, 0x0a]));
+        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...at].map((from, i) => bytes.subarray(from, [...at, bytes.length][i]));
+        assert.deepEqual(run(fastTransform, chunks, true), run(originalTransform, chunks));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('input that breaks the CRLF-only promise: every dot at the start, after a CR or after an LF is still stuffed (property)', () => {
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 200 }), fc.nat(), (bytes, cut) => {
+        const dense = Buffer.from(bytes);
+        const at = cut % (dense.length + 1);
+        const sent = Buffer.concat(run(fastTransform, [dense.subarray(0, at), dense.subarray(at)], true).out);
+        // The reference: "." before a dot at the start or after LF, "\n." before a dot after CR; the
+        // first byte of a chunk gets all of nodemailer's rules (a bare LF there gains its CR, a
+        // byte after a bare CR its LF); no other line end is touched.
+        const expected: number[] = [];
+        dense.forEach((b, i) => {
+          const prev = i ? dense[i - 1] : undefined;
+          if (b === 0x2e && prev === 0x0d) expected.push(0x0a, 0x2e);
+          else if (b === 0x2e && (prev === undefined || prev === 0x0a)) expected.push(0x2e);
+          else if (i === 0 || i === at) {
+            if (prev === 0x0d && b !== 0x0a) expected.push(0x0a);
+            else if (b === 0x0a && prev !== 0x0d) expected.push(0x0d);
+          }
+          expected.push(b);
+        });
+        assert.deepEqual([...sent], expected);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('is what the SMTP upstream sends with', async () => {

@@ -91,3 +91,34 @@ export async function interleaved<R extends AbRound>(o: {
   }
   return rounds;
 }
+
+/** A round that measured CPU per message, all threads and the main thread's alone (bench/ab-relay.ts, bench/ab-delivery.ts). */
+export interface CpuRound extends AbRound {
+  cpuMsPerMsg: number;
+  /** The main thread's id is the pid: the event loop, without libuv's pool and V8's GC threads. */
+  mainMsPerMsg: number;
+}
+
+export const describeCpu = (r: CpuRound) => `${fmt(r.msgPerSec)} msg/s, ${fmt(r.cpuMsPerMsg, 2)} ms CPU/msg (main thread ${fmt(r.mainMsPerMsg, 2)})`;
+
+export const summarizeCpu = (mine: CpuRound[]) =>
+  `msg/s ${spread(mine.map((r) => r.msgPerSec))}, CPU ms/msg ${spread(
+    mine.map((r) => r.cpuMsPerMsg),
+    2,
+  )}, main thread ${spread(
+    mine.map((r) => r.mainMsPerMsg),
+    2,
+  )}`;
+
+/** With a base build: the per-round ratios (this / base) of the CPU figures. */
+export function printCpuRatios(rounds: CpuRound[]): void {
+  for (const [name, f] of [
+    ['CPU', (r: CpuRound) => r.cpuMsPerMsg],
+    ['main-thread CPU', (r: CpuRound) => r.mainMsPerMsg],
+  ] as const) {
+    const [a, b] = ['base', 'this'].map((build) => rounds.filter((r) => r.build === build).map(f));
+    if (!a!.length) return;
+    const ratios = a!.map((x, i) => b![i]! / x);
+    process.stdout.write(`this / base ${name} per message per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${fmt(median(ratios), 2)}\n`);
+  }
+}

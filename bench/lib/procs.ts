@@ -61,9 +61,12 @@ export function rssSplitOf(pid: number): { anonKb: number; fileKb: number } {
 }
 
 /** CPU time (utime + stime, ms) a process has used, from /proc/PID/stat (USER_HZ is 100 on Linux). */
-export function cpuMsOf(pid: number): number {
-  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+export function cpuMsOf(pid: number, thread?: number): number {
+  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15. A thread's own
+  // (the main thread's id is the pid: the event loop without libuv's pool) from /proc/pid/task.
+  const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8')
+    .split(') ')[1]!
+    .split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 

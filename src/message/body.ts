@@ -32,7 +32,8 @@ export function bufferBody(bytes: Buffer): MessageBody {
   return {
     size: bytes.length,
     get wireClean() {
-      clean ??= wireClean(scan(bytes));
+      // 8-bit is never clean: known from the native isAscii alone, without the line scan.
+      clean ??= !this.eightBit && wireClean(scan(bytes));
       return clean;
     },
     get eightBit() {

@@ -16,7 +16,10 @@
  * applies nodemailer's own per-byte rule there and nowhere else, so its output is the same bytes,
  * chunk for chunk (test/nodemailer-adapter.test.ts compares the two on random input and random
  * chunking, and pins the source of the method it replaces). The smuggling-safe behaviour (a dot
- * after a bare CR is stuffed) is therefore nodemailer's, unchanged.
+ * after a bare CR is stuffed) is therefore nodemailer's, unchanged. A body whose lines are known to
+ * end in CRLF only (a spooled body the intake scan found wire-clean) needs just the dots after a
+ * line end examined (`crlfOnly`): the same bytes for such a body, and a dot after any CR or LF is
+ * still stuffed if the body broke that promise.
  *
  * Why an adapter and not a fork or patch-package: same reasons as src/intake/smtp-server-adapter.ts
  * (one method; a fork must follow nodemailer's security fixes; patch-package rewrites node_modules
@@ -40,6 +43,12 @@ interface DataStreamState {
   outByteCount: number;
   /** The last byte of the previous chunk, false before the first. */
   lastByte: number | false;
+  /**
+   * Set (by sessionSend) when the bytes piped in have no bare CR and no bare LF: only dots after a
+   * line end need looking at: one memchr over a 1 MB body of short lines instead of two native
+   * calls per line (docs/performance.md).
+   */
+  crlfOnly?: boolean;
   push(chunk: Buffer): boolean;
 }
 
@@ -76,18 +85,25 @@ export const fastTransform: Transform = function (chunk, _encoding, done) {
     outLength += i - lastPos + insert.length;
     lastPos = i;
   };
-  // Candidates in increasing order: 0, then after every CR, and at and after every LF.
   examine(0);
-  let cr = bytes.indexOf(CR);
-  let lf = bytes.indexOf(LF);
-  while (cr !== -1 || lf !== -1) {
-    if (lf === -1 || (cr !== -1 && cr < lf)) {
-      examine(cr + 1);
-      cr = bytes.indexOf(CR, cr + 1);
-    } else {
-      examine(lf);
-      examine(lf + 1);
-      lf = bytes.indexOf(LF, lf + 1);
+  if (this.crlfOnly) {
+    // No bare CR or LF (the source says so): only a dot can need a byte inserted, found with
+    // memchr. Every dot is examined with the full rule, so a dot after any CR or LF is stuffed
+    // even in a body that broke the promise.
+    for (let dot = bytes.indexOf(DOT); dot !== -1; dot = bytes.indexOf(DOT, dot + 1)) examine(dot);
+  } else {
+    // Candidates in increasing order: 0, then after every CR, and at and after every LF.
+    let cr = bytes.indexOf(CR);
+    let lf = bytes.indexOf(LF);
+    while (cr !== -1 || lf !== -1) {
+      if (lf === -1 || (cr !== -1 && cr < lf)) {
+        examine(cr + 1);
+        cr = bytes.indexOf(CR, cr + 1);
+      } else {
+        examine(lf);
+        examine(lf + 1);
+        lf = bytes.indexOf(LF, lf + 1);
+      }
     }
   }
   if (parts.length) {
@@ -129,7 +145,7 @@ export const fastTransform: Transform = function (chunk, _encoding, done) {
  */
 export interface SessionBodyEnvelope extends SMTPEnvelope {
   /** The bytes for this session and what to declare for them; a rejection fails the send with that error. */
-  sessionBody?: (extensions: readonly string[]) => Promise<{ raw: Readable; size: number; use8BitMime: boolean }>;
+  sessionBody?: (extensions: readonly string[]) => Promise<{ raw: Readable; size: number; use8BitMime: boolean; crlfOnly?: boolean }>;
 }
 
 type Send = (this: SMTPConnection, envelope: SessionBodyEnvelope, message: string | Buffer | Readable, done: Parameters<SMTPConnection['send']>[2]) => void;
@@ -145,7 +161,10 @@ export const sessionSend: Send = function (envelope, message, done) {
     (chosen) => {
       envelope.size = chosen.size;
       envelope.use8BitMime = chosen.use8BitMime;
-      originalSend.call(this, envelope, instead(message, chosen.raw), done);
+      const source = instead(message, chosen.raw);
+      // nodemailer pipes the message into the DataStream it creates for DATA: tell that stream.
+      if (chosen.crlfOnly) source.pipe = markPipe(source);
+      originalSend.call(this, envelope, source, done);
     },
     (error: Error) => {
       if (typeof message === 'object' && 'destroy' in message) message.destroy();
@@ -181,6 +200,14 @@ function instead(given: string | Buffer | Readable, raw: Readable): Readable {
   raw.once('error', (error) => stream.destroy(error));
   given.once('error', (error) => stream.destroy(error));
   return stream;
+}
+
+/** `source`'s own pipe, which first marks a DataStream it pipes into as receiving CRLF-only lines. */
+function markPipe(source: Readable): Readable['pipe'] {
+  return function <T extends NodeJS.WritableStream>(this: Readable, destination: T, options?: { end?: boolean }): T {
+    if (destination instanceof DataStream) (destination as unknown as DataStreamState).crlfOnly = true;
+    return Readable.prototype.pipe.call(source, destination, options) as T;
+  };
 }
 
 let installed = false;

@@ -106,7 +106,8 @@ export class SmtpUpstream implements Upstream {
       const chosen = await bodyForSession(message.body, message.fitFor, extensions);
       if ('unsupported' in chosen) throw new UnsupportedForSession(chosen.unsupported);
       // Streamed: a spooled body file is read as it is sent (a damaged one fails the stream before the final ".").
-      return { raw: chosen.body.stream(), ...declaration(chosen.body) };
+      // Wire-clean bytes have no bare CR or LF: nodemailer's dot-stuffing need only look at line starts.
+      return { raw: chosen.body.stream(), ...declaration(chosen.body), crlfOnly: chosen.body.wireClean };
     };
     try {
       info = await this.transport.sendMail({
