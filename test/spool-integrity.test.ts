@@ -211,3 +211,34 @@ describe('every mutation is all-or-nothing', () => {
       assert.deepEqual(spool.dueIds(Date.now(), 10), [m.id]);
     }));
 });
+
+describe('an outcome recorded on a message held meanwhile', () => {
+  const deliver =
+    (only?: string) =>
+    (r: MessageRecord): MessageRecord => ({
+      ...r,
+      recipients: r.recipients.map((x) => (only === undefined || x.address === only ? { ...x, status: 'delivered' as const } : x)),
+    });
+
+  it('that delivers every recipient retires the message: not left as held mail that was sent', () =>
+    withSpool(async (spool) => {
+      const id = await spool.accept(envelope, Buffer.from('Subject: held\r\n\r\nbody\r\n'), meta);
+      assert.equal(await spool.hold(id), 'done');
+      await spool.update(id, deliver());
+      assert.equal(spool.get(id), undefined, 'retired');
+      assert.equal(spool.body(id), undefined, 'body removed');
+      assert.equal(spool.counts().messages, 0, 'counted as gone');
+      assert.equal(spool.counts().held, 0);
+      assert.equal(spool.queuedBytes(), 0);
+    }));
+
+  it('that leaves a recipient to deliver keeps it held, and release then applies', () =>
+    withSpool(async (spool) => {
+      const id = await spool.accept({ sender: 'a@example.org', recipients: ['b@example.net', 'c@example.net'] }, Buffer.from('Subject: held\r\n\r\nbody\r\n'), meta);
+      assert.equal(await spool.hold(id), 'done');
+      await spool.update(id, deliver('b@example.net'));
+      assert.equal(spool.get(id)!.held, true);
+      assert.equal(await spool.release(id, Date.now()), 'done');
+      assert.deepEqual(spool.dueIds(Date.now() + 1, 10), [id]);
+    }));
+});
