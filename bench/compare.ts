@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuMeter } from './lib/cpu.js';
 import { runLoad } from './lib/loadgen.js';
-import { postfixToolsAvailable, runSource, startSink, type Sink } from './lib/postfix-tools.js';
+import { LARGE, postfixToolsAvailable, runSource, SMALL, startSink, type Sink } from './lib/postfix-tools.js';
 import { freePort, PostfixInstance, REPO, sleep } from './lib/procs.js';
 import { median, percentile, svg, type Row } from './lib/report.js';
 import { mailshimTarget, postfixTarget, type Target } from './lib/targets.js';
@@ -56,8 +56,6 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-const SMALL = 2 * 1024;
-const LARGE = 1024 * 1024;
 const PHASE_MS = 120_000;
 const log = (line: string) => process.stderr.write(`[compare] ${line}\n`);
 

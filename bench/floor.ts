@@ -19,12 +19,10 @@
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { postfixToolsAvailable, runSource, startSink } from './lib/postfix-tools.js';
+import { LARGE, postfixToolsAvailable, runSource, SMALL, startSink } from './lib/postfix-tools.js';
 import { freePort } from './lib/procs.js';
 import { median } from './lib/report.js';
 
-const SMALL = 2 * 1024;
-const LARGE = 1024 * 1024;
 const TIMEOUT_MS = 180_000;
 const log = (line: string) => process.stderr.write(`[floor] ${line}\n`);
 
