@@ -9,13 +9,24 @@ const TOP_SECRETS = ['password', 'pass', 'auth'] as const;
 /** Keys whose value is replaced by CENSOR one level down, in any object logged at the top level (an upstream's config, an error). */
 const NESTED_SECRETS = ['password', 'pass', 'api_key', 'apiKey', 'secret', 'auth'] as const;
 
+/**
+ * A copy with the same prototype and own properties. An error's `stack` is read from the original
+ * and kept as plain data: on Node 22 and later V8 makes it an own accessor that answers only for
+ * the object it was captured on, so a copied descriptor would log an empty stack.
+ */
+function copyOf<T extends object>(value: T): T {
+  const copy = Object.create(Object.getPrototypeOf(value) as object, Object.getOwnPropertyDescriptors(value)) as T;
+  if (value instanceof Error) Object.defineProperty(copy, 'stack', { value: value.stack, enumerable: false, writable: true, configurable: true });
+  return copy;
+}
+
 /** `value` with the keys in `secrets` it has (own or inherited) set to CENSOR, as a copy; `value` itself when it has none. */
 function censored<T extends object>(value: T, secrets: readonly string[]): T {
   let copy: T | undefined;
   for (const key of secrets) {
     if (!(key in value)) continue;
     // Same prototype and properties (an Error stays an Error for pino's err serializer); never the caller's object.
-    copy ??= Object.create(Object.getPrototypeOf(value) as object, Object.getOwnPropertyDescriptors(value)) as T;
+    copy ??= copyOf(value);
     Object.defineProperty(copy, key, { value: CENSOR, enumerable: true, writable: true, configurable: true });
   }
   return copy ?? value;
