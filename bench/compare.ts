@@ -277,7 +277,7 @@ async function main(): Promise<number> {
   const load1 = loadavg();
   const finishedAt = new Date();
   const summaries = summarize(samples);
-  const conditions = `${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end (${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} at round starts); ${o.rounds} interleaved rounds; ${o.sessions} sessions, ${o.small} × 2 KB, ${o.large} × 1 MB; warmed with ${o.warmup} × 2 KB + ${Math.max(5, Math.round(o.warmup / 100))} × 1 MB before each round`;
+  const conditions = `${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), load average ${load0[0]!.toFixed(2)} at start, ${load1[0]!.toFixed(2)} at end (${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} at round starts); ${o.rounds} interleaved rounds; ${o.sessions} sessions, ${o.small} × 2 KB, ${o.large} × 1 MB; ${o.warmup > 0 ? `warmed with ${o.warmup} × 2 KB + ${Math.max(5, Math.round(o.warmup / 100))} × 1 MB before each round` : 'not warmed (cold daemons)'}`;
   const text = `${table(summaries)}\n\nconditions: ${conditions}\nstarted ${startedAt.toISOString()}, ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0)} s\n`;
   process.stdout.write(`\n${text}`);
   const results = join(REPO, 'bench/results');
