@@ -41,7 +41,7 @@ function censored<T extends object>(value: T, secrets: readonly string[]): T {
  * logging CPU, two lines per message). Here a line without secrets costs a few `in` checks and is
  * passed on as it is. Tested by test/log.test.ts.
  */
-export function redactSecrets(fields: Record<string, unknown>): Record<string, unknown> {
+function redactSecrets(fields: Record<string, unknown>): Record<string, unknown> {
   let out = censored(fields, TOP_SECRETS);
   for (const key in out) {
     const value = out[key];

@@ -188,7 +188,7 @@ describe('the notices committed with an outcome', () => {
   it('go from the null reverse-path to the sender, marked as bounces, for the recipients that want them', async () => {
     const quiet = recipient('quiet@example.net', { notify: ['NEVER'] });
     const loud = recipient('loud@example.net', { notify: ['FAILURE'] });
-    const [notice, ...more] = dsnMessages(record({ recipients: [quiet, loud] }), [quiet, loud], ORIGINAL, settings, TRIED);
+    const [notice, ...more] = dsnMessages(record({ recipients: [quiet, loud] }), [quiet, loud], () => ORIGINAL, settings, TRIED);
     assert.equal(more.length, 0);
     assert.deepEqual(notice!.envelope, { sender: '', recipients: ['cron@example.org'] });
     assert.equal(notice!.meta.isBounce, true);
@@ -201,8 +201,27 @@ describe('the notices committed with an outcome', () => {
 
   it('never for a bounce or the null sender (mail loops)', () => {
     const r = recipient('gone@example.net');
-    assert.deepEqual(dsnMessages(record({ isBounce: true, recipients: [r] }), [r], ORIGINAL, settings, TRIED), []);
-    assert.deepEqual(noticeMessages(record({ sender: '', recipients: [r] }), 'failure', [r], ORIGINAL, settings, TRIED), []);
+    assert.deepEqual(
+      dsnMessages(record({ isBounce: true, recipients: [r] }), [r], () => ORIGINAL, settings, TRIED),
+      [],
+    );
+    assert.deepEqual(
+      noticeMessages(record({ sender: '', recipients: [r] }), 'failure', [r], () => ORIGINAL, settings, TRIED),
+      [],
+    );
+  });
+
+  it('read the original only to build a notice: not for a bounce, nor when no recipient wants one', () => {
+    let reads = 0;
+    const original = () => (reads++, ORIGINAL);
+    const r = recipient('gone@example.net');
+    const quiet = recipient('quiet@example.net', { notify: ['NEVER'] });
+    dsnMessages(record({ isBounce: true, recipients: [r] }), [r], original, settings, TRIED);
+    dsnMessages(record({ recipients: [quiet] }), [quiet], original, settings, TRIED);
+    noticeMessages(record({ recipients: [r] }), 'success', [r], original, settings, TRIED);
+    assert.equal(reads, 0);
+    assert.equal(dsnMessages(record({ recipients: [r] }), [r], original, settings, TRIED).length, 1);
+    assert.equal(reads, 1);
   });
 });
 

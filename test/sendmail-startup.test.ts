@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import fs, { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { readStdin } from '../src/cli/sendmail.js';
 import { REPO, startDaemon, writeConfig, type RunningDaemon } from './helpers/daemon.js';
 import { binPath } from './helpers/sendmail.js';
 import { straceMissing } from './faults/helpers.js';
@@ -226,5 +227,32 @@ describe('sendmail start-up: the V8 code cache', () => {
       assert.equal(run.status, 64, run.stderr);
       assert.match(run.stderr, /^sendmail: no recipients given/);
     }
+  });
+});
+
+describe('sendmail start-up: stdin that arrives a line at a time', () => {
+  it('fills one 64 KiB buffer after another, never a buffer per read (which held 64 KiB per line of a slow writer)', async () => {
+    // Stand-in for a pipe whose writer is slower than sendmail (`backup.sh | sendmail -t`): each
+    // read(2) answers one line. readStdin's readSync is node:fs's, replaced here (syncBuiltinESMExports).
+    const message = Buffer.from('a line of a backup log\n'.repeat(5000)); // 115 KB, 5000 reads
+    const realReadSync = fs.readSync;
+    const buffers = new Set<ArrayBufferLike>();
+    let at = 0;
+    const lineAtATime = (buffer: Buffer, offset: number, length: number): number => {
+      buffers.add(buffer.buffer);
+      const end = Math.min(message.indexOf(0x0a, at) + 1 || message.length, at + length);
+      const got = message.copy(buffer, offset, at, end);
+      at += got;
+      return got;
+    };
+    fs.readSync = ((fd: number, ...rest: [Buffer, number, number]) => (fd === 0 ? lineAtATime(...rest) : (realReadSync as (...a: unknown[]) => number)(fd, ...rest))) as typeof fs.readSync;
+    syncBuiltinESMExports();
+    try {
+      assert.deepEqual(await readStdin(), message);
+    } finally {
+      fs.readSync = realReadSync;
+      syncBuiltinESMExports();
+    }
+    assert.ok(buffers.size <= 2, `${buffers.size} buffers for ${message.length} bytes`);
   });
 });

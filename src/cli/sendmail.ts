@@ -18,24 +18,34 @@ import { EX, SUBMIT_EXIT } from './sysexits.js';
 
 /**
  * The message on stdin, read with plain blocking read(2) calls: process.stdin (a stream, and for
- * a pipe a socket) costs more of a cron job's start-up than the read itself. A stdin its opener
- * left non-blocking answers EAGAIN when it has nothing yet; the rest is then read as a stream.
+ * a pipe a socket) costs more of a cron job's start-up than the read itself. Reads fill a buffer
+ * before the next is allocated: a pipe whose writer is slower than this answers a line per read,
+ * and a buffer per read would hold 64 KiB per line. A stdin its opener left non-blocking answers
+ * EAGAIN when it has nothing yet; the rest is then read as a stream.
  */
-async function readStdin(): Promise<Buffer> {
+export async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
+  let buffer = Buffer.allocUnsafe(64 * 1024);
+  let used = 0;
   for (;;) {
-    const chunk = Buffer.allocUnsafe(64 * 1024);
+    if (used === buffer.length) {
+      chunks.push(buffer);
+      buffer = Buffer.allocUnsafe(buffer.length);
+      used = 0;
+    }
     let got: number;
     try {
-      got = readSync(0, chunk, 0, chunk.length, null);
+      got = readSync(0, buffer, used, buffer.length - used, null);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      chunks.push(buffer.subarray(0, used));
       for await (const rest of process.stdin) chunks.push(rest as Buffer);
-      break;
+      return Buffer.concat(chunks);
     }
     if (got === 0) break;
-    chunks.push(chunk.subarray(0, got));
+    used += got;
   }
+  chunks.push(buffer.subarray(0, used));
   return Buffer.concat(chunks);
 }
 

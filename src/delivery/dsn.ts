@@ -235,20 +235,21 @@ export function wantsNotice(state: RecipientState, kind: NoticeKind): boolean {
 /**
  * The notice to commit alongside an outcome (in the same spool transaction), or nothing. Never
  * notify about a bounce (or a message with the null sender): that is how mail loops start.
+ * `original` gives the message to quote (undefined: missing); it is called only when a notice is built.
  */
-export function noticeMessages(record: MessageRecord, kind: NoticeKind, recipients: RecipientState[], raw: Buffer | undefined, settings: DsnSettings, now: number): NewMessage[] {
+export function noticeMessages(record: MessageRecord, kind: NoticeKind, recipients: RecipientState[], original: () => Buffer | undefined, settings: DsnSettings, now: number): NewMessage[] {
   if (record.isBounce || record.sender === '') return [];
   const wanted = recipients.filter((r) => wantsNotice(r, kind));
   if (wanted.length === 0) return [];
-  const bytes = buildDsn({ record, failed: wanted, originalMessage: raw, hostname: settings.hostname, bounceFrom: settings.bounceFrom, now: new Date(now), kind, maxAge: settings.maxAge });
+  const bytes = buildDsn({ record, failed: wanted, originalMessage: original(), hostname: settings.hostname, bounceFrom: settings.bounceFrom, now: new Date(now), kind, maxAge: settings.maxAge });
   // The null reverse-path: nothing may bounce back. Upstreams that need a verified sender (REST
   // APIs) send it from bounce_from instead (Router).
   return [{ envelope: { sender: '', recipients: [record.sender] }, bytes, meta: { origin: { protocol: 'dsn' }, isBounce: true } }];
 }
 
 /** The failure notice (bounce) for recipients that failed permanently or expired. */
-export function dsnMessages(record: MessageRecord, failed: RecipientState[], raw: Buffer | undefined, settings: DsnSettings, now: number): NewMessage[] {
-  return noticeMessages(record, 'failure', failed, raw, settings, now);
+export function dsnMessages(record: MessageRecord, failed: RecipientState[], original: () => Buffer | undefined, settings: DsnSettings, now: number): NewMessage[] {
+  return noticeMessages(record, 'failure', failed, original, settings, now);
 }
 
 /**

@@ -32,7 +32,7 @@ export async function giveUp(spool: Spool, id: string, settings: DsnSettings, no
       }
       return record;
     },
-    (next) => dsnMessages(next, failed, raw, settings, now),
+    (next) => dsnMessages(next, failed, () => raw, settings, now),
   );
   if (!updated) return undefined;
   return { failed: failed.map((r) => r.address), dsnId: updated.inserted[0] };

@@ -150,7 +150,7 @@ export class ProviderEventRecorder extends EventEmitter {
           if (FAILURE_EVENTS.has(event.type) && recipient.failedAt === undefined) {
             recipient.failedAt = now;
             const state = failedState(recipient, upstream, event, now);
-            const notice = noticeMessages(asMessageRecord(sent), 'failure', [state], Buffer.from(sent.headers, 'latin1'), settings, now);
+            const notice = noticeMessages(asMessageRecord(sent), 'failure', [state], () => Buffer.from(sent.headers, 'latin1'), settings, now);
             recipient.noticeQueued = notice.length > 0;
             failed.push({ address, notice: notice.length > 0 ? notices.length : undefined, reason: state.lastReply! });
             notices.push(...notice);

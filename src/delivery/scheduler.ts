@@ -12,7 +12,7 @@ import type { OpenedBody, Spool } from '../spool/spool.js';
 import { assertAllowed, assertEnded, deliveryState, isDue } from '../spool/states.js';
 import type { MessageRecord, RecipientState } from '../spool/types.js';
 import type { OutboundMessage } from '../upstreams/types.js';
-import { dsnMessages, noticeMessages, wantsNotice, type NoticeKind } from './dsn.js';
+import { dsnMessages, noticeMessages, wantsNotice } from './dsn.js';
 import { applyOutcomes, type Applied } from './outcome.js';
 import type { RoutedOutcome, Router } from './router.js';
 
@@ -283,9 +283,9 @@ export class Scheduler extends EventEmitter {
     const dsnSettings = { ...this.settings, delayWarning: retry.delayWarning, maxAge: retry.maxAge };
     let applied: Applied | undefined;
     let delayed: RecipientState[] = [];
-    // The whole body only when a notice will quote it (read inside the outcome's transaction, once).
+    // The whole body only when a notice quotes it (read inside the outcome's transaction, once).
     let quoted: { raw: Buffer | undefined } | undefined;
-    const original = (kind: NoticeKind, recipients: RecipientState[]) => (recipients.some((r) => wantsNotice(r, kind)) ? (quoted ??= { raw: this.spool.body(id) }).raw : undefined);
+    const original = () => (quoted ??= { raw: this.spool.body(id) }).raw;
     const updated = await this.recordOutcome(id, () =>
       this.spool.update(
         id,
@@ -301,9 +301,9 @@ export class Scheduler extends EventEmitter {
           // A success notice only where the upstream did not take the NOTIFY request on (Postfix: "relayed").
           const succeeded = applied!.newlyDelivered.filter((r) => !outcomes.get(r.address)?.dsnPassedOn);
           return [
-            ...dsnMessages(next, applied!.newlyFailed, original('failure', applied!.newlyFailed), dsnSettings, now),
-            ...noticeMessages(next, 'success', succeeded, original('success', succeeded), dsnSettings, now),
-            ...noticeMessages(next, 'delay', delayed, original('delay', delayed), dsnSettings, now),
+            ...dsnMessages(next, applied!.newlyFailed, original, dsnSettings, now),
+            ...noticeMessages(next, 'success', succeeded, original, dsnSettings, now),
+            ...noticeMessages(next, 'delay', delayed, original, dsnSettings, now),
           ];
         },
       ),

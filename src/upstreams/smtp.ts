@@ -18,7 +18,7 @@ import { forAll, type CheckRequest, type CheckStep, type OutboundMessage, type R
  * (RFC 6531) is added by nodemailer itself when an envelope address is not ASCII. Only a
  * declaration: which bytes a session sends is src/upstreams/session-body.ts's decision.
  */
-export function declaration(body: Pick<MessageBody, 'size' | 'eightBit'>): { size: number; use8BitMime: boolean } {
+function declaration(body: Pick<MessageBody, 'size' | 'eightBit'>): { size: number; use8BitMime: boolean } {
   return { size: body.size, use8BitMime: body.eightBit };
 }
 
