@@ -422,7 +422,7 @@ export class Spool extends EventEmitter {
 
   /** Why the record's stored body cannot be trusted (missing, wrong size, checksum), or undefined. */
   bodyProblem(record: MessageRecord): string | undefined {
-    const bytes = this.body(record.id);
+    const bytes = record.bodyFile ? this.bodyFiles.read(record.id) : this.bodies.get(record.id);
     if (!bytes && record.bodyFile) return `message body file ${this.bodyFiles.path(record.id)} is missing or unreadable`;
     return bodyProblem(record.bodyCrc32, bytes, record.size);
   }
