@@ -168,11 +168,17 @@ describe('body files: the file system fills between the body file and its record
 });
 
 describe('body files: damage', () => {
-  it('a record whose file is missing or cut short is held as damaged at start; the others are delivered; no crash loop', async (t) => {
+  /** A spool whose upstream (`port`) is not listening yet: accepted mail stays queued, retried every 200-300 ms, until a capture starts there. */
+  async function upstreamNotYetUp() {
     const dir = tempDir();
     const port = await closedPort();
     const spool = `${dir.path}/spool`;
     const config = writeConfig(dir.path, relayConfig({ spool, upstreamPort: port, retry: { initial: '200ms', max: '300ms' } }));
+    return { dir, port, spool, config };
+  }
+
+  it('a record whose file is missing or cut short is held as damaged at start; the others are delivered; no crash loop', async (t) => {
+    const { dir, port, spool, config } = await upstreamNotYetUp();
     let daemon = await startDaemon(config);
     let capture;
     try {
@@ -201,10 +207,7 @@ describe('body files: damage', () => {
   });
 
   it('a body file changed on disk while queued: the stream fails before its end, the sink completes nothing, the message is held', async (t) => {
-    const dir = tempDir();
-    const port = await closedPort();
-    const spool = `${dir.path}/spool`;
-    const config = writeConfig(dir.path, relayConfig({ spool, upstreamPort: port, retry: { initial: '200ms', max: '300ms' } }));
+    const { dir, port, spool, config } = await upstreamNotYetUp();
     const daemon = await startDaemon(config);
     let capture;
     try {
