@@ -10,6 +10,7 @@
  */
 
 import { headerBlock } from '../message/headers.js';
+import { BODY_FILE_MIN } from '../spool/body-files.js';
 import { normalizeBareLf } from './message-check.js';
 
 /** Free bytes in front of DATA: our Received: (~250 bytes) plus added Date:/Message-ID:/From: fit with room to spare. */
@@ -42,9 +43,9 @@ export function assemble(received: Buffer, header: Buffer, body: Buffer, room?: 
 
 /**
  * DATA from this many bytes on is passed on as it arrives: the spool's threshold for a body file
- * (spool/body-files.ts BODY_FILE_MIN; our header block only adds to it).
+ * (our header block only adds to it), so a message streamed here always lands in a file.
  */
-export const STREAM_FROM = 64 * 1024;
+export const STREAM_FROM = BODY_FILE_MIN;
 
 /** Where a large message goes as it arrives (the spool's BodyFileWriter). */
 export interface BodySink {

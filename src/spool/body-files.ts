@@ -33,7 +33,7 @@ import type { MessageRecord } from './types.js';
  * pages; most plain mail is well below it, most mail with an attachment above it.
  */
 export const BODY_FILE_MIN = 64 * 1024;
-export const BODIES_DIR = 'bodies';
+const BODIES_DIR = 'bodies';
 /** Read size of a streamed body. */
 const CHUNK = 64 * 1024;
 

@@ -307,8 +307,8 @@ export class Spool extends EventEmitter {
    */
   async acceptOnce(envelope: Envelope, bytes: Buffer, meta: AcceptMeta, token: SubmitToken | undefined, now = Date.now()): Promise<Accepted> {
     const id = meta.id ?? newQueueId(now);
+    this.admit(bytes.length); // before anything is written
     if (bytes.length < BODY_FILE_MIN) return this.insertAccepted(newRecord(id, envelope, bytes.length, bodyChecksum(bytes), meta, now), bytes, token, now);
-    this.admit(bytes.length); // before the file is written
     const body = this.bodyFiles.create(id);
     body.append(bytes);
     return this.acceptBodyFile(envelope, body, meta, token, now);
@@ -375,11 +375,10 @@ export class Spool extends EventEmitter {
     return this.insertAccepted(record, undefined, token, now);
   }
 
-  /** The commit of a new message (its body in `bytes`, or its synced file when `record.bodyFile`); see acceptOnce. */
+  /** The commit of a new message (its body in `bytes`, or its synced file when `record.bodyFile`), admitted by the caller; see acceptOnce. */
   private async insertAccepted(record: MessageRecord, bytes: Buffer | undefined, token: SubmitToken | undefined, now: number): Promise<Accepted> {
     const key = token && tokenKey(token);
     if (key) record.tokenKey = key;
-    if (!record.bodyFile) this.admit(record.size);
     let existing: string | undefined;
     try {
       await this.commit(() => {
@@ -423,7 +422,7 @@ export class Spool extends EventEmitter {
 
   /** Why the record's stored body cannot be trusted (missing, wrong size, checksum), or undefined. */
   bodyProblem(record: MessageRecord): string | undefined {
-    const bytes = this.body(record.id);
+    const bytes = record.bodyFile ? this.bodyFiles.read(record.id) : this.bodies.get(record.id);
     if (!bytes && record.bodyFile) return `message body file ${this.bodyFiles.path(record.id)} is missing or unreadable`;
     return bodyProblem(record.bodyCrc32, bytes, record.size);
   }

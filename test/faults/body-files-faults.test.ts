@@ -20,9 +20,8 @@ import { startCapture } from '../helpers/capture.js';
 import { runCli } from '../helpers/cli.js';
 import { relayConfig } from '../helpers/config.js';
 import { startDaemon, writeConfig, type RunningDaemon } from '../helpers/daemon.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
 import { closedPort, tempDir } from '../helpers/tmp.js';
-import { checked, fill, inject, mountMissing, mountTmpfs, sendMessage, straceMissing } from './helpers.js';
+import { checked, fill, inject, mountMissing, mountTmpfs, sendData, sendMessage, straceMissing, until } from './helpers.js';
 
 /** Above BODY_FILE_MIN (64 KiB): stored as a file. */
 const BIG = 300_000;
@@ -31,16 +30,6 @@ const noStrace = straceMissing();
 
 function bodyFiles(spool: string): string[] {
   return existsSync(join(spool, 'bodies')) ? readdirSync(join(spool, 'bodies')) : [];
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** The queue id whose body file has `Subject: <subject>`. */
@@ -179,11 +168,17 @@ describe('body files: the file system fills between the body file and its record
 });
 
 describe('body files: damage', () => {
-  it('a record whose file is missing or cut short is held as damaged at start; the others are delivered; no crash loop', async (t) => {
+  /** A spool whose upstream (`port`) is not listening yet: accepted mail stays queued, retried every 200-300 ms, until a capture starts there. */
+  async function upstreamNotYetUp() {
     const dir = tempDir();
     const port = await closedPort();
     const spool = `${dir.path}/spool`;
     const config = writeConfig(dir.path, relayConfig({ spool, upstreamPort: port, retry: { initial: '200ms', max: '300ms' } }));
+    return { dir, port, spool, config };
+  }
+
+  it('a record whose file is missing or cut short is held as damaged at start; the others are delivered; no crash loop', async (t) => {
+    const { dir, port, spool, config } = await upstreamNotYetUp();
     let daemon = await startDaemon(config);
     let capture;
     try {
@@ -212,10 +207,7 @@ describe('body files: damage', () => {
   });
 
   it('a body file changed on disk while queued: the stream fails before its end, the sink completes nothing, the message is held', async (t) => {
-    const dir = tempDir();
-    const port = await closedPort();
-    const spool = `${dir.path}/spool`;
-    const config = writeConfig(dir.path, relayConfig({ spool, upstreamPort: port, retry: { initial: '200ms', max: '300ms' } }));
+    const { dir, port, spool, config } = await upstreamNotYetUp();
     const daemon = await startDaemon(config);
     let capture;
     try {
@@ -256,17 +248,7 @@ describe('body files: relay', () => {
         size += line.length;
       }
       const body = `From: a@example.org\r\nTo: b@example.net\r\nSubject: megabyte\r\nMessage-ID: <mb@example.org>\r\nDate: Sat, 28 Nov 2026 02:00:00 +0000\r\n\r\n${lines.join('')}`;
-      const c = await RawSmtp.open(daemon.port);
-      try {
-        await c.reply();
-        await c.command('EHLO relay.test');
-        await c.command('MAIL FROM:<a@example.org>');
-        await c.command('RCPT TO:<b@example.net>');
-        await c.command('DATA');
-        assert.match(await c.command(`${body}.`), /^250 /);
-      } finally {
-        c.close();
-      }
+      assert.match(await sendData(daemon.port, body), /^250 /);
       const [got] = await capture.waitFor(1, 30_000);
       const sent = Buffer.from(body, 'latin1');
       const tail = got!.raw.subarray(got!.raw.length - sent.length);

@@ -9,6 +9,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RawSmtp } from '../helpers/smtp-client.js';
 
 /** Why strace fault injection cannot run here, or undefined when it can. */
@@ -94,8 +95,14 @@ export async function inject(pid: number, faults: string[], record?: { file: str
   };
 }
 
-/** One message over SMTP; returns the reply to the end of DATA ('' when the connection dropped). */
+/** One message with `Subject: <subject>` and about `bodyBytes` of body over SMTP; returns the reply to the end of DATA ('' when the connection dropped). */
 export async function sendMessage(port: number, subject: string, bodyBytes = 2000): Promise<string> {
+  const line = 'x'.repeat(76) + '\r\n';
+  return sendData(port, `Subject: ${subject}\r\n\r\n${line.repeat(Math.ceil(bodyBytes / line.length))}`);
+}
+
+/** `message` (CRLF lines, none starting with a dot) as one SMTP transaction; returns the reply to the end of DATA. */
+export async function sendData(port: number, message: string): Promise<string> {
   const c = await RawSmtp.open(port);
   try {
     await c.reply();
@@ -103,10 +110,20 @@ export async function sendMessage(port: number, subject: string, bodyBytes = 200
     await c.command('MAIL FROM:<sender@example.org>');
     await c.command('RCPT TO:<rcpt@example.net>');
     await c.command('DATA');
-    const line = 'x'.repeat(76) + '\r\n';
-    return await c.command(`Subject: ${subject}\r\n\r\n${line.repeat(Math.ceil(bodyBytes / line.length))}.`);
+    return await c.command(`${message}.`);
   } finally {
     c.close();
+  }
+}
+
+/** Polls `check` every 20 ms until it returns something truthy (returned), or fails after `timeoutMs`. */
+export async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
   }
 }
 

@@ -16,6 +16,7 @@ import { relayConfig } from '../helpers/config.js';
 import { startDaemon, writeConfig } from '../helpers/daemon.js';
 import { askSocket } from '../helpers/submit.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from './helpers.js';
 
 const MB = 1024 * 1024;
 const MESSAGE = 25 * MB;
@@ -24,14 +25,6 @@ function memory(pid: number): { hwm: number; rss: number; anon: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   return { hwm: kb('VmHWM'), rss: kb('VmRSS'), anon: kb('RssAnon') };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 interface Client {
@@ -78,12 +71,13 @@ describe('fault: submission socket memory', () => {
       // Every connection still open has its 25 MB − 1 on disk, not in memory.
       // (Before the fix there was no staging directory: skip straight to the memory check.)
       await until(
+        `${open} staged bodies of ${MESSAGE - 1} bytes in ${incoming} (have ${JSON.stringify(staged())})`,
         () => {
           if (!existsSync(incoming)) return true;
           const sizes = staged();
           return sizes.length === open && sizes.every((s) => s === MESSAGE - 1);
         },
-        `${open} staged bodies of ${MESSAGE - 1} bytes in ${incoming} (have ${JSON.stringify(staged())})`,
+        60_000,
       );
       const peak = memory(pid);
       const refused = clients.filter((c) => c.answer !== '');
@@ -96,7 +90,7 @@ describe('fault: submission socket memory', () => {
       for (const c of refused) assert.equal((JSON.parse(c.answer) as { code: string }).code, 'ETEMPFAIL');
 
       for (const c of clients) c.socket.destroy();
-      await until(() => staged().length === 0, 'the staged files to be removed once their clients went away');
+      await until('the staged files to be removed once their clients went away', () => staged().length === 0, 60_000);
       // The daemon still serves: a small submission is accepted.
       const message = Buffer.from('Subject: after\r\n\r\nhello\r\n');
       const answer = await askSocket(socketPath, encodeFrame({ op: 'submit', sender: 'a@example.org', recipients: ['b@example.org'], user: 'u', uid: 1000, size: message.length }, message));
