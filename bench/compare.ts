@@ -24,7 +24,7 @@ import { cpuMeter } from './lib/cpu.js';
 import { runLoad } from './lib/loadgen.js';
 import { LARGE, postfixToolsAvailable, runSource, SMALL, startSink, type Sink } from './lib/postfix-tools.js';
 import { freePort, PostfixInstance, REPO, sleep } from './lib/procs.js';
-import { median, percentile, svg, type Row } from './lib/report.js';
+import { median, percentile, spread, svg, type Row } from './lib/report.js';
 import { mailshimTarget, postfixTarget, type Target } from './lib/targets.js';
 
 interface Options {
@@ -222,11 +222,8 @@ function summarize(samples: Samples): Summary[] {
   });
 }
 
-const num = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const range = (values: (number | null)[]) => {
-  const ok = values.filter((v): v is number => v !== null);
-  return ok.length === 0 ? '—' : `${num(median(ok))} (${num(Math.min(...ok))}–${num(Math.max(...ok))})`;
-};
+const num = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const range = (values: (number | null)[]) => spread(values, num);
 
 function table(summaries: Summary[]): string {
   const header = ['workload', 'unit', 'mailshim median (min–max)', 'Postfix median (min–max)', 'mailshim vs Postfix, median of per-round ratios (min–max); > 1 = mailshim better'];

@@ -21,7 +21,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { LARGE, postfixToolsAvailable, runSource, SMALL, startSink } from './lib/postfix-tools.js';
 import { freePort } from './lib/procs.js';
-import { median } from './lib/report.js';
+import { spread } from './lib/report.js';
 
 const TIMEOUT_MS = 180_000;
 const log = (line: string) => process.stderr.write(`[floor] ${line}\n`);
@@ -155,14 +155,13 @@ async function main(): Promise<void> {
   } finally {
     await sink.close();
   }
-  const fmt = (values: number[], digits: number) => `${median(values)!.toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
   const lines = ['| library alone | CPU ms per message, median (min–max) | msg/s, median (min–max) |', '|---|---:|---:|'];
   for (const [label, ms] of results) {
     lines.push(
-      `| ${label} | ${fmt(
+      `| ${label} | ${spread(
         ms.map((m) => m.cpuMs / m.messages),
         3,
-      )} | ${fmt(
+      )} | ${spread(
         ms.map((m) => m.messages / m.seconds),
         0,
       )} |`,

@@ -23,7 +23,7 @@ import { startBenchCapture } from './lib/capture.js';
 import { runLoad } from './lib/loadgen.js';
 import { bareNodeRun, idleRun, THIS_BUILD, type IdleRun, type IdleSample } from './lib/idle.js';
 import { freePort, memoryOf, rssSplitOf, sleep, startMailshim } from './lib/procs.js';
-import { median } from './lib/report.js';
+import { spread } from './lib/report.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -90,10 +90,7 @@ async function idleReport(): Promise<void> {
     const runs = await Promise.all(order.map((c, i) => (c.bin === '' ? bareNodeRun(c.env) : idleRun(c.bin, c.repo, c.env, `idle-${round}-${i}`))));
     order.forEach((c, i) => c.runs.push(runs[i]!));
   }
-  const mbOf = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return `${(median(values)! / 1024).toFixed(1)} (${(sorted[0]! / 1024).toFixed(1)}–${(sorted.at(-1)! / 1024).toFixed(1)})`;
-  };
+  const mbOf = (values: number[]) => spread(values, (kb) => (kb / 1024).toFixed(1));
   const columns: (keyof IdleSample)[] = ['rss', 'anon', 'file', 'nodeBinary', 'libraries', 'lmdbMap'];
   console.log(`| environment | build | moment | ${columns.join(' | ')} |`);
   console.log(`|---|---|---|${columns.map(() => '---:').join('|')}|`);

@@ -12,6 +12,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBenchCapture, type BenchCapture } from './lib/capture.js';
 import { runLoad, type LoadResult } from './lib/loadgen.js';
+import { LARGE, SMALL } from './lib/postfix-tools.js';
 import { freePort, PostfixInstance, REPO, sampleTreeRss, sleep, startMailshim } from './lib/procs.js';
 import { mailshimTarget, postfixTarget, type Target } from './lib/targets.js';
 import { median, percentile, svg, table, type Row } from './lib/report.js';
@@ -38,8 +39,6 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-const SMALL = 2 * 1024;
-const LARGE = 1024 * 1024;
 /** Per-phase limit: a target that cannot finish in time is reported with what it did. */
 const PHASE_MS = 90_000;
 

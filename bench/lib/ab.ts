@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postfixToolsAvailable } from './postfix-tools.js';
 import { REPO } from './procs.js';
-import { median } from './report.js';
+import { median, spread } from './report.js';
 
 /** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --warmup N --profile DIR`. */
 export interface AbOptions {
@@ -42,12 +42,6 @@ export interface AbRound {
 }
 
 export const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
-
-/** "median (min–max)" of the values that are not null. */
-export function spread(values: Array<number | null>, digits = 1): string {
-  const v = values.filter((x): x is number => x !== null);
-  return `${fmt(median(v), digits)} (${fmt(Math.min(...v), digits)}–${fmt(Math.max(...v), digits)})`;
-}
 
 /**
  * Runs `rounds` interleaved rounds (`run(build, repo, dir, n)`), printing `describe(round)` after
