@@ -15,9 +15,10 @@
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { fmt, interleaved, parseAbArgs, type AbOptions, type AbRound } from './lib/ab.js';
 import { runSource } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, memoryOf, startMailshim } from './lib/procs.js';
+import { spread } from './lib/report.js';
 
 type Options = AbOptions;
 

@@ -1,7 +1,7 @@
 /**
  * A/B of two mailshim builds on the one-connection-per-message workload, driven by Postfix's own
  * smtp-source (no -d: banner, EHLO, MAIL, RCPT, DATA, body, QUIT, each a round trip) and relaying
- * to smtp-sink, in interleaved rounds (A, B, A, B, …) so that both meet the same machine load.
+ * to smtp-sink, in interleaved rounds (A, B, B, A, …) so that both meet the same machine load.
  *
  *   node dist/bench/ab-oneconn.js --base /path/to/other/checkout [--rounds 3 --messages 2000
  *     --sessions 20 --size 2048 --warmup 2000 --profile DIR]
@@ -24,10 +24,10 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fmt, interleaved, parseAbArgs, spread, type AbOptions, type AbRound } from './lib/ab.js';
+import { fmt, interleaved, parseAbArgs, type AbOptions, type AbRound } from './lib/ab.js';
 import { runSource, startSink } from './lib/postfix-tools.js';
 import { cpuMsOf, freePort, REPO, startMailshim } from './lib/procs.js';
-import { percentile } from './lib/report.js';
+import { percentile, spread } from './lib/report.js';
 
 type Options = AbOptions;
 
@@ -41,7 +41,7 @@ interface Round extends AbRound {
   load: number;
 }
 
-/** One SMTP exchange step: write `line` (if any), wait for a complete reply starting with `code`. */
+/** One whole one-connection transaction (banner to QUIT); ms from connect to the banner and to the 250 after the data. */
 function probeTransaction(port: number, body: string): Promise<{ banner: number; message: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();

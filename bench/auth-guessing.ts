@@ -15,15 +15,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { hashPassword } from '../src/auth/passwords.js';
+import { parseArgs } from './lib/args.js';
 import { startBenchCapture } from './lib/capture.js';
 import { runLoad } from './lib/loadgen.js';
 import { freePort, startMailshim } from './lib/procs.js';
 import { median, percentile } from './lib/report.js';
-
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  return at === -1 ? fallback : Number(process.argv[at + 1]);
-}
 
 /** Reads SMTP replies (the last line of each) off a socket. */
 function replies(socket: Socket): () => Promise<string> {
@@ -78,9 +74,7 @@ async function probe(port: number, messages: number): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
-  const guessers = option('guessers', 60);
-  const seconds = option('seconds', 20);
-  const messages = option('messages', 40);
+  const { guessers, seconds, messages } = parseArgs(process.argv.slice(2), { guessers: 60, seconds: 20, messages: 40 });
   const dir = mkdtempSync(join(tmpdir(), 'mailshim-bench-auth-'));
   const users = join(dir, 'users');
   writeFileSync(users, `alice:${await hashPassword('the right one')}\n`, { mode: 0o600 });

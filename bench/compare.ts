@@ -20,38 +20,28 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from './lib/args.js';
 import { cpuMeter } from './lib/cpu.js';
 import { runLoad } from './lib/loadgen.js';
 import { LARGE, postfixToolsAvailable, runSource, SMALL, startSink, type Sink } from './lib/postfix-tools.js';
 import { freePort, PostfixInstance, REPO, sleep } from './lib/procs.js';
-import { median, percentile, svg, type Row } from './lib/report.js';
+import { median, percentile, spread, svg, type Row } from './lib/report.js';
 import { mailshimTarget, postfixTarget, type Target } from './lib/targets.js';
 
-interface Options {
-  rounds: number;
-  small: number;
-  large: number;
-  sessions: number;
+const DEFAULTS = {
+  rounds: 3,
+  small: 2000,
+  large: 200,
+  sessions: 20,
   /** Messages for the own-generator latency run (one connection per message). */
-  latency: number;
-  /** Unmeasured 2 KB messages (and a tenth as many 1 MB ones, at least 5) before each target's measured runs. */
-  warmup: number;
-}
+  latency: 1000,
+  /** Unmeasured 2 KB messages (and a hundredth as many 1 MB ones, at least 5) before each target's measured runs. */
+  warmup: 2000,
+};
+type Options = typeof DEFAULTS;
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 3, small: 2000, large: 200, sessions: 20, latency: 1000, warmup: 2000 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => Number(argv[++i]);
-    if (a === '--rounds') o.rounds = value();
-    else if (a === '--small') o.small = value();
-    else if (a === '--large') o.large = value();
-    else if (a === '--sessions') o.sessions = value();
-    else if (a === '--latency') o.latency = value();
-    else if (a === '--warmup') o.warmup = value();
-    else if (a === '--quick') Object.assign(o, { small: 200, large: 20, latency: 200, warmup: 200 });
-    else throw new Error(`unknown option ${a}`);
-  }
+function parseOptions(argv: string[]): Options {
+  const o = parseArgs(argv, DEFAULTS, { quick: { small: 200, large: 20, latency: 200, warmup: 200 } });
   if (o.rounds < 1) throw new Error('--rounds must be at least 1');
   return o;
 }
@@ -222,11 +212,8 @@ function summarize(samples: Samples): Summary[] {
   });
 }
 
-const num = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const range = (values: (number | null)[]) => {
-  const ok = values.filter((v): v is number => v !== null);
-  return ok.length === 0 ? '—' : `${num(median(ok))} (${num(Math.min(...ok))}–${num(Math.max(...ok))})`;
-};
+const num = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const range = (values: (number | null)[]) => spread(values, num);
 
 function table(summaries: Summary[]): string {
   const header = ['workload', 'unit', 'mailshim median (min–max)', 'Postfix median (min–max)', 'mailshim vs Postfix, median of per-round ratios (min–max); > 1 = mailshim better'];
@@ -243,7 +230,7 @@ function table(summaries: Summary[]): string {
 }
 
 async function main(): Promise<number> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseOptions(process.argv.slice(2));
   if (!PostfixInstance.ensureInstalled(log) || !postfixToolsAvailable()) {
     log('Postfix (with smtp-source and smtp-sink) is not available: nothing to compare');
     return 2;

@@ -19,9 +19,10 @@
 import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from './lib/args.js';
 import { LARGE, postfixToolsAvailable, runSource, SMALL, startSink } from './lib/postfix-tools.js';
 import { freePort } from './lib/procs.js';
-import { median } from './lib/report.js';
+import { spread } from './lib/report.js';
 
 const TIMEOUT_MS = 180_000;
 const log = (line: string) => process.stderr.write(`[floor] ${line}\n`);
@@ -99,27 +100,6 @@ function runRole(args: string[]): Promise<Measured> {
   });
 }
 
-interface Options {
-  rounds: number;
-  small: number;
-  large: number;
-  sessions: number;
-}
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 5, small: 3000, large: 200, sessions: 20 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => Number(argv[++i]);
-    if (a === '--rounds') o.rounds = value();
-    else if (a === '--small') o.small = value();
-    else if (a === '--large') o.large = value();
-    else if (a === '--sessions') o.sessions = value();
-    else throw new Error(`unknown option ${a}`);
-  }
-  return o;
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--role') {
@@ -129,7 +109,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(measured));
     process.exit(0);
   }
-  const o = parseArgs(argv);
+  const o = parseArgs(argv, { rounds: 5, small: 3000, large: 200, sessions: 20 });
   if (!postfixToolsAvailable()) {
     log('smtp-source and smtp-sink are not available (install postfix or set MAILSHIM_POSTFIX_TOOLS)');
     process.exit(2);
@@ -155,14 +135,13 @@ async function main(): Promise<void> {
   } finally {
     await sink.close();
   }
-  const fmt = (values: number[], digits: number) => `${median(values)!.toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
   const lines = ['| library alone | CPU ms per message, median (min–max) | msg/s, median (min–max) |', '|---|---:|---:|'];
   for (const [label, ms] of results) {
     lines.push(
-      `| ${label} | ${fmt(
+      `| ${label} | ${spread(
         ms.map((m) => m.cpuMs / m.messages),
         3,
-      )} | ${fmt(
+      )} | ${spread(
         ms.map((m) => m.messages / m.seconds),
         0,
       )} |`,

@@ -19,20 +19,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from './lib/args.js';
 import { startBenchCapture } from './lib/capture.js';
 import { runLoad } from './lib/loadgen.js';
 import { bareNodeRun, idleRun, THIS_BUILD, type IdleRun, type IdleSample } from './lib/idle.js';
 import { freePort, memoryOf, rssSplitOf, sleep, startMailshim } from './lib/procs.js';
-import { median } from './lib/report.js';
+import { spread } from './lib/report.js';
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? fallback : Number(args[at + 1]);
-};
-const messages = option('messages', 100);
-const sessions = option('sessions', 20);
-const size = option('size', 1024 * 1024);
+const { messages, sessions, size, idle, starts, baseline } = parseArgs(process.argv.slice(2), {
+  messages: 100,
+  sessions: 20,
+  size: 1024 * 1024,
+  idle: false,
+  starts: 5,
+  baseline: undefined as string | undefined,
+});
 const mb = (kb: number) => (kb / 1024).toFixed(0);
 
 interface Peak {
@@ -68,15 +69,8 @@ async function phase(name: 'intake' | 'relay', base: string): Promise<string> {
   }
 }
 
-const stringOption = (name: string) => {
-  const at = args.indexOf(`--${name}`);
-  return at === -1 ? undefined : args[at + 1];
-};
-
 /** `--idle`: median (min–max) per build, environment and moment, in MB. */
 async function idleReport(): Promise<void> {
-  const starts = option('starts', 5);
-  const baseline = stringOption('baseline');
   const builds = [{ name: 'bare node', bin: '', repo: '' }, ...(baseline ? [{ name: 'baseline', bin: join(baseline, 'bin/mailshim'), repo: baseline }] : []), { name: 'this build', ...THIS_BUILD }];
   const withoutCa = { ...process.env };
   delete withoutCa.NODE_EXTRA_CA_CERTS;
@@ -90,10 +84,7 @@ async function idleReport(): Promise<void> {
     const runs = await Promise.all(order.map((c, i) => (c.bin === '' ? bareNodeRun(c.env) : idleRun(c.bin, c.repo, c.env, `idle-${round}-${i}`))));
     order.forEach((c, i) => c.runs.push(runs[i]!));
   }
-  const mbOf = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return `${(median(values)! / 1024).toFixed(1)} (${(sorted[0]! / 1024).toFixed(1)}–${(sorted.at(-1)! / 1024).toFixed(1)})`;
-  };
+  const mbOf = (values: number[]) => spread(values, (kb) => (kb / 1024).toFixed(1));
   const columns: (keyof IdleSample)[] = ['rss', 'anon', 'file', 'nodeBinary', 'libraries', 'lmdbMap'];
   console.log(`| environment | build | moment | ${columns.join(' | ')} |`);
   console.log(`|---|---|---|${columns.map(() => '---:').join('|')}|`);
@@ -105,7 +96,7 @@ async function idleReport(): Promise<void> {
   console.log(`load average at the end ${loadavg()[0]!.toFixed(1)}; MB = 1024 kB; median (min–max) over ${starts} starts`);
 }
 
-if (args.includes('--idle')) {
+if (idle) {
   await idleReport();
   process.exit(0);
 }

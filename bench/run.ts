@@ -10,36 +10,17 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from './lib/args.js';
 import { startBenchCapture, type BenchCapture } from './lib/capture.js';
 import { runLoad, type LoadResult } from './lib/loadgen.js';
+import { LARGE, SMALL } from './lib/postfix-tools.js';
 import { freePort, PostfixInstance, REPO, sampleTreeRss, sleep, startMailshim } from './lib/procs.js';
 import { mailshimTarget, postfixTarget, type Target } from './lib/targets.js';
 import { median, percentile, svg, table, type Row } from './lib/report.js';
 
-interface Options {
-  small: number;
-  large: number;
-  sessions: number;
-  sendmailRuns: number;
-}
+const DEFAULTS = { small: 5000, large: 500, sessions: 20, sendmailRuns: 200 };
+type Options = typeof DEFAULTS;
 
-function parseArgs(argv: string[]): Options {
-  const o: Options = { small: 5000, large: 500, sessions: 20, sendmailRuns: 200 };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => Number(argv[++i]);
-    if (a === '--small') o.small = value();
-    else if (a === '--large') o.large = value();
-    else if (a === '--sessions') o.sessions = value();
-    else if (a === '--sendmail-runs') o.sendmailRuns = value();
-    else if (a === '--quick') Object.assign(o, { small: 500, large: 50, sendmailRuns: 20 });
-    else throw new Error(`unknown option ${a}`);
-  }
-  return o;
-}
-
-const SMALL = 2 * 1024;
-const LARGE = 1024 * 1024;
 /** Per-phase limit: a target that cannot finish in time is reported with what it did. */
 const PHASE_MS = 90_000;
 
@@ -226,7 +207,7 @@ async function restRelay(base: string, o: Options): Promise<{ line: string; rate
 }
 
 async function main(): Promise<number> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseArgs(process.argv.slice(2), DEFAULTS, { quick: { small: 500, large: 50, sendmailRuns: 20 } });
   const startedAt = new Date();
   const load0 = loadavg();
   const base = mkdtempSync(join(tmpdir(), 'mailshim-bench-'));

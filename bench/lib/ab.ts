@@ -7,12 +7,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from './args.js';
 import { postfixToolsAvailable } from './postfix-tools.js';
 import { REPO } from './procs.js';
-import { median } from './report.js';
+import { median, spread } from './report.js';
 
 /** The options both A/B benches take: `--base DIR --rounds N --messages N --sessions N --size BYTES --warmup N --profile DIR`. */
-export interface AbOptions {
+export type AbOptions = {
   base: string | undefined;
   rounds: number;
   messages: number;
@@ -21,20 +22,9 @@ export interface AbOptions {
   /** Unmeasured messages before each measured run (a fresh daemon's first thousands pay for V8 compiling its hot code). */
   warmup: number;
   profile: string | undefined;
-}
+};
 
-export function parseAbArgs(argv: string[], defaults: Omit<AbOptions, 'base' | 'profile'>): AbOptions {
-  const o: AbOptions = { ...defaults, base: undefined, profile: undefined };
-  const numbers = { '--rounds': 'rounds', '--messages': 'messages', '--sessions': 'sessions', '--size': 'size', '--warmup': 'warmup' } as const;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--base') o.base = argv[++i];
-    else if (a === '--profile') o.profile = argv[++i];
-    else if (a in numbers) o[numbers[a as keyof typeof numbers]] = Number(argv[++i]);
-    else throw new Error(`unknown option ${a}`);
-  }
-  return o;
-}
+export const parseAbArgs = (argv: string[], defaults: Omit<AbOptions, 'base' | 'profile'>): AbOptions => parseArgs<AbOptions>(argv, { ...defaults, base: undefined, profile: undefined });
 
 export interface AbRound {
   build: string;
@@ -42,12 +32,6 @@ export interface AbRound {
 }
 
 export const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '-' : v.toFixed(d));
-
-/** "median (min–max)" of the values that are not null. */
-export function spread(values: Array<number | null>, digits = 1): string {
-  const v = values.filter((x): x is number => x !== null);
-  return `${fmt(median(v), digits)} (${fmt(Math.min(...v), digits)}–${fmt(Math.max(...v), digits)})`;
-}
 
 /**
  * Runs `rounds` interleaved rounds (`run(build, repo, dir, n)`), printing `describe(round)` after

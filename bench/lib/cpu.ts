@@ -9,18 +9,18 @@
  * That difference only means something on an otherwise idle machine; the bench prints the load.
  */
 import { readFileSync } from 'node:fs';
-import { cpuMsOf } from './procs.js';
+import { cpuMsOf, statFields } from './procs.js';
 
 /** Milliseconds all CPUs have spent busy since boot (user, nice, system, irq, softirq, steal). */
-export function machineBusyMs(): number {
+function machineBusyMs(): number {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
   const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu;
   return (user + nice + system + irq + softirq + steal) * 10;
 }
 
-/** CPU time (ms) of this process's children that have exited and been reaped (cutime + cstime). */
-export function reapedChildrenCpuMs(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+/** CPU time (ms) of this process's children that have exited and been reaped (cutime + cstime: fields 16, 17). */
+function reapedChildrenCpuMs(): number {
+  const fields = statFields('/proc/self/stat');
   return (Number(fields[13]) + Number(fields[14])) * 10;
 }
 

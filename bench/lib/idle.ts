@@ -37,7 +37,7 @@ export interface IdleRun {
 }
 
 /** One /proc/PID/smaps pass: Rss summed per mapping kind. */
-export function sampleOf(pid: number): IdleSample {
+function sampleOf(pid: number): IdleSample {
   const { anonKb, fileKb } = rssSplitOf(pid);
   const sample: IdleSample = { rss: memoryOf(pid).rssKb, anon: anonKb, file: fileKb, nodeBinary: 0, libraries: 0, lmdbMap: 0 };
   let mapping = '';

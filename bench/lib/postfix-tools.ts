@@ -19,7 +19,7 @@ const TOOLS = process.env.MAILSHIM_POSTFIX_TOOLS || '/usr/sbin';
 export const SMTP_SOURCE = join(TOOLS, 'smtp-source');
 export const SMTP_SINK = join(TOOLS, 'smtp-sink');
 
-/** The benches' two message sizes: a typical notification and a message with an attachment. */
+/** The benches' two message sizes (bench, compare, floor): a typical notification and a message with an attachment. */
 export const SMALL = 2 * 1024;
 export const LARGE = 1024 * 1024;
 

@@ -38,35 +38,43 @@ export async function waitForPort(port: number, timeoutMs = 20_000): Promise<voi
   throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
+/** The kB fields `names` of /proc/PID/status; all 0 for a process that is gone. */
+function statusKb(pid: number, names: string[]): number[] {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    /* exited */
+  }
+  return names.map((name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0));
+}
+
 /** kB values of VmRSS and VmHWM from /proc/PID/status. */
 export function memoryOf(pid: number): { rssKb: number; hwmKb: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-  } catch {
-    return { rssKb: 0, hwmKb: 0 };
-  }
+  const [rssKb = 0, hwmKb = 0] = statusKb(pid, ['VmRSS', 'VmHWM']);
+  return { rssKb, hwmKb };
 }
 
 /** Resident memory split as the kernel reports it: anonymous (heap, stacks) vs file-backed (mapped LMDB pages, code), in kB. */
 export function rssSplitOf(pid: number): { anonKb: number; fileKb: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-    return { anonKb: field('RssAnon'), fileKb: field('RssFile') + field('RssShmem') };
-  } catch {
-    return { anonKb: 0, fileKb: 0 };
-  }
+  const [anonKb = 0, file = 0, shmem = 0] = statusKb(pid, ['RssAnon', 'RssFile', 'RssShmem']);
+  return { anonKb, fileKb: file + shmem };
+}
+
+/**
+ * The fields of a /proc stat file (proc(5)) after the command name, which may itself hold ") ":
+ * index 0 is field 3 (state), so field N is index N - 3.
+ */
+export function statFields(path: string): string[] {
+  const stat = readFileSync(path, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** CPU time (utime + stime, ms) a process has used, from /proc/PID/stat (USER_HZ is 100 on Linux). */
 export function cpuMsOf(pid: number, thread?: number): number {
-  // Fields after the ")" of the command name: state is field 3, utime 14, stime 15. A thread's own
-  // (the main thread's id is the pid: the event loop without libuv's pool) from /proc/pid/task.
-  const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8')
-    .split(') ')[1]!
-    .split(' ');
+  // utime is field 14, stime 15. A thread's own (the main thread's id is the pid: the event loop
+  // without libuv's pool) from /proc/pid/task.
+  const fields = statFields(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`);
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
@@ -76,8 +84,7 @@ export function processTree(root: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(`/proc/${entry}/stat`)[1]);
       const list = children.get(ppid) ?? [];
       list.push(Number(entry));
       children.set(ppid, list);

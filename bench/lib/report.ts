@@ -105,3 +105,14 @@ export function median(values: number[]): number | null {
     50,
   );
 }
+
+/**
+ * "median (min–max)" of the values that are not null, each shown with `digits` decimals or by
+ * `show`; "—" when there are none. Every bench's summary cells use it.
+ */
+export function spread(values: Array<number | null>, show: number | ((v: number) => string) = 1): string {
+  const v = values.filter((x): x is number => x !== null);
+  if (v.length === 0) return '—';
+  const f = typeof show === 'number' ? (x: number) => x.toFixed(show) : show;
+  return `${f(median(v)!)} (${f(Math.min(...v))}–${f(Math.max(...v))})`;
+}
