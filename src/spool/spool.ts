@@ -65,7 +65,7 @@ import { DiskReserve } from './reserve.js';
 import { newlyAccepted, retained, sentKey, type Retention } from './sent.js';
 import { allowed, assertAllowed, deliveryState, transition, type MessageState } from './states.js';
 import { count, sameStats, statsOf, type SpoolStats } from './stats.js';
-import { isFinal, SENT_HEADERS_LIMIT, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn, type SentRecord } from './types.js';
+import { SENT_HEADERS_LIMIT, type AcceptMeta, type Envelope, type MessageRecord, type RecipientDsn, type SentRecord } from './types.js';
 
 type DueKey = [number, string];
 type ExpiryKey = [number, string];
@@ -662,10 +662,7 @@ export class Spool extends EventEmitter {
       // Everything that can throw first (the outcome, the DSN); then the writes.
       const next = change(structuredClone(current));
       const state = deliveryState(next).name;
-      // Every recipient final: nothing is left to deliver, so the record is retired even when it is
-      // held (an outcome recorded after an operator hold or a quarantine came in). Kept, it would sit
-      // in the queue as held mail that was in fact delivered, and `release` could not apply to it.
-      const done = next.recipients.every(isFinal);
+      const done = state === 'done';
       if (done || state === 'held' || state === 'damaged') next.nextAttemptAt = null;
       const now = Date.now();
       const extras = extra(next);

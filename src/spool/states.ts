@@ -49,8 +49,11 @@ export const TRANSITIONS: Readonly<Record<DeliveryEvent, { from: readonly StateN
  */
 export function deliveryState(record: MessageRecord, inFlight = false): DeliveryState {
   if (inFlight) return { name: 'in-flight' };
-  if (record.held) return record.damaged !== undefined ? { name: 'damaged', problem: record.damaged } : { name: 'held' };
+  // Before held: a record whose recipients are all final has nothing left to deliver, even when an
+  // operator hold or a quarantine came in while its last attempt ran (it is retired, not kept as
+  // held mail that was in fact sent).
   if (record.recipients.every(isFinal)) return { name: 'done' };
+  if (record.held) return record.damaged !== undefined ? { name: 'damaged', problem: record.damaged } : { name: 'held' };
   const name = record.recipients.some((r) => r.status === 'deferred') ? 'deferred' : 'pending';
   return { name, dueAt: record.nextAttemptAt ?? 0 };
 }
